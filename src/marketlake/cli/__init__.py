@@ -1,0 +1,1 @@
+"""The `marketlake` command line: thin commands over the library, rendered with Rich."""

@@ -1,0 +1,35 @@
+"""Options and helpers shared by every command module."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+WarehouseOption = Annotated[
+    Path,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        envvar="MARKETLAKE_WAREHOUSE",
+        help="Warehouse directory (default ./warehouse).",
+        show_default=False,
+    ),
+]
+DEFAULT_WAREHOUSE = Path(os.environ.get("MARKETLAKE_WAREHOUSE", "warehouse"))
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A Rich console; width is fixed when not a terminal so output is stable in tests and logs."""
+    return Console(stderr=stderr, width=None if os.isatty(1) else 160, soft_wrap=False)
+
+
+def split_symbols(value: str | None) -> list[str] | None:
+    """`A,B, C` -> ['A', 'B', 'C']; None stays None."""
+    if value is None:
+        return None
+    items = [s.strip() for s in value.split(",") if s.strip()]
+    return items or None

@@ -1,0 +1,91 @@
+"""Configuration: a TOML file validated by pydantic, overridden by the environment.
+
+Resolution order for each setting: explicit argument > environment variable > config file > default.
+Secrets (API keys) are held as `SecretStr` so they never print in reprs, logs or errors.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from marketlake.errors import ConfigError
+
+DEFAULT_WAREHOUSE = "./warehouse"
+DEFAULT_CONFIG_FILES = ("marketlake.toml", "~/.config/marketlake/config.toml")
+
+
+class TwelveDataConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.twelvedata.com"
+    plan: str = "basic"
+    credits_per_minute: int | None = None  # for plan = "custom"
+    credits_per_day: int | None = None
+
+
+class BinanceConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    base_url: str = "https://api.binance.com"
+    weight_per_minute: int = 6000
+
+
+class UniverseConfig(BaseModel):
+    """A named symbol list: explicit symbols, or a reference file and a column."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    symbols: list[str] = Field(default_factory=list)
+    file: str | None = None
+    column: str | None = None
+    asset: str = "stocks"
+
+
+class MarketlakeConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    warehouse: str = DEFAULT_WAREHOUSE
+    twelvedata: TwelveDataConfig = TwelveDataConfig()
+    binance: BinanceConfig = BinanceConfig()
+    benchmarks: dict[str, str] = Field(default_factory=dict)  # table name -> benchmark symbol
+    universes: dict[str, UniverseConfig] = Field(default_factory=dict)
+    tiers: dict[str, int] = Field(default_factory=dict)  # table name -> target symbol count
+    minute_seconds: float = 60.0
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
+    """Read the config file (if any) and apply environment overrides.
+
+    Raises:
+        ConfigError: the file does not exist (when named explicitly) or does not validate.
+    """
+    data: dict[str, object] = {}
+    candidates = [Path(path)] if path else [Path(p).expanduser() for p in DEFAULT_CONFIG_FILES]
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{candidate}: not valid TOML ({exc})") from None
+            break
+        if path:
+            raise ConfigError(f"config file {candidate} does not exist")
+    env = os.environ
+    td = dict(data.get("twelvedata", {}) or {})  # type: ignore[call-overload]
+    if env.get("TWELVEDATA_API_KEY"):
+        td["api_key"] = env["TWELVEDATA_API_KEY"]
+    if env.get("TWELVEDATA_BASE_URL"):
+        td["base_url"] = env["TWELVEDATA_BASE_URL"]
+    data["twelvedata"] = td
+    if env.get("MARKETLAKE_WAREHOUSE"):
+        data["warehouse"] = env["MARKETLAKE_WAREHOUSE"]
+    if env.get("MARKETLAKE_MINUTE_SECONDS"):
+        data["minute_seconds"] = float(env["MARKETLAKE_MINUTE_SECONDS"])
+    try:
+        return MarketlakeConfig.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError; message holds no secret values
+        raise ConfigError(f"invalid configuration: {exc}".replace("\n", "; ")) from None
+
+
+__all__ = ["MarketlakeConfig", "TwelveDataConfig", "BinanceConfig", "UniverseConfig", "load_config"]

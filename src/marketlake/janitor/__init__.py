@@ -1,0 +1,1 @@
+"""janitor package."""

@@ -1,0 +1,112 @@
+"""Schemas of the support tables (symbol master, quarantine, ingestion state, logs)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+import pyarrow as pa
+
+from marketlake.schema.fields import METADATA_COLUMNS
+from marketlake.schema.tables import TABLE_NAMES
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _symbols() -> pa.Schema:
+    fields = [pa.field("symbol", pa.string(), nullable=False)]
+    fields += [pa.field(c, pa.string()) for c in METADATA_COLUMNS]
+    fields += [
+        pa.field("active", pa.bool_()),
+        pa.field("inactive_reason", pa.string()),
+        pa.field("metadata_source", pa.string()),
+    ]
+    for t in TABLE_NAMES:
+        fields += [pa.field(f"first_bar_{t}", _TS), pa.field(f"last_bar_{t}", _TS)]
+    fields.append(pa.field("updated_at", _TS))
+    return pa.schema(fields)
+
+
+SUPPORT_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
+    {
+        "symbols": _symbols(),
+        "quarantine": pa.schema(
+            [
+                pa.field("row_id", pa.string(), nullable=False),  # hash of (table, source, raw, rule): idempotent
+                pa.field("table", pa.string()),
+                pa.field("source", pa.string()),
+                pa.field("symbol", pa.string()),
+                pa.field("datetime", _TS),
+                pa.field("rule", pa.string()),
+                pa.field("reason", pa.string()),
+                pa.field("raw", pa.string()),  # the input row as JSON
+                pa.field("location", pa.string()),  # file:line or vendor request
+                pa.field("run_id", pa.string()),
+                pa.field("quarantined_at", _TS),
+            ]
+        ),
+        "ingest_state": pa.schema(
+            [
+                pa.field("table", pa.string(), nullable=False),
+                pa.field("symbol", pa.string(), nullable=False),
+                pa.field("source", pa.string()),
+                pa.field("first_bar", _TS),
+                pa.field("last_bar", _TS),
+                pa.field("earliest_available", _TS),
+                pa.field("backfill_complete", pa.bool_()),
+                pa.field("status", pa.string()),
+                pa.field("message", pa.string()),
+                pa.field("updated_at", _TS),
+            ]
+        ),
+        "api_usage": pa.schema(
+            [
+                pa.field("vendor", pa.string(), nullable=False),
+                pa.field("day", pa.date32(), nullable=False),
+                pa.field("minute", _TS, nullable=False),
+                pa.field("credits", pa.int64()),
+                pa.field("requests", pa.int64()),
+                pa.field("updated_at", _TS),
+            ]
+        ),
+        "quality_runs": pa.schema(
+            [
+                pa.field("run_id", pa.string(), nullable=False),
+                pa.field("started_at", _TS),
+                pa.field("finished_at", _TS),
+                pa.field("tables", pa.string()),
+                pa.field("errors", pa.int64()),
+                pa.field("warnings", pa.int64()),
+                pa.field("infos", pa.int64()),
+                pa.field("fixed", pa.int64()),
+            ]
+        ),
+        "quality_issues": pa.schema(
+            [
+                pa.field("run_id", pa.string(), nullable=False),
+                pa.field("check", pa.string()),
+                pa.field("severity", pa.string()),
+                pa.field("table", pa.string()),
+                pa.field("symbol", pa.string()),
+                pa.field("field", pa.string()),
+                pa.field("detail", pa.string()),
+                pa.field("count", pa.int64()),
+                pa.field("first_datetime", _TS),
+                pa.field("last_datetime", _TS),
+                pa.field("fixed", pa.bool_()),
+            ]
+        ),
+        "janitor_log": pa.schema(
+            [
+                pa.field("logged_at", _TS, nullable=False),
+                pa.field("name", pa.string()),
+                pa.field("class", pa.string()),
+                pa.field("action", pa.string()),
+                pa.field("bytes", pa.int64()),
+                pa.field("detail", pa.string()),
+            ]
+        ),
+    }
+)
+
+__all__ = ["SUPPORT_SCHEMAS"]
