@@ -1,0 +1,110 @@
+"""`marketlake ingest synthetic|csv|parquet`: offline sources into production tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
+from marketlake.cli.render import print_rejections, reports_table, stage_progress
+from marketlake.errors import ConfigError
+from marketlake.schema import TABLE_NAMES, get_table
+from marketlake.sources.registry import get_source
+
+TablesOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--table", "-t", help="Production table (repeatable). Default: all six."),
+]
+
+
+def _parse_when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime (e.g. 2024-01-31)") from None
+    return ts
+
+
+def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[str] | None,
+         start: datetime | None, end: datetime | None) -> None:
+    from marketlake.pipeline import ingest_source
+    from marketlake.storage import DeltaStore
+
+    out = console()
+    for t in tables:
+        get_table(t)
+    store = DeltaStore(warehouse)
+    reports = []
+    with store.writer_lock():
+        for t in tables:
+            with stage_progress(out, t) as (bar, task):
+                def on_batch(table: str, i: int, rows: int) -> None:
+                    bar.update(task, stage=f"fetched batch {i} ({rows:,} rows)")
+
+                reports += ingest_source(
+                    store, source, [t], symbols=symbols, start=start, end=end,  # type: ignore[arg-type]
+                    on_batch=on_batch, progress=lambda msg: bar.update(task, stage=msg),
+                )
+    out.print(reports_table(reports))
+    print_rejections(out, reports)
+
+
+def synthetic(
+    table: TablesOption = None,
+    stocks: Annotated[int, typer.Option(help="Number of synthetic stocks (SPY included).")] = 20,
+    crypto: Annotated[int, typer.Option(help="Number of synthetic crypto pairs (BTC/USD included).")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same market.")] = 42,
+    start: Annotated[Optional[str], typer.Option(help="First date (ISO).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Last date (ISO).")] = None,
+    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated subset of symbols.")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Generate an offline, deterministic market and load it."""
+    source = get_source("synthetic", stocks=stocks, crypto=crypto, seed=seed)
+    _run(source, list(table or TABLE_NAMES), warehouse=warehouse, symbols=split_symbols(symbols),
+         start=_parse_when(start), end=_parse_when(end))
+
+
+def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str | None, warehouse: Path) -> None:
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist")
+    options: dict[str, object] = {"path": path}
+    if symbol:
+        options["symbol"] = symbol
+    if tz:
+        options["tz"] = tz
+    source = get_source(kind, **options)
+    _run(source, [table], warehouse=warehouse, symbols=None, start=None, end=None)
+
+
+def csv(
+    path: Annotated[Path, typer.Argument(help="CSV file (optionally .gz): symbol,datetime,open,high,low,close,volume")],
+    table: Annotated[str, typer.Option("--table", "-t", help="Target production table.")],
+    symbol: Annotated[Optional[str], typer.Option(help="Symbol for files without a symbol column.")] = None,
+    tz: Annotated[Optional[str], typer.Option(help="Time zone of naive timestamps (default: the exchange's).")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Import bars from a CSV file; bad rows go to `quarantine` with the reason."""
+    _file_import("csv", path, table, symbol, tz, warehouse)
+
+
+def parquet(
+    path: Annotated[Path, typer.Argument(help="Parquet file or directory with the bar columns.")],
+    table: Annotated[str, typer.Option("--table", "-t", help="Target production table.")],
+    symbol: Annotated[Optional[str], typer.Option(help="Symbol for files without a symbol column.")] = None,
+    tz: Annotated[Optional[str], typer.Option(help="Time zone of naive timestamps.")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Import bars from Parquet; bad rows go to `quarantine` with the reason."""
+    _file_import("parquet", path, table, symbol, tz, warehouse)
+
+
+def register_ingest(ingest_app: typer.Typer) -> None:
+    ingest_app.command("synthetic")(synthetic)
+    ingest_app.command("csv")(csv)
+    ingest_app.command("parquet")(parquet)

@@ -1,0 +1,223 @@
+"""One load into one table: validate -> merge with stored history -> compute features -> write.
+
+Correctness rests on two facts:
+- features are causal, so rows before the earliest changed input bar cannot change: only rows at or
+  after that instant are recomputed-and-compared (`compare_since`), yet every touched symbol is
+  recomputed from its first stored bar, so recursive indicators (EMA, RSI, ADX, ...) equal a full rebuild;
+- cross-sectional fields depend on peers: a touched symbol pulls in its sector peers, and a touched
+  benchmark pulls in the whole table, so their rs/beta values at the new datetimes are refreshed too.
+Storage writes only rows that differ (one commit), so a re-run changes nothing and makes no commit.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from marketlake.features import compute_table
+from marketlake.pipeline.metadata import resolve_metadata
+from marketlake.pipeline.report import LoadReport
+from marketlake.pipeline.symbol_master import record_symbols
+from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_table
+from marketlake.storage import DeltaStore
+from marketlake.validate import validate_bars
+
+Progress = Callable[[str], None]
+_PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
+
+
+def load_bars(
+    store: DeltaStore,
+    table: str | TableSpec,
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    metadata: pd.DataFrame | None = None,
+    benchmark: str | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> LoadReport:
+    """Load raw bars into a production table (one Delta commit for the bars).
+
+    Args:
+        store: the warehouse storage.
+        table: production table name or spec.
+        raw: raw bars (docs/internals.md): validated here, bad rows go to `quarantine`.
+        source: the `source` value stored on the bars (`synthetic`, `csv`, `twelvedata`, ...).
+        metadata: symbol metadata from the source; gaps are filled from the symbol master.
+        benchmark: benchmark symbol for rs_benchmark_20 / beta_60 (default: the table's).
+        run_id: ties quarantined rows to this load.
+        progress: optional callback receiving stage messages.
+        now: the `updated_at` stamp (default: the current UTC time).
+    """
+    spec = get_table(table) if isinstance(table, str) else table
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    report = LoadReport(table=spec.name, source=source, rows_in=len(raw))
+    bench = benchmark or spec.default_benchmark
+    stamp = now or datetime.now(timezone.utc)
+    store.ensure_tables([spec.name])
+
+    say("validating")
+    t = time.perf_counter()
+    checked = validate_bars(raw, spec, source=source, run_id=run_id or uuid.uuid4().hex)
+    good = checked.good
+    report.rows_valid = len(good)
+    report.quarantined = checked.quarantined.num_rows
+    report.rejected_by_rule = {k: v for k, v in checked.counts.items() if v}
+    report.timings["validate"] = time.perf_counter() - t
+
+    if not good.empty:
+        _load_valid(store, spec, good, source=source, metadata=metadata, benchmark=bench, stamp=stamp,
+                    report=report, say=say)
+    if checked.quarantined.num_rows:
+        say(f"quarantining {checked.quarantined.num_rows} rows")
+        store.upsert_support("quarantine", checked.quarantined, keys=["row_id"])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load_valid(
+    store: DeltaStore,
+    spec: TableSpec,
+    good: pd.DataFrame,
+    *,
+    source: str,
+    metadata: pd.DataFrame | None,
+    benchmark: str,
+    stamp: datetime,
+    report: LoadReport,
+    say: Progress,
+) -> None:
+    t = time.perf_counter()
+    touched = sorted(good["symbol"].unique().tolist())
+    report.symbols_loaded = len(touched)
+    master = store.read_support("symbols").to_pandas()
+    stored_index = store.read(spec.name, columns=["symbol", "sector"]).to_pandas()
+    stored_index = stored_index.drop_duplicates("symbol", keep="last")
+    stored_symbols = set(stored_index["symbol"])
+
+    resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
+    compute_set = _compute_set(touched, resolved, stored_index, benchmark=benchmark)
+    say(f"reading stored history of {len(compute_set & stored_symbols)} symbols")
+    history = store.read(
+        spec.name,
+        symbols=sorted(compute_set & stored_symbols),
+        columns=[*BAR_COLUMNS, "source", *METADATA_COLUMNS],
+    ).to_pandas()
+    report.timings["read_history"] = time.perf_counter() - t
+
+    incoming = good.assign(source=source)
+    since = _earliest_change(incoming, history, resolved)
+    if since is _NO_CHANGE:
+        report.unchanged = len(good)
+        say("nothing changed")
+        return
+
+    t = time.perf_counter()
+    bars = _combine(history, incoming)
+    meta = _metadata_for_compute(bars, history, resolved, spec, master)
+    bars = bars.merge(meta, on="symbol", how="left")
+    report.symbols_computed = int(bars["symbol"].nunique())
+    say(f"computing 97 fields for {report.symbols_computed} symbols ({len(bars):,} bars)")
+    rows = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp)
+    if since is not None:
+        rows = rows.filter(pa.compute.greater_equal(rows["datetime"], pa.scalar(since, rows.schema.field("datetime").type)))
+    report.timings["compute"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say(f"writing {rows.num_rows:,} candidate rows")
+    result = store.write_bars(spec.name, rows, compare_since=since)
+    report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
+    report.version = result.version
+    report.timings["write"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    record_symbols(store, spec, bars, resolved, master=master, now=stamp)
+    report.timings["symbols"] = time.perf_counter() - t
+
+
+def _compute_set(
+    touched: list[str], resolved: pd.DataFrame, stored_index: pd.DataFrame, *, benchmark: str
+) -> set[str]:
+    """Symbols whose rows may change: touched ones, their sector peers, and everyone if the benchmark moved."""
+    stored = set(stored_index["symbol"])
+    if benchmark in touched:
+        return set(touched) | stored
+    sectors = set(resolved["sector"].dropna())
+    peers = set(stored_index.loc[stored_index["sector"].isin(sectors), "symbol"])
+    out = set(touched) | peers
+    if benchmark in stored:
+        out.add(benchmark)
+    return out
+
+
+class _NoChange:
+    pass
+
+
+_NO_CHANGE = _NoChange()
+
+
+def _earliest_change(
+    incoming: pd.DataFrame, history: pd.DataFrame, resolved: pd.DataFrame
+) -> datetime | None | _NoChange:
+    """The earliest datetime at which an input differs from what is stored.
+
+    None means "compare everything" (a symbol's metadata changed, so all its rows change);
+    `_NO_CHANGE` means every incoming bar and every symbol's metadata equal what is stored.
+    """
+    if history.empty:
+        return None
+    stored_meta = history.drop_duplicates("symbol", keep="last").set_index("symbol")[list(METADATA_COLUMNS)]
+    new_meta = resolved.set_index("symbol")[list(METADATA_COLUMNS)]
+    common = new_meta.index.intersection(stored_meta.index)
+    a = new_meta.loc[common].astype(object).where(new_meta.loc[common].notna(), None)
+    b = stored_meta.loc[common].astype(object).where(stored_meta.loc[common].notna(), None)
+    if not a.equals(b):
+        return None
+    merged = incoming.merge(
+        history[[*BAR_COLUMNS, "source"]], on=["symbol", "datetime"], how="left", suffixes=("", "_stored"),
+        indicator=True,
+    )
+    differs = merged["_merge"].eq("left_only").to_numpy()
+    for col in [*_PRICE_COLUMNS, "source"]:
+        new, old = merged[col], merged[f"{col}_stored"]
+        if col == "source":
+            differs |= (new.astype(object) != old.astype(object)).to_numpy()
+        else:
+            differs |= ~np.isclose(new.to_numpy(float), old.to_numpy(float), rtol=0, atol=0, equal_nan=True)
+    if not differs.any():
+        return _NO_CHANGE
+    return merged.loc[differs, "datetime"].min().to_pydatetime()
+
+
+def _combine(history: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+    """Stored bars plus incoming ones; an incoming bar replaces the stored bar with its key."""
+    cols = [*BAR_COLUMNS, "source"]
+    frames = [f[cols] for f in (history, incoming) if not f.empty]
+    bars = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
+    bars = bars.drop_duplicates(["symbol", "datetime"], keep="last")
+    return bars.sort_values(["symbol", "datetime"], kind="stable").reset_index(drop=True)
+
+
+def _metadata_for_compute(
+    bars: pd.DataFrame, history: pd.DataFrame, resolved: pd.DataFrame, spec: TableSpec, master: pd.DataFrame
+) -> pd.DataFrame:
+    """Metadata of every computed symbol: resolved for touched ones, stored (then master) for peers."""
+    peers = sorted(set(bars["symbol"]) - set(resolved["symbol"]))
+    if not peers:
+        return resolved
+    stored_meta = history.drop_duplicates("symbol", keep="last")[["symbol", *METADATA_COLUMNS]]
+    peer_meta = resolve_metadata(peers, spec, provided=stored_meta, master=master)
+    return pd.concat([resolved, peer_meta], ignore_index=True)
+
+
+__all__ = ["load_bars"]
