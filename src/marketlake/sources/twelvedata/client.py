@@ -1,0 +1,251 @@
+"""A thin httpx client for TwelveData: the only module of the vendor that does I/O.
+
+Why our own: the official SDK is sync `requests`, calls the network in its constructor and has no
+rate limiting or retry. This client charges every request to a `CreditBudget` before sending it,
+sends the key in the `Authorization` header (never in the URL), and maps the vendor's errors, which
+arrive either as HTTP statuses or as `{"status":"error"}` inside a 200, onto marketlake's exceptions:
+
+- 429 (either form): mark the vendor minute spent, wait for the next one, retry (bounded);
+- 5xx and timeouts: exponential backoff with jitter (`RetryPolicy`), bounded;
+- 401/403: `AuthError` at once, one clear message;
+- per-symbol errors in a batch (404 unknown symbol, ...) are returned to the caller as `WireError`.
+
+The key never enters a message, a repr or a URL: it is held as `SecretStr` and redacted from any
+text that came back from the vendor or from httpx.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Sequence
+
+import httpx
+from pydantic import SecretStr
+
+from marketlake.errors import AuthError, ConfigError, RateLimitError, VendorError
+from marketlake.sources.budget import CreditBudget
+from marketlake.sources.http import TRANSIENT_EXCEPTIONS, RetryPolicy, redact
+from marketlake.sources.twelvedata.wire import WireError, WireSeries, is_error, parse_list, parse_time_series
+
+log = logging.getLogger(__name__)
+
+VENDOR = "twelvedata"
+DEFAULT_BASE_URL = "https://api.twelvedata.com"
+MAX_OUTPUTSIZE = 5_000
+MAX_BATCH = 120
+CREDITS: dict[str, int] = {"/profile": 10}
+"""Credits per call where not 1 (`/time_series` costs one per symbol)."""
+
+
+class TwelveDataClient:
+    """TwelveData REST endpoints, budgeted and retried.
+
+    Args:
+        api_key: the key (from `TWELVEDATA_API_KEY` or the config file).
+        budget: credit budget charged before each request.
+        base_url: API root; tests point it at a loopback server.
+        retry: backoff policy for 5xx and timeouts.
+        timeout_s: per-request timeout.
+        transport: optional httpx transport (tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: SecretStr | str | None,
+        budget: CreditBudget,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        if not key:
+            raise ConfigError(
+                "no TwelveData API key: set TWELVEDATA_API_KEY or [twelvedata] api_key in the config file"
+            )
+        self._key = SecretStr(key)
+        self.budget = budget
+        self.retry = retry or RetryPolicy()
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"apikey {key}", "User-Agent": "marketlake"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return f"TwelveDataClient(base_url={self.base_url!r}, plan={self.budget.limits.name!r})"
+
+    def close(self) -> None:
+        self.budget.flush()
+        self._http.close()
+
+    def __enter__(self) -> TwelveDataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- endpoints -----------------------------------------------------------------------------
+    def time_series(
+        self,
+        symbols: Sequence[str],
+        *,
+        interval: str,
+        outputsize: int = MAX_OUTPUTSIZE,
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+        timezone: str | None = None,
+    ) -> dict[str, WireSeries | WireError]:
+        """Bars for up to `MAX_BATCH` symbols in one request (one credit per symbol), newest first."""
+        syms = list(symbols)
+        if not 1 <= len(syms) <= MAX_BATCH:
+            raise ValueError(f"time_series takes 1..{MAX_BATCH} symbols, got {len(syms)}")
+        params: dict[str, Any] = {
+            "symbol": ",".join(syms),
+            "interval": interval,
+            "outputsize": min(max(int(outputsize), 1), MAX_OUTPUTSIZE),
+            "order": "desc",
+        }
+        if start_date is not None:
+            params["start_date"] = _fmt(start_date)
+        if end_date is not None:
+            params["end_date"] = _fmt(end_date)
+        if timezone:
+            params["timezone"] = timezone
+        body = self._get("/time_series", params, credits=len(syms))
+        return parse_time_series(body, syms)
+
+    def stocks(self, **filters: str) -> list[dict[str, Any]]:
+        return self._list("/stocks", filters)
+
+    def etfs(self, **filters: str) -> list[dict[str, Any]]:
+        return self._list("/etfs", filters)
+
+    def cryptocurrencies(self, **filters: str) -> list[dict[str, Any]]:
+        return self._list("/cryptocurrencies", filters)
+
+    def exchanges(self, **filters: str) -> list[dict[str, Any]]:
+        return self._list("/exchanges", filters)
+
+    def symbol_search(self, query: str) -> list[dict[str, Any]]:
+        return self._list("/symbol_search", {"symbol": query})
+
+    def profile(self, symbol: str) -> dict[str, Any] | WireError:
+        """Company profile (10 credits; paid plans: a 403 comes back as `WireError`, not raised)."""
+        body = self._get("/profile", {"symbol": symbol}, credits=CREDITS["/profile"], soft_auth=True)
+        return WireError.parse(body) if is_error(body) else dict(body)
+
+    def earliest_timestamp(self, symbol: str, *, interval: str) -> dict[str, Any] | WireError:
+        """`{"datetime": "1980-12-12", "unix_time": 345479400}` or the error (e.g. 404)."""
+        body = self._get("/earliest_timestamp", {"symbol": symbol, "interval": interval}, credits=1)
+        return WireError.parse(body) if is_error(body) else dict(body)
+
+    def api_usage(self) -> dict[str, Any]:
+        body = self._get("/api_usage", {}, credits=1)
+        return dict(body)
+
+    # -- transport -----------------------------------------------------------------------------
+    def _list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        result = parse_list(self._get(path, dict(params), credits=CREDITS.get(path, 1)))
+        if isinstance(result, WireError):
+            raise VendorError(
+                f"TwelveData {path} failed ({result.code}): {self._clean(result.message)}",
+                vendor=VENDOR,
+                status=result.code,
+                code=result.code,
+            )
+        return result
+
+    def _get(
+        self, path: str, params: dict[str, Any], *, credits: int, soft_auth: bool = False
+    ) -> Any:
+        """Send one GET under the budget; return the decoded body (errors for one symbol included).
+
+        Raises:
+            AuthError: 401/403 (unless `soft_auth`: then the 403 body is returned).
+            RateLimitError: 429 persisted over `retry.rate_limit_attempts` vendor minutes.
+            VendorError: 5xx/timeouts persisted over `retry.max_attempts`, or an undecodable body.
+        """
+        failures = 0
+        limited = 0
+        while True:
+            self.budget.acquire(credits)
+            try:
+                resp = self._http.get(path, params=params)
+            except httpx.ConnectError as exc:
+                self.budget.refund(credits)  # never reached the vendor
+                failures = self._backoff(path, failures, f"connection failed ({type(exc).__name__})")
+                continue
+            except TRANSIENT_EXCEPTIONS as exc:
+                failures = self._backoff(path, failures, f"{type(exc).__name__}")
+                continue
+            self.requests_sent += 1
+            left = resp.headers.get("api-credits-left")
+            if left is not None and left.lstrip("-").isdigit():
+                self.budget.observe_left(int(left))
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            code = resp.status_code
+            if isinstance(body, dict) and is_error(body):  # errors inside a 200 body, or a real status
+                code = WireError.parse(body, default_code=code).code
+            if code == 429:
+                limited += 1
+                if limited > self.retry.rate_limit_attempts:
+                    raise RateLimitError(
+                        f"TwelveData kept answering 429 on {path} for {limited} vendor minutes; "
+                        "lower the plan's credits_per_minute or retry later",
+                        vendor=VENDOR,
+                        status=429,
+                        code=429,
+                    )
+                wait = self.budget.exhaust_window()
+                log.info("twelvedata 429 on %s: waiting %.2fs for the next minute", path, wait)
+                self.budget.clock.sleep(wait)
+                continue
+            if code in (401, 403):
+                if soft_auth and code == 403:
+                    return body
+                message = WireError.parse(body).message if isinstance(body, dict) else ""
+                raise AuthError(
+                    f"TwelveData refused the request to {path} ({code}): {self._clean(message)}. "
+                    + ("Check TWELVEDATA_API_KEY." if code == 401 else "Your plan lacks this endpoint."),
+                    vendor=VENDOR,
+                    status=code,
+                    code=code,
+                )
+            if code >= 500 or body is None:
+                failures = self._backoff(path, failures, f"HTTP {code}")
+                continue
+            if resp.status_code >= 400:  # 400/404/414 as real statuses: hand back the error body
+                return body if isinstance(body, dict) else {"status": "error", "code": code, "message": ""}
+            return body
+
+    def _backoff(self, path: str, failures: int, what: str) -> int:
+        if failures + 1 >= self.retry.max_attempts:
+            raise VendorError(
+                f"TwelveData {path}: {what} after {failures + 1} attempts; the service may be down, retry later",
+                vendor=VENDOR,
+            )
+        delay = self.retry.delay(failures)
+        log.info("twelvedata %s: %s, retrying in %.2fs", path, what, delay)
+        self.budget.clock.sleep(delay)
+        return failures + 1
+
+    def _clean(self, text: str) -> str:
+        return redact(text, self._key.get_secret_value())[:300]
+
+
+def _fmt(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+__all__ = ["DEFAULT_BASE_URL", "MAX_BATCH", "MAX_OUTPUTSIZE", "TwelveDataClient", "VENDOR"]

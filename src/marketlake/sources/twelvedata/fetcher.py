@@ -1,0 +1,167 @@
+"""TwelveData time series in three steps: build requests (pure), extract (I/O), transform (pure).
+
+Why this split (OpenBB's fetcher pattern): planning which requests to send, and converting what
+comes back, are where the bugs hide and both are pure; only `extract` touches the network, through
+the budgeted client. `fetch_window` strings them together with backward paging: the first page of
+many symbols goes out in one batch request (saving round trips; credits are per symbol either way),
+and only symbols whose page was full are followed up, page by page, back to `start` or to the
+vendor's earliest bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterator, Mapping, Sequence
+
+import pandas as pd
+
+from marketlake.schema import TableSpec
+from marketlake.sources.base import empty_raw_bars
+from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
+from marketlake.sources.twelvedata.convert import (
+    DEFAULT_STOCK_TZ,
+    local_wall_time,
+    series_metadata,
+    series_to_bars,
+)
+from marketlake.sources.twelvedata.wire import WireError, WireSeries
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    """One `/time_series` call: the same window for every symbol in it."""
+
+    symbols: tuple[str, ...]
+    interval: str
+    outputsize: int = MAX_OUTPUTSIZE
+    start_date: str | None = None
+    end_date: str | None = None
+
+
+@dataclass
+class SeriesResult:
+    """What one request produced: raw bars, metadata, and per-symbol outcomes."""
+
+    request: SeriesRequest
+    bars: pd.DataFrame
+    metadata: pd.DataFrame
+    errors: dict[str, WireError] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # values received (forming bar included)
+    oldest: dict[str, pd.Timestamp] = field(default_factory=dict)  # oldest bar open, UTC
+
+
+def vendor_zone(table: TableSpec) -> str:
+    """Zone in which `start_date`/`end_date` are read for this table's symbols."""
+    return "UTC" if table.asset == "crypto" else DEFAULT_STOCK_TZ
+
+
+def build_requests(
+    symbols: Sequence[str],
+    table: TableSpec,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    batch_size: int = MAX_BATCH,
+    outputsize: int = MAX_OUTPUTSIZE,
+) -> list[SeriesRequest]:
+    """Batched requests covering `symbols` over [start, end] (UTC), one page each."""
+    tz = vendor_zone(table)
+    daily = table.timeframe == "daily"
+    start_s = local_wall_time(start, tz, date_only=daily) if start else None
+    end_s = local_wall_time(end, tz, date_only=False) if end else None
+    size = max(1, min(batch_size, MAX_BATCH))
+    syms = list(dict.fromkeys(symbols))
+    return [
+        SeriesRequest(tuple(syms[i : i + size]), table.vendor_interval, outputsize, start_s, end_s)
+        for i in range(0, len(syms), size)
+    ]
+
+
+def extract(client: TwelveDataClient, request: SeriesRequest) -> dict[str, WireSeries | WireError]:
+    """The only I/O: send one request through the budgeted client."""
+    return client.time_series(
+        request.symbols,
+        interval=request.interval,
+        outputsize=request.outputsize,
+        start_date=request.start_date,
+        end_date=request.end_date,
+    )
+
+
+def transform(
+    request: SeriesRequest,
+    answers: Mapping[str, WireSeries | WireError],
+    table: TableSpec,
+    *,
+    now: datetime,
+) -> SeriesResult:
+    """Wire answers -> raw bars (UTC, oldest first, forming bar dropped) and metadata."""
+    frames: list[pd.DataFrame] = []
+    meta_rows = []
+    result = SeriesResult(request, empty_raw_bars(), pd.DataFrame({"symbol": []}))
+    for symbol in request.symbols:
+        answer = answers.get(symbol)
+        if isinstance(answer, WireError) or answer is None:
+            result.errors[symbol] = answer or WireError(404, f"no answer for {symbol}")
+            continue
+        bars = series_to_bars(answer, table, symbol=symbol, now=now)
+        result.counts[symbol] = len(answer.values)
+        if answer.values:
+            oldest = pd.to_datetime(bars["datetime"]).min() if len(bars) else None
+            if oldest is not None and not pd.isna(oldest):
+                result.oldest[symbol] = oldest
+        if len(bars):
+            frames.append(bars)
+        meta_rows.append(series_metadata(answer, table, symbol=symbol))
+    if frames:
+        result.bars = pd.concat(frames, ignore_index=True)
+    if meta_rows:
+        result.metadata = pd.DataFrame(meta_rows)
+    return result
+
+
+def fetch_window(
+    client: TwelveDataClient,
+    symbols: Sequence[str],
+    table: TableSpec,
+    *,
+    start: datetime | None,
+    end: datetime | None = None,
+    now: Callable[[], datetime],
+    batch_size: int = MAX_BATCH,
+    earliest: Mapping[str, pd.Timestamp] | None = None,
+    outputsize: int = MAX_OUTPUTSIZE,
+) -> Iterator[SeriesResult]:
+    """Every bar of `symbols` in [start, end], newest pages first, one `SeriesResult` per request.
+
+    A symbol is followed to an older page only while its last page was full and its oldest bar is
+    still after `start` and after its earliest available bar (`earliest`).
+    """
+    pending: list[tuple[str, datetime | None]] = [(s, end) for s in symbols]
+    first = True
+    while pending:
+        if first:
+            requests = build_requests([s for s, _ in pending], table, start=start, end=end,
+                                      batch_size=batch_size, outputsize=outputsize)
+        else:  # follow-ups differ per symbol (their own end), one symbol per request
+            requests = [r for s, e in pending
+                        for r in build_requests([s], table, start=start, end=e, outputsize=outputsize)]
+        first = False
+        pending = []
+        for request in requests:
+            result = transform(request, extract(client, request), table, now=now())
+            yield result
+            for symbol in request.symbols:
+                if symbol in result.errors or result.counts.get(symbol, 0) < request.outputsize:
+                    continue
+                oldest = result.oldest.get(symbol)
+                if oldest is None:
+                    continue
+                floor = earliest.get(symbol) if earliest else None
+                if (start is not None and oldest <= pd.Timestamp(start)) or (floor is not None and oldest <= floor):
+                    continue
+                pending.append((symbol, oldest.to_pydatetime()))
+
+
+__all__ = ["SeriesRequest", "SeriesResult", "build_requests", "extract", "fetch_window", "transform", "vendor_zone"]
