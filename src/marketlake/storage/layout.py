@@ -1,0 +1,125 @@
+"""Pure Arrow helpers for the physical layout: schema conformance, keys, partitions, sort order."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.errors import SchemaMismatch, StorageError
+from marketlake.schema import KEY_COLUMNS, PARTITION_COLUMN, TableSpec, bar_schema
+
+SORT_KEYS = [("symbol", "ascending"), ("datetime", "ascending")]
+
+
+def to_utc(value: str | date | datetime | None) -> datetime | None:
+    """A bound as an aware UTC datetime; naive values and plain dates are taken as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time.min)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def conform(rows: pa.Table, schema: pa.Schema, *, table: str, fill_missing: bool = False) -> pa.Table:
+    """`rows` with exactly `schema`'s columns, order and types, or a SchemaMismatch naming the difference.
+
+    Extra columns are an error (they would be silently dropped otherwise); missing ones are an error for
+    production tables and NULL-filled for support tables (`fill_missing`).
+    """
+    names = set(rows.column_names)
+    extra = [c for c in rows.column_names if c not in schema.names]
+    missing = [c for c in schema.names if c not in names]
+    if extra or (missing and not fill_missing):
+        raise SchemaMismatch(
+            f"rows for {table} do not match the catalogue: missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+            f"unexpected {extra[:8]}; build rows with marketlake.features.compute_table or cast to the table schema",
+            table=table,
+        )
+    cols = []
+    for field in schema:
+        if field.name not in names:
+            cols.append(pa.nulls(rows.num_rows, field.type))
+            continue
+        col = rows.column(field.name)
+        if col.type != field.type:
+            try:
+                col = col.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SchemaMismatch(
+                    f"column {field.name!r} of rows for {table} has type {col.type}, expected {field.type}: {exc}",
+                    table=table,
+                ) from None
+        cols.append(col)
+    out = pa.Table.from_arrays(cols, schema=schema.remove_metadata())
+    for field in schema:
+        if not field.nullable and out.column(field.name).null_count:
+            raise StorageError(f"column {field.name!r} of rows for {table} holds NULLs; it is part of the key", table=table)
+    return out
+
+
+def conform_bars(rows: pa.Table, *, table: str) -> pa.Table:
+    """Rows typed exactly as `bar_schema()` (the partition column, if present, is dropped)."""
+    if PARTITION_COLUMN in rows.column_names:
+        rows = rows.drop_columns([PARTITION_COLUMN])
+    return conform(rows, bar_schema(), table=table)
+
+
+def dedupe(rows: pa.Table, keys: list[str] | tuple[str, ...] = KEY_COLUMNS) -> pa.Table:
+    """Keep the last row per key (a later duplicate in the input wins, like a sequence of upserts)."""
+    if rows.num_rows < 2:
+        return rows
+    idx = pa.array(np.arange(rows.num_rows, dtype=np.int64))
+    keyed = rows.select(list(keys)).append_column("__i", idx)
+    last = keyed.group_by(list(keys), use_threads=False).aggregate([("__i", "max")])
+    if last.num_rows == rows.num_rows:
+        return rows
+    take = np.sort(last.column("__i_max").to_numpy())
+    return rows.take(pa.array(take))
+
+
+def sort_rows(rows: pa.Table) -> pa.Table:
+    """Sorted by (symbol, datetime): clusters each file's row groups by symbol so statistics prune."""
+    return rows.sort_by(SORT_KEYS) if rows.num_rows > 1 else rows
+
+
+def partition_values(datetimes: pa.ChunkedArray | pa.Array, spec: TableSpec) -> pa.Array:
+    """`YYYY-MM` (daily tables) or `YYYY-MM-DD` (intraday) of each UTC datetime."""
+    utc = pc.cast(datetimes, pa.timestamp("us", tz="UTC"))
+    out = pc.strftime(utc, format=spec.partition_format)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+def with_partition(rows: pa.Table, spec: TableSpec) -> pa.Table:
+    """Rows plus the storage-only partition column."""
+    return rows.append_column(PARTITION_COLUMN, partition_values(rows.column("datetime"), spec))
+
+
+def partition_bounds(value: str, spec: TableSpec) -> tuple[datetime, datetime]:
+    """[start, end) of a partition value in UTC."""
+    if spec.partitioning == "month":
+        start = datetime.strptime(value, "%Y-%m").replace(tzinfo=timezone.utc)
+        end = (start + timedelta(days=32)).replace(day=1)
+    else:
+        start = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        end = start + timedelta(days=1)
+    return start, end
+
+
+__all__ = [
+    "SORT_KEYS",
+    "conform",
+    "conform_bars",
+    "dedupe",
+    "partition_bounds",
+    "partition_values",
+    "sort_rows",
+    "to_utc",
+    "with_partition",
+]

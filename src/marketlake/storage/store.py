@@ -1,0 +1,277 @@
+"""DeltaStore: the only object that touches Delta Lake and the warehouse directory.
+
+One directory per table under the warehouse root (production tables partitioned by `_partition`,
+support tables unpartitioned). Writes take the warehouse writer lock and land in one Delta commit, so a
+crash at any point leaves the previous version intact (orphan Parquet files are vacuumed later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from marketlake.errors import SchemaMismatch, StorageError
+from marketlake.schema import PARTITION_COLUMN, SUPPORT_SCHEMAS, TABLE_NAMES, bar_schema, get_table, storage_schema
+from marketlake.storage import files as _files
+from marketlake.storage import inventory as _inventory
+from marketlake.storage import support as _support
+from marketlake.storage import writer as _writer
+from marketlake.storage.layout import sort_rows, to_utc
+from marketlake.storage.lock import writer_lock
+from marketlake.storage.writer import WriteResult
+
+Bound = str | date | datetime | None
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """Inventory of one table, from the Delta log and file statistics."""
+
+    name: str
+    rows: int
+    symbols: int | None
+    min_datetime: datetime | None
+    max_datetime: datetime | None
+    partitions: int
+    files: int
+    bytes: int
+    version: int
+    last_write: datetime | None
+
+
+class DeltaStore:
+    """Delta tables in one warehouse directory (local path; `storage_options` kept for object stores)."""
+
+    def __init__(self, root: str | Path, *, storage_options: dict[str, str] | None = None) -> None:
+        text = str(root)
+        self.remote = "://" in text and not text.startswith("file://")
+        self.root = text.rstrip("/") if self.remote else str(Path(text.removeprefix("file://")).absolute())
+        self.storage_options = dict(storage_options) if storage_options else None
+        self._tables: dict[str, DeltaTable] = {}
+        self._index: dict[str, _files.FileIndex] = {}
+        self._symbol_counts: dict[tuple[str, int], int] = {}
+        self._format = ds.ParquetFileFormat()
+        if self.remote:
+            self._fs, self._fs_root = pafs.FileSystem.from_uri(self.root)
+        else:
+            self._fs, self._fs_root = pafs.LocalFileSystem(), self.root
+
+    def __repr__(self) -> str:
+        return f"DeltaStore({self.root!r})"
+
+    # -- paths and tables -------------------------------------------------------------------------
+    def path(self, name: str) -> str:
+        """Location of a table (a directory for local warehouses, a URI otherwise)."""
+        return f"{self.root}/{name}"
+
+    def exists(self, name: str) -> bool:
+        """True when `name` is a Delta table in this warehouse."""
+        if name in self._tables:
+            return True
+        return DeltaTable.is_deltatable(self.path(name), storage_options=self.storage_options)
+
+    def writer_lock(self, *, wait: bool | float = True) -> AbstractContextManager[None]:
+        """The warehouse writer lock (re-entrant within a process); see `storage.lock`."""
+        if self.remote:
+            raise StorageError("the writer lock needs a local warehouse directory", table=None)
+        return writer_lock(self.root, wait=wait)
+
+    def ensure_tables(self, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
+        """Create missing production (and named support) tables; check existing ones. Idempotent."""
+        created = []
+        with self.writer_lock():
+            for name in names or TABLE_NAMES:
+                if self.exists(name):
+                    self._check_schema(name)
+                    continue
+                schema = storage_schema() if name in TABLE_NAMES else self._support_schema(name)
+                partition_by = [PARTITION_COLUMN] if name in TABLE_NAMES else None
+                DeltaTable.create(
+                    self.path(name), schema, mode="ignore", partition_by=partition_by,
+                    storage_options=self.storage_options,
+                )
+                created.append(name)
+        return created
+
+    def _support_schema(self, name: str) -> pa.Schema:
+        try:
+            return SUPPORT_SCHEMAS[name]
+        except KeyError:
+            raise StorageError(
+                f"{name!r} is neither a production table ({', '.join(TABLE_NAMES)}) nor a support table "
+                f"({', '.join(SUPPORT_SCHEMAS)})", table=name,
+            ) from None
+
+    def _check_schema(self, name: str) -> None:
+        expected = storage_schema() if name in TABLE_NAMES else SUPPORT_SCHEMAS.get(name)
+        if expected is None:
+            return
+        got = pa.schema(self.table(name).schema().to_arrow())
+        have = [(f.name, f.type) for f in got]
+        want = [(f.name, f.type) for f in expected]
+        if have != want:
+            diff = [f"{a} != {b}" for a, b in zip(have, want) if a != b][:3]
+            raise SchemaMismatch(
+                f"table {name} at {self.path(name)} has {len(have)} columns, the catalogue {len(want)}; first "
+                f"differences: {diff or 'column count'}. Migrate or rebuild the table (marketlake janitor).",
+                table=name,
+            )
+
+    def table(self, name: str, *, refresh: bool = True) -> DeltaTable:
+        """The DeltaTable object (cached; refreshed to the latest version unless `refresh=False`)."""
+        dt = self._tables.get(name)
+        if dt is None:
+            try:
+                dt = DeltaTable(self.path(name), storage_options=self.storage_options)
+            except TableNotFoundError:
+                raise StorageError(
+                    f"table {name} does not exist in {self.root}; create it with DeltaStore.ensure_tables() "
+                    f"or load data first", table=name,
+                ) from None
+            self._tables[name] = dt
+        elif refresh:
+            dt.update_incremental()
+        return dt
+
+    def version(self, name: str) -> int:
+        return int(self.table(name).version())
+
+    def file_index(self, name: str) -> _files.FileIndex:
+        """Active files with statistics, cached per table version."""
+        dt = self.table(name)
+        version = int(dt.version())
+        cached = self._index.get(name)
+        if cached is not None and cached.version == version:
+            return cached
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        index = _files.build_index(actions, version)
+        if cached is not None:  # unchanged files keep their parsed footers
+            keep = set(index.paths)
+            index.fragments.update({p: f for p, f in cached.fragments.items() if p in keep})
+        self._index[name] = index
+        return index
+
+    # -- production tables ------------------------------------------------------------------------
+    def write_bars(self, table: str, rows: pa.Table, *, compare_since: datetime | None = None) -> WriteResult:
+        """Upsert bars keyed by (symbol, datetime) in one commit; unchanged rows are not rewritten.
+
+        `compare_since`: rows before it are guaranteed unchanged by the caller, so only stored rows at or
+        after it are read for the comparison and earlier incoming rows are counted as unchanged.
+        """
+        spec = get_table(table)
+        with self.writer_lock():
+            if not self.exists(table):
+                self.ensure_tables([table])
+            return _writer.write_bars(self, spec, rows, compare_since=to_utc(compare_since))
+
+    def active_files(
+        self, table: str, *, symbols: list[str] | None = None, start: Bound = None, end: Bound = None
+    ) -> list[str]:
+        """Full paths of the data files that may hold the requested rows (for DuckDB and friends)."""
+        spec = get_table(table) if table in TABLE_NAMES else None
+        index = self.file_index(table)
+        picks = _files.prune(index, spec, symbols=symbols, start=to_utc(start), end=to_utc(end))
+        return [f"{self.path(table)}/{index.paths[i]}" for i in picks]
+
+    def read(
+        self,
+        table: str,
+        *,
+        symbols: list[str] | None = None,
+        start: Bound = None,
+        end: Bound = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Rows of a production table (the 97 columns at most), sorted by (symbol, datetime).
+
+        Files are chosen from the Delta log (partition values, min/max statistics); within them Arrow
+        skips row groups by their statistics. `start`/`end` are inclusive; naive values are UTC.
+        """
+        spec = get_table(table)
+        schema = bar_schema()
+        cols = list(columns) if columns else list(schema.names)
+        unknown = [c for c in cols if c not in schema.names]
+        if unknown:
+            raise StorageError(f"unknown columns {unknown} for {table}; see `marketlake schema`", table=table)
+        lo, hi = to_utc(start), to_utc(end)
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        if not self.exists(table):
+            return schema.empty_table().select(cols)
+        index = self.file_index(table)
+        picks = _files.prune(index, spec, symbols=symbols, start=lo, end=hi)
+        if not picks:
+            return schema.empty_table().select(cols)
+        frags = _files.fragments(
+            index, picks, root=f"{self._fs_root}/{table}", filesystem=self._fs, fmt=self._format,
+            symbols=symbols, start=lo, end=hi,
+        )
+        if not frags:
+            return schema.empty_table().select(cols)
+        need = cols + [k for k in ("symbol", "datetime") if k not in cols]
+        out = ds.FileSystemDataset(frags, schema, self._format, self._fs).to_table(columns=need, use_threads=True)
+        expr = None
+        if symbols:
+            expr = pc.field("symbol").isin(pa.array(sorted(set(symbols)), pa.string()))
+        ts = pa.timestamp("us", tz="UTC")
+        if lo is not None:
+            expr = (pc.field("datetime") >= pa.scalar(lo, ts)) if expr is None else expr & (pc.field("datetime") >= pa.scalar(lo, ts))
+        if hi is not None:
+            expr = (pc.field("datetime") <= pa.scalar(hi, ts)) if expr is None else expr & (pc.field("datetime") <= pa.scalar(hi, ts))
+        if expr is not None:
+            out = out.filter(expr)
+        out = sort_rows(out)
+        return out.select(cols).cast(pa.schema([schema.field(c) for c in cols]))
+
+    def optimize(self, table: str, *, zorder: bool = True) -> dict[str, Any]:
+        """Compact small files and (by default) z-order by symbol, sector, exchange; one commit."""
+        with self.writer_lock():
+            dt = self.table(table)
+            if zorder:
+                return dict(dt.optimize.z_order(["symbol", "sector", "exchange"]))
+            return dict(dt.optimize.compact())
+
+    # -- support tables ---------------------------------------------------------------------------
+    def read_support(self, name: str, *, columns: list[str] | None = None, filter_expr: ds.Expression | None = None) -> pa.Table:
+        """A support table (an empty table with its schema when it does not exist yet)."""
+        return _support.read_support(self, name, columns=columns, filter_expr=filter_expr)
+
+    def append_support(self, name: str, rows: pa.Table) -> int:
+        """Append rows (missing nullable columns become NULL); returns the new version."""
+        return _support.append_support(self, name, rows)
+
+    def upsert_support(self, name: str, rows: pa.Table, *, keys: list[str] | tuple[str, ...]) -> int:
+        """Insert or replace rows by `keys` in one commit; returns the version."""
+        return _support.upsert_support(self, name, rows, keys=keys)
+
+    # -- inventory --------------------------------------------------------------------------------
+    def table_info(self, name: str) -> TableInfo:
+        """Rows, symbols, date range, partitions, files and bytes of a table, mostly from the log."""
+        return _inventory.table_info(self, name, TableInfo)
+
+    def list_objects(self) -> list[_inventory.ObjectInfo]:
+        """Every object in the warehouse directory: Delta tables, Parquet folders, other files."""
+        return _inventory.list_objects(self)
+
+    def tables(self) -> Iterator[str]:
+        """Names of the Delta tables present, production ones first."""
+        names = [o.name for o in self.list_objects() if o.kind == "delta"]
+        yield from sorted(names, key=lambda n: (n not in TABLE_NAMES, n))
+
+    def _forget(self, name: str) -> None:
+        self._tables.pop(name, None)
+        self._index.pop(name, None)
+
+
+__all__ = ["DeltaStore", "TableInfo", "WriteResult"]

@@ -1,0 +1,102 @@
+"""Support tables (symbol master, quarantine, ingest state, logs): small unpartitioned Delta tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import write_deltalake
+
+from marketlake.errors import StorageError
+from marketlake.schema import SUPPORT_SCHEMAS, classify
+from marketlake.storage.layout import conform, dedupe
+
+if TYPE_CHECKING:
+    from marketlake.storage.store import DeltaStore
+
+
+def _schema(store: DeltaStore, name: str, rows: pa.Table | None = None) -> pa.Schema:
+    if name in SUPPORT_SCHEMAS:
+        return SUPPORT_SCHEMAS[name]
+    if classify(name) != "support":
+        raise StorageError(
+            f"{name!r} is not a support table name (see tables.md naming: symbols, quarantine, ingest_state, "
+            f"api_usage, quality_*, janitor_log, fundamentals_*, earnings_calendar)", table=name,
+        )
+    if store.exists(name):
+        return pa.schema(store.table(name).schema().to_arrow())
+    if rows is None:
+        raise StorageError(f"support table {name} does not exist and has no catalogue schema", table=name)
+    return rows.schema
+
+
+def read_support(
+    store: DeltaStore, name: str, *, columns: list[str] | None = None, filter_expr: ds.Expression | None = None
+) -> pa.Table:
+    """The whole table (they are small), filtered in memory: avoids the string_view filter trap."""
+    if not store.exists(name):
+        schema = _schema(store, name) if name in SUPPORT_SCHEMAS else pa.schema([])
+        empty = schema.empty_table()
+        return empty.select(columns) if columns else empty
+    dt = store.table(name)
+    schema = pa.schema(dt.schema().to_arrow())
+    data = pa.table(dt.to_pyarrow_table()) if dt.version() >= 0 else schema.empty_table()
+    if name in SUPPORT_SCHEMAS:
+        data = data.cast(SUPPORT_SCHEMAS[name])
+    if filter_expr is not None:
+        data = data.filter(filter_expr)
+    return data.select(columns) if columns else data
+
+
+def _ensure(store: DeltaStore, name: str, schema: pa.Schema) -> None:
+    if not store.exists(name):
+        from deltalake import DeltaTable
+
+        DeltaTable.create(store.path(name), schema, mode="ignore", storage_options=store.storage_options)
+
+
+def append_support(store: DeltaStore, name: str, rows: pa.Table) -> int:
+    """Append rows in one commit; returns the table version."""
+    with store.writer_lock():
+        schema = _schema(store, name, rows)
+        data = conform(rows, schema, table=name, fill_missing=True)
+        _ensure(store, name, schema)
+        dt = store.table(name)
+        if data.num_rows:
+            write_deltalake(dt, data, mode="append", storage_options=store.storage_options)
+            dt.update_incremental()
+        return int(dt.version())
+
+
+def _q(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def upsert_support(store: DeltaStore, name: str, rows: pa.Table, *, keys: list[str] | tuple[str, ...]) -> int:
+    """Insert or replace rows by `keys` (last duplicate wins) in one commit; returns the version."""
+    with store.writer_lock():
+        schema = _schema(store, name, rows)
+        missing = [k for k in keys if k not in schema.names]
+        if not keys or missing:
+            raise StorageError(f"upsert keys {missing or list(keys)} are not columns of {name}", table=name)
+        data = dedupe(conform(rows, schema, table=name, fill_missing=True), tuple(keys))
+        _ensure(store, name, schema)
+        dt = store.table(name)
+        if data.num_rows == 0:
+            return int(dt.version())
+        if not dt.get_add_actions().num_rows:
+            write_deltalake(dt, data, mode="append", storage_options=store.storage_options)
+        else:
+            predicate = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
+            (
+                dt.merge(data, predicate, source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        dt.update_incremental()
+        return int(dt.version())
+
+
+__all__ = ["append_support", "read_support", "upsert_support"]
