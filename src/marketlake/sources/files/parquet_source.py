@@ -1,0 +1,95 @@
+"""The `parquet` source: bars from a Parquet file or a directory of them, streamed by record batch.
+
+Same columns, aliases and time rules as CSV (see parse.py). Typed timestamp columns are honoured:
+zone-aware ones as they are, naive ones in the zone option. Locations read ``file.parquet:row N``
+(1-based row within the file). An unreadable file raises ParseError.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar, Iterator, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from marketlake.errors import ParseError
+from marketlake.schema import TableSpec
+from marketlake.sources.base import RawBatch
+from marketlake.sources.files.common import FileOptions, finish_chunk
+from marketlake.sources.files.parse import REQUIRED, canonical_columns
+from marketlake.sources.registry import register
+
+
+def _as_text_datetimes(col: pd.Series) -> pd.Series:
+    """Typed timestamps -> ISO text so one parser applies the zone and daily-session rules."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    if pd.api.types.is_datetime64_dtype(col.dtype):
+        return col.dt.strftime("%Y-%m-%d %H:%M:%S")
+    if pd.api.types.is_integer_dtype(col.dtype):
+        return col.astype(str)
+    return col
+
+
+@register("parquet")
+class ParquetSource:
+    """Bars from a Parquet file or a directory of ``*.parquet`` files (options as CsvSource)."""
+
+    name: ClassVar[str] = "parquet"
+
+    def __init__(self, *, path: str | Path, symbol: str | None = None, tz: str | None = None,
+                 chunk_rows: int = 200_000) -> None:
+        self.options = FileOptions(path=Path(path), symbol=symbol, tz=tz, chunk_rows=chunk_rows, source="parquet")
+
+    def metadata(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+        return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
+
+    def _files(self) -> list[Path]:
+        p = self.options.path
+        if p.is_dir():
+            return sorted(p.glob("*.parquet"))
+        if not p.is_file():
+            raise ParseError("file does not exist", path=str(p), source="parquet")
+        return [p]
+
+    def fetch(
+        self,
+        symbols: Sequence[str] | None,
+        table: TableSpec,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Iterator[RawBatch]:
+        """Yield raw bars per record batch, filtered to `symbols` and [start, end] when given."""
+        for path in self._files():
+            try:
+                pf = pq.ParquetFile(path)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise ParseError(f"not a readable Parquet file: {exc}", path=str(path), source="parquet") from None
+            columns = [str(c) for c in pf.schema_arrow.names]
+            mapping = canonical_columns(columns)
+            found = set(mapping.values())
+            for col in REQUIRED:
+                if col not in found:
+                    raise ParseError(f"missing required column (file has: {', '.join(columns)})",
+                                     path=str(path), column=col, source="parquet")
+            if "symbol" not in found and not self.options.symbol:
+                raise ParseError("no symbol column: pass the symbol option", path=str(path), column="symbol",
+                                 source="parquet")
+            dt_col = next(c for c, k in mapping.items() if k == "datetime")
+            row0 = 1
+            for rb in pf.iter_batches(batch_size=self.options.chunk_rows, columns=list(mapping)):
+                chunk = rb.to_pandas()
+                chunk.index = pd.RangeIndex(row0, row0 + len(chunk))
+                row0 += len(chunk)
+                chunk[dt_col] = _as_text_datetimes(chunk[dt_col])
+                batch = finish_chunk(chunk, mapping, self.options, table, symbols, start, end,
+                                     location=lambda idx, n=path.name: f"{n}:row " + idx.astype(str))
+                if batch is not None:
+                    yield batch
+
+
+__all__ = ["ParquetSource"]
