@@ -22,6 +22,8 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketlake.schema import TableSpec
 from marketlake.validate.grid import session_open_for_dates
@@ -103,12 +105,28 @@ def parse_datetimes(text: pd.Series, table: TableSpec, *, tz: str) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(out.astype("datetime64[ns]"), tz="UTC").as_unit("us"), index=text.index)
 
 
+def _text(col: pd.Series) -> pd.Series:
+    """Stripped text of a column ('' for missing), staying on the fast Arrow-backed string dtype."""
+    if not pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
+        col = col.astype(object).where(col.notna(), "").astype("str")
+    elif col.hasnans:
+        col = col.fillna("")
+    return col.str.strip()
+
+
 def to_numbers(col: pd.Series) -> pd.Series:
     """float64 when every non-empty value parses; otherwise object with floats and the raw strings kept."""
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         return col.astype(np.float64)
-    s = col.astype(object).where(col.notna(), "").astype(str).str.strip()
-    empty = (s == "").to_numpy()
+    s = _text(col)
+    empty = (s == "").to_numpy(dtype=bool)
+    arr = pa.array(s.where(~empty, None)) if empty.any() else pa.array(s)
+    try:
+        num = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        if not (np.isnan(num) & ~empty).any():  # a literal "nan" takes the slow path and stays raw
+            return pd.Series(num, index=col.index, dtype=np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     num = pd.to_numeric(s.where(~empty, "nan"), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(num) & ~empty  # includes a literal "nan": kept raw so validation names it
     if not bad.any():
@@ -119,20 +137,22 @@ def to_numbers(col: pd.Series) -> pd.Series:
 
 
 def raw_json(frame: pd.DataFrame) -> pd.Series:
-    """Each row of string columns as a JSON object (vectorised: escapes only when needed)."""
-    parts: list[pd.Series] = []
+    """Each row as a JSON object of its text values (vectorised with Arrow; escapes only when needed)."""
+    pieces: list[pa.Array | pa.Scalar] = []
     for i, c in enumerate(frame.columns):
-        v = frame[c].astype(object).where(frame[c].notna(), "").astype(str)
-        if v.str.contains(r'["\\\x00-\x1f]', regex=True).any():
-            v = v.map(lambda x: json.dumps(x)[1:-1])
-        key = json.dumps(str(c))
-        parts.append(("{" if i == 0 else ", ") + key + ': "' + v + '"')
-    if not parts:
-        return pd.Series(["{}"] * len(frame), index=frame.index, dtype=object)
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + p
-    return out + "}"
+        col = frame[c]
+        if not pd.api.types.is_string_dtype(col.dtype) or col.dtype == object or col.hasnans:
+            col = col.astype(object).where(col.notna(), "").astype("str")
+        v = pa.array(col).cast(pa.large_string())
+        if pc.any(pc.match_substring_regex(v, r'["\\\x00-\x1f]')).as_py():
+            v = pa.array([json.dumps(x)[1:-1] for x in v.to_pylist()], pa.large_string())
+        pieces += [pa.scalar(("{" if i == 0 else ", ") + json.dumps(str(c)) + ': "', pa.large_string()), v,
+                   pa.scalar('"', pa.large_string())]
+    if not pieces:
+        return pd.Series(["{}"] * len(frame), index=frame.index, dtype="str")
+    pieces.append(pa.scalar("}", pa.large_string()))
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
+    return pd.Series(joined.to_numpy(zero_copy_only=False), index=frame.index, dtype="str")
 
 
 __all__ = ["ALIASES", "REQUIRED", "canonical_columns", "parse_datetimes", "raw_json", "to_numbers"]
