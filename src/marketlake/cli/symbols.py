@@ -1,0 +1,97 @@
+"""`marketlake symbols load|list`: the symbol master from reference files.
+
+Loading merges the reference files (see marketlake.sources.reference) and upserts them into the
+`symbols` support table by symbol, keeping what the pipeline recorded for known symbols (first/last
+bar per table, active flags): reference files only fill the metadata columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import pyarrow as pa
+import typer
+from rich.table import Table
+
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.errors import ConfigError
+from marketlake.schema import METADATA_COLUMNS, SUPPORT_SCHEMAS
+from marketlake.sources.reference import load_reference, merge_reference
+
+symbols_app = typer.Typer(help="The symbol master (`symbols` support table).", no_args_is_help=True)
+REFERENCE_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "reference"
+DEFAULT_FILES = ("sp500_constituents.csv", "nasdaq_listed.csv", "other_listed.csv")
+
+
+def default_files() -> list[Path]:
+    """The three bundled reference files of ../shared/data/reference, when present."""
+    return [REFERENCE_DIR / f for f in DEFAULT_FILES if (REFERENCE_DIR / f).is_file()]
+
+
+def symbols_table(merged: pd.DataFrame, existing: pa.Table, *, now: datetime) -> pa.Table:
+    """Rows for the `symbols` table: reference metadata over the existing rows of the same symbols."""
+    schema = SUPPORT_SCHEMAS["symbols"]
+    new = merged.set_index("symbol")
+    old = existing.to_pandas().set_index("symbol") if existing.num_rows else pd.DataFrame(index=pd.Index([], name="symbol"))
+    out = old.reindex(new.index.union(old.index)) if len(old) else pd.DataFrame(index=new.index)
+    for c in (*METADATA_COLUMNS, "metadata_source"):
+        fresh = new[c].reindex(out.index) if c in new else None
+        out[c] = fresh.combine_first(out[c]) if (fresh is not None and c in out) else fresh
+    out = out.loc[new.index]  # only the loaded symbols are written; others stay untouched
+    if "active" not in out or out["active"].isna().all():
+        out["active"] = True
+    out["updated_at"] = now
+    frame = out.reset_index()
+    cols = {f.name: frame[f.name] if f.name in frame else None for f in schema}
+    arrays = [pa.array(cols[f.name] if cols[f.name] is not None else [None] * len(frame), type=f.type, from_pandas=True)
+              for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def load(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Reference CSV files (format detected).")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Load reference files into the symbol master (default: the bundled S&P 500 and NASDAQ Trader lists)."""
+    from marketlake.storage import DeltaStore
+
+    paths = list(files or default_files())
+    if not paths:
+        raise ConfigError("no reference files given and none found in ../shared/data/reference")
+    merged = merge_reference([load_reference(p) for p in paths])
+    store = DeltaStore(warehouse)
+    rows = symbols_table(merged, store.read_support("symbols"), now=datetime.now(timezone.utc))
+    store.upsert_support("symbols", rows, keys=["symbol"])
+    out = console()
+    out.print(f"loaded {rows.num_rows} symbols from {len(paths)} file(s) into {warehouse}")
+
+
+def list_symbols(
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 50,
+    sector: Annotated[Optional[str], typer.Option(help="Only this sector.")] = None,
+) -> None:
+    """List the symbol master."""
+    from marketlake.storage import DeltaStore
+
+    frame = DeltaStore(warehouse).read_support("symbols").to_pandas()
+    if sector:
+        frame = frame[frame["sector"] == sector]
+    frame = frame.sort_values("symbol")
+    shown = frame if limit <= 0 else frame.head(limit)
+    table = Table(title=f"symbols ({len(frame)})")
+    cols = ("symbol", "name", "asset_type", "exchange", "mic_code", "sector", "industry")
+    for c in cols:
+        table.add_column(c)
+    for row in shown.itertuples(index=False):
+        table.add_row(*("" if pd.isna(getattr(row, c)) else str(getattr(row, c)) for c in cols))
+    console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    symbols_app.command("load")(load)
+    symbols_app.command("list")(list_symbols)
+    app.add_typer(symbols_app, name="symbols")
