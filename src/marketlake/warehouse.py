@@ -15,6 +15,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
+from marketlake.errors import StorageError
 from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, bar_schema
 from marketlake.storage import DeltaStore, TableInfo
 
@@ -100,6 +101,9 @@ class Warehouse:
         try:
             relation = con.sql(query)
             result = relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            tables = ", ".join(self.store.tables()) or "none yet"
+            raise StorageError(f"SQL failed: {exc}. Tables available as views: {tables}") from None
         finally:
             con.close()
         return _convert(result, as_)

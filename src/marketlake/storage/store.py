@@ -144,6 +144,23 @@ class DeltaStore:
             dt.update_incremental()
         return dt
 
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self._fs
+
+    def table_root(self, name: str) -> str:
+        """Table location as a path on `filesystem` (differs from `path` for object stores)."""
+        return f"{self._fs_root}/{name}"
+
+    def read_files(self, table: str, positions: list[int]) -> pa.Table:
+        """Every row of the given files (positions into `file_index(table)`), typed as bar_schema."""
+        schema = bar_schema()
+        if not positions:
+            return schema.empty_table()
+        index = self.file_index(table)
+        frags = _files.fragments(index, positions, root=self.table_root(table), filesystem=self._fs, fmt=self._format)
+        return ds.FileSystemDataset(frags, schema, self._format, self._fs).to_table(use_threads=True)
+
     def version(self, name: str) -> int:
         return int(self.table(name).version())
 
@@ -239,8 +256,8 @@ class DeltaStore:
         with self.writer_lock():
             dt = self.table(table)
             if zorder:
-                return dict(dt.optimize.z_order(["symbol", "sector", "exchange"]))
-            return dict(dt.optimize.compact())
+                return dict(dt.optimize.z_order(["symbol", "sector", "exchange"], writer_properties=_writer.writer_properties()))
+            return dict(dt.optimize.compact(writer_properties=_writer.writer_properties()))
 
     # -- support tables ---------------------------------------------------------------------------
     def read_support(self, name: str, *, columns: list[str] | None = None, filter_expr: ds.Expression | None = None) -> pa.Table:

@@ -1,5 +1,8 @@
-"""write_bars: diff against the stored rows, then one Delta commit (append when all keys are new,
-MERGE of only the new and changed rows otherwise), or no commit at all when nothing changed."""
+"""write_bars: diff against the stored rows, then one Delta commit, or none when nothing changed.
+
+All keys new -> append one sorted file per partition. Some keys changed -> rewrite only the touched
+partitions (stored rows kept, changed rows replaced) and swap their files in the same commit.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +13,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import WriterProperties, write_deltalake
+from deltalake import WriterProperties
 
 from marketlake.schema import PARTITION_COLUMN, TableSpec
 from marketlake.storage.diff import diff_rows
 from marketlake.storage.layout import conform_bars, dedupe, sort_rows, with_partition
+from marketlake.storage.parquet_commit import ROW_GROUP_ROWS, write_partitions
 
 if TYPE_CHECKING:
     from marketlake.storage.store import DeltaStore
 
-ROW_GROUP_ROWS = 4096  # small groups sorted by symbol: one-symbol reads skip most of each file
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,8 @@ class WriteResult:
 
 
 def writer_properties() -> WriterProperties:
+    """For files delta-rs writes itself (optimize): same row groups and codec as our own writer."""
     return WriterProperties(compression="ZSTD", compression_level=1, max_row_group_size=ROW_GROUP_ROWS)
-
-
-def _sql_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def write_bars(
@@ -66,24 +66,34 @@ def write_bars(
     out = with_partition(sort_rows(rows.take(pa.array(picks))), spec)
     dt = store.table(spec.name, refresh=False)
     if diff.changed.size == 0:
-        write_deltalake(
-            dt, out, mode="append", partition_by=[PARTITION_COLUMN], writer_properties=writer_properties(),
-            storage_options=store.storage_options,
-        )
+        write_partitions(dt, out, table_root=store.table_root(spec.name), filesystem=store.filesystem, mode="append")
     else:
         parts = sorted(set(out.column(PARTITION_COLUMN).to_pylist()))
-        predicate = (
-            "t.symbol = s.symbol AND t.datetime = s.datetime AND t._partition = s._partition "
-            f"AND t._partition IN ({_sql_list(parts)})"
-        )
-        (
-            dt.merge(out, predicate, source_alias="s", target_alias="t", writer_properties=writer_properties())
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
+        merged = _merge_partitions(store, spec, out, parts)
+        write_partitions(
+            dt, merged, table_root=store.table_root(spec.name), filesystem=store.filesystem,
+            mode="overwrite", replace_partitions=parts,
         )
     dt.update_incremental()
     return WriteResult(int(diff.new.size), int(diff.changed.size), skipped + diff.unchanged, int(dt.version()))
+
+
+def _merge_partitions(store: DeltaStore, spec: TableSpec, out: pa.Table, parts: list[str]) -> pa.Table:
+    """The complete new content of the touched partitions: stored rows not replaced, plus `out`.
+
+    Rewriting whole partitions (one sorted file each) beat delta-rs MERGE here: MERGE rewrites every
+    touched file anyway, through a slower path, and leaves rows unsorted.
+    """
+    index = store.file_index(spec.name)
+    wanted = set(parts)
+    picks = [i for i, p in enumerate(index.partitions) if p in wanted]
+    stored = store.read_files(spec.name, picks)
+    if stored.num_rows:
+        keys = out.select(["symbol", "datetime"])
+        stored = with_partition(stored, spec).join(keys, ["symbol", "datetime"], join_type="left anti")
+        stored = stored.select(out.column_names).cast(out.schema)
+        out = pa.concat_tables([stored, out])
+    return sort_rows(out)
 
 
 def _stored_rows(store: DeltaStore, spec: TableSpec, rows: pa.Table, *, since: datetime | None) -> pa.Table:
@@ -98,4 +108,4 @@ def _stored_rows(store: DeltaStore, spec: TableSpec, rows: pa.Table, *, since: d
     return store.read(spec.name, symbols=symbols, start=lo, end=hi)
 
 
-__all__ = ["ROW_GROUP_ROWS", "WriteResult", "write_bars", "writer_properties"]
+__all__ = ["WriteResult", "write_bars", "writer_properties"]

@@ -1,0 +1,50 @@
+"""`marketlake sql "QUERY"`: run DuckDB SQL over the warehouse (every table is a view by its name)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import typer
+from rich.table import Table
+
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.warehouse import Warehouse
+
+Format = Literal["table", "csv", "json"]
+
+
+def render(result: pa.Table, *, limit: int = 200) -> Table:
+    """A Rich table of the first `limit` rows."""
+    out = Table(caption=f"{result.num_rows:,} rows" + (f" (first {limit} shown)" if result.num_rows > limit else ""))
+    for name in result.column_names:
+        out.add_column(name)
+    for row in result.slice(0, limit).to_pylist():
+        out.add_row(*["NULL" if v is None else str(v) for v in row.values()])
+    return out
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="DuckDB SQL, e.g. \"SELECT * FROM stocks_daily_clean LIMIT 5\".")],
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+) -> None:
+    """Run a query; production and support tables are views by their names."""
+    result = Warehouse(warehouse).sql(query, as_="arrow")
+    if fmt == "csv":
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(result, sink)
+        typer.echo(sink.getvalue().to_pybytes().decode(), nl=False)
+    elif fmt == "json":
+        typer.echo(json.dumps(result.to_pylist(), default=str))
+    else:
+        console().print(render(result))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sql")(sql)
+
+
+__all__ = ["register", "render", "sql"]

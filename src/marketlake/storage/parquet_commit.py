@@ -1,0 +1,116 @@
+"""Fast writes: Parquet files written by pyarrow (threads, zstd, small sorted row groups) and committed
+with deltalake's transaction API as ONE Delta commit.
+
+Measured on 633k rows x 97 columns: `write_deltalake` append ~11 s, MERGE of changed rows that span every
+month ~10 s (it rewrites each touched file through DataFusion). Writing the files ourselves and committing
+add actions (append) or add + partition removal (overwrite of the touched partitions) is several times
+faster and keeps every file sorted by (symbol, datetime). Until the commit file lands nothing is visible;
+a killed write leaves only orphan Parquet files, which vacuum removes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.transaction import AddAction
+
+from marketlake.schema import PARTITION_COLUMN, storage_schema
+
+ROW_GROUP_ROWS = 4096  # small groups sorted by symbol: one-symbol reads skip most of each file
+STATS_COLUMNS = 32  # Delta's default dataSkippingNumIndexedCols
+_STR_STAT_MAX = 32
+
+
+def _stat(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def file_stats(data: pa.Table) -> str:
+    """Delta add-action statistics (numRecords, min/max, nullCount) of the first 32 columns."""
+    mins: dict[str, object] = {}
+    maxs: dict[str, object] = {}
+    nulls: dict[str, int] = {}
+    for name in data.column_names[:STATS_COLUMNS]:
+        col = data.column(name)
+        nulls[name] = col.null_count
+        if col.null_count == len(col):
+            continue
+        mm = pc.min_max(col)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if isinstance(lo, str):
+            if len(hi) > _STR_STAT_MAX:  # a truncated max is not an upper bound: leave it out
+                continue
+            lo = lo[:_STR_STAT_MAX]
+        lo, hi = _stat(lo), _stat(hi)
+        if lo is not None and hi is not None:
+            mins[name], maxs[name] = lo, hi
+    return json.dumps({"numRecords": data.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
+
+
+def _write_one(
+    table_root: str, filesystem: pafs.FileSystem, part: str, data: pa.Table
+) -> AddAction:
+    rel = f"{PARTITION_COLUMN}={part}/part-{uuid.uuid4().hex}-c000.zstd.parquet"
+    path = f"{table_root}/{rel}"
+    filesystem.create_dir(f"{table_root}/{PARTITION_COLUMN}={part}", recursive=True)
+    dictionary = [f.name for f in data.schema if pa.types.is_string(f.type) or pa.types.is_int8(f.type)]
+    pq.write_table(  # dictionary-encoding float columns tripled the write time for no size gain
+        data, path, filesystem=filesystem, row_group_size=ROW_GROUP_ROWS, compression="zstd",
+        compression_level=1, write_statistics=True, use_dictionary=dictionary,
+    )
+    size = filesystem.get_file_info(path).size
+    return AddAction(
+        path=rel, size=int(size or 0), partition_values={PARTITION_COLUMN: part},
+        modification_time=int(time.time() * 1000), data_change=True, stats=file_stats(data),
+    )
+
+
+def write_partitions(
+    dt: DeltaTable,
+    rows: pa.Table,
+    *,
+    table_root: str,
+    filesystem: pafs.FileSystem,
+    mode: Literal["append", "overwrite"],
+    replace_partitions: list[str] | None = None,
+    max_threads: int = 4,
+) -> None:
+    """Write `rows` (bar_schema + `_partition`, sorted) as one file per partition and commit once.
+
+    mode="overwrite" removes every file of `replace_partitions` in the same commit, so the caller passes
+    the complete new content of those partitions.
+    """
+    parts = rows.column(PARTITION_COLUMN)
+    data = rows.drop_columns([PARTITION_COLUMN])
+    values = pc.unique(parts).to_pylist()
+    jobs = []
+    for part in sorted(values):
+        mask = pc.equal(parts, part)
+        jobs.append((part, data.filter(mask)))
+    with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(jobs)))) as pool:
+        actions = list(pool.map(lambda j: _write_one(table_root, filesystem, j[0], j[1]), jobs))
+    filters = None
+    if mode == "overwrite":
+        filters = [(PARTITION_COLUMN, "in", sorted(set(replace_partitions or values)))]
+    dt.create_write_transaction(
+        actions, mode=mode, schema=storage_schema(), partition_by=[PARTITION_COLUMN], partition_filters=filters,
+    )
+
+
+__all__ = ["ROW_GROUP_ROWS", "file_stats", "write_partitions"]
