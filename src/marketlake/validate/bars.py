@@ -68,7 +68,7 @@ def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     isna = col.isna().to_numpy()
     txt = col.astype(object).where(~isna, "").astype(str).str.strip()
     missing = isna | (txt == "").to_numpy()
-    vals = pd.to_numeric(txt.where(~missing, "0"), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    vals = pd.to_numeric(txt.where(~missing, "0"), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan).copy()
     vals[missing] = np.nan
     nan_word = txt.str.lower().isin(_NAN_WORDS).to_numpy()
     bad = ~missing & np.isnan(vals)

@@ -18,6 +18,7 @@ hundreds of thousands of timestamps costs milliseconds. The calendar covers 1990
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,11 +58,13 @@ def sessions(calendar: str) -> Sessions:
     """All sessions of `calendar` between CALENDAR_START and CALENDAR_END (cached: ~0.1 s once)."""
     import exchange_calendars as xcals
 
-    cal = xcals.get_calendar(calendar, start=CALENDAR_START, end=CALENDAR_END)
-    sched = cal.schedule
+    with warnings.catch_warnings():  # exchange_calendars trips pandas 3 deprecations; not ours to fix
+        warnings.simplefilter("ignore")
+        cal = xcals.get_calendar(calendar, start=CALENDAR_START, end=CALENDAR_END)
+        sched = cal.schedule
     dates = sched.index.values.astype("datetime64[D]")
-    open_ns = sched["open"].dt.tz_convert("UTC").values.astype("datetime64[ns]").astype(np.int64)
-    close_ns = sched["close"].dt.tz_convert("UTC").values.astype("datetime64[ns]").astype(np.int64)
+    open_ns = sched["open"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    close_ns = sched["close"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
     for a in (dates, open_ns, close_ns):
         a.setflags(write=False)
     return Sessions(dates, open_ns, close_ns)
@@ -151,7 +154,9 @@ def exchange_zone(table: TableSpec) -> str:
         return "UTC"
     import exchange_calendars as xcals
 
-    return str(xcals.get_calendar(table.calendar, start=CALENDAR_START, end=CALENDAR_END).tz)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(xcals.get_calendar(table.calendar, start=CALENDAR_START, end=CALENDAR_END).tz)
 
 
 def session_open_for_dates(days: np.ndarray, table: TableSpec) -> np.ndarray:
