@@ -1,1 +1,10 @@
-"""features package."""
+"""The feature engine: bars in, the 97 catalogue columns out (`compute`, `compute_table`).
+
+Kernels are grouped by family (`price`, `momentum`, `overlap`, `volatility`, `volume`, `volume_profile`,
+`dynamics`, `cross_section`, `regimes`); `registry` maps each catalogue field to its kernel. Pure: no I/O.
+The pipeline and live serving call the same `compute`, so there is no training/serving skew.
+"""
+
+from marketlake.features.engine import FeatureInputError, compute, compute_table
+
+__all__ = ["FeatureInputError", "compute", "compute_table"]

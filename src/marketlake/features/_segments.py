@@ -1,0 +1,157 @@
+"""Many symbols in one contiguous array: segment bookkeeping and boundary-aware NumPy helpers.
+
+The engine sorts all bars by (symbol, datetime) and concatenates them, so each symbol is one contiguous
+segment. NumPy-only fields are computed once over the whole array; a value whose window would reach into
+the previous symbol is masked with the within-symbol position `pos`. Every helper here is exact per window
+(no running sums over floats), so a symbol's values never depend on which other symbols share the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+_CHUNK_ROWS = 131_072
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Boundaries of the symbols inside one concatenated array.
+
+    Attributes:
+        starts: first row of each segment (int64, ascending).
+        stops: one past the last row of each segment.
+        pos: position of every row inside its segment (0 for a symbol's first bar).
+    """
+
+    starts: np.ndarray
+    stops: np.ndarray
+    pos: np.ndarray
+
+    @classmethod
+    def from_lengths(cls, lengths: np.ndarray) -> "Segments":
+        lengths = np.asarray(lengths, dtype=np.int64)
+        stops = np.cumsum(lengths)
+        starts = stops - lengths
+        n = int(stops[-1]) if len(stops) else 0
+        pos = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+        return cls(starts=starts, stops=stops, pos=pos)
+
+    @classmethod
+    def single(cls, n: int) -> "Segments":
+        return cls.from_lengths(np.array([n], dtype=np.int64))
+
+    @property
+    def n(self) -> int:
+        return len(self.pos)
+
+    def slices(self) -> list[slice]:
+        return [slice(int(a), int(b)) for a, b in zip(self.starts, self.stops)]
+
+
+def seg_or_single(seg: Segments | None, n: int) -> Segments:
+    return seg if seg is not None else Segments.single(n)
+
+
+def shift(x: np.ndarray, k: int, seg: Segments | None = None) -> np.ndarray:
+    """x[t - k] within the symbol, NaN for the first k bars of every symbol."""
+    seg = seg_or_single(seg, len(x))
+    out = np.full(len(x), np.nan)
+    if k < len(x):
+        out[k:] = x[: len(x) - k]
+    out[seg.pos < k] = np.nan
+    return out
+
+
+def rolling(
+    x: np.ndarray,
+    window: int,
+    reduce: Callable[[np.ndarray], np.ndarray],
+    seg: Segments | None = None,
+) -> np.ndarray:
+    """reduce() over each trailing window of `window` bars (t included); NaN before the window is full.
+
+    `reduce` receives a 2-D block (rows x window) and returns one value per row. Work is chunked so the
+    temporaries stay small whatever the number of rows.
+    """
+    seg = seg_or_single(seg, len(x))
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n < window:
+        return out
+    view = sliding_window_view(x, window)  # row i covers x[i : i + window] -> result at i + window - 1
+    for a in range(0, len(view), _CHUNK_ROWS):
+        block = view[a : a + _CHUNK_ROWS]
+        out[a + window - 1 : a + window - 1 + len(block)] = reduce(block)
+    out[seg.pos < window - 1] = np.nan
+    return out
+
+
+def rolling_sum(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
+    return rolling(x, window, lambda b: b.sum(axis=1), seg)
+
+
+def rolling_mean(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
+    return rolling(x, window, lambda b: b.sum(axis=1) / window, seg)
+
+
+def rolling_std(x: np.ndarray, window: int, *, ddof: int, seg: Segments | None = None) -> np.ndarray:
+    """Two-pass (mean, then squared deviations) standard deviation of each trailing window."""
+
+    def _std(b: np.ndarray) -> np.ndarray:
+        m = b.sum(axis=1) / window
+        d = b - m[:, None]
+        out = np.sqrt((d * d).sum(axis=1) / (window - ddof))
+        out[b.max(axis=1) == b.min(axis=1)] = 0.0  # a flat window has stdev 0 exactly, not rounding noise
+        return out
+
+    return rolling(x, window, _std, seg)
+
+
+def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
+    """How many of the last `window` flags (t included, within the symbol) are true; exact (integers)."""
+    seg = seg_or_single(seg, len(flags))
+    cs = np.cumsum(flags.astype(np.int64))
+    # count over (max(start, t - window + 1) .. t)
+    lo = np.maximum(np.arange(len(flags)) - window + 1, np.repeat(seg.starts, seg.stops - seg.starts))
+    before = np.where(lo > 0, cs[np.maximum(lo - 1, 0)], 0)
+    return cs - before
+
+
+def per_symbol(
+    fn: Callable[..., np.ndarray | tuple[np.ndarray, ...]],
+    inputs: tuple[np.ndarray, ...],
+    seg: Segments,
+    n_out: int,
+    **params: float | int,
+) -> list[np.ndarray]:
+    """Run a per-symbol kernel (a TA-Lib call) on every segment's slice; NaN where it gives nothing."""
+    outs = [np.full(seg.n, np.nan) for _ in range(n_out)]
+    for a, b in zip(seg.starts.tolist(), seg.stops.tolist()):
+        res = fn(*(x[a:b] for x in inputs), **params)
+        if n_out == 1:
+            outs[0][a:b] = res
+        else:
+            for o, r in zip(outs, res):
+                o[a:b] = r
+    return outs
+
+
+def finite_or_nan(x: np.ndarray) -> np.ndarray:
+    """inf (division by zero, log of 0) becomes NaN, which the writer stores as NULL."""
+    x = np.asarray(x, dtype=np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        x = x.copy()
+        x[bad] = np.nan
+    return x
+
+
+def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with NaN (never inf) where den == 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.divide(num, den)
+    return finite_or_nan(out)

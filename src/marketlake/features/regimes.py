@@ -1,0 +1,49 @@
+"""Regime labels (int8 in storage; here float with NaN = NULL until the engine casts them)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from marketlake.features._segments import Segments, count_in_window, seg_or_single
+
+_CHUNK_ROWS = 65_536
+
+
+def trend_regime(close: np.ndarray, sma_50: np.ndarray, sma_200: np.ndarray) -> np.ndarray:
+    """+1 where close > sma_200 and sma_50 > sma_200; -1 where both are below; else 0; NULL without sma_200."""
+    out = np.zeros(len(close))
+    out[(close > sma_200) & (sma_50 > sma_200)] = 1.0
+    out[(close < sma_200) & (sma_50 < sma_200)] = -1.0
+    out[np.isnan(sma_200) | np.isnan(sma_50) | np.isnan(close)] = np.nan
+    return out
+
+
+def volatility_regime(hist_vol: np.ndarray, *, timeperiod: int = 252, seg: Segments | None = None) -> np.ndarray:
+    """Tercile of hist_volatility_20 in its own trailing distribution.
+
+    rank = (count of the last `timeperiod` values, t included, that are <= the value at t) / timeperiod;
+    rank < 1/3 -> 0, rank <= 2/3 -> 1, else 2 (compared in integers: count*3 < timeperiod, ...).
+    NULL until `timeperiod` non-NULL values exist in the window.
+    """
+    seg = seg_or_single(seg, len(hist_vol))
+    n = len(hist_vol)
+    out = np.full(n, np.nan)
+    w = timeperiod
+    if n < w:
+        return out
+    complete = (count_in_window(~np.isnan(hist_vol), w, seg) == w) & (seg.pos >= w - 1)
+    rows = np.flatnonzero(complete)
+    view = sliding_window_view(hist_vol, w)
+    for a in range(0, len(rows), _CHUNK_ROWS):
+        r = rows[a : a + _CHUNK_ROWS]
+        cnt = np.count_nonzero(view[r - (w - 1)] <= hist_vol[r][:, None], axis=1)
+        out[r] = np.where(3 * cnt < w, 0.0, np.where(3 * cnt <= 2 * w, 1.0, 2.0))
+    return out
+
+
+def trend_strength_regime(adx: np.ndarray) -> np.ndarray:
+    """adx < 20 -> 0 (no trend), < 25 -> 1 (emerging), else 2 (trending); NULL where adx is NULL."""
+    out = np.where(adx < 20, 0.0, np.where(adx < 25, 1.0, 2.0))
+    out[np.isnan(adx)] = np.nan
+    return out

@@ -1,0 +1,241 @@
+"""Which kernel fills which column: one `Producer` per kernel call, parameters read from the catalogue.
+
+The list of columns lives in `marketlake.schema.fields.FIELDS` only; this module maps each computed field to
+the kernel that produces it (a test checks the mapping covers every computed field exactly once).
+Producers run in list order, so a producer may read columns made by earlier ones. Stage "symbol" needs only
+the symbol's own bars (the unit a process pool or a distributed executor fans out); stage "cross" needs
+other symbols (benchmark, sector peers) and runs once the symbol stage is complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal, Mapping
+
+import numpy as np
+
+from marketlake.features import cross_section, dynamics, momentum, overlap, price, regimes, volatility, volume
+from marketlake.features._segments import Segments, per_symbol
+from marketlake.features.volume_profile import volume_profile
+from marketlake.schema.fields import FIELDS_BY_NAME
+from marketlake.schema.tables import TableSpec
+
+
+@dataclass
+class Context:
+    """The arrays a producer may read: OHLCV, segment layout, computed columns, table facts."""
+
+    cols: dict[str, np.ndarray]
+    seg: Segments
+    table: TableSpec
+    session_id: np.ndarray | None = None  # (symbol, trade_date) runs, intraday tables only
+    dt_ns: np.ndarray | None = None  # int64 UTC nanoseconds, cross stage only
+    symbols: np.ndarray | None = None  # per-segment symbol, cross stage only
+    sector: np.ndarray | None = None  # per-row sector (object, None = NULL), cross stage only
+    benchmark: str | None = None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def talib(self, fn: Callable[..., object], *inputs: str, n_out: int = 1, field: str) -> list[np.ndarray]:
+        """Run a per-symbol kernel on every symbol's slice, with the catalogue's parameters of `field`."""
+        return per_symbol(fn, tuple(self.cols[i] for i in inputs), self.seg, n_out, **params(field))  # type: ignore[arg-type]
+
+
+def params(field: str) -> dict[str, float | int]:
+    return dict(FIELDS_BY_NAME[field].params)
+
+
+@dataclass(frozen=True)
+class Producer:
+    outputs: tuple[str, ...]
+    run: Callable[[Context], tuple[np.ndarray, ...] | list[np.ndarray]]
+    stage: Literal["symbol", "cross"] = "symbol"
+
+
+def _p(*outputs: str, stage: Literal["symbol", "cross"] = "symbol"):  # decorator building a Producer
+    def wrap(fn: Callable[[Context], tuple[np.ndarray, ...] | list[np.ndarray]]) -> Producer:
+        return Producer(outputs=outputs, run=fn, stage=stage)
+
+    return wrap
+
+
+def _ta(out: str, fn: Callable[..., object], *inputs: str) -> Producer:
+    return Producer((out,), lambda c: c.talib(fn, *inputs, field=out))
+
+
+_HLC = ("high", "low", "close")
+_HLCV = ("high", "low", "close", "volume")
+
+
+@_p("previous_close", "change", "percent_change", "typical_price", "median_price", "weighted_close",
+    "true_range", "dollar_volume", "bar_range")
+def _base(c: Context):
+    h, l, cl, v, s = c["high"], c["low"], c["close"], c["volume"], c.seg
+    return (price.previous_close(cl, seg=s), price.change(cl, seg=s), price.percent_change(cl, seg=s),
+            price.typical_price(h, l, cl), price.median_price(h, l), price.weighted_close(h, l, cl),
+            price.true_range(h, l, cl, seg=s), price.dollar_volume(cl, v), price.bar_range(h, l))
+
+
+@_p("macd", "macd_signal", "macd_histogram")
+def _macd(c: Context):
+    return c.talib(momentum.macd, "close", n_out=3, field="macd")
+
+
+@_p("stoch_k", "stoch_d")
+def _stoch(c: Context):
+    return c.talib(momentum.stoch, *_HLC, n_out=2, field="stoch_k")
+
+
+@_p("bb_upper", "bb_lower", "bb_width", "bb_percent_b")
+def _bbands(c: Context):
+    up, mid, lo = c.talib(overlap.bbands, "close", n_out=3, field="bb_upper")
+    return up, lo, overlap.bollinger_width(up, mid, lo), overlap.bollinger_percent_b(c["close"], up, lo)
+
+
+@_p("return_1", "log_return_1", "return_20")
+def _returns(c: Context):
+    cl, s = c["close"], c.seg
+    return (price.simple_return(cl, timeperiod=1, seg=s), price.log_return(cl, seg=s),
+            price.simple_return(cl, timeperiod=int(params("return_20")["timeperiod"]), seg=s))
+
+
+@_p("hist_volatility_20")
+def _hv(c: Context):
+    p = params("hist_volatility_20")
+    return (volatility.hist_volatility(c["log_return_1"], timeperiod=int(p["timeperiod"]),
+                                       bars_per_year=c.table.bars_per_year, seg=c.seg),)
+
+
+@_p("relative_volume")
+def _relvol(c: Context):
+    return (volume.relative_volume(c["volume"], c["volume_sma_20"]),)
+
+
+@_p("ichimoku_senkou_a", "ichimoku_senkou_b", "ichimoku_chikou")
+def _ichimoku(c: Context):
+    pa_, pb = params("ichimoku_senkou_a"), params("ichimoku_senkou_b")
+    mid52 = per_symbol(overlap.midprice, (c["high"], c["low"]), c.seg, 1, timeperiod=int(pb["timeperiod"]))[0]
+    return (overlap.senkou_a(c["ichimoku_tenkan"], c["ichimoku_kijun"], displacement=int(pa_["displacement"]),
+                             seg=c.seg),
+            overlap.senkou_b(c["high"], c["low"], displacement=int(pb["displacement"]), seg=c.seg, midpoint=mid52),
+            overlap.chikou(c["close"], displacement=int(params("ichimoku_chikou")["displacement"]), seg=c.seg))
+
+
+@_p("vwap")
+def _vwap(c: Context):
+    if c.table.intraday:
+        assert c.session_id is not None
+        return (volume.vwap_session(c["typical_price"], c["volume"], c.session_id),)
+    return (volume.vwap_rolling(c["typical_price"], c["volume"], timeperiod=int(params("vwap")["timeperiod"]),
+                                seg=c.seg),)
+
+
+@_p("vp_poc", "vp_value_area_high", "vp_value_area_low")
+def _vp(c: Context):
+    p = params("vp_value_area_high")
+    return volume_profile(c["high"], c["low"], c["close"], c["volume"], c["typical_price"],
+                          timeperiod=int(p["timeperiod"]), bins=int(p["bins"]), value_area=float(p["value_area"]),
+                          seg=c.seg)
+
+
+@_p("gap_percent", "intraday_return", "close_location", "body_ratio", "upper_shadow_ratio", "lower_shadow_ratio",
+    "dist_sma_50", "dist_sma_200", "dist_high_252", "dist_low_252", "volume_zscore_20")
+def _dynamics(c: Context):
+    o, h, l, cl = c["open"], c["high"], c["low"], c["close"]
+    n252 = int(params("dist_high_252")["timeperiod"])
+    hi252 = per_symbol(dynamics.rolling_max, (h,), c.seg, 1, timeperiod=n252)[0]
+    lo252 = per_symbol(dynamics.rolling_min, (l,), c.seg, 1, timeperiod=int(params("dist_low_252")["timeperiod"]))[0]
+    return (price.gap_percent(o, cl, seg=c.seg), price.intraday_return(o, cl), dynamics.close_location(h, l, cl),
+            dynamics.body_ratio(o, h, l, cl), dynamics.upper_shadow_ratio(o, h, l, cl),
+            dynamics.lower_shadow_ratio(o, h, l, cl), dynamics.distance(cl, c["sma_50"]),
+            dynamics.distance(cl, c["sma_200"]), dynamics.distance(cl, hi252), dynamics.distance(cl, lo252),
+            volume.volume_zscore(c["volume"], timeperiod=int(params("volume_zscore_20")["timeperiod"]), seg=c.seg))
+
+
+@_p("pivot_point")
+def _pivot(c: Context):
+    return (price.pivot_point(c["high"], c["low"], c["close"], seg=c.seg),)
+
+
+@_p("trend_regime", "volatility_regime", "trend_strength_regime")
+def _regimes(c: Context):
+    return (regimes.trend_regime(c["close"], c["sma_50"], c["sma_200"]),
+            regimes.volatility_regime(c["hist_volatility_20"],
+                                      timeperiod=int(params("volatility_regime")["timeperiod"]), seg=c.seg),
+            regimes.trend_strength_regime(c["adx_14"]))
+
+
+@_p("rs_benchmark_20", "beta_60", stage="cross")
+def _benchmark(c: Context):
+    assert c.dt_ns is not None and c.symbols is not None
+    r20, r1 = c["return_20"], c["return_1"]
+    hit = np.flatnonzero(c.symbols == c.benchmark) if c.benchmark is not None else np.array([], dtype=np.int64)
+    if len(hit) == 0:
+        nan = np.full(len(r20), np.nan)
+        return nan, nan.copy()
+    b = slice(int(c.seg.starts[hit[0]]), int(c.seg.stops[hit[0]]))
+    bdt = c.dt_ns[b]
+    b20 = cross_section.align_to(c.dt_ns, bdt, r20[b])
+    b1 = cross_section.align_to(c.dt_ns, bdt, r1[b])
+    return (cross_section.relative_strength(r20, b20),
+            cross_section.beta(r1, b1, timeperiod=int(params("beta_60")["timeperiod"]), seg=c.seg))
+
+
+@_p("rs_sector_20", stage="cross")
+def _sector(c: Context):
+    assert c.sector is not None and c.dt_ns is not None
+    return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.dt_ns),)
+
+
+PRODUCERS: tuple[Producer, ...] = (
+    _base,
+    _ta("rsi_14", momentum.rsi, "close"),
+    _macd,
+    _stoch,
+    _ta("williams_r_14", momentum.williams_r, *_HLC),
+    _ta("roc_10", momentum.roc, "close"),
+    _ta("mom_10", momentum.mom, "close"),
+    _ta("sma_10", overlap.sma, "close"),
+    _ta("sma_20", overlap.sma, "close"),
+    _ta("sma_50", overlap.sma, "close"),
+    _ta("sma_200", overlap.sma, "close"),
+    _ta("ema_12", overlap.ema, "close"),
+    _ta("ema_26", overlap.ema, "close"),
+    _ta("ema_50", overlap.ema, "close"),
+    _ta("ema_200", overlap.ema, "close"),
+    _ta("wma_20", overlap.wma, "close"),
+    _ta("kama_10", overlap.kama, "close"),
+    _bbands,
+    _ta("adx_14", momentum.adx, *_HLC),
+    _ta("plus_di_14", momentum.plus_di, *_HLC),
+    _ta("minus_di_14", momentum.minus_di, *_HLC),
+    _ta("atr_14", volatility.atr, *_HLC),
+    _ta("natr_14", volatility.natr, *_HLC),
+    _returns,
+    _hv,
+    _ta("obv", volume.obv, "close", "volume"),
+    _ta("volume_sma_20", overlap.sma, "volume"),
+    _relvol,
+    _ta("cci_20", momentum.cci, *_HLC),
+    _ta("ppo", momentum.ppo, "close"),
+    _ta("mfi_14", volume.mfi, *_HLCV),
+    _ta("cmf_20", volume.cmf, *_HLCV),
+    _ta("ad_line", volume.ad, *_HLCV),
+    _ta("ichimoku_tenkan", overlap.midprice, "high", "low"),
+    _ta("ichimoku_kijun", overlap.midprice, "high", "low"),
+    _ichimoku,
+    _vwap,
+    _vp,
+    _dynamics,
+    _ta("donchian_high_20", dynamics.rolling_max, "high"),
+    _ta("donchian_low_20", dynamics.rolling_min, "low"),
+    _pivot,
+    _regimes,
+    _benchmark,
+    _sector,
+)
+
+PRODUCED: Mapping[str, Producer] = {name: p for p in PRODUCERS for name in p.outputs}
+
+__all__ = ["Context", "PRODUCED", "PRODUCERS", "Producer", "params"]
