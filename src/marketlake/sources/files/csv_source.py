@@ -3,7 +3,9 @@
 Row-level defects (an empty price, ``abc`` in a number column, a bad date) are not errors here: the
 values stay raw and validation quarantines them with a reason, ``file:line`` and the raw row. Only a
 file that cannot be read as a table at all raises ParseError (file, line, column): a missing
-required column, binary content, or a row with too many or too few fields.
+required column, binary content, or a row with more fields than the header. A row with FEWER fields
+is padded by the reader and quarantined as missing values at its line (pandas' C reader cannot tell
+it apart from empty fields without a second pass over the file).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class CsvSource:
         first_line = 2
         with _open_text(path) as fh:
             reader = pd.read_csv(
-                fh, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                fh, dtype=str, keep_default_na=False, skip_blank_lines=False,
                 chunksize=opts.chunk_rows, engine="c",
             )
             try:
