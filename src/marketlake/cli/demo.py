@@ -25,7 +25,7 @@ def demo(
         reports = build_demo(warehouse, seed=seed, progress=lambda msg: bar.update(task, stage=msg))
     out.print(reports_table(reports, title=f"Demo warehouse at {warehouse}"))
     print_rejections(out, reports)
-    from marketlake.cli.tables import tables_table
+    from marketlake.cli.tables import render as tables_table
 
     out.print(tables_table(Warehouse(warehouse).tables()))
     out.print(f"Built in {time.perf_counter() - started:.1f} s. Try:")

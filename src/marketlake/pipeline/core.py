@@ -187,13 +187,13 @@ def _earliest_change(
         history[[*BAR_COLUMNS, "source"]], on=["symbol", "datetime"], how="left", suffixes=("", "_stored"),
         indicator=True,
     )
-    differs = merged["_merge"].eq("left_only").to_numpy()
+    differs = merged["_merge"].eq("left_only").to_numpy().copy()
     for col in [*_PRICE_COLUMNS, "source"]:
         new, old = merged[col], merged[f"{col}_stored"]
         if col == "source":
-            differs |= (new.astype(object) != old.astype(object)).to_numpy()
+            differs = differs | (new.astype(object) != old.astype(object)).to_numpy()
         else:
-            differs |= ~np.isclose(new.to_numpy(float), old.to_numpy(float), rtol=0, atol=0, equal_nan=True)
+            differs = differs | ~np.isclose(new.to_numpy(float), old.to_numpy(float), rtol=0, atol=0, equal_nan=True)
     if not differs.any():
         return _NO_CHANGE
     return merged.loc[differs, "datetime"].min().to_pydatetime()
