@@ -26,7 +26,7 @@ class DemoTier:
 DEFAULT_TIERS: dict[str, DemoTier] = {
     "daily": DemoTier(stocks=100, crypto=20, days=3 * 365),
     "hourly": DemoTier(stocks=25, crypto=8, days=182),
-    "1min": DemoTier(stocks=10, crypto=4, days=10),
+    "1min": DemoTier(stocks=10, crypto=4, days=28),
 }
 
 
