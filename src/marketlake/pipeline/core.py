@@ -71,7 +71,9 @@ def load_bars(
     good = checked.good
     report.rows_valid = len(good)
     report.quarantined = checked.quarantined.num_rows
-    report.rejected_by_rule = {k: v for k, v in checked.counts.items() if v}
+    report.rejected_by_rule = {
+        k: v for k, v in checked.counts.items() if v and k not in ("input", "good", "quarantined")
+    }
     report.timings["validate"] = time.perf_counter() - t
 
     if not good.empty:
