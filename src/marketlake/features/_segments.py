@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
-_CHUNK_ROWS = 131_072
-
 
 @dataclass(frozen=True)
 class Segments:
@@ -66,49 +62,54 @@ def shift(x: np.ndarray, k: int, seg: Segments | None = None) -> np.ndarray:
     return out
 
 
-def rolling(
-    x: np.ndarray,
-    window: int,
-    reduce: Callable[[np.ndarray], np.ndarray],
-    seg: Segments | None = None,
-) -> np.ndarray:
-    """reduce() over each trailing window of `window` bars (t included); NaN before the window is full.
-
-    `reduce` receives a 2-D block (rows x window) and returns one value per row. Work is chunked so the
-    temporaries stay small whatever the number of rows.
-    """
+def _window_fold(x: np.ndarray, window: int, op: Callable[[np.ndarray, np.ndarray, np.ndarray], object],
+                 seg: Segments | None) -> np.ndarray:
+    """Fold `op` over x[t], x[t-1], ..., x[t-window+1] with one vector pass per lag (fixed order, exact)."""
     seg = seg_or_single(seg, len(x))
-    n = len(x)
-    out = np.full(n, np.nan)
-    if n < window:
-        return out
-    view = sliding_window_view(x, window)  # row i covers x[i : i + window] -> result at i + window - 1
-    for a in range(0, len(view), _CHUNK_ROWS):
-        block = view[a : a + _CHUNK_ROWS]
-        out[a + window - 1 : a + window - 1 + len(block)] = reduce(block)
-    out[seg.pos < window - 1] = np.nan
-    return out
+    acc = np.array(x, dtype=np.float64, copy=True)
+    for k in range(1, window):
+        if k >= len(x):
+            break
+        op(acc[k:], x[: len(x) - k], out=acc[k:])
+    acc[seg.pos < window - 1] = np.nan
+    return acc
 
 
 def rolling_sum(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
-    return rolling(x, window, lambda b: b.sum(axis=1), seg)
+    """Sum of the last `window` values (t included), added in a fixed order; NaN before the window is full."""
+    return _window_fold(x, window, np.add, seg)
+
+
+def rolling_max(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
+    return _window_fold(x, window, np.maximum, seg)
+
+
+def rolling_min(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
+    return _window_fold(x, window, np.minimum, seg)
 
 
 def rolling_mean(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
-    return rolling(x, window, lambda b: b.sum(axis=1) / window, seg)
+    return rolling_sum(x, window, seg) / window
 
 
 def rolling_std(x: np.ndarray, window: int, *, ddof: int, seg: Segments | None = None) -> np.ndarray:
-    """Two-pass (mean, then squared deviations) standard deviation of each trailing window."""
+    """Two-pass (mean, then squared deviations) standard deviation of each trailing window.
 
-    def _std(b: np.ndarray) -> np.ndarray:
-        m = b.sum(axis=1) / window
-        d = b - m[:, None]
-        out = np.sqrt((d * d).sum(axis=1) / (window - ddof))
-        out[b.max(axis=1) == b.min(axis=1)] = 0.0  # a flat window has stdev 0 exactly, not rounding noise
-        return out
-
-    return rolling(x, window, _std, seg)
+    A window whose values are all equal has stdev exactly 0 (not rounding noise from the mean).
+    """
+    seg = seg_or_single(seg, len(x))
+    n = len(x)
+    mean = rolling_sum(x, window, seg) / window
+    d = x - mean
+    ssq = d * d
+    for k in range(1, min(window, n)):
+        d = x[: n - k] - mean[k:]
+        ssq[k:] += d * d
+    out = np.sqrt(ssq / (window - ddof))
+    flat = rolling_max(x, window, seg) == rolling_min(x, window, seg)
+    out[flat] = 0.0
+    out[seg.pos < window - 1] = np.nan
+    return out
 
 
 def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
@@ -155,3 +156,14 @@ def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.divide(num, den)
     return finite_or_nan(out)
+
+
+def segment_cumsum(x: np.ndarray, seg: Segments) -> np.ndarray:
+    """Running sum restarted at every symbol (sequential within a symbol, so independent of the others)."""
+    out = np.cumsum(x)
+    if len(seg.starts) > 1:
+        # re-run the prefix sum per segment only where an earlier segment exists: subtracting the
+        # previous total would carry its rounding, so each later segment is summed on its own.
+        for a, b in zip(seg.starts[1:].tolist(), seg.stops[1:].tolist()):
+            np.cumsum(x[a:b], out=out[a:b])
+    return out

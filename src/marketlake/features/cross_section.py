@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from marketlake.features._segments import Segments, rolling, safe_div
+from marketlake.features._segments import Segments, safe_div, segment_cumsum, shift
 
 
 def align_to(
@@ -80,16 +80,17 @@ def beta(
     x = ret[both]
     y = bench_ret[both]
     w = timeperiod
-
-    def _beta(block_idx: np.ndarray) -> np.ndarray:
-        idx = block_idx.astype(np.int64)
-        bx = x[idx]
-        by = y[idx]
-        dx = bx - bx.sum(axis=1)[:, None] / w
-        dy = by - by.sum(axis=1)[:, None] / w
-        return safe_div((dx * dy).sum(axis=1), (dy * dy).sum(axis=1))
-
-    cbeta = rolling(np.arange(len(x), dtype=np.float64), w, _beta, cseg)
+    # trailing-window sums from per-symbol running sums: S[j] - S[j - w] (exact enough: returns are
+    # O(1e-2) and sums restart per symbol, so a symbol never depends on its neighbours in the batch)
+    sums = [segment_cumsum(a, cseg) for a in (x, y, x * y, y * y)]
+    win = []
+    for s_ in sums:
+        lagged = shift(s_, w, cseg)
+        lagged[cseg.pos == w - 1] = 0.0
+        win.append(s_ - lagged)
+    sx, sy, sxy, syy = win
+    cbeta = safe_div(sxy - sx * sy / w, syy - sy * sy / w)
+    cbeta[cseg.pos < w - 1] = np.nan
     last = np.cumsum(both) - 1  # index into the compressed arrays of the last matched bar <= t
     cstart = np.repeat(cseg.starts, seg.stops - seg.starts)
     has = last >= cstart

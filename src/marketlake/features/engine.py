@@ -53,7 +53,7 @@ def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None) -> _Batch:
     missing = [c for c in ("symbol", "datetime", *_OHLCV) if c not in bars.columns]
     if missing:
         raise FeatureInputError(f"bars lack required column(s) {missing}; expected symbol, datetime, OHLCV")
-    sym_codes, sym_uniques = pd.factorize(bars["symbol"].astype(object), sort=True, use_na_sentinel=True)
+    sym_codes, sym_uniques = pd.factorize(bars["symbol"], sort=True, use_na_sentinel=True)
     if (sym_codes < 0).any():
         raise FeatureInputError("bars hold rows without a symbol; validate them before computing features")
     dt = pd.DatetimeIndex(pd.to_datetime(bars["datetime"]))
@@ -234,12 +234,39 @@ def compute_table(
     return _arrow(batch, cols, stamp)
 
 
-def _types_mapper(t: pa.DataType) -> object:
-    if t == pa.int8():
-        return pd.Int8Dtype()
-    if t == pa.date32():
-        return pd.ArrowDtype(pa.date32())
-    return None
+def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime) -> pd.DataFrame:
+    """The same columns as `_arrow`, as pandas (built column by column: no 2 GB block consolidation)."""
+    out: dict[str, object] = {}
+    n = batch.seg.n
+    lengths = batch.seg.stops - batch.seg.starts
+    for f in FIELDS:
+        if f.name == "symbol":
+            idx = pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
+            dic = pa.array([str(s) for s in batch.symbols], pa.string())
+            out[f.name] = pa.DictionaryArray.from_arrays(idx, dic).cast(pa.string()).to_pandas()
+        elif f.name == "datetime":
+            out[f.name] = pd.DatetimeIndex(batch.dt_ns, tz="UTC").as_unit("us")
+        elif f.name == "trade_date":
+            out[f.name] = pd.array(pa.array(batch.trade_days, type=pa.date32()), dtype=pd.ArrowDtype(pa.date32()))
+        elif f.name == "updated_at":
+            out[f.name] = pd.DatetimeIndex(np.full(n, pd.Timestamp(stamp).tz_convert("UTC").value), tz="UTC").as_unit("us")
+        elif f.dtype == "string":
+            out[f.name] = pd.array(batch.strings[f.name].to_pandas().to_numpy(dtype=object), dtype="str") \
+                if batch.strings[f.name].null_count == n else batch.strings[f.name].to_pandas()
+        elif f.dtype == "int8":
+            x = cols[f.name]
+            bad = ~np.isfinite(x)
+            out[f.name] = pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
+        else:
+            x = cols[f.name]
+            bad = ~np.isfinite(x)
+            if bad.any():
+                x = np.where(bad, np.nan, x)
+            out[f.name] = x
+    frame = pd.DataFrame(
+        {k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()}, copy=False
+    )
+    return frame
 
 
 def compute(
@@ -268,8 +295,8 @@ def compute(
         A DataFrame: float columns float64 (NaN = NULL), regime columns nullable Int8, `trade_date` as
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
-    tbl = compute_table(bars, table, benchmark=benchmark, source=source, updated_at=updated_at, workers=workers)
-    return tbl.to_pandas(types_mapper=_types_mapper)
+    batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers)
+    return _frame(batch, cols, stamp)
 
 
 __all__ = ["FeatureInputError", "compute", "compute_table"]

@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from marketlake.features._segments import Segments, count_in_window, seg_or_single
 
-_CHUNK_ROWS = 65_536
+_CHUNK_ROWS = 16_384
 
 
 def trend_regime(close: np.ndarray, sma_50: np.ndarray, sma_200: np.ndarray) -> np.ndarray:
@@ -33,12 +33,12 @@ def volatility_regime(hist_vol: np.ndarray, *, timeperiod: int = 252, seg: Segme
     if n < w:
         return out
     complete = (count_in_window(~np.isnan(hist_vol), w, seg) == w) & (seg.pos >= w - 1)
-    rows = np.flatnonzero(complete)
-    view = sliding_window_view(hist_vol, w)
-    for a in range(0, len(rows), _CHUNK_ROWS):
-        r = rows[a : a + _CHUNK_ROWS]
-        cnt = np.count_nonzero(view[r - (w - 1)] <= hist_vol[r][:, None], axis=1)
-        out[r] = np.where(3 * cnt < w, 0.0, np.where(3 * cnt <= 2 * w, 1.0, 2.0))
+    view = sliding_window_view(hist_vol, w)  # row i covers bars i .. i + w - 1
+    for a in range(w - 1, n, _CHUNK_ROWS):
+        b = min(n, a + _CHUNK_ROWS)
+        cnt = np.count_nonzero(view[a - (w - 1) : b - (w - 1)] <= hist_vol[a:b, None], axis=1)
+        out[a:b] = np.where(3 * cnt < w, 0.0, np.where(3 * cnt <= 2 * w, 1.0, 2.0))
+    out[~complete] = np.nan
     return out
 
 

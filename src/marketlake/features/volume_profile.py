@@ -15,11 +15,10 @@ value area grows for all rows together, one bin per step.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from marketlake.features._segments import Segments, seg_or_single
+from marketlake.features._segments import Segments, rolling_max, rolling_min, rolling_sum, seg_or_single
 
-_CHUNK_ROWS = 65_536
+_CHUNK_ROWS = 16_384
 
 
 def volume_profile(
@@ -43,58 +42,70 @@ def volume_profile(
     if n < timeperiod:
         return poc, vah, val
     w = timeperiod
-    hv, lv, tv, vv = (sliding_window_view(x, w) for x in (high, low, typical, volume))
-    ends = np.arange(w - 1, n)
-    ok_rows = ends[seg.pos[w - 1 :] >= w - 1]
-    for a in range(0, len(ok_rows), _CHUNK_ROWS):
-        rows = ok_rows[a : a + _CHUNK_ROWS]
-        r = rows - (w - 1)
-        p, hi_, lo_ = _profile_block(hv[r], lv[r], tv[r], vv[r], close[rows], bins, value_area)
-        poc[rows], vah[rows], val[rows] = p, hi_, lo_
+    lo_all = rolling_min(low, w, seg)
+    hi_all = rolling_max(high, w, seg)
+    tot_all = rolling_sum(volume, w, seg)
+    vol = np.nan_to_num(volume)
+    for a in range(w - 1, n, _CHUNK_ROWS):
+        b = min(n, a + _CHUNK_ROWS)
+        poc[a:b], vah[a:b], val[a:b] = _profile_block(
+            a, b, w, lo_all[a:b], hi_all[a:b], tot_all[a:b], typical, vol, close[a:b], bins, value_area
+        )
     return poc, vah, val
 
 
 def _profile_block(
-    h: np.ndarray, l: np.ndarray, tp: np.ndarray, v: np.ndarray, c: np.ndarray, bins: int, value_area: float
+    a: int, b: int, w: int, lo: np.ndarray, hi: np.ndarray, total: np.ndarray, typical: np.ndarray,
+    vol: np.ndarray, c: np.ndarray, bins: int, value_area: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    m = len(c)
-    lo = l.min(axis=1)
-    hi = h.max(axis=1)
+    """Rows a..b-1; the window of row t is bars t-w+1..t, handled lag by lag on contiguous slices."""
+    m = b - a
     width = (hi - lo) / bins
-    total = v.sum(axis=1)
     valid = (hi > lo) & (total > 0) & np.isfinite(width) & np.isfinite(total)
     safe_w = np.where(valid, width, 1.0)
+    lo = np.where(valid, lo, 0.0)
+    row_base = np.arange(m, dtype=np.int64) * bins
+    idx = np.empty((w, m), dtype=np.int64)
+    wts = np.empty((w, m))
     with np.errstate(invalid="ignore"):
-        idx = np.floor((tp - lo[:, None]) / safe_w[:, None])
-    idx = np.clip(np.nan_to_num(idx, nan=0.0), 0, bins - 1).astype(np.int64)
-    flat = (idx + (np.arange(m, dtype=np.int64) * bins)[:, None]).ravel()
-    prof = np.bincount(flat, weights=np.nan_to_num(v).ravel(), minlength=m * bins).reshape(m, bins)
+        for k in range(w):
+            q = (typical[a - k : b - k] - lo) / safe_w
+            q[~np.isfinite(q)] = 0.0
+            ik = q.astype(np.int64)  # truncation == floor for q >= 0 (q < 0 only by a rounding ulp -> 0)
+            np.clip(ik, 0, bins - 1, out=ik)
+            idx[k] = ik + row_base
+            wts[k] = vol[a - k : b - k]
+    prof = np.bincount(idx.ravel(), weights=wts.ravel(), minlength=m * bins).reshape(m, bins)
 
     k = np.arange(bins)
-    centres = lo[:, None] + (k + 0.5) * safe_w[:, None]
-    top = prof.max(axis=1)
-    dist = np.where(prof == top[:, None], np.abs(centres - c[:, None]), np.inf)
-    poc_bin = np.argmin(dist, axis=1)  # first minimum: the lower bin on an exact tie
+    poc_bin = np.argmax(prof, axis=1)  # first maximum; ties resolved below
+    top = prof[np.arange(m), poc_bin]
+    tied = np.flatnonzero(np.count_nonzero(prof == top[:, None], axis=1) > 1)
+    if len(tied):
+        centres_t = lo[tied, None] + (k + 0.5) * safe_w[tied, None]
+        dist = np.where(prof[tied] == top[tied, None], np.abs(centres_t - c[tied, None]), np.inf)
+        poc_bin[tied] = np.argmin(dist, axis=1)  # nearest the close; first minimum = the lower bin
 
     rows = np.arange(m)
+    flat = np.concatenate([np.full((m, 1), -1.0), prof, np.full((m, 1), -1.0)], axis=1).ravel()  # -1: exhausted
+    stride = bins + 2
+    base = rows * stride + 1  # flat index of bin 0 of each row
     included = prof[rows, poc_bin].copy()
     target = value_area * total
     up = poc_bin.copy()  # highest bin included
     dn = poc_bin.copy()  # lowest bin included
-    padded = np.concatenate([np.full((m, 1), -1.0), prof, np.full((m, 1), -1.0)], axis=1)  # -1 = exhausted
-    for _ in range(bins - 1):
-        grow = included < target
-        if not grow.any():
-            break
-        above = padded[rows, up + 2]
-        below = padded[rows, dn]
-        take_up = grow & (above >= below) & (above >= 0)
-        take_dn = grow & ~take_up & (below >= 0)
-        included += np.where(take_up, above, 0.0) + np.where(take_dn, below, 0.0)
-        up += take_up
-        dn -= take_dn
+    act = np.flatnonzero(included < target)
+    while len(act):
+        above = flat[base[act] + up[act] + 1]
+        below = flat[base[act] + dn[act] - 1]
+        take_up = (above >= below) & (above >= 0)
+        take_dn = ~take_up & (below >= 0)
+        included[act] += np.where(take_up, above, 0.0) + np.where(take_dn, below, 0.0)
+        up[act] += take_up
+        dn[act] -= take_dn
+        act = act[(included[act] < target[act]) & (take_up | take_dn)]
 
-    poc = centres[rows, poc_bin]
+    poc = lo + (poc_bin + 0.5) * safe_w
     vah = np.where(up == bins - 1, hi, lo + (up + 1) * safe_w)
     val = lo + dn * safe_w
     for arr in (poc, vah, val):
