@@ -1,0 +1,138 @@
+"""`janitor plan` / `janitor apply`: what would be removed, vacuumed or compacted, then doing it.
+
+Planning is pure over the audit list (plus vacuum/compaction facts from storage), so it can be shown,
+tested and diffed before anything changes. Rules (tables.md naming convention):
+
+- legacy and temp objects are removed;
+- an unknown object is removed only when named explicitly (`include`): we cannot know what it is;
+- production and support tables are never removed, only vacuumed (old Delta versions past the
+  retention, orphan files of crashed writes) and compacted/re-clustered when partitions hold several
+  small files.
+Every applied action is written to `janitor_log`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from marketlake.errors import ConfigError
+from marketlake.janitor.audit import AuditEntry, audit
+from marketlake.schema import SUPPORT_SCHEMAS
+from marketlake.storage import DeltaStore
+from marketlake.storage import maintenance as mt
+
+Action = Literal["remove", "vacuum", "compact", "keep"]
+PROTECTED = ("production", "support")
+DEFAULT_VACUUM_HOURS = 168
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One planned action on one object; `bytes` is what it reclaims (the object's size for remove)."""
+
+    name: str
+    object_class: str
+    kind: str
+    action: Action
+    bytes: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["class"] = out.pop("object_class")
+        return out
+
+
+def decide(entries: Iterable[AuditEntry], *, include: Sequence[str] = ()) -> list[PlanEntry]:
+    """Remove/keep decision per object from its class (pure; vacuum and compaction are added by `plan`)."""
+    named = set(include)
+    entries = list(entries)
+    listed = {e.name for e in entries}
+    out: list[PlanEntry] = []
+    for e in entries:
+        cls = e.object_class
+        if cls in PROTECTED and e.name in named:
+            raise ConfigError(f"{e.name} is a {cls} table; the janitor never removes those")
+        if cls in ("legacy", "temp"):
+            why = "temporary leftover of a half-finished load" if cls == "temp" else "name forbidden by tables.md"
+            out.append(PlanEntry(e.name, cls, e.kind, "remove", e.bytes, why))
+        elif cls == "unknown" and e.name in named:
+            out.append(PlanEntry(e.name, cls, e.kind, "remove", e.bytes, "unknown object named explicitly"))
+        else:
+            why = "unknown object: name it explicitly to remove it" if cls == "unknown" else f"{cls} table"
+            out.append(PlanEntry(e.name, cls, e.kind, "keep", 0, why))
+    missing = named - listed
+    if missing:
+        raise ConfigError(f"no object named {sorted(missing)} in the warehouse; see `marketlake janitor audit`")
+    return out
+
+
+def plan(
+    store: DeltaStore,
+    *,
+    include: Sequence[str] = (),
+    vacuum_hours: int = DEFAULT_VACUUM_HOURS,
+    compact: bool = True,
+    show_keep: bool = False,
+) -> list[PlanEntry]:
+    """What `apply` would do, changing nothing."""
+    entries = audit(store)
+    decided = decide(entries, include=include)
+    out = [p for p in decided if show_keep or p.action != "keep"]
+    for e in entries:
+        if e.object_class not in PROTECTED or e.kind != "delta" or "/" in e.name:
+            continue
+        files, size = mt.vacuum(store, e.name, retention_hours=vacuum_hours, dry_run=True)
+        if files:
+            out.append(PlanEntry(e.name, e.object_class, e.kind, "vacuum", size,
+                                 f"{len(files)} files unused for {vacuum_hours} h"))
+        if compact and e.object_class == "production":
+            needed, small = mt.needs_compaction(store, e.name)
+            if needed:
+                out.append(PlanEntry(e.name, e.object_class, e.kind, "compact", 0,
+                                     f"{small} small files in shared partitions; compact and re-cluster"))
+    return out
+
+
+def _log(store: DeltaStore, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        store.append_support("janitor_log", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["janitor_log"]))
+
+
+def apply(
+    store: DeltaStore,
+    *,
+    include: Sequence[str] = (),
+    vacuum_hours: int = DEFAULT_VACUUM_HOURS,
+    compact: bool = True,
+) -> list[PlanEntry]:
+    """Carry out the plan under the writer lock; every action is logged to `janitor_log`."""
+    done: list[dict[str, Any]] = []
+    with store.writer_lock():
+        actions = plan(store, include=include, vacuum_hours=vacuum_hours, compact=compact)
+        try:
+            for p in actions:
+                detail = p.reason
+                if p.action == "remove":
+                    if p.object_class in PROTECTED:  # belt and braces: decide() never plans this
+                        raise ConfigError(f"refusing to remove {p.object_class} table {p.name}")
+                    freed = mt.delete_object(store, p.name)
+                elif p.action == "vacuum":
+                    _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)
+                else:
+                    metrics = mt.compact(store, p.name)
+                    freed = 0
+                    detail = f"{p.reason}; removed {metrics.get('numFilesRemoved')} added {metrics.get('numFilesAdded')}"
+                done.append({"logged_at": datetime.now(timezone.utc), "name": p.name, "class": p.object_class,
+                             "action": p.action, "bytes": int(freed), "detail": detail})
+        finally:
+            _log(store, done)
+    return actions
+
+
+__all__ = ["DEFAULT_VACUUM_HOURS", "PROTECTED", "PlanEntry", "apply", "decide", "plan"]

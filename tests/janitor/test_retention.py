@@ -1,0 +1,58 @@
+"""Retention: whole expired partitions only, dry-run by default, one commit, logged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow.compute as pc
+import pytest
+from typer.testing import CliRunner
+
+from marketlake.cli.main import app
+from marketlake.errors import ConfigError
+from marketlake.janitor import apply_retention, retention_days, retention_plan
+from marketlake.janitor.retention import expired_partitions
+from marketlake.schema import get_table
+from marketlake.storage import DeltaStore
+from tests.janitor.conftest import small_bars
+
+NOW = datetime(2024, 7, 1, tzinfo=timezone.utc)
+
+
+def test_expired_partitions_pure() -> None:
+    spec = get_table("stocks_1min_clean")
+    parts = {"2023-12-31": (1, 1), "2024-01-01": (2, 2), "2024-01-02": (3, 3)}
+    got = expired_partitions(parts, spec, days=182, now=datetime(2024, 7, 2, tzinfo=timezone.utc))
+    # cutoff 2024-01-02 00:00: 2024-01-01 ends exactly at the cutoff -> dropped; 2024-01-02 kept
+    assert [e.partition for e in got] == ["2023-12-31", "2024-01-01"]
+    assert expired_partitions(parts, get_table("stocks_daily_clean"), days=None, now=NOW) == []
+
+
+def test_minute_retention_bounds() -> None:
+    spec = get_table("stocks_1min_clean")
+    assert retention_days(spec) == 183
+    assert retention_days(spec, {"stocks_1min_clean": 90}) == 90
+    with pytest.raises(ConfigError):
+        retention_days(spec, {"stocks_1min_clean": 30})
+
+
+def test_retention_drops_whole_hourly_partitions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = DeltaStore(tmp_path / "wh")
+    bars = small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=800)
+    store.write_bars("stocks_hourly_clean", bars)
+    plan = retention_plan(store, now=NOW)
+    cutoff = datetime(2022, 7, 2, tzinfo=timezone.utc)
+    assert plan and all(e.partition < "2022-07-02" for e in plan)
+    assert store.read("stocks_hourly_clean").num_rows == bars.num_rows  # dry run changed nothing
+    runner = CliRunner()
+    res = runner.invoke(app, ["retention", "-w", store.root, "--now", NOW.isoformat()])
+    assert res.exit_code == 0 and store.read("stocks_hourly_clean").num_rows == bars.num_rows
+    version = store.version("stocks_hourly_clean")
+    apply_retention(store, now=NOW)
+    assert store.version("stocks_hourly_clean") == version + 1
+    left = store.read("stocks_hourly_clean", columns=["datetime"]).column("datetime")
+    assert pc.min(left).as_py() >= cutoff
+    kept = pc.sum(pc.greater_equal(bars.column("datetime"), cutoff)).as_py()
+    assert len(left) == kept
+    assert retention_plan(store, now=NOW) == []
+    assert any(r["action"] == "retention" for r in store.read_support("janitor_log").to_pylist())
