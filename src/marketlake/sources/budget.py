@@ -204,9 +204,10 @@ class CreditBudget:
                         credits_left=max(left, 0),
                     )
                 wait = self._wait_needed(credits, now)
-                if wait <= 0:
+                if wait <= 1e-9:
                     self._charge(credits, now)
                     break
+                wait = max(wait, 1e-6)  # a float-absorbed tiny wait must still advance the clock
             self.waited_s += wait
             self.clock.sleep(wait)
         if self.usage is not None and self.limits.credits_per_day is not None:
@@ -227,7 +228,7 @@ class CreditBudget:
 
     def _charge(self, credits: int, now: float) -> None:
         tokens = min(self.burst, self._tokens + (now - self._tokens_at) * self._rate)
-        self._tokens, self._tokens_at = tokens - credits, now
+        self._tokens, self._tokens_at = max(tokens - credits, 0.0), now
         w = self.window(now)
         self._windows[w] = self._windows.get(w, 0) + credits
         c, n = self._spent.get(w, (0, 0))
