@@ -127,7 +127,7 @@ def test_reference_endpoints(td_state: FakeState) -> None:
         missing = client.earliest_timestamp("NOPE", interval="1day")
         assert isinstance(missing, WireError) and missing.code == 404
         assert client.api_usage()["plan_limit"] == 40
-    assert client.budget.total_credits == td_state.credits_total == 19
+    assert client.budget.total_credits == td_state.credits_total == 18
 
 
 def test_key_never_leaks(td_state: FakeState, caplog: pytest.LogCaptureFixture) -> None:

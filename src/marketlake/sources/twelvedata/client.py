@@ -205,6 +205,7 @@ class TwelveDataClient:
                         status=429,
                         code=429,
                     )
+                self.budget.refund(credits)  # a refused request is not charged by the vendor
                 wait = self.budget.exhaust_window()
                 log.info("twelvedata 429 on %s: waiting %.2fs for the next minute", path, wait)
                 self.budget.clock.sleep(wait)
