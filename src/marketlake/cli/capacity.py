@@ -1,0 +1,69 @@
+"""`marketlake capacity`: what a TwelveData plan covers, batched vs the original naive model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+from rich.table import Table
+
+from marketlake.cli.common import console
+
+PlanName = Literal["basic", "grow", "pro", "ultra", "custom"]
+
+
+def capacity(
+    plan: Annotated[str, typer.Option("--plan", help="basic, grow, pro, ultra or custom (from the config).")] = "basic",
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file (tiers, custom plan).")] = None,
+    cadence: Annotated[Optional[str], typer.Option("--cadence", help="Refresh cadence, e.g. 1d (default), 1h, 15min.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per table.")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a plot (.png or .html).")] = None,
+) -> None:
+    """Credits per day, backfill cost and time, and the largest symbol counts that fit, per table."""
+    from marketlake.capacity import parse_cadence, plan_capacity, summarize
+    from marketlake.config import load_config
+    from marketlake.sources.budget import plan_limits
+
+    cfg = load_config(config) if config else load_config()
+    td = cfg.twelvedata
+    limits = plan_limits(plan, credits_per_minute=td.credits_per_minute if plan == "custom" else None,
+                         credits_per_day=td.credits_per_day if plan == "custom" else None)
+    cadence_s = parse_cadence(cadence)
+    rows = plan_capacity(limits, tiers=cfg.tiers, cadence_s=cadence_s)
+    if plot is not None:
+        from marketlake.capacity.plot import render_plot
+
+        render_plot(rows, plot, title=f"TwelveData {limits.name}: symbols that fit ({cadence or '1 refresh/day'})")
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=1))
+        return
+    out = console()
+    t = Table(title=f"TwelveData plan {limits.name}: {limits.credits_per_minute:,}/min, "
+                    f"{'no daily cap' if limits.credits_per_day is None else f'{limits.credits_per_day:,}/day'}, "
+                    f"${limits.usd_per_month or 0:,.0f}/month; refresh {cadence or 'once a day'}")
+    for col in ("table", "symbols", "bars/day", "refresh/day", "credits/day", "backfill credits",
+                "backfill time", "max symbols", "naive credits/day", "naive max symbols"):
+        t.add_column(col, justify="left" if col == "table" else "right", no_wrap=col == "table")
+    for r in rows:
+        wall = f"{r.backfill_minutes:,.1f} min" if limits.credits_per_day is None or r.backfill_days < 1 \
+            else f"{r.backfill_days:,.1f} days"
+        t.add_row(r.table, f"{r.symbols:,}", f"{r.bars_per_day:,}", f"{r.refreshes_per_day:,}",
+                  f"{r.credits_per_day:,}", f"{r.backfill_credits:,}", wall, f"{r.max_symbols:,}",
+                  f"{r.naive_credits_per_day:,}", f"{r.naive_max_symbols:,}")
+    out.print(t)
+    s = summarize(rows, limits)
+    verdict = "fits" if s.fits else "does NOT fit"
+    out.print(f"All tables: {s.credits_per_day:,} credits/day of {s.capacity_per_day:,} available ({verdict}); "
+              f"naive model would need {s.naive_credits_per_day:,}/day. Backfill: {s.backfill_credits:,} credits, "
+              f"{s.backfill_minutes:,.1f} min at the per-minute limit"
+              + (f", {s.backfill_credits / limits.credits_per_day:,.1f} days at the daily cap." if limits.credits_per_day else "."))
+    out.print("max symbols: the most symbols one table could hold alone on this plan at this cadence "
+              "(each request carries up to 5,000 bars); naive: one request per symbol per bar interval.")
+    if plot is not None:
+        out.print(f"plot written to {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("capacity")(capacity)
