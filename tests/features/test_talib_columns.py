@@ -99,3 +99,26 @@ def test_session_vwap_equals_talib_vwap_per_session() -> None:
         _assert_close(g["vwap"].to_numpy(np.float64), talib.VWAP(h, low, c, v), f"vwap {sym} {day}")
     local = pd.DatetimeIndex(out["datetime"]).tz_convert("America/New_York")
     assert (out["trade_date"].astype("datetime64[s]").dt.date.to_numpy() == local.date).all()
+
+
+def test_flat_stretch_is_null_only_where_talib_divides_by_zero() -> None:
+    """A 30-bar flat, volume-less stretch: WILLR/CCI/CMF NULL exactly where their window is degenerate."""
+    bars = make_bars(1, 120, seed=3)
+    flat = slice(40, 70)
+    for col in ("open", "high", "low", "close"):
+        bars.loc[flat, col] = 100.0
+    bars.loc[flat, "volume"] = 0.0
+    out = compute(bars)
+    h, low, c, v = (bars[x].to_numpy(np.float64) for x in ("high", "low", "close", "volume"))
+    checks = {
+        "williams_r_14": (talib.WILLR(h, low, c, timeperiod=14), 14),
+        "cci_20": (talib.CCI(h, low, c, timeperiod=20), 20),
+        "cmf_20": (talib.CMF(h, low, c, v, timeperiod=20), 20),
+    }
+    for name, (expected, w) in checks.items():
+        got = out[name].to_numpy(np.float64)
+        degenerate = np.zeros(len(c), dtype=bool)
+        degenerate[40 + w - 1 : 70] = True
+        assert np.isnan(got[degenerate]).all(), name
+        keep = ~degenerate
+        _assert_close(got[keep], expected[keep], name)

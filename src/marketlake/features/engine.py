@@ -25,7 +25,7 @@ from marketlake.schema.fields import FIELDS, METADATA_COLUMNS
 from marketlake.schema.tables import TableSpec, get_table
 
 _OHLCV = ("open", "high", "low", "close", "volume")
-_POOL_MIN_ROWS = 400_000  # below this a process pool costs more than it saves
+_POOL_MIN_ROWS = 200_000  # below this a process pool costs more than it saves
 
 
 class FeatureInputError(MarketlakeError):
@@ -181,6 +181,8 @@ def _columns(
                       sector=np.asarray(batch.strings["sector"].to_numpy(zero_copy_only=False), dtype=object),
                       benchmark=benchmark if benchmark is not None else spec.default_benchmark)
         _run(ctx, "cross")
+    else:
+        cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
     stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)

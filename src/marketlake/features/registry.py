@@ -14,8 +14,10 @@ from typing import Callable, Literal, Mapping
 
 import numpy as np
 
-from marketlake.features import cross_section, dynamics, momentum, overlap, price, regimes, volatility, volume
-from marketlake.features._segments import Segments, per_symbol
+from marketlake.features import (
+    cross_section, dynamics, momentum, overlap, price, regimes, undefined, volatility, volume,
+)
+from marketlake.features._segments import Segments, per_symbol, shift
 from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec
@@ -60,8 +62,26 @@ def _p(*outputs: str, stage: Literal["symbol", "cross"] = "symbol"):  # decorato
     return wrap
 
 
-def _ta(out: str, fn: Callable[..., object], *inputs: str) -> Producer:
-    return Producer((out,), lambda c: c.talib(fn, *inputs, field=out))
+def _ta(
+    out: str, fn: Callable[..., object], *inputs: str, undefined_where: Callable[[Context], np.ndarray] | None = None
+) -> Producer:
+    """A one-column TA-Lib producer; `undefined_where` marks bars where TA-Lib prints 0 for a 0/0."""
+
+    def run(c: Context) -> list[np.ndarray]:
+        res = c.talib(fn, *inputs, field=out)
+        if undefined_where is not None:
+            res[0][undefined_where(c)] = np.nan
+        return res
+
+    return Producer((out,), run)
+
+
+def _p_int(field: str, key: str = "timeperiod") -> int:
+    return int(params(field)[key])
+
+
+def _no_tr(c: Context) -> np.ndarray:
+    return undefined.no_true_range(c["true_range"], c.seg)
 
 
 _HLC = ("high", "low", "close")
@@ -84,7 +104,12 @@ def _macd(c: Context):
 
 @_p("stoch_k", "stoch_d")
 def _stoch(c: Context):
-    return c.talib(momentum.stoch, *_HLC, n_out=2, field="stoch_k")
+    k, d = c.talib(momentum.stoch, *_HLC, n_out=2, field="stoch_k")
+    p = params("stoch_k")
+    fk, sk, sd = int(p["fastk_period"]), int(p["slowk_period"]), int(p["slowd_period"])
+    k[undefined.stoch(c["high"], c["low"], fastk=fk, smooth=sk, seg=c.seg)] = np.nan
+    d[undefined.stoch(c["high"], c["low"], fastk=fk, smooth=sk + sd - 1, seg=c.seg)] = np.nan
+    return k, d
 
 
 @_p("bb_upper", "bb_lower", "bb_width", "bb_percent_b")
@@ -190,11 +215,13 @@ def _sector(c: Context):
 
 PRODUCERS: tuple[Producer, ...] = (
     _base,
-    _ta("rsi_14", momentum.rsi, "close"),
+    _ta("rsi_14", momentum.rsi, "close", undefined_where=lambda c: undefined.rsi(c["close"], c.seg)),
     _macd,
     _stoch,
-    _ta("williams_r_14", momentum.williams_r, *_HLC),
-    _ta("roc_10", momentum.roc, "close"),
+    _ta("williams_r_14", momentum.williams_r, *_HLC,
+        undefined_where=lambda c: undefined.flat_range(c["high"], c["low"], _p_int("williams_r_14"), c.seg)),
+    _ta("roc_10", momentum.roc, "close",
+        undefined_where=lambda c: undefined.zero(shift(c["close"], _p_int("roc_10"), c.seg))),
     _ta("mom_10", momentum.mom, "close"),
     _ta("sma_10", overlap.sma, "close"),
     _ta("sma_20", overlap.sma, "close"),
@@ -207,20 +234,23 @@ PRODUCERS: tuple[Producer, ...] = (
     _ta("wma_20", overlap.wma, "close"),
     _ta("kama_10", overlap.kama, "close"),
     _bbands,
-    _ta("adx_14", momentum.adx, *_HLC),
-    _ta("plus_di_14", momentum.plus_di, *_HLC),
-    _ta("minus_di_14", momentum.minus_di, *_HLC),
+    _ta("adx_14", momentum.adx, *_HLC, undefined_where=_no_tr),
+    _ta("plus_di_14", momentum.plus_di, *_HLC, undefined_where=_no_tr),
+    _ta("minus_di_14", momentum.minus_di, *_HLC, undefined_where=_no_tr),
     _ta("atr_14", volatility.atr, *_HLC),
-    _ta("natr_14", volatility.natr, *_HLC),
+    _ta("natr_14", volatility.natr, *_HLC, undefined_where=lambda c: undefined.zero(c["close"])),
     _returns,
     _hv,
     _ta("obv", volume.obv, "close", "volume"),
     _ta("volume_sma_20", overlap.sma, "volume"),
     _relvol,
-    _ta("cci_20", momentum.cci, *_HLC),
-    _ta("ppo", momentum.ppo, "close"),
-    _ta("mfi_14", volume.mfi, *_HLCV),
-    _ta("cmf_20", volume.cmf, *_HLCV),
+    _ta("cci_20", momentum.cci, *_HLC,
+        undefined_where=lambda c: undefined.flat_typical(c["typical_price"], _p_int("cci_20"), c.seg)),
+    _ta("ppo", momentum.ppo, "close", undefined_where=lambda c: undefined.zero(c["ema_26"])),
+    _ta("mfi_14", volume.mfi, *_HLCV,
+        undefined_where=lambda c: undefined.no_money_flow(c["typical_price"], c["volume"], _p_int("mfi_14"), c.seg)),
+    _ta("cmf_20", volume.cmf, *_HLCV,
+        undefined_where=lambda c: undefined.no_volume(c["volume"], _p_int("cmf_20"), c.seg)),
     _ta("ad_line", volume.ad, *_HLCV),
     _ta("ichimoku_tenkan", overlap.midprice, "high", "low"),
     _ta("ichimoku_kijun", overlap.midprice, "high", "low"),
