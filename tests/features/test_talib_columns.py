@@ -104,7 +104,7 @@ def test_session_vwap_equals_talib_vwap_per_session() -> None:
 def test_flat_stretch_is_null_only_where_talib_divides_by_zero() -> None:
     """A 30-bar flat, volume-less stretch: WILLR/CCI/CMF NULL exactly where their window is degenerate."""
     bars = make_bars(1, 120, seed=3)
-    flat = slice(40, 70)
+    flat = slice(40, 69)  # .loc is inclusive: bars 40..69
     for col in ("open", "high", "low", "close"):
         bars.loc[flat, col] = 100.0
     bars.loc[flat, "volume"] = 0.0
