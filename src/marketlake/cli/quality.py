@@ -1,0 +1,79 @@
+"""`marketlake quality`: check the production tables, store the run, optionally repair; exit 1 on errors.
+
+The exit status lets cron and CI act: 0 when no error-level issue remains, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.config import load_config
+from marketlake.quality import QualityConfig, QualityReport, run_quality, universes_from_config
+from marketlake.storage import DeltaStore
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def render(report: QualityReport, *, limit: int = 200) -> Table:
+    """A Rich table of the issues (errors first), at most `limit` rows."""
+    out = Table(title=f"quality run {report.run_id[:12]}: {report.count('error')} errors, "
+                      f"{report.count('warning')} warnings, {report.count('info')} infos")
+    for col in ("severity", "check", "table", "symbol", "field", "count", "detail", "fixed"):
+        out.add_column(col, justify="right" if col == "count" else "left", overflow="fold")
+    for i in report.issues[:limit]:
+        out.add_row(f"[{_STYLE[i.severity]}]{i.severity}[/]", i.check, i.table, i.symbol or "-", i.field or "-",
+                    f"{i.count:,}", i.detail, "yes" if i.fixed else "")
+    return out
+
+
+def quality(
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Check only this table (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with `issues`.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what can be repaired, then re-check.")] = False,
+    as_of: Annotated[str | None, typer.Option(help="Reference time for staleness (ISO, UTC); default now.")] = None,
+    tolerance: Annotated[float, typer.Option(help="Share of calendar bars a symbol may miss.")] = 0.0,
+    stale_sessions: Annotated[int, typer.Option(help="Sessions after which a symbol is stale.")] = 3,
+    sigma: Annotated[float, typer.Option(help="Robust sigmas beyond which a move is an outlier.")] = 10.0,
+    reference: Annotated[list[str] | None, typer.Option(
+        help="Reference file for metadata enrichment with --fix (repeatable).")] = None,
+    config_file: Annotated[str | None, typer.Option("--config", help="marketlake.toml (universes, tiers).")] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown in the table output.")] = 200,
+) -> None:
+    """Check schema, NULLs, metadata, coverage, calendar gaps, keys/OHLC, staleness, splits, dependencies."""
+    cfg = load_config(config_file)
+    moment = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+    if moment is not None and moment.tzinfo is None:
+        from datetime import timezone
+
+        moment = moment.replace(tzinfo=timezone.utc)
+    qcfg = QualityConfig(
+        universes=universes_from_config(cfg), targets=dict(cfg.tiers), missing_tolerance=tolerance,
+        stale_sessions=stale_sessions, outlier_sigma=sigma, as_of=moment, reference_paths=tuple(reference or ()),
+    )
+    con = console(stderr=True)
+    report = run_quality(DeltaStore(warehouse), tables=table, config=qcfg, fix=fix,
+                         progress=None if as_json else (lambda m: con.print(f"[dim]{m}[/]")))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), default=str))
+    else:
+        out = console()
+        out.print(render(report, limit=limit))
+        if report.repairs:
+            for r in report.repairs:
+                out.print(f"repair {r.table} {r.symbol or ''} {r.field}: {r.detail}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quality")(quality)
+
+
+__all__ = ["quality", "register", "render"]

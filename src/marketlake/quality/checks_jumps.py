@@ -1,0 +1,79 @@
+"""Unadjusted splits and outliers among close-to-close moves.
+
+A split left unadjusted shows as a jump whose ratio sits near a split ratio (2:1 -> 0.5, 3:2 -> 0.667,
+1:10 reverse -> 10, ...) while the volume moves the other way by about the same factor, and the new
+price level persists. Such a jump poisons every indicator after it, so it is an error (fix: re-backfill
+adjusted history). Any other move beyond `k` robust sigmas (1.4826 * MAD of the symbol's log returns)
+is an outlier warning; one that reverts at once is flagged as a probable bad tick.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from marketlake.quality.frame import Frame, to_dt
+from marketlake.quality.issues import Issue
+
+_FORWARD = (2, 3, 4, 5, 7, 8, 10, 15, 20, 1.5, 1.25, 4 / 3)  # shares per old share
+SPLIT_RATIOS: tuple[float, ...] = tuple(sorted({1 / k for k in _FORWARD} | {float(k) for k in (*_FORWARD,)}))
+_NAMES = {**{1 / k: f"{k:g}:1 split" for k in _FORWARD}, **{float(k): f"1:{k:g} reverse split" for k in _FORWARD}}
+_NAMES.update({1 / 1.5: "3:2 split", 1.5: "2:3 reverse split", 1 / 1.25: "5:4 split", 0.75: "4:3 split",
+               1.25: "4:5 reverse split", 4 / 3: "3:4 reverse split"})
+_MIN_JUMP = np.log(1.18)
+_WINDOW = 10
+
+
+def _nearest_ratio(r: float, tolerance: float) -> float | None:
+    best = min(SPLIT_RATIOS, key=lambda k: abs(np.log(r / k)))
+    return best if abs(np.log(r / best)) <= np.log1p(tolerance) else None
+
+
+def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
+    """Splits (error) and outliers (warning), one issue per event with its datetime."""
+    n = frame.data.num_rows
+    if n < 3:
+        return []
+    close = frame.floats("close")
+    volume = frame.floats("volume")
+    prev = np.r_[np.nan, close[:-1]]
+    valid = (frame.pos >= 1) & (close > 0) & (prev > 0)
+    lr = np.full(n, np.nan)
+    lr[valid] = np.log(close[valid] / prev[valid])
+    df = pd.DataFrame({"c": frame.codes, "lr": lr})
+    med = df.groupby("c")["lr"].transform("median").to_numpy()
+    dev = np.abs(lr - med)
+    mad = pd.Series(dev).groupby(frame.codes).transform("median").to_numpy()
+    robust = np.maximum(1.4826 * mad, 1e-4)
+    z = dev / robust
+    cand = np.flatnonzero(valid & ((z > sigma) | (np.abs(lr) > _MIN_JUMP)))
+    out: list[Issue] = []
+    for i in cand:
+        c, p = int(frame.codes[i]), int(frame.pos[i])
+        a, b = int(frame.starts[c]), int(frame.starts[c] + frame.counts[c])
+        ratio = float(close[i] / prev[i])
+        before = close[max(a, i - _WINDOW):i]
+        after = close[i:min(b, i + _WINDOW)]
+        level = float(np.median(after) / np.median(before)) if before.size and after.size else ratio
+        vb = volume[max(a, i - _WINDOW):i]
+        va = volume[i:min(b, i + _WINDOW)]
+        vol_ratio = float(np.nanmedian(va) / np.nanmedian(vb)) if vb.size and va.size and np.nanmedian(vb) > 0 else np.nan
+        near = _nearest_ratio(ratio, tolerance)
+        persists = abs(np.log(level / ratio)) < np.log(1.25) if ratio > 0 else False
+        volume_confirms = bool(np.isfinite(vol_ratio) and near is not None
+                               and abs(np.log(vol_ratio * near)) < np.log(2.5))
+        when = to_dt(frame.ts_us[i])
+        if near is not None and persists and (volume_confirms or z[i] > sigma):
+            out.append(Issue("split", "error", frame.spec.name, frame.symbols[c], "close",
+                             f"unadjusted {_NAMES.get(near, f'{near:g}')} suspected at {when:%Y-%m-%d %H:%M}: "
+                             f"close {prev[i]:g} -> {close[i]:g} (x{ratio:.3f}), volume x{vol_ratio:.2f}",
+                             1, when, when))
+        elif z[i] > sigma and p >= 1:
+            tick = "; reverts at once (bad tick?)" if not persists else ""
+            out.append(Issue("outlier", "warning", frame.spec.name, frame.symbols[c], "close",
+                             f"close-to-close move x{ratio:.3f} at {when:%Y-%m-%d %H:%M} is {z[i]:.1f} robust "
+                             f"sigmas{tick}", 1, when, when))
+    return out
+
+
+__all__ = ["SPLIT_RATIOS", "check_jumps"]

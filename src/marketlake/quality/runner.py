@@ -1,0 +1,194 @@
+"""Run the checks over the warehouse, store the run (`quality_runs`, `quality_issues`), optionally fix.
+
+One table is read once (all 97 columns, storage-pruned and sorted by symbol and datetime); every check
+works on that one Arrow table through `quality.frame`. Runs are appended to the support tables so trends
+can be queried: `SELECT run_id, check, count(*) FROM quality_issues GROUP BY ALL`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from marketlake.config import MarketlakeConfig
+from marketlake.quality import checks_rows as rows
+from marketlake.quality.checks_jumps import check_jumps
+from marketlake.quality.checks_time import check_coverage, check_missing_bars, check_staleness
+from marketlake.quality.frame import build
+from marketlake.quality.issues import SEVERITY_ORDER, Issue, QualityConfig, issues_table
+from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, TABLES, get_table, storage_schema
+from marketlake.storage import DeltaStore
+from marketlake.storage import maintenance as mt
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class QualityReport:
+    """The outcome of one run."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    tables: list[str]
+    issues: list[Issue]
+    repairs: list[Issue] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def count(self, severity: str) -> int:
+        return sum(1 for i in self.issues if i.severity == severity and not i.fixed)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("error") == 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id, "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(), "tables": self.tables,
+            "errors": self.count("error"), "warnings": self.count("warning"), "infos": self.count("info"),
+            "fixed": sum(1 for i in self.issues if i.fixed), "ok": self.ok,
+            "issues": [i.to_dict() for i in self.issues], "repairs": [r.to_dict() for r in self.repairs],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def check_schema(store: DeltaStore, table: str) -> list[Issue]:
+    """The stored schema against the catalogue: 97 columns (+ partition), names, order, types."""
+    got = mt.table_schema(store, table)
+    want = storage_schema()
+    have = [(f.name, str(f.type)) for f in got]
+    need = [(f.name, str(f.type)) for f in want]
+    if have == need:
+        return []
+    out = []
+    names = [n for n, _ in have]
+    for n, t in need:
+        if n not in names:
+            out.append(Issue("schema", "error", table, None, n, f"column {n} ({t}) is missing"))
+    for i, (n, t) in enumerate(have):
+        wanted = dict(need).get(n)
+        if wanted is None:
+            out.append(Issue("schema", "error", table, None, n, f"unexpected column {n} ({t})"))
+        elif wanted != t:
+            out.append(Issue("schema", "error", table, None, n, f"type {t}, catalogue says {wanted}"))
+        elif i < len(need) and need[i][0] != n:
+            out.append(Issue("schema", "error", table, None, n, f"at position {i + 1}, catalogue position "
+                                                               f"{[m for m, _ in need].index(n) + 1}"))
+    return out or [Issue("schema", "error", table, None, None, "schema differs from the catalogue")]
+
+
+def universes_from_config(cfg: MarketlakeConfig) -> dict[str, tuple[str, ...]]:
+    """table -> configured universe symbols (a universe named like a table, else the asset's daily table)."""
+    out: dict[str, set[str]] = {}
+    for name, uni in cfg.universes.items():
+        symbols = set(uni.symbols)
+        if uni.file:
+            frame = pd.read_csv(Path(uni.file).expanduser())
+            symbols |= set(frame[uni.column or frame.columns[0]].dropna().astype(str))
+        table = name if name in TABLES else f"{uni.asset}_daily_clean"
+        out.setdefault(table, set()).update(symbols)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master: pd.DataFrame,
+                benchmark: str | None = None, timings: dict[str, float] | None = None) -> list[Issue]:
+    """Every check on one production table."""
+    spec = get_table(table)
+    tm = timings if timings is not None else {}
+    t = time.perf_counter()
+    issues = check_schema(store, table)
+    if issues:
+        return issues  # reading through the catalogue schema would fail or mislead
+    data = store.read(table)
+    frame = build(spec, data)
+    tm[f"{table}.read"] = time.perf_counter() - t
+    inactive = set(master.loc[master.get("active", pd.Series(dtype=bool)).eq(False), "symbol"]) if not master.empty else set()
+    steps: list[tuple[str, Callable[[], list[Issue]]]] = [
+        ("nulls", lambda: rows.check_nulls(frame)),
+        ("dependency", lambda: rows.check_dependencies(frame, benchmark=benchmark or spec.default_benchmark)),
+        ("metadata", lambda: rows.check_bar_metadata(frame)),
+        ("duplicates", lambda: rows.check_duplicates(frame)),
+        ("ohlc", lambda: rows.check_ohlc(frame)),
+        ("coverage", lambda: check_coverage(frame, config, universe=config.universes.get(table, ()))),
+        ("missing_bars", lambda: check_missing_bars(frame, tolerance=config.missing_tolerance)),
+        ("staleness", lambda: check_staleness(frame, as_of=config.as_of, max_sessions=config.stale_sessions,
+                                              inactive=inactive)),
+        ("jumps", lambda: check_jumps(frame, sigma=config.outlier_sigma, tolerance=config.split_tolerance)),
+    ]
+    for name, step in steps:
+        t = time.perf_counter()
+        issues += step()
+        tm[f"{table}.{name}"] = time.perf_counter() - t
+    return issues
+
+
+def check_all(store: DeltaStore, tables: Sequence[str], config: QualityConfig,
+              timings: dict[str, float] | None = None) -> list[Issue]:
+    """Checks over the given tables plus the symbol master; sorted by severity, table, symbol."""
+    master = store.read_support("symbols").to_pandas() if store.exists("symbols") else pd.DataFrame()
+    issues: list[Issue] = []
+    for table in tables:
+        if store.exists(table):
+            issues += check_table(store, table, config, master=master, timings=timings)
+    if not master.empty:
+        issues += rows.check_symbol_master(master)
+    issues.sort(key=lambda i: (SEVERITY_ORDER[i.severity], i.table, i.check, i.symbol or "", i.field or ""))
+    return issues
+
+
+def run_quality(
+    store: DeltaStore,
+    *,
+    tables: Sequence[str] | None = None,
+    config: QualityConfig | None = None,
+    fix: bool = False,
+    record: bool = True,
+    progress: Progress | None = None,
+) -> QualityReport:
+    """Check (and with `fix`, repair then re-check) and store the run."""
+    cfg = config or QualityConfig()
+    say = progress or (lambda _m: None)
+    names = list(tables) if tables else [t for t in TABLE_NAMES if store.exists(t)]
+    for t in names:
+        get_table(t)
+    started = datetime.now(timezone.utc)
+    run_id = uuid.uuid4().hex
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say(f"checking {', '.join(names) or 'no tables'}")
+    issues = check_all(store, names, cfg, timings)
+    repairs: list[Issue] = []
+    if fix and issues:
+        from marketlake.quality.fix import repair
+
+        say("repairing")
+        repairs, attempted = repair(store, issues, cfg, progress=say)
+        after = {i.key for i in check_all(store, names, cfg)}
+        for i in issues:
+            i.fixed = i.key not in after and i.key in attempted
+    timings["total"] = time.perf_counter() - t0
+    report = QualityReport(run_id, started, datetime.now(timezone.utc), names, issues, repairs, timings)
+    if record:
+        _record(store, report)
+    return report
+
+
+def _record(store: DeltaStore, report: QualityReport) -> None:
+    run = {"run_id": report.run_id, "started_at": report.started_at, "finished_at": report.finished_at,
+           "tables": ",".join(report.tables), "errors": report.count("error"), "warnings": report.count("warning"),
+           "infos": report.count("info"), "fixed": sum(1 for i in report.issues if i.fixed)}
+    store.append_support("quality_runs", pa.Table.from_pylist([run], schema=SUPPORT_SCHEMAS["quality_runs"]))
+    rows_ = report.issues + report.repairs
+    if rows_:
+        store.append_support("quality_issues", issues_table(rows_, report.run_id))
+
+
+__all__ = ["QualityReport", "check_all", "check_schema", "check_table", "run_quality", "universes_from_config"]
