@@ -67,7 +67,7 @@ def senkou_b(
     high: np.ndarray, low: np.ndarray, *, timeperiod: int = 52, displacement: int = 26,
     seg: Segments | None = None, midpoint: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Ichimoku leading span B at bar t: MIDPRICE(H, L, timeperiod) of bar t - displacement (causal)."""
+    """Ichimoku leading span B at bar t: TA-Lib MIDPRICE(H, L, timeperiod) of bar t - displacement (causal)."""
     mid = midpoint if midpoint is not None else talib.MIDPRICE(high, low, timeperiod=timeperiod)
     return shift(mid, displacement, seg)
 
