@@ -9,6 +9,7 @@ the market clock are injectable so tests run in seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -21,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
+
+import pandas as pd
 
 NY = ZoneInfo("America/New_York")
 LIST_CREDITS = 1
@@ -59,6 +62,20 @@ def _is_crypto(symbol: str) -> bool:
     return "/" in symbol
 
 
+@functools.lru_cache(maxsize=64)
+def _sessions(first: date, last: date) -> tuple[tuple[datetime, datetime], ...]:
+    """XNYS sessions (open, close as aware UTC datetimes): holidays and early closes as the real feed."""
+    import exchange_calendars as xcals
+
+    cal = xcals.get_calendar("XNYS")
+    lo = max(pd.Timestamp(first), cal.first_session)
+    hi = min(pd.Timestamp(last), cal.last_session)
+    if lo > hi:
+        return ()
+    sched = cal.schedule.loc[lo:hi]
+    return tuple((o.to_pydatetime(), c.to_pydatetime()) for o, c in zip(sched["open"], sched["close"]))
+
+
 def _bar_opens(symbol: str, interval: str, first: date, now: datetime) -> list[datetime]:
     """Bar open times (aware: NY for stocks, UTC for crypto), oldest first, up to and including `now`."""
     out: list[datetime] = []
@@ -69,21 +86,15 @@ def _bar_opens(symbol: str, interval: str, first: date, now: datetime) -> list[d
             out.append(t)
             t += timedelta(seconds=step)
         return out
-    d = first
-    end_day = now.astimezone(NY).date()
-    while d <= end_day:
-        if d.weekday() < 5:
-            if interval == "1day":
-                out.append(datetime(d.year, d.month, d.day, 9, 30, tzinfo=NY))
-            else:
-                local = datetime(d.year, d.month, d.day, 9, 30)
-                close = datetime(d.year, d.month, d.day, 16, 0)
-                while local < close:
-                    aware = local.replace(tzinfo=NY)
-                    if aware <= now:
-                        out.append(aware)
-                    local += timedelta(seconds=step)
-        d += timedelta(days=1)
+    for open_utc, close_utc in _sessions(first, now.astimezone(NY).date()):
+        o, c = open_utc.astimezone(NY), close_utc.astimezone(NY)
+        if interval == "1day":
+            out.append(o)
+            continue
+        t = o
+        while t < c:
+            out.append(t)
+            t += timedelta(seconds=step)
     return [o for o in out if o <= now]
 
 

@@ -1,0 +1,52 @@
+"""`marketlake ingest twelvedata|binance`: vendor backfill and incremental updates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
+from marketlake.errors import ConfigError
+
+
+def twelvedata(
+    table: Annotated[str, typer.Option("--table", "-t", help="Production table, e.g. stocks_daily_clean.")],
+    symbols: Annotated[Optional[str], typer.Option("--symbols", "-s", help="Comma-separated symbols.")] = None,
+    universe: Annotated[Optional[str], typer.Option("--universe", "-u", help="Named universe from the config.")] = None,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="basic, grow, pro, ultra, custom (default: config).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file.")] = None,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Backfill each symbol to the table's history target, then update from the last stored bar."""
+    from marketlake.config import load_config
+    from marketlake.pipeline.vendor_ingest import StoreUsage, ingest_twelvedata
+    from marketlake.schema import get_table
+    from marketlake.sources.twelvedata import make_client
+    from marketlake.sources.twelvedata.universes import resolve_universe
+    from marketlake.storage import DeltaStore
+
+    spec = get_table(table)
+    cfg = load_config(config) if config else load_config()
+    names = split_symbols(symbols)
+    if universe:
+        names = (names or []) + resolve_universe(universe, cfg, table=spec.name)
+    if not names:
+        raise ConfigError("give --symbols A,B,C or --universe NAME")
+    store = DeltaStore(warehouse)
+    out = console()
+    client = make_client(cfg, plan=plan, usage=StoreUsage(store))
+    with client:
+        report = ingest_twelvedata(store, spec, names, client=client, lock_wait=wait if wait > 0 else False,
+                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"))
+    out.print(f"{report.table}: {report.symbols} symbols, {report.requested} requested, {report.up_to_date} up to date, "
+              f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
+              f"{report.seconds:.1f}s")
+    for sym, reason in sorted(report.not_found.items()):
+        out.print(f"[yellow]inactive[/yellow] {sym}: {reason}")
+
+
+def register_ingest(ingest_app: typer.Typer) -> None:
+    ingest_app.command("twelvedata")(twelvedata)

@@ -1,0 +1,292 @@
+"""Vendor ingestion: backfill to the table's history target, then incremental updates, resumable.
+
+Why the watermark comes from the stored bars: after `kill -9` the last thing that happened may be a
+Delta commit whose `ingest_state` row was never written. Reading each symbol's first/last stored
+bar (the data itself) means a re-run never re-requests a window whose bars are stored; `ingest_state`
+adds what the data cannot say (backfill complete, earliest bar the vendor has, 404s, messages).
+
+Crash safety by construction: every load keeps each symbol's stored bars one contiguous range.
+- Backfill pages go from the newest stored (or now) *backwards*, each page loaded as it arrives.
+- Incremental windows (from the last stored bar, with `overlap_bars` so vendor revisions are picked
+  up) are collected for a whole group and loaded in one commit, so a crash cannot leave a hole
+  between old and new bars.
+A symbol whose next bar cannot be complete yet is not requested at all (a re-run right after a run
+spends no credits). One run per warehouse: the writer lock is held throughout.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.pipeline.core import load_bars
+from marketlake.pipeline.report import LoadReport
+from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
+from marketlake.sources.twelvedata.client import MAX_BATCH, TwelveDataClient
+from marketlake.sources.twelvedata.fetcher import SeriesResult, fetch_window
+from marketlake.storage import DeltaStore
+
+SOURCE = "twelvedata"
+Progress = Callable[[str], None]
+
+
+class StoreUsage:
+    """`UsageStore` over the `api_usage` support table (so a restart cannot overspend the day)."""
+
+    def __init__(self, store: DeltaStore) -> None:
+        self.store = store
+
+    def credits_on(self, vendor: str, day: date) -> int:
+        t = self.store.read_support("api_usage")
+        if t.num_rows == 0:
+            return 0
+        mask = pc.and_(pc.equal(t["vendor"], vendor), pc.equal(t["day"], pa.scalar(day, pa.date32())))
+        return int(pc.sum(t.filter(mask)["credits"]).as_py() or 0)
+
+    def record(self, vendor: str, minute: datetime, *, credits: int, requests: int) -> None:
+        row = {"vendor": [vendor], "day": [minute.date()], "minute": [minute], "credits": [credits],
+               "requests": [requests], "updated_at": [datetime.now(timezone.utc)]}
+        self.store.upsert_support("api_usage", pa.table(row, schema=SUPPORT_SCHEMAS["api_usage"]),
+                                  keys=["vendor", "minute"])
+
+
+@dataclass
+class VendorIngestReport:
+    """What one `ingest twelvedata` run did."""
+
+    table: str
+    symbols: int = 0
+    requested: int = 0
+    up_to_date: int = 0
+    not_found: dict[str, str] = field(default_factory=dict)
+    loads: list[LoadReport] = field(default_factory=list)
+    credits: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(r.changed for r in self.loads)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    incremental: dict[datetime, list[str]]  # start -> symbols
+    backfill_new: list[str]  # nothing stored: from now back to the target
+    backfill_older: dict[datetime, list[str]]  # first stored bar -> symbols still short of the target
+    up_to_date: list[str]
+
+
+def stored_extents(store: DeltaStore, table: TableSpec, symbols: Sequence[str]) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """First and last stored bar per symbol: the watermark, read from the data itself."""
+    if not store.exists(table.name):
+        return {}
+    data = store.read(table.name, symbols=list(symbols), columns=["symbol", "datetime"])
+    if data.num_rows == 0:
+        return {}
+    frame = data.to_pandas()
+    agg = frame.groupby("symbol")["datetime"].agg(["min", "max"])
+    return {str(s): (pd.Timestamp(r["min"]), pd.Timestamp(r["max"])) for s, r in agg.iterrows()}
+
+
+def _read_state(store: DeltaStore, table: TableSpec) -> dict[str, dict[str, object]]:
+    t = store.read_support("ingest_state")
+    if t.num_rows == 0:
+        return {}
+    frame = t.to_pandas()
+    frame = frame[frame["table"] == table.name]
+    return {str(r["symbol"]): r for r in frame.to_dict("records")}
+
+
+def _next_bar_complete(table: TableSpec, last: pd.Timestamp, now: datetime) -> bool:
+    """Could a bar after `last` be complete by `now`? (False: requesting would buy nothing.)"""
+    session = timedelta(hours=6, minutes=30) if table.asset == "stocks" and table.timeframe == "daily" else table.bar_interval
+    return last.to_pydatetime() + table.bar_interval + session <= now
+
+
+def plan_symbols(
+    table: TableSpec,
+    symbols: Sequence[str],
+    extents: dict[str, tuple[pd.Timestamp, pd.Timestamp]],
+    state: dict[str, dict[str, object]],
+    *,
+    now: datetime,
+    overlap_bars: int,
+) -> _Plan:
+    """Which window each symbol needs (pure)."""
+    target = pd.Timestamp(now - timedelta(days=table.history_days))
+    slack = max(timedelta(days=5), 5 * table.bar_interval)
+    plan = _Plan({}, [], {}, [])
+    for s in symbols:
+        if s not in extents:
+            plan.backfill_new.append(s)
+            continue
+        first, last = extents[s]
+        st = state.get(s, {})
+        earliest = st.get("earliest_available")
+        done = bool(st.get("backfill_complete")) or first <= target + slack or (
+            earliest is not None and not pd.isna(earliest) and first <= pd.Timestamp(earliest))
+        if not done:
+            plan.backfill_older.setdefault(first.to_pydatetime(), []).append(s)
+        if _next_bar_complete(table, last, now):
+            start = (last - overlap_bars * table.bar_interval).to_pydatetime()
+            plan.incremental.setdefault(start, []).append(s)
+        elif done:
+            plan.up_to_date.append(s)
+    return plan
+
+
+def ingest_twelvedata(
+    store: DeltaStore,
+    table: str | TableSpec,
+    symbols: Sequence[str],
+    *,
+    client: TwelveDataClient,
+    now: Callable[[], datetime] | None = None,
+    overlap_bars: int = 3,
+    batch_size: int | None = None,
+    lock_wait: bool | float = False,
+    progress: Progress | None = None,
+) -> VendorIngestReport:
+    """Backfill and update `symbols` in `table` from TwelveData; safe to kill and re-run.
+
+    Raises:
+        WarehouseLocked: another run holds the warehouse (and `lock_wait` did not allow waiting).
+        AuthError, BudgetExceeded: the key/plan is wrong or the day's credits are spent; stored
+            progress is kept and a re-run continues from there.
+    """
+    spec = get_table(table) if isinstance(table, str) else table
+    clock_now = now or (lambda: datetime.now(timezone.utc))
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    credits0, requests0 = client.budget.total_credits, client.requests_sent
+    report = VendorIngestReport(spec.name, symbols=len(symbols))
+    batch = max(1, min(batch_size or MAX_BATCH, MAX_BATCH, client.budget.per_minute))
+    with store.writer_lock(wait=lock_wait):
+        store.ensure_tables([spec.name])
+        symbols = _skip_inactive(store, list(dict.fromkeys(symbols)), report)
+        extents = stored_extents(store, spec, symbols)
+        state = _read_state(store, spec)
+        plan = plan_symbols(spec, symbols, extents, state, now=clock_now(), overlap_bars=overlap_bars)
+        report.up_to_date = len(plan.up_to_date)
+        target = clock_now() - timedelta(days=spec.history_days)
+        say(f"{len(plan.backfill_new)} to backfill, {sum(map(len, plan.backfill_older.values()))} to extend, "
+            f"{sum(map(len, plan.incremental.values()))} to update, {len(plan.up_to_date)} up to date")
+        # 1. incremental first (fresh data matters most), each group loaded in one commit
+        for start, group in plan.incremental.items():
+            results = list(fetch_window(client, group, spec, start=start, now=clock_now, batch_size=batch))
+            _load(store, spec, results, report, state, target=target, backfill=False, say=say)
+        # 2. backfill: page backwards, each page loaded as it arrives
+        jobs = [(None, plan.backfill_new)] + [(end, g) for end, g in plan.backfill_older.items()]
+        for end, group in jobs:
+            if not group:
+                continue
+            for result in fetch_window(client, group, spec, start=target, end=end, now=clock_now, batch_size=batch):
+                _load(store, spec, [result], report, state, target=target, backfill=True, say=say)
+    client.budget.flush()
+    report.credits = client.budget.total_credits - credits0
+    report.requests = client.requests_sent - requests0
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
+          state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress) -> None:
+    """Load fetched bars (one commit), then record state and 404s. Order matters for resume."""
+    report.requested += sum(len(r.request.symbols) for r in results)
+    frames = [r.bars for r in results if len(r.bars)]
+    metas = [r.metadata for r in results if len(r.metadata)]
+    if frames:
+        raw = pd.concat(frames, ignore_index=True)
+        meta = pd.concat(metas, ignore_index=True).drop_duplicates("symbol") if metas else None
+        load = load_bars(store, spec, raw, source=SOURCE, metadata=meta)
+        report.loads.append(load)
+        say(f"loaded {len(raw):,} bars of {raw['symbol'].nunique()} symbols ({load.changed:,} changed)")
+    now = datetime.now(timezone.utc)
+    rows, missing = [], {}
+    for r in results:
+        for s in r.request.symbols:
+            if s in r.errors:
+                err = r.errors[s]
+                if err.code == 404:
+                    missing[s] = f"twelvedata {err.code}: {err.message}"[:300]
+                rows.append(_state_row(spec, s, state, status="error", message=f"{err.code}: {err.message}"[:300], now=now))
+                continue
+            complete = None
+            if backfill:
+                oldest = r.oldest.get(s)
+                short = r.counts.get(s, 0) < r.request.outputsize
+                complete = short or (oldest is not None and oldest <= pd.Timestamp(target))
+            sym_bars = r.bars[r.bars["symbol"] == s]["datetime"] if len(r.bars) else pd.Series([], dtype="datetime64[us, UTC]")
+            rows.append(_state_row(spec, s, state, status="ok", message=None, now=now, complete=complete,
+                                   first=sym_bars.min() if len(sym_bars) else None,
+                                   last=sym_bars.max() if len(sym_bars) else None))
+    if rows:
+        store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
+                             keys=["table", "symbol"])
+    if missing:
+        mark_inactive(store, missing, now=now)
+        report.not_found.update(missing)
+
+
+def _state_row(spec: TableSpec, symbol: str, state: dict[str, dict[str, object]], *, status: str,
+               message: str | None, now: datetime, complete: bool | None = None,
+               first: object = None, last: object = None) -> dict[str, object]:
+    old = state.get(symbol, {})
+
+    def pick(new: object, key: str, fn: Callable[[object, object], object]) -> object:
+        prev = old.get(key)
+        if new is None or pd.isna(new):  # type: ignore[arg-type]
+            return None if prev is None or pd.isna(prev) else prev  # type: ignore[arg-type]
+        return new if prev is None or pd.isna(prev) else fn(prev, new)  # type: ignore[arg-type]
+
+    row = {
+        "table": spec.name, "symbol": symbol, "source": SOURCE,
+        "first_bar": _py(pick(first, "first_bar", min)), "last_bar": _py(pick(last, "last_bar", max)),
+        "earliest_available": _py(old.get("earliest_available")),
+        "backfill_complete": bool(complete) or bool(old.get("backfill_complete") or False),
+        "status": status, "message": message, "updated_at": now,
+    }
+    state[symbol] = row
+    return row
+
+
+def _py(value: object) -> datetime | None:
+    if value is None or value is pd.NaT or pd.isna(value):  # type: ignore[arg-type]
+        return None
+    return pd.Timestamp(value).to_pydatetime()  # type: ignore[arg-type]
+
+
+def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestReport) -> list[str]:
+    """Symbols marked inactive by an earlier 404 are not requested again (no credits spent)."""
+    master = store.read_support("symbols", columns=["symbol", "active", "inactive_reason"])
+    if master.num_rows == 0:
+        return symbols
+    frame = master.to_pandas()
+    dead = frame[(frame["active"] == False) & frame["inactive_reason"].fillna("").str.startswith("twelvedata")]  # noqa: E712
+    reasons = dict(zip(dead["symbol"], dead["inactive_reason"]))
+    report.not_found.update({s: reasons[s] for s in symbols if s in reasons})
+    return [s for s in symbols if s not in reasons]
+
+
+def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime) -> None:
+    """Set `active = false` and the reason in `symbols`, keeping every other column."""
+    schema = SUPPORT_SCHEMAS["symbols"]
+    master = store.read_support("symbols").to_pandas()
+    old = {str(r["symbol"]): r for r in master.to_dict("records")} if len(master) else {}
+    rows = []
+    for symbol, reason in reasons.items():
+        row = {name: old.get(symbol, {}).get(name) for name in schema.names}
+        row.update(symbol=symbol, active=False, inactive_reason=reason, updated_at=now)
+        row["metadata_source"] = row.get("metadata_source") or SOURCE
+        rows.append({k: (None if not isinstance(v, (str, bool, datetime)) and pd.isna(v) else v) for k, v in row.items()})
+    store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
+
+
+__all__ = ["StoreUsage", "VendorIngestReport", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]

@@ -1,0 +1,48 @@
+"""Named symbol lists (universes) and their tiers per table.
+
+Why in config plus built-ins: a user names a list once (`[universes.mine] symbols = [...]` or
+`file`/`column` of a reference CSV) and every table reuses it; `tiers` (table -> symbol count) cut a
+universe to what the plan can keep fresh (tables.md: daily 2,500 + 150, hourly 500 + 100, 1-minute
+100 + 50).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from marketlake.config import MarketlakeConfig, UniverseConfig
+from marketlake.errors import ConfigError
+
+DOW30 = ("AAPL AMGN AMZN AXP BA CAT CRM CSCO CVX DIS GS HD HON IBM JNJ JPM KO MCD MMM MRK MSFT NKE NVDA "
+         "PG SHW TRV UNH V VZ WMT").split()
+CRYPTO_TOP = ("BTC/USD ETH/USD XRP/USD BNB/USD SOL/USD DOGE/USD ADA/USD TRX/USD AVAX/USD LINK/USD "
+              "DOT/USD LTC/USD BCH/USD XLM/USD UNI/USD ATOM/USD ETC/USD FIL/USD APT/USD NEAR/USD").split()
+SP500_FILE = "../shared/data/reference/sp500_constituents.csv"
+BUILTIN: dict[str, UniverseConfig] = {
+    "dow30": UniverseConfig(symbols=DOW30),
+    "crypto_top": UniverseConfig(symbols=CRYPTO_TOP, asset="crypto"),
+    "sp500": UniverseConfig(file=SP500_FILE, column="Symbol"),
+}
+
+
+def resolve_universe(name: str, config: MarketlakeConfig, *, table: str | None = None) -> list[str]:
+    """Symbols of universe `name` (config first, then built-ins), cut to the table's tier if set."""
+    spec = config.universes.get(name) or BUILTIN.get(name)
+    if spec is None:
+        known = sorted({*config.universes, *BUILTIN})
+        raise ConfigError(f"unknown universe {name!r}; known: {', '.join(known)} (add [universes.{name}] to the config)")
+    symbols = list(spec.symbols)
+    if spec.file:
+        path = Path(spec.file).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"universe {name!r}: file {path} not found")
+        with path.open(newline="") as fh:
+            column = spec.column or "Symbol"
+            symbols += [row[column].strip() for row in csv.DictReader(fh) if (row.get(column) or "").strip()]
+    symbols = list(dict.fromkeys(symbols))
+    tier = config.tiers.get(table) if table else None
+    return symbols[:tier] if tier else symbols
+
+
+__all__ = ["BUILTIN", "resolve_universe"]

@@ -1,0 +1,86 @@
+"""Backfill, incremental, idempotent re-runs and 404 handling into a real Delta warehouse."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from marketlake.errors import WarehouseLocked
+from marketlake.pipeline.vendor_ingest import StoreUsage, ingest_twelvedata
+from marketlake.sources.budget import CreditBudget, plan_limits
+from marketlake.sources.http import RetryPolicy
+from marketlake.sources.twelvedata.client import TwelveDataClient
+from marketlake.storage import DeltaStore
+from tests.vendors.conftest import API_KEY, MINUTE_S
+from tests.vendors.fake_twelvedata import FakeState, FakeTwelveData, make_values
+
+
+def _client(url: str, store: DeltaStore, per_minute: int = 40) -> TwelveDataClient:
+    limits = plan_limits("custom", credits_per_minute=per_minute, credits_per_day=100_000)
+    budget = CreditBudget("twelvedata", limits=limits, minute_seconds=MINUTE_S, usage=StoreUsage(store))
+    return TwelveDataClient(api_key=API_KEY, budget=budget, base_url=url,
+                            retry=RetryPolicy(base_s=0.01, cap_s=0.05, seed=3))
+
+
+def test_backfill_then_incremental_then_idempotent(tmp_path: Path, td_state: FakeState) -> None:
+    td_state.credits_per_minute = 40
+    store = DeltaStore(tmp_path / "wh")
+    now = lambda: td_state.market_now  # noqa: E731
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        first = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT", "NOPE", "BTC/USD"][:3],
+                                  client=client, now=now)
+        again = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT", "NOPE"], client=client, now=now)
+        td_state.market_now += timedelta(days=1)
+        td_state._cache.clear()
+        later = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT", "NOPE"], client=client, now=now)
+    assert td_state.violations == 0
+    assert first.credits == 3 and first.not_found.keys() == {"NOPE"}
+    assert again.credits == 0 and again.rows_changed == 0 and again.up_to_date == 2
+    assert later.credits == 2  # AAPL and MSFT in one batch request; NOPE is inactive, not asked again
+    bars = store.read("stocks_daily_clean", columns=["symbol", "datetime", "close"]).to_pandas()
+    assert not bars.duplicated(["symbol", "datetime"]).any()
+    aapl = bars[bars.symbol == "AAPL"].sort_values("datetime")
+    expected = [v["datetime"] for v in make_values(td_state, "AAPL", "1day")][:-1]  # last one still forming
+    assert len(aapl) == len(expected)
+    assert aapl["datetime"].max() == pd.Timestamp("2024-11-05 14:30Z")
+    master = store.read_support("symbols").to_pandas().set_index("symbol")
+    assert master.at["NOPE", "active"] == False and "404" in master.at["NOPE", "inactive_reason"]  # noqa: E712
+    state = store.read_support("ingest_state").to_pandas().set_index("symbol")
+    assert bool(state.at["AAPL", "backfill_complete"]) and state.at["NOPE", "status"] == "error"
+    usage = store.read_support("api_usage").to_pandas()
+    assert usage["credits"].sum() == client.budget.total_credits == td_state.credits_total == 5
+
+
+def test_intraday_paging_across_dst(tmp_path: Path, td_state: FakeState) -> None:
+    td_state.credits_per_minute = 40
+    store = DeltaStore(tmp_path / "wh")
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        rep = ingest_twelvedata(store, "crypto_1min_clean", ["BTC/USD"], client=client,
+                                now=lambda: td_state.market_now)
+    bars = store.read("crypto_1min_clean", columns=["symbol", "datetime"]).to_pandas()
+    expected = len(make_values(td_state, "BTC/USD", "1min")) - 1
+    assert len(bars) == expected and not bars.duplicated().any()
+    diffs = bars["datetime"].sort_values().diff().dropna().unique()
+    assert list(diffs) == [pd.Timedelta(minutes=1)]  # no gap, no duplicate
+    assert rep.credits >= 2  # paged backwards 5,000 bars at a time
+
+
+def test_second_concurrent_run_refuses(tmp_path: Path, td_server: FakeTwelveData) -> None:
+    store = DeltaStore(tmp_path / "wh")
+    store.ensure_tables(["stocks_daily_clean"])
+    with store.writer_lock():
+        import subprocess
+        import sys
+
+        code = (
+            "import sys; from marketlake.storage import DeltaStore;"
+            "from marketlake.errors import WarehouseLocked;"
+            f"s = DeltaStore({str(tmp_path / 'wh')!r})\n"
+            "try:\n  s.writer_lock(wait=False).__enter__()\nexcept WarehouseLocked as e:\n  print('LOCKED', e); sys.exit(3)"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and "LOCKED" in proc.stdout
+    assert WarehouseLocked  # the error the CLI turns into one clear line
