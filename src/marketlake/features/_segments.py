@@ -27,6 +27,11 @@ class Segments:
     stops: np.ndarray
     pos: np.ndarray
 
+    @property
+    def row_start(self) -> np.ndarray:
+        """First row of each row's segment."""
+        return np.arange(len(self.pos), dtype=np.int64) - self.pos
+
     @classmethod
     def from_lengths(cls, lengths: np.ndarray) -> "Segments":
         lengths = np.asarray(lengths, dtype=np.int64)
@@ -80,12 +85,35 @@ def rolling_sum(x: np.ndarray, window: int, seg: Segments | None = None) -> np.n
     return _window_fold(x, window, np.add, seg)
 
 
+def _rolling_extreme(
+    x: np.ndarray, window: int, op: Callable[..., np.ndarray], seg: Segments | None
+) -> np.ndarray:
+    """Extreme over the last `window` values by doubling spans (sparse table): ~log2(window) passes, exact."""
+    seg = seg_or_single(seg, len(x))
+    n = len(x)
+    cur = np.array(x, dtype=np.float64, copy=True)
+    span = 1
+    while span * 2 <= window and span < n:
+        nxt = cur.copy()
+        op(cur[span:], cur[: n - span], out=nxt[span:])
+        cur, span = nxt, span * 2
+    rem = window - span
+    out = cur
+    if 0 < rem < n:
+        out = cur.copy()
+        op(cur[rem:], cur[: n - rem], out=out[rem:])
+    out[seg.pos < window - 1] = np.nan
+    return out
+
+
 def rolling_max(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
-    return _window_fold(x, window, np.maximum, seg)
+    """Highest of the last `window` values (t included); NaN before the window is full or if one is NaN."""
+    return _rolling_extreme(x, window, np.maximum, seg)
 
 
 def rolling_min(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
-    return _window_fold(x, window, np.minimum, seg)
+    """Lowest of the last `window` values (t included); NaN before the window is full or if one is NaN."""
+    return _rolling_extreme(x, window, np.minimum, seg)
 
 
 def rolling_mean(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
@@ -117,7 +145,7 @@ def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None)
     seg = seg_or_single(seg, len(flags))
     cs = np.cumsum(flags.astype(np.int64))
     # count over (max(start, t - window + 1) .. t)
-    lo = np.maximum(np.arange(len(flags)) - window + 1, np.repeat(seg.starts, seg.stops - seg.starts))
+    lo = np.maximum(np.arange(len(flags)) - window + 1, seg.row_start)
     before = np.where(lo > 0, cs[np.maximum(lo - 1, 0)], 0)
     return cs - before
 

@@ -17,7 +17,7 @@ import numpy as np
 from marketlake.features import (
     cross_section, dynamics, momentum, overlap, price, regimes, undefined, volatility, volume,
 )
-from marketlake.features._segments import Segments, per_symbol, shift
+from marketlake.features._segments import Segments, per_symbol, rolling_max, rolling_min, shift
 from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec
@@ -169,8 +169,8 @@ def _vp(c: Context):
 def _dynamics(c: Context):
     o, h, l, cl = c["open"], c["high"], c["low"], c["close"]
     n252 = int(params("dist_high_252")["timeperiod"])
-    hi252 = per_symbol(dynamics.rolling_max, (h,), c.seg, 1, timeperiod=n252)[0]
-    lo252 = per_symbol(dynamics.rolling_min, (l,), c.seg, 1, timeperiod=int(params("dist_low_252")["timeperiod"]))[0]
+    hi252 = rolling_max(h, n252, c.seg)
+    lo252 = rolling_min(l, _p_int("dist_low_252"), c.seg)
     return (price.gap_percent(o, cl, seg=c.seg), price.intraday_return(o, cl), dynamics.close_location(h, l, cl),
             dynamics.body_ratio(o, h, l, cl), dynamics.upper_shadow_ratio(o, h, l, cl),
             dynamics.lower_shadow_ratio(o, h, l, cl), dynamics.distance(cl, c["sma_50"]),
