@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +56,7 @@ def test_backfill_then_incremental_then_idempotent(tmp_path: Path, td_state: Fak
 
 def test_intraday_paging_across_dst(tmp_path: Path, td_state: FakeState) -> None:
     td_state.credits_per_minute = 40
+    td_state.listings["BTC/USD"] = date(2024, 10, 29)  # ~10,000 one-minute bars: three pages
     store = DeltaStore(tmp_path / "wh")
     with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
         rep = ingest_twelvedata(store, "crypto_1min_clean", ["BTC/USD"], client=client,
