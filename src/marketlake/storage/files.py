@@ -1,12 +1,13 @@
 """The active file list of a Delta table with per-file partition values and statistics, and pruning.
 
 Built from the Delta log (`get_add_actions(flatten=True)`), so choosing candidate files never opens a
-data file. Parquet footers of files already seen are cached as dataset fragments: a table version never
-changes its files, so repeated reads skip the footer parsing that dominates small reads.
+data file. Parquet footers of files already seen are cached (with their row-group statistics as numpy
+arrays): a data file never changes, so repeated reads skip the footer parsing that dominates small reads.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from marketlake.schema import PARTITION_COLUMN, TableSpec
 from marketlake.storage.layout import partition_bounds
@@ -116,13 +118,24 @@ def prune(
 
 @dataclass
 class _Cached:
-    """A fragment with its parsed footer and per-row-group min/max of symbol and datetime."""
+    """A file's parsed footer with per-row-group min/max of symbol and datetime (numpy, for pruning)."""
 
-    fragment: ds.ParquetFileFragment
-    min_symbol: list[str | None]
-    max_symbol: list[str | None]
+    path: str
+    metadata: pq.FileMetaData
+    schema: pa.Schema
+    has_symbol: np.ndarray  # bool: the row group has symbol statistics
+    min_symbol: np.ndarray  # str (unicode) arrays, "" where unknown
+    max_symbol: np.ndarray
     min_dt: np.ndarray
     max_dt: np.ndarray
+    _fragment: ds.ParquetFileFragment | None = None
+
+    def fragment(self, filesystem: pafs.FileSystem, fmt: ds.ParquetFileFormat) -> ds.ParquetFileFragment:
+        if self._fragment is None:
+            frag = fmt.make_fragment(self.path, filesystem=filesystem)
+            frag.ensure_complete_metadata()
+            self._fragment = frag
+        return self._fragment
 
 
 def _stat_us(value: object, fill: int) -> int:
@@ -131,38 +144,140 @@ def _stat_us(value: object, fill: int) -> int:
     return fill
 
 
-def _load(path: str, filesystem: pafs.FileSystem, fmt: ds.ParquetFileFormat) -> _Cached:
-    frag = fmt.make_fragment(path, filesystem=filesystem)
-    frag.ensure_complete_metadata()
-    md = frag.metadata
+def _load(path: str, filesystem: pafs.FileSystem) -> _Cached:
+    with filesystem.open_input_file(path) as handle:
+        pf = pq.ParquetFile(handle)
+        md = pf.metadata
+        schema = pf.schema_arrow
     names = md.schema.names
-    lo_s: list[str | None] = []
-    hi_s: list[str | None] = []
+    n = md.num_row_groups
+    has = np.zeros(n, dtype=bool)
+    lo_s: list[str] = [""] * n
+    hi_s: list[str] = [""] * n
     lo_t, hi_t = [], []
     i_sym = names.index("symbol") if "symbol" in names else None
     i_dt = names.index("datetime") if "datetime" in names else None
     imin, imax = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
-    for g in range(md.num_row_groups):
+    for g in range(n):
         rg = md.row_group(g)
         st = rg.column(i_sym).statistics if i_sym is not None else None
-        ok = st is not None and st.has_min_max
-        lo_s.append(st.min if ok else None)  # type: ignore[union-attr]
-        hi_s.append(st.max if ok else None)  # type: ignore[union-attr]
+        if st is not None and st.has_min_max and isinstance(st.min, str) and isinstance(st.max, str):
+            has[g], lo_s[g], hi_s[g] = True, st.min, st.max
         st = rg.column(i_dt).statistics if i_dt is not None else None
         ok = st is not None and st.has_min_max
         lo_t.append(_stat_us(st.min, imin) if ok else imin)  # type: ignore[union-attr]
         hi_t.append(_stat_us(st.max, imax) if ok else imax)  # type: ignore[union-attr]
-    return _Cached(frag, lo_s, hi_s, np.asarray(lo_t, np.int64), np.asarray(hi_t, np.int64))
+    return _Cached(
+        path, md, schema, has, np.asarray(lo_s, dtype=str), np.asarray(hi_s, dtype=str),
+        np.asarray(lo_t, np.int64), np.asarray(hi_t, np.int64),
+    )
 
 
-def _keep_symbols(lo: list[str | None], hi: list[str | None], wanted: np.ndarray) -> np.ndarray:
-    keep = np.ones(len(lo), dtype=bool)
-    for g, (a, b) in enumerate(zip(lo, hi)):
-        if a is None or b is None:
-            continue
-        pos = int(np.searchsorted(wanted, a))
-        keep[g] = pos < len(wanted) and wanted[pos] <= b
-    return keep
+def _keep_groups(
+    cached: _Cached, wanted: np.ndarray | None, start: datetime | None, end: datetime | None
+) -> np.ndarray:
+    """Row groups of one file whose statistics may hold the wanted symbols within [start, end]."""
+    keep = np.ones(len(cached.min_dt), dtype=bool)
+    if start is not None:
+        keep &= cached.max_dt >= _us(start)
+    if end is not None:
+        keep &= cached.min_dt <= _us(end)
+    if wanted is not None and len(keep):
+        pos = np.searchsorted(wanted, cached.min_symbol)  # first wanted symbol >= the group's min
+        hit = pos < len(wanted)
+        hit &= wanted[np.minimum(pos, len(wanted) - 1)] <= cached.max_symbol
+        keep &= hit | ~cached.has_symbol
+    return np.flatnonzero(keep)
+
+
+def cached_file(index: FileIndex, position: int, *, root: str, filesystem: pafs.FileSystem) -> _Cached:
+    """The parsed footer of one file of `index` (loaded once per file, kept across table versions)."""
+    rel = index.paths[position]
+    cached = index.fragments.get(rel)
+    if cached is None:
+        cached = _load(f"{root}/{rel}", filesystem)
+        index.fragments[rel] = cached
+    return cached
+
+
+def plan(
+    index: FileIndex,
+    positions: list[int],
+    *,
+    root: str,
+    filesystem: pafs.FileSystem,
+    symbols: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[tuple[_Cached, list[int]]]:
+    """(file, row groups) pairs to read, in the order of `positions`; files with no group left are skipped.
+
+    Row groups are pruned here rather than by a dataset filter: files written by delta-rs MERGE or
+    OPTIMIZE store strings as string_view, and Arrow cannot compare those statistics with a string
+    literal ("no kernel matching input types (string, string_view)").
+    """
+    missing = [i for i in positions if index.paths[i] not in index.fragments]
+    if len(missing) > 1 and pool is not None:  # cold read: parse footers in parallel
+        list(pool.map(lambda i: cached_file(index, i, root=root, filesystem=filesystem), missing))
+    wanted = np.asarray(sorted(set(symbols)), dtype=str) if symbols else None
+    out = []
+    for i in positions:
+        cached = cached_file(index, i, root=root, filesystem=filesystem)
+        groups = _keep_groups(cached, wanted, start, end)
+        if len(groups):
+            out.append((cached, [int(g) for g in groups]))
+    return out
+
+
+def _conform(piece: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A piece typed as `schema` (string_view written by delta-rs becomes string; absent columns NULL)."""
+    if piece.schema.equals(schema):
+        return piece
+    cols = []
+    for f in schema:
+        if f.name in piece.column_names:
+            col = piece.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            cols.append(pa.nulls(piece.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def read_groups(
+    picks: list[tuple[_Cached, list[int]]],
+    schema: pa.Schema,
+    *,
+    filesystem: pafs.FileSystem,
+    pool: ThreadPoolExecutor | None = None,
+) -> pa.Table:
+    """The chosen row groups of every file, `schema`'s columns, concatenated in order.
+
+    One `ParquetFile` per file opened with its cached footer (no footer parsing, no file handle kept);
+    files are read in parallel, Arrow releases the GIL while decoding.
+    """
+    if not picks:
+        return schema.empty_table()
+    local = isinstance(filesystem, pafs.LocalFileSystem)
+
+    def one(pick: tuple[_Cached, list[int]]) -> pa.Table:
+        cached, groups = pick
+        cols = [c for c in schema.names if c in cached.schema.names]
+        if local:  # a path: Arrow's own local reader was ~20% faster than a NativeFile handle
+            piece = pq.ParquetFile(cached.path, metadata=cached.metadata).read_row_groups(
+                groups, columns=cols, use_threads=False
+            )
+        else:
+            with filesystem.open_input_file(cached.path) as handle:
+                pf = pq.ParquetFile(handle, metadata=cached.metadata)
+                piece = pf.read_row_groups(groups, columns=cols, use_threads=False)
+        return _conform(piece, schema)
+
+    if pool is None or len(picks) == 1:
+        pieces = [one(p) for p in picks]
+    else:
+        pieces = list(pool.map(one, picks))
+    return pa.concat_tables(pieces)
 
 
 def fragments(
@@ -176,32 +291,12 @@ def fragments(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[ds.ParquetFileFragment]:
-    """Fragments of the chosen files restricted to row groups whose statistics may match.
-
-    Row groups are pruned here rather than by a dataset filter: files written by delta-rs MERGE or
-    OPTIMIZE store strings as string_view, and Arrow cannot compare those statistics with a string
-    literal ("no kernel matching input types (string, string_view)").
-    """
-    wanted = np.asarray(sorted(set(symbols)), dtype=object) if symbols else None
+    """Dataset fragments of the chosen files restricted to row groups whose statistics may match."""
     out = []
-    for i in positions:
-        rel = index.paths[i]
-        cached = index.fragments.get(rel)
-        if cached is None:
-            cached = _load(f"{root}/{rel}", filesystem, fmt)
-            index.fragments[rel] = cached
-        keep = np.ones(len(cached.min_symbol), dtype=bool)
-        if start is not None:
-            keep &= cached.max_dt >= _us(start)
-        if end is not None:
-            keep &= cached.min_dt <= _us(end)
-        if wanted is not None:
-            keep &= _keep_symbols(cached.min_symbol, cached.max_symbol, wanted)
-        if keep.all():
-            out.append(cached.fragment)
-        elif keep.any():
-            out.append(cached.fragment.subset(row_group_ids=[int(g) for g in np.flatnonzero(keep)]))
+    for cached, groups in plan(index, positions, root=root, filesystem=filesystem, symbols=symbols, start=start, end=end):
+        frag = cached.fragment(filesystem, fmt)
+        out.append(frag if len(groups) == len(cached.min_dt) else frag.subset(row_group_ids=groups))
     return out
 
 
-__all__ = ["FileIndex", "build_index", "fragments", "prune"]
+__all__ = ["FileIndex", "build_index", "cached_file", "fragments", "plan", "prune", "read_groups"]

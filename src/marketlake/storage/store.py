@@ -7,7 +7,9 @@ crash at any point leaves the previous version intact (orphan Parquet files are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +34,7 @@ from marketlake.storage.lock import writer_lock
 from marketlake.storage.writer import WriteResult
 
 Bound = str | date | datetime | None
+_READ_THREADS = min(8, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,24 @@ class TableInfo:
     last_write: datetime | None
 
 
+def _row_mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
+    """Rows matching the symbols and the inclusive [lo, hi] range (None when every row does)."""
+    mask = None
+    if symbols:
+        wanted = sorted(set(symbols))
+        sym = rows.column("symbol")
+        if len(wanted) == 1:
+            mask = pc.equal(sym, pa.scalar(wanted[0], pa.string()))
+        else:
+            mask = pc.is_in(sym, value_set=pa.array(wanted, pa.string()))
+    ts = pa.timestamp("us", tz="UTC")
+    for bound, op in ((lo, pc.greater_equal), (hi, pc.less_equal)):
+        if bound is not None:
+            part = op(rows.column("datetime"), pa.scalar(bound, ts))
+            mask = part if mask is None else pc.and_(mask, part)
+    return mask
+
+
 class DeltaStore:
     """Delta tables in one warehouse directory (local path; `storage_options` kept for object stores)."""
 
@@ -62,6 +83,7 @@ class DeltaStore:
         self._index: dict[str, _files.FileIndex] = {}
         self._symbol_counts: dict[tuple[str, int], int] = {}
         self._format = ds.ParquetFileFormat()
+        self._threads: tuple[int, ThreadPoolExecutor] | None = None
         if self.remote:
             self._fs, self._fs_root = pafs.FileSystem.from_uri(self.root)
         else:
@@ -158,8 +180,16 @@ class DeltaStore:
         if not positions:
             return schema.empty_table()
         index = self.file_index(table)
-        frags = _files.fragments(index, positions, root=self.table_root(table), filesystem=self._fs, fmt=self._format)
-        return ds.FileSystemDataset(frags, schema, self._format, self._fs).to_table(use_threads=True)
+        pool = self._pool()
+        plan = _files.plan(index, positions, root=self.table_root(table), filesystem=self._fs, pool=pool)
+        return _files.read_groups(plan, schema, filesystem=self._fs, pool=pool)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """Threads reading files in parallel (re-created in a forked child, whose copy has no threads)."""
+        pid = os.getpid()
+        if self._threads is None or self._threads[0] != pid:
+            self._threads = (pid, ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="marketlake-read"))
+        return self._threads[1]
 
     def version(self, name: str) -> int:
         return int(self.table(name).version())
@@ -230,34 +260,29 @@ class DeltaStore:
         picks = _files.prune(index, spec, symbols=symbols, start=lo, end=hi)
         if not picks:
             return schema.empty_table().select(cols)
-        frags = _files.fragments(
-            index, picks, root=f"{self._fs_root}/{table}", filesystem=self._fs, fmt=self._format,
-            symbols=symbols, start=lo, end=hi,
+        picks.sort(key=lambda i: int(index.min_dt[i]))  # chronological: one symbol comes back sorted
+        pool = self._pool()
+        plan = _files.plan(
+            index, picks, root=self.table_root(table), filesystem=self._fs, symbols=symbols, start=lo, end=hi,
+            pool=pool,
         )
-        if not frags:
-            return schema.empty_table().select(cols)
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
-        out = ds.FileSystemDataset(frags, schema, self._format, self._fs).to_table(columns=need, use_threads=True)
-        expr = None
-        if symbols:
-            expr = pc.field("symbol").isin(pa.array(sorted(set(symbols)), pa.string()))
-        ts = pa.timestamp("us", tz="UTC")
-        if lo is not None:
-            expr = (pc.field("datetime") >= pa.scalar(lo, ts)) if expr is None else expr & (pc.field("datetime") >= pa.scalar(lo, ts))
-        if hi is not None:
-            expr = (pc.field("datetime") <= pa.scalar(hi, ts)) if expr is None else expr & (pc.field("datetime") <= pa.scalar(hi, ts))
-        if expr is not None:
-            out = out.filter(expr)
+        out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=self._fs, pool=pool)
+        if out.num_rows:
+            mask = _row_mask(out, symbols, lo, hi)
+            if mask is not None:
+                out = out.filter(mask)  # a boolean mask, not an expression: no Acero plan per call
         out = sort_rows(out)
-        return out.select(cols).cast(pa.schema([schema.field(c) for c in cols]))
+        return out.select(cols)
 
     def optimize(self, table: str, *, zorder: bool = True) -> dict[str, Any]:
         """Compact small files and (by default) z-order by symbol, sector, exchange; one commit."""
         with self.writer_lock():
             dt = self.table(table)
+            props = _writer.writer_properties(get_table(table) if table in TABLE_NAMES else None)
             if zorder:
-                return dict(dt.optimize.z_order(["symbol", "sector", "exchange"], writer_properties=_writer.writer_properties()))
-            return dict(dt.optimize.compact(writer_properties=_writer.writer_properties()))
+                return dict(dt.optimize.z_order(["symbol", "sector", "exchange"], writer_properties=props))
+            return dict(dt.optimize.compact(writer_properties=props))
 
     # -- support tables ---------------------------------------------------------------------------
     def read_support(self, name: str, *, columns: list[str] | None = None, filter_expr: ds.Expression | None = None) -> pa.Table:

@@ -18,7 +18,7 @@ from deltalake import WriterProperties
 from marketlake.schema import PARTITION_COLUMN, TableSpec
 from marketlake.storage.diff import diff_rows
 from marketlake.storage.layout import conform_bars, dedupe, sort_rows, with_partition
-from marketlake.storage.parquet_commit import ROW_GROUP_ROWS, write_partitions
+from marketlake.storage.parquet_commit import COMPRESSION, ROW_GROUP_ROWS, row_group_rows, write_partitions
 
 if TYPE_CHECKING:
     from marketlake.storage.store import DeltaStore
@@ -39,9 +39,11 @@ class WriteResult:
         return self.inserted + self.updated > 0
 
 
-def writer_properties() -> WriterProperties:
+def writer_properties(spec: TableSpec | None = None) -> WriterProperties:
     """For files delta-rs writes itself (optimize): same row groups and codec as our own writer."""
-    return WriterProperties(compression="ZSTD", compression_level=1, max_row_group_size=ROW_GROUP_ROWS)
+    rows = row_group_rows(spec.partitioning) if spec is not None else ROW_GROUP_ROWS
+    codec = "LZ4_RAW" if COMPRESSION == "lz4" else COMPRESSION.upper()
+    return WriterProperties(compression=codec, max_row_group_size=rows)
 
 
 def write_bars(
@@ -66,13 +68,16 @@ def write_bars(
     out = with_partition(sort_rows(rows.take(pa.array(picks))), spec)
     dt = store.table(spec.name, refresh=False)
     if diff.changed.size == 0:
-        write_partitions(dt, out, table_root=store.table_root(spec.name), filesystem=store.filesystem, mode="append")
+        write_partitions(
+            dt, out, table_root=store.table_root(spec.name), filesystem=store.filesystem, mode="append",
+            group_rows=row_group_rows(spec.partitioning),
+        )
     else:
         parts = sorted(set(out.column(PARTITION_COLUMN).to_pylist()))
         merged = _merge_partitions(store, spec, out, parts)
         write_partitions(
             dt, merged, table_root=store.table_root(spec.name), filesystem=store.filesystem,
-            mode="overwrite", replace_partitions=parts,
+            mode="overwrite", replace_partitions=parts, group_rows=row_group_rows(spec.partitioning),
         )
     dt.update_incremental()
     return WriteResult(int(diff.new.size), int(diff.changed.size), skipped + diff.unchanged, int(dt.version()))
