@@ -188,6 +188,9 @@ def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def segment_cumsum(x: np.ndarray, seg: Segments) -> np.ndarray:
     """Running sum restarted at every symbol (sequential within a symbol, so independent of the others)."""
+    lengths = seg.stops - seg.starts
+    if len(lengths) and (lengths == lengths[0]).all():  # one 2-D call when every symbol has the same length
+        return np.cumsum(x.reshape(len(lengths), int(lengths[0])), axis=1).ravel()
     out = np.cumsum(x)
     if len(seg.starts) > 1:
         # re-run the prefix sum per segment only where an earlier segment exists: subtracting the

@@ -46,6 +46,7 @@ def volume_profile(
     hi_all = rolling_max(high, w, seg)
     tot_all = rolling_sum(volume, w, seg)
     vol = np.nan_to_num(volume)
+    typical = np.nan_to_num(typical)
     for a in range(w - 1, n, _CHUNK_ROWS):
         b = min(n, a + _CHUNK_ROWS)
         poc[a:b], vah[a:b], val[a:b] = _profile_block(
@@ -64,18 +65,21 @@ def _profile_block(
     valid = (hi > lo) & (total > 0) & np.isfinite(width) & np.isfinite(total)
     safe_w = np.where(valid, width, 1.0)
     lo = np.where(valid, lo, 0.0)
-    row_base = np.arange(m, dtype=np.int64) * bins
+    stride = bins + 2  # one pad bin each side: -1 marks "exhausted" for the value-area walk
+    row_base = np.arange(m, dtype=np.int64) * stride + 1
     idx = np.empty((w, m), dtype=np.int64)
     wts = np.empty((w, m))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         for k in range(w):
-            q = (typical[a - k : b - k] - lo) / safe_w
-            q[~np.isfinite(q)] = 0.0
+            q = (typical[a - k : b - k] - lo) / safe_w  # finite: typical is NaN-free, safe_w > 0
             ik = q.astype(np.int64)  # truncation == floor for q >= 0 (q < 0 only by a rounding ulp -> 0)
             np.clip(ik, 0, bins - 1, out=ik)
             idx[k] = ik + row_base
             wts[k] = vol[a - k : b - k]
-    prof = np.bincount(idx.ravel(), weights=wts.ravel(), minlength=m * bins).reshape(m, bins)
+    padded = np.bincount(idx.ravel(), weights=wts.ravel(), minlength=m * stride).reshape(m, stride)
+    padded[:, 0] = -1.0
+    padded[:, -1] = -1.0
+    prof = padded[:, 1:-1]
 
     k = np.arange(bins)
     poc_bin = np.argmax(prof, axis=1)  # first maximum; ties resolved below
@@ -87,23 +91,28 @@ def _profile_block(
         poc_bin[tied] = np.argmin(dist, axis=1)  # nearest the close; first minimum = the lower bin
 
     rows = np.arange(m)
-    flat = np.concatenate([np.full((m, 1), -1.0), prof, np.full((m, 1), -1.0)], axis=1).ravel()  # -1: exhausted
-    stride = bins + 2
-    base = rows * stride + 1  # flat index of bin 0 of each row
-    included = prof[rows, poc_bin].copy()
+    flat = padded.ravel()
+    included = prof[rows, poc_bin]
     target = value_area * total
     up = poc_bin.copy()  # highest bin included
     dn = poc_bin.copy()  # lowest bin included
     act = np.flatnonzero(included < target)
+    # compact state of the rows still growing; finished rows are written back
+    inc, u, d, tg, bs = included[act], up[act], dn[act], target[act], row_base[act]
     while len(act):
-        above = flat[base[act] + up[act] + 1]
-        below = flat[base[act] + dn[act] - 1]
+        above = flat[bs + u + 1]
+        below = flat[bs + d - 1]
         take_up = (above >= below) & (above >= 0)
         take_dn = ~take_up & (below >= 0)
-        included[act] += np.where(take_up, above, 0.0) + np.where(take_dn, below, 0.0)
-        up[act] += take_up
-        dn[act] -= take_dn
-        act = act[(included[act] < target[act]) & (take_up | take_dn)]
+        inc += np.where(take_up, above, np.where(take_dn, below, 0.0))
+        u += take_up
+        d -= take_dn
+        done = (inc >= tg) | ~(take_up | take_dn)
+        if done.any():
+            up[act[done]] = u[done]
+            dn[act[done]] = d[done]
+            keep = ~done
+            act, inc, u, d, tg, bs = act[keep], inc[keep], u[keep], d[keep], tg[keep], bs[keep]
 
     poc = lo + (poc_bin + 0.5) * safe_w
     vah = np.where(up == bins - 1, hi, lo + (up + 1) * safe_w)
