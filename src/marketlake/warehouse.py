@@ -1,13 +1,16 @@
 """Warehouse: the user-facing entry point to read tables and query them with SQL.
 
-A thin layer over `DeltaStore`: conversions to pandas/polars and DuckDB views. Every SQL call builds
-views on the current active file list of each table, so queries always see the latest commit and DuckDB
-prunes row groups by the Parquet statistics the writer keeps sorted by (symbol, datetime).
+A thin layer over `DeltaStore`: conversions to pandas/polars and DuckDB views. `sql` keeps one DuckDB
+connection per Warehouse (Parquet footers cached by DuckDB) and, before each query, (re)creates the views
+of only the tables the query text mentions whose Delta version changed since their view was built, so
+queries always see the latest commit without re-binding every table each call. DuckDB prunes row groups
+by the Parquet statistics the writer keeps sorted by (symbol, datetime).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +52,10 @@ class Warehouse:
     def __init__(self, path: str | Path | None = None, *, storage_options: dict[str, str] | None = None) -> None:
         root = path if path is not None else os.environ.get("MARKETLAKE_WAREHOUSE", "warehouse")
         self.store = DeltaStore(root, storage_options=storage_options)
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_pid = 0
+        self._views: dict[str, int] = {}  # table -> Delta version its view was built on
 
     def __repr__(self) -> str:
         return f"Warehouse({self.store.root!r})"
@@ -73,40 +80,81 @@ class Warehouse:
         return [self.store.table_info(name) for name in self.store.tables()]
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with one view per table (the caller closes it)."""
-        con = duckdb.connect()
-        for name in self.store.tables():
-            if name not in TABLE_NAMES and name not in SUPPORT_SCHEMAS and not self.store.exists(name):
+        """A new in-memory DuckDB connection with one view per table (the caller closes it)."""
+        con = _new_connection()
+        for name in self.store.table_names():
+            self._create_view(con, name)
+        return con
+
+    def _create_view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+        files = self.store.active_files(name)
+        if files:
+            listing = ", ".join(_sql_str(f) for f in files)
+            production = name in TABLE_NAMES
+            select = ", ".join(_ident(c) for c in bar_schema().names) if production else "*"
+            # production tables have the fixed 97-column catalogue (checked on open): binding by the first
+            # file is enough; support tables may have grown columns, so their files are unioned by name
+            by_name = "false" if production else "true"
+            con.execute(
+                f"CREATE OR REPLACE VIEW {_ident(name)} AS SELECT {select} FROM read_parquet([{listing}], "
+                f"hive_partitioning = false, union_by_name = {by_name})"
+            )
+        else:
+            schema = bar_schema() if name in TABLE_NAMES else SUPPORT_SCHEMAS.get(name)
+            if schema is None:
+                schema = pa.schema(self.store.table(name).schema().to_arrow())
+            con.register(f"__empty_{name}", schema.empty_table())
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS SELECT * FROM {_ident('__empty_' + name)}")
+
+    def _session(self, query: str) -> duckdb.DuckDBPyConnection:
+        """The cached connection with up-to-date views of the tables `query` mentions (lock held)."""
+        pid = os.getpid()
+        if self._con is None or self._con_pid != pid:  # a forked child must not share the parent's
+            self._con, self._con_pid, self._views = _new_connection(), pid, {}
+        con = self._con
+        names = self.store.table_names()
+        present = set(names)
+        for gone in [n for n in self._views if n not in present]:
+            con.execute(f"DROP VIEW IF EXISTS {_ident(gone)}")
+            del self._views[gone]
+        text = query.lower()
+        for name in names:
+            if name.lower() not in text:  # a substring test: over-inclusive at worst, never misses one
                 continue
-            files = self.store.active_files(name)
-            if files:
-                listing = ", ".join(_sql_str(f) for f in files)
-                cols = bar_schema().names if name in TABLE_NAMES else None
-                select = ", ".join(_ident(c) for c in cols) if cols else "*"
-                con.execute(
-                    f"CREATE VIEW {_ident(name)} AS SELECT {select} FROM read_parquet([{listing}], "
-                    f"hive_partitioning = false, union_by_name = true)"
-                )
-            else:
-                schema = bar_schema() if name in TABLE_NAMES else SUPPORT_SCHEMAS.get(name)
-                if schema is None:
-                    schema = pa.schema(self.store.table(name).schema().to_arrow())
-                con.register(f"__empty_{name}", schema.empty_table())
-                con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM {_ident('__empty_' + name)}")
+            version = self.store.version(name)
+            if self._views.get(name) != version:
+                self._create_view(con, name)
+                self._views[name] = version
         return con
 
     def sql(self, query: str, *, as_: OutputKind = "pandas") -> Any:
-        """Run a DuckDB query where every table is a view by its name (97 columns, no `_partition`)."""
-        con = self.connect()
-        try:
-            relation = con.sql(query)
-            result = relation.to_arrow_table() if relation is not None else pa.table({})
-        except duckdb.Error as exc:
-            tables = ", ".join(self.store.tables()) or "none yet"
-            raise StorageError(f"SQL failed: {exc}. Tables available as views: {tables}") from None
-        finally:
-            con.close()
+        """Run a DuckDB query where every table is a view by its name (97 columns, no `_partition`).
+
+        The connection is kept between calls (views, DuckDB's Parquet metadata cache): objects a query
+        creates (temp tables, macros) persist until `close()`.
+        """
+        with self._lock:
+            try:
+                con = self._session(query)
+                relation = con.sql(query)
+                result = relation.to_arrow_table() if relation is not None else pa.table({})
+            except duckdb.Error as exc:
+                tables = ", ".join(self.store.table_names()) or "none yet"
+                raise StorageError(f"SQL failed: {exc}. Tables available as views: {tables}") from None
         return _convert(result, as_)
+
+    def close(self) -> None:
+        """Close the cached DuckDB connection (the next `sql` call opens a new one)."""
+        with self._lock:
+            if self._con is not None and self._con_pid == os.getpid():
+                self._con.close()
+            self._con, self._views = None, {}
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET parquet_metadata_cache = true")  # data files never change: footers parsed once
+    return con
 
 
 __all__ = ["Warehouse"]

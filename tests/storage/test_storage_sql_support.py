@@ -64,3 +64,18 @@ def test_table_info_and_list_objects(store):
     assert objects["temp_leftover"].kind == "parquet" and objects["temp_leftover"].object_class == "temp"
     assert objects["temp_leftover"].bytes == 4
     assert [t.name for t in Warehouse(store.root).tables()][:2] == ["crypto_hourly_clean", T] or True
+
+
+def test_sql_views_cached_per_version(store):
+    store.write_bars(T, synthetic_bars(["AAA"], periods=10))
+    wh = Warehouse(store.root)
+    q = f"SELECT count(*) AS n FROM {T}"
+    assert wh.sql(q)["n"].iloc[0] == 10
+    assert set(wh._views) == {T}  # only the table the query mentions got a view
+    con = wh._con
+    assert wh.sql(q)["n"].iloc[0] == 10 and wh._con is con  # same connection, view reused
+    store.write_bars(T, synthetic_bars(["BBB"], periods=5))
+    assert wh.sql(q)["n"].iloc[0] == 15  # the new version is seen
+    assert wh.sql("SELECT count(*) AS n FROM crypto_hourly_clean")["n"].iloc[0] == 0
+    wh.close()
+    assert wh.sql(q)["n"].iloc[0] == 15

@@ -306,6 +306,21 @@ class DeltaStore:
         """Every object in the warehouse directory: Delta tables, Parquet folders, other files."""
         return _inventory.list_objects(self)
 
+    def table_names(self) -> list[str]:
+        """Names of the Delta tables present, production ones first: one directory listing, no sizes."""
+        if self.remote:
+            return list(self.tables())
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        names = [
+            e.name for e in entries
+            if not e.name.startswith(_inventory._HIDDEN) and e.is_dir(follow_symlinks=False)
+            and os.path.isdir(os.path.join(e.path, "_delta_log"))
+        ]
+        return sorted(names, key=lambda n: (n not in TABLE_NAMES, n))
+
     def tables(self) -> Iterator[str]:
         """Names of the Delta tables present, production ones first."""
         names = [o.name for o in self.list_objects() if o.kind == "delta"]
