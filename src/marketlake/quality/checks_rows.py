@@ -78,7 +78,7 @@ def check_dependencies(frame: Frame, *, benchmark: str) -> list[Issue]:
     out += _emit(frame, beta_null & enough, check="nulls", severity="error", field="beta_60",
                  detail="{n} NULLs although 60 paired returns exist; recompute")
     # rs_sector_20: needs >= 3 non-NULL return_20 in the sector at that datetime
-    sector = frame.column("sector").to_numpy(zero_copy_only=False)
+    sector = frame.values("sector")
     df = pd.DataFrame({"s": sector, "t": frame.ts_us, "ok": r20_ok})
     peers = df.groupby(["s", "t"], sort=False, dropna=False)["ok"].transform("sum").to_numpy()
     sec_null = frame.nulls("rs_sector_20") & r20_ok
@@ -97,7 +97,8 @@ def check_dependencies(frame: Frame, *, benchmark: str) -> list[Issue]:
 def _is_etf(frame: Frame) -> np.ndarray:
     if "asset_type" not in frame.data.column_names:
         return np.zeros(frame.data.num_rows, bool)
-    return pc.fill_null(pc.equal(frame.column("asset_type"), "etf"), False).to_numpy(zero_copy_only=False)
+    etf = pc.fill_null(pc.equal(frame.column("asset_type"), "etf"), False).to_numpy(zero_copy_only=False)
+    return etf if frame.order is None else etf[frame.order]
 
 
 def check_duplicates(frame: Frame) -> list[Issue]:

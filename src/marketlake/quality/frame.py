@@ -1,8 +1,10 @@
 """One pass of bookkeeping shared by every check: symbol codes and each row's position in its symbol.
 
-Rows arrive sorted by (symbol, datetime) from storage, so symbol runs are contiguous: codes come from
-run boundaries and `pos` (the row's index within its symbol) is `arange - start[code]`. Every check is
-then column-wise NumPy (bincount by code, masks against `pos`) instead of a Python loop per symbol.
+Rows may arrive in file order (a full scan); reordering 97 Arrow columns costs more than every check
+together, so the table is left as it is and only the NumPy arrays a check asks for are put in
+(symbol, datetime) order through `order`. In that order symbol runs are contiguous: codes come from run
+boundaries and `pos` (the row's index within its symbol) is `arange - start[code]`. Every check is then
+column-wise NumPy (bincount by code, masks against `pos`) instead of a Python loop per symbol.
 """
 
 from __future__ import annotations
@@ -29,20 +31,29 @@ class Frame:
     starts: np.ndarray  # first row of each symbol
     counts: np.ndarray  # rows per symbol
     ts_us: np.ndarray  # int64 UTC microseconds
+    order: np.ndarray | None = None  # row of `data` at each sorted position (None: already sorted)
 
     @property
     def n_symbols(self) -> int:
         return len(self.symbols)
 
     def column(self, name: str) -> pa.ChunkedArray:
+        """The raw column in storage order (for order-independent facts such as null_count)."""
         return self.data.column(name)
 
+    def _sorted(self, arr: np.ndarray) -> np.ndarray:
+        return arr if self.order is None else arr[self.order]
+
+    def values(self, name: str) -> np.ndarray:
+        """A column as NumPy in (symbol, datetime) order."""
+        return self._sorted(self.data.column(name).to_numpy(zero_copy_only=False))
+
     def floats(self, name: str) -> np.ndarray:
-        """A float column as float64 with NULL -> NaN."""
-        return self.data.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        """A float column as float64 with NULL -> NaN, in (symbol, datetime) order."""
+        return self.values(name).astype(np.float64, copy=False)
 
     def nulls(self, name: str) -> np.ndarray:
-        return pc.is_null(self.data.column(name)).to_numpy(zero_copy_only=False)
+        return self._sorted(pc.is_null(self.data.column(name)).to_numpy(zero_copy_only=False))
 
     def first_last(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For rows in `mask`: (codes, counts, first ts, last ts) per symbol that has any."""
@@ -64,25 +75,30 @@ def to_dt(us: int | np.integer | None) -> datetime | None:
 
 
 def build(spec: TableSpec, data: pa.Table) -> Frame:
-    """Bookkeeping for rows sorted by (symbol, datetime)."""
+    """Bookkeeping for rows in any order (sorted input costs no reordering at all)."""
     n = data.num_rows
     if n == 0:
         e = np.empty(0, np.int64)
         return Frame(spec, data, [], e, e, e, e, e)
-    sym = data.column("symbol").combine_chunks()
-    if n > 1:
-        change = pc.not_equal(sym.slice(1), sym.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-        boundary = np.r_[True, change]
+    enc = pc.dictionary_encode(data.column("symbol")).combine_chunks()
+    names = enc.dictionary.to_pylist()
+    rank_of = np.argsort(np.argsort(np.array(names, dtype=object)))
+    ranks = rank_of[enc.indices.to_numpy()]
+    ts = pc.cast(pc.cast(data.column("datetime"), pa.timestamp("us", tz="UTC")), pa.int64())
+    ts_us = ts.to_numpy()
+    order: np.ndarray | None = np.lexsort((ts_us, ranks))
+    if np.all(order[1:] > order[:-1]):
+        order = None
     else:
-        boundary = np.array([True])
+        ranks, ts_us = ranks[order], ts_us[order]
+    boundary = np.r_[True, ranks[1:] != ranks[:-1]]
     starts = np.flatnonzero(boundary)
-    codes = np.cumsum(boundary) - 1
+    codes = (np.cumsum(boundary) - 1).astype(np.int64)
     pos = np.arange(n, dtype=np.int64) - starts[codes]
     counts = np.diff(np.r_[starts, n])
-    symbols = sym.take(pa.array(starts)).to_pylist()
-    ts = pc.cast(data.column("datetime"), pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    return Frame(spec, data, symbols, codes.astype(np.int64), pos, starts, counts,
-                 ts.to_numpy(zero_copy_only=False))
+    by_rank = sorted(names)
+    symbols = [by_rank[int(r)] for r in ranks[starts]]
+    return Frame(spec, data, symbols, codes, pos, starts, counts, ts_us, order)
 
 
 __all__ = ["Frame", "build", "to_dt"]

@@ -265,3 +265,24 @@ __all__ = [
     "table_schema",
     "vacuum",
 ]
+
+
+def scan_table(store: DeltaStore, name: str) -> pa.Table:
+    """Every row of a production table, typed as `bar_schema()`.
+
+    Rows come in file order (NOT sorted): full scans for the quality monitor, which sorts only the arrays
+    it needs. DuckDB decodes the active files with all cores, about three times faster than a dataset
+    scan of the small row groups the store writes for point reads.
+    """
+    import duckdb
+
+    from marketlake.schema import bar_schema
+
+    schema = bar_schema()
+    files = store.active_files(name)
+    if not files:
+        return schema.empty_table()
+    cols = ", ".join(f'"{c}"' for c in schema.names)
+    with duckdb.connect() as con:
+        data = con.sql(f"SELECT {cols} FROM read_parquet({files!r})").to_arrow_table()
+    return data.cast(schema)
