@@ -90,7 +90,7 @@ def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None) -> _Batch:
     strings: dict[str, pa.Array] = {}
     for col in (*METADATA_COLUMNS, "source"):
         if col in bars.columns:
-            strings[col] = _string_array(take(bars[col].to_numpy(dtype=object, na_value=None)))
+            strings[col] = _string_array(bars[col], order)
         else:
             strings[col] = pa.nulls(n, pa.string())
     if "source" not in bars.columns and source is not None:
@@ -106,8 +106,11 @@ def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None) -> _Batch:
     return _Batch(symbols, seg, dt_ns, ohlcv, strings, trade_days, session_id)
 
 
-def _string_array(values: np.ndarray) -> pa.Array:
+def _string_array(values: pd.Series, order: np.ndarray | None) -> pa.Array:
+    """A string column as Arrow, via its distinct values (metadata repeats per symbol: cheap)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if order is not None:
+        codes = codes[order]
     dictionary = pa.array([str(u) for u in uniques], type=pa.string())
     idx = pa.array(codes.astype(np.int32), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(idx, dictionary).cast(pa.string())
@@ -118,13 +121,21 @@ def _constant_string(value: str, n: int) -> pa.Array:
 
 
 def _trade_days(dt_ns: np.ndarray, tz: pa.Array) -> np.ndarray:
-    """Calendar date (days since epoch) of each bar in its exchange time zone."""
+    """Calendar date (days since epoch) of each bar in its exchange time zone.
+
+    Converted once per distinct (instant, zone): bars of many symbols share their datetimes.
+    """
     out = np.empty(len(dt_ns), dtype=np.int32)
-    tz_codes, tz_names = pd.factorize(np.asarray(tz.to_numpy(zero_copy_only=False), dtype=object))
+    encoded = tz.dictionary_encode()  # no NULLs here: missing zones were filled with the table default
+    tz_codes = encoded.indices.to_numpy(zero_copy_only=False)
+    tz_names = encoded.dictionary.to_pylist()
     for k, name in enumerate(tz_names):
         mask = tz_codes == k
-        local = pd.DatetimeIndex(dt_ns[mask], tz="UTC").tz_convert(str(name)).tz_localize(None)
-        out[mask] = local.as_unit("ns").asi8 // 86_400_000_000_000
+        sub = dt_ns if mask.all() else dt_ns[mask]
+        codes, uniques = pd.factorize(sub)
+        local = pd.DatetimeIndex(np.asarray(uniques, dtype=np.int64), tz="UTC").tz_convert(str(name)).tz_localize(None)
+        days = (local.as_unit("ns").asi8 // 86_400_000_000_000).astype(np.int32)
+        out[mask] = days[codes]
     return out
 
 
