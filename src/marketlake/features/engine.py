@@ -26,7 +26,8 @@ from marketlake.schema.fields import FIELDS, METADATA_COLUMNS
 from marketlake.schema.tables import TableSpec, get_table
 
 _OHLCV = ("open", "high", "low", "close", "volume")
-_POOL_MIN_ROWS = 200_000  # below this a process pool costs more than it saves
+_POOL_MIN_ROWS = 200_000
+_STR = pd.StringDtype(storage="pyarrow", na_value=np.nan)  # pandas 3's default "str" dtype  # below this a process pool costs more than it saves
 
 
 class FeatureInputError(MarketlakeError):
@@ -281,7 +282,7 @@ def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime) -> pd.Da
         if f.name == "symbol":
             idx = pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
             dic = pa.array([str(s) for s in batch.symbols], pa.string())
-            out[f.name] = pa.DictionaryArray.from_arrays(idx, dic).cast(pa.string()).to_pandas()
+            out[f.name] = _STR.__from_arrow__(pa.DictionaryArray.from_arrays(idx, dic).cast(pa.string()))
         elif f.name == "datetime":
             out[f.name] = pd.DatetimeIndex(batch.dt_ns, tz="UTC").as_unit("us")
         elif f.name == "trade_date":
@@ -289,8 +290,7 @@ def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime) -> pd.Da
         elif f.name == "updated_at":
             out[f.name] = pd.DatetimeIndex(np.full(n, pd.Timestamp(stamp).tz_convert("UTC").value), tz="UTC").as_unit("us")
         elif f.dtype == "string":
-            out[f.name] = pd.array(batch.strings[f.name].to_pandas().to_numpy(dtype=object), dtype="str") \
-                if batch.strings[f.name].null_count == n else batch.strings[f.name].to_pandas()
+            out[f.name] = _STR.__from_arrow__(batch.strings[f.name])  # pandas "str", zero-copy
         elif f.dtype == "int8":
             x = cols[f.name]
             bad = ~np.isfinite(x)
