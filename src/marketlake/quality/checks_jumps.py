@@ -15,7 +15,7 @@ import pandas as pd
 from marketlake.quality.frame import Frame, to_dt
 from marketlake.quality.issues import Issue
 
-_FORWARD = (2, 3, 4, 5, 7, 8, 10, 15, 20, 1.5, 1.25, 4 / 3)  # shares per old share
+_FORWARD = (2, 3, 4, 5, 7, 8, 10, 15, 20, 1.5)  # shares per old share; 5:4 and 4:3 drown in news moves
 SPLIT_RATIOS: tuple[float, ...] = tuple(sorted({1 / k for k in _FORWARD} | {float(k) for k in (*_FORWARD,)}))
 _NAMES = {**{1 / k: f"{k:g}:1 split" for k in _FORWARD}, **{float(k): f"1:{k:g} reverse split" for k in _FORWARD}}
 _NAMES.update({1 / 1.5: "3:2 split", 1.5: "2:3 reverse split", 1 / 1.25: "5:4 split", 0.75: "4:3 split",
@@ -60,10 +60,12 @@ def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
         vol_ratio = float(np.nanmedian(va) / np.nanmedian(vb)) if vb.size and va.size and np.nanmedian(vb) > 0 else np.nan
         near = _nearest_ratio(ratio, tolerance)
         persists = abs(np.log(level / ratio)) < np.log(1.25) if ratio > 0 else False
-        volume_confirms = bool(np.isfinite(vol_ratio) and near is not None
-                               and abs(np.log(vol_ratio * near)) < np.log(2.5))
+        # volume must move at least halfway (in log terms) toward the inverse of the price factor
+        volume_confirms = bool(np.isfinite(vol_ratio) and vol_ratio > 0 and near is not None
+                               and abs(np.log(vol_ratio * near)) < min(0.5 * abs(np.log(near)), np.log(2.5)))
+        big = near is not None and abs(np.log(near)) >= np.log(1.9)  # 2:1 and beyond rarely happen by news
         when = to_dt(frame.ts_us[i])
-        if near is not None and persists and (volume_confirms or z[i] > sigma):
+        if near is not None and persists and (volume_confirms or (big and z[i] > sigma)):
             out.append(Issue("split", "error", frame.spec.name, frame.symbols[c], "close",
                              f"unadjusted {_NAMES.get(near, f'{near:g}')} suspected at {when:%Y-%m-%d %H:%M}: "
                              f"close {prev[i]:g} -> {close[i]:g} (x{ratio:.3f}), volume x{vol_ratio:.2f}",
