@@ -65,9 +65,11 @@ def beta(
 ) -> np.ndarray:
     """cov(r, r_bench) / var(r_bench) over the symbol's last `timeperiod` bars (t included) where both exist.
 
-    The bars where both returns exist are compressed into their own contiguous array (per symbol), the
-    two-pass covariance runs over exact trailing windows there, and each bar takes the value of the last
-    matched bar at or before it. NULL with fewer than `timeperiod` matched bars, or a flat benchmark.
+    Reference: the OLS slope of r on r_bench (= the usual CAPM beta). The bars where both returns exist are
+    compressed into their own contiguous array per symbol; window sums come from per-symbol running sums
+    (S_t - S_t-w), and each bar takes the value of the last matched bar at or before it (interpretation: a
+    bar without a benchmark bar keeps the beta of the last 60 matched bars). NULL with fewer than
+    `timeperiod` matched bars, or a flat benchmark.
     """
     n = len(ret)
     out = np.full(n, np.nan)
