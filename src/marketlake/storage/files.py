@@ -129,6 +129,10 @@ class _Cached:
     min_dt: np.ndarray
     max_dt: np.ndarray
     _fragment: ds.ParquetFileFragment | None = None
+    names: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.names = frozenset(self.schema.names)
 
     def fragment(self, filesystem: pafs.FileSystem, fmt: ds.ParquetFileFormat) -> ds.ParquetFileFragment:
         if self._fragment is None:
@@ -244,6 +248,20 @@ def _conform(piece: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+def select_rows(rows: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Rows where `mask` holds. Our files are sorted by (symbol, datetime), so the hits form a few runs
+    (one per file for one symbol): zero-copy slices of those runs instead of filtering all 97 columns."""
+    hits = pc.indices_nonzero(mask).to_numpy()
+    if len(hits) == 0:
+        return rows.slice(0, 0)
+    breaks = np.flatnonzero(np.diff(hits) != 1) + 1
+    if len(breaks) + 1 > max(64, len(hits) // 16):  # scattered rows: one filter beats many slices
+        return rows.filter(mask)
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(hits)]])
+    return pa.concat_tables([rows.slice(int(hits[i]), int(j - i)) for i, j in zip(starts, ends)])
+
+
 def read_groups(
     picks: list[tuple[_Cached, list[int]]],
     schema: pa.Schema,
@@ -262,7 +280,10 @@ def read_groups(
 
     def one(pick: tuple[_Cached, list[int]]) -> pa.Table:
         cached, groups = pick
-        cols = [c for c in schema.names if c in cached.schema.names]
+        present = cached.names
+        cols: list[str] | None = [c for c in schema.names if c in present]  # a set: list scans cost ~15 ms
+        if cols == cached.schema.names:
+            cols = None  # every column in file order: skips Arrow's name lookups
         if local:  # a path: Arrow's own local reader was ~20% faster than a NativeFile handle
             piece = pq.ParquetFile(cached.path, metadata=cached.metadata).read_row_groups(
                 groups, columns=cols, use_threads=False
@@ -299,4 +320,4 @@ def fragments(
     return out
 
 
-__all__ = ["FileIndex", "build_index", "cached_file", "fragments", "plan", "prune", "read_groups"]
+__all__ = ["FileIndex", "build_index", "cached_file", "fragments", "plan", "prune", "read_groups", "select_rows"]

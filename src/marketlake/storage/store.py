@@ -54,7 +54,8 @@ class TableInfo:
 
 
 def _row_mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
-    """Rows matching the symbols and the inclusive [lo, hi] range (None when every row does)."""
+    """Rows matching the symbols and the inclusive [lo, hi] range (None when every row does); a boolean
+    mask rather than a filter expression, which costs an Acero plan per call."""
     mask = None
     if symbols:
         wanted = sorted(set(symbols))
@@ -268,10 +269,9 @@ class DeltaStore:
         )
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
         out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=self._fs, pool=pool)
-        if out.num_rows:
-            mask = _row_mask(out, symbols, lo, hi)
-            if mask is not None:
-                out = out.filter(mask)  # a boolean mask, not an expression: no Acero plan per call
+        mask = _row_mask(out, symbols, lo, hi) if out.num_rows else None
+        if mask is not None:
+            out = _files.select_rows(out, mask)
         out = sort_rows(out)
         return out.select(cols)
 
