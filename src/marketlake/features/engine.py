@@ -297,9 +297,9 @@ def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime) -> pd.Da
             out[f.name] = pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
         else:
             x = cols[f.name]
-            bad = ~np.isfinite(x)
-            if bad.any():
-                x = np.where(bad, np.nan, x)
+            inf = np.isinf(x)
+            if inf.any():  # NaN already means NULL; only inf needs replacing
+                x = np.where(inf, np.nan, x)
             out[f.name] = x
     frame = pd.DataFrame(
         {k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()}, copy=False

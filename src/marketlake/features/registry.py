@@ -17,7 +17,7 @@ import numpy as np
 from marketlake.features import (
     cross_section, dynamics, momentum, overlap, price, regimes, undefined, volatility, volume,
 )
-from marketlake.features._segments import Segments, per_symbol, rolling_max, rolling_min, shift
+from marketlake.features._segments import Segments, count_in_window, per_symbol, rolling_max, rolling_min, shift
 from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec
@@ -107,8 +107,9 @@ def _stoch(c: Context):
     k, d = c.talib(momentum.stoch, *_HLC, n_out=2, field="stoch_k")
     p = params("stoch_k")
     fk, sk, sd = int(p["fastk_period"]), int(p["slowk_period"]), int(p["slowd_period"])
-    k[undefined.stoch(c["high"], c["low"], fastk=fk, smooth=sk, seg=c.seg)] = np.nan
-    d[undefined.stoch(c["high"], c["low"], fastk=fk, smooth=sk + sd - 1, seg=c.seg)] = np.nan
+    flat = undefined.flat_range(c["high"], c["low"], fk, c.seg)  # fast %K is 0/0 there
+    k[count_in_window(flat, sk, c.seg) > 0] = np.nan
+    d[count_in_window(flat, sk + sd - 1, c.seg) > 0] = np.nan
     return k, d
 
 
