@@ -23,13 +23,8 @@ def rsi(close: np.ndarray, seg: Segments) -> np.ndarray:
 
 
 def flat_range(high: np.ndarray, low: np.ndarray, window: int, seg: Segments) -> np.ndarray:
-    """WILLR / fast %K: max H == min L over the window."""
+    """WILLR / fast %K (slow %K, %D: any such bar in their smoothing window): max H == min L over the window."""
     return rolling_max(high, window, seg) == rolling_min(low, window, seg)
-
-
-def stoch(high: np.ndarray, low: np.ndarray, *, fastk: int, smooth: int, seg: Segments) -> np.ndarray:
-    """Slow %K (or %D with `smooth` = slowk + slowd - 1): any fast %K in the smoothing window undefined."""
-    return count_in_window(flat_range(high, low, fastk, seg), smooth, seg) > 0
 
 
 def zero(x: np.ndarray) -> np.ndarray:

@@ -145,11 +145,12 @@ FIELDS: tuple[FieldSpec, ...] = (
        params={"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}, warmup=33),
     _f("stoch_k", _MOM, "TA-Lib STOCH(H, L, C, fastk 14, slowk 3 SMA, slowd 3 SMA)[0]", talib="STOCH",
        params={"fastk_period": 14, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0},
-       warmup=17),
+       warmup=17, may_be_null=True),
     _f("stoch_d", _MOM, "STOCH(...)[1]", talib="STOCH",
        params={"fastk_period": 14, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0},
-       warmup=17),
-    _f("williams_r_14", _MOM, "TA-Lib WILLR(14)", talib="WILLR", params={"timeperiod": 14}, warmup=13),
+       warmup=17, may_be_null=True),
+    _f("williams_r_14", _MOM, "TA-Lib WILLR(14)", talib="WILLR", params={"timeperiod": 14}, warmup=13,
+       may_be_null=True),
     _f("roc_10", _MOM, "TA-Lib ROC(close, 10)", talib="ROC", params={"timeperiod": 10}, warmup=10),
     _f("mom_10", _MOM, "TA-Lib MOM(close, 10)", talib="MOM", params={"timeperiod": 10}, warmup=10),
     # Moving averages (10)
@@ -185,11 +186,11 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f("volume_sma_20", "volume", "SMA(volume, 20)", talib="SMA", params={"timeperiod": 20}, warmup=19),
     _f("relative_volume", "volume", "volume / volume_sma_20", warmup=19, may_be_null=True),
     # Oscillators (2)
-    _f("cci_20", "oscillators", "TA-Lib CCI(20)", talib="CCI", params={"timeperiod": 20}, warmup=19),
+    _f("cci_20", "oscillators", "TA-Lib CCI(20)", talib="CCI", params={"timeperiod": 20}, warmup=19, may_be_null=True),
     _f("ppo", "oscillators", "TA-Lib PPO(close, 12, 26, matype EMA)", talib="PPO",
        params={"fastperiod": 12, "slowperiod": 26, "matype": 1}, warmup=25),
     # Institutional (12)
-    _f("mfi_14", _INST, "TA-Lib MFI(14)", talib="MFI", params={"timeperiod": 14}, warmup=14),
+    _f("mfi_14", _INST, "TA-Lib MFI(14)", talib="MFI", params={"timeperiod": 14}, warmup=14, may_be_null=True),
     _f("cmf_20", _INST, "TA-Lib CMF(20): sum over 20 bars of MFV / sum of volume; "
        "MFV = ((C-L)-(H-C))/(H-L)*V, 0 when H == L", talib="CMF", params={"timeperiod": 20}, warmup=19,
        may_be_null=True),
