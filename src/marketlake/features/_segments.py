@@ -94,13 +94,15 @@ def _rolling_extreme(
     cur = np.array(x, dtype=np.float64, copy=True)
     span = 1
     while span * 2 <= window and span < n:
-        nxt = cur.copy()
+        nxt = np.empty_like(cur)
+        nxt[:span] = cur[:span]
         op(cur[span:], cur[: n - span], out=nxt[span:])
         cur, span = nxt, span * 2
     rem = window - span
     out = cur
     if 0 < rem < n:
-        out = cur.copy()
+        out = np.empty_like(cur)
+        out[:rem] = cur[:rem]
         op(cur[rem:], cur[: n - rem], out=out[rem:])
     out[seg.pos < window - 1] = np.nan
     return out
@@ -170,12 +172,11 @@ def per_symbol(
 
 
 def finite_or_nan(x: np.ndarray) -> np.ndarray:
-    """inf (division by zero, log of 0) becomes NaN, which the writer stores as NULL."""
+    """inf (division by zero, log of 0) becomes NaN, which the writer stores as NULL (in place)."""
     x = np.asarray(x, dtype=np.float64)
-    bad = ~np.isfinite(x)
-    if bad.any():
-        x = x.copy()
-        x[bad] = np.nan
+    inf = np.isinf(x)
+    if inf.any():
+        x[inf] = np.nan
     return x
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import talib
+from marketlake.features._talib import talib
 
 from marketlake.features._segments import safe_div
 

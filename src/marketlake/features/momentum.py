@@ -6,7 +6,7 @@ Every TA-Lib parameter is passed explicitly (TA-Lib defaults differ from the usu
 from __future__ import annotations
 
 import numpy as np
-import talib
+from marketlake.features._talib import talib
 
 
 def rsi(close: np.ndarray, *, timeperiod: int = 14) -> np.ndarray:

@@ -6,7 +6,7 @@ TA-Lib kernels run per symbol; `bollinger_derived` and the Ichimoku displacement
 from __future__ import annotations
 
 import numpy as np
-import talib
+from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, safe_div, shift
 

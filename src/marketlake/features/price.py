@@ -6,7 +6,7 @@ Vectorised over all symbols at once; `seg` marks where each symbol starts (None 
 from __future__ import annotations
 
 import numpy as np
-import talib
+from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, safe_div, shift
 

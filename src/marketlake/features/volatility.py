@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import talib
+from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, rolling_std
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import talib
+from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, rolling_std, rolling_sum, safe_div
 
