@@ -238,6 +238,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"datetime": stamp, "unix_time": 0}, headers)
         elif path in ("/stocks", "/etfs", "/cryptocurrencies"):
             rows = []
+            if path == "/stocks" and "AAPL" in known:  # the same ticker on a foreign venue, listed first
+                rows.append({"symbol": "AAPL", "name": "Apple Inc", "currency": "MXN", "exchange": "BMV",
+                             "mic_code": "XMEX", "country": "Mexico", "type": "Common Stock",
+                             "figi_code": "", "isin": "", "cusip": ""})
             for s in sorted(known):
                 if path == "/cryptocurrencies" and _is_crypto(s):
                     rows.append({"symbol": s, "available_exchanges": ["Binance", "Coinbase Pro"],
@@ -254,7 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {"title": "Nasdaq", "name": "NASDAQ", "code": "XNAS", "country": "United States",
                  "timezone": "America/New_York"},
                 {"title": "NYSE Arca", "name": "NYSE ARCA", "code": "ARCX", "country": "United States",
-                 "timezone": "America/New_York"}], "status": "ok"}, headers)
+                 "timezone": "America/New_York"},
+                {"title": "Bolsa Mexicana de Valores", "name": "BMV", "code": "XMEX", "country": "Mexico",
+                 "timezone": "America/Mexico_City"}], "status": "ok"}, headers)
         elif path == "/symbol_search":
             s = q.get("symbol", "")
             rows = [{"symbol": k, "instrument_name": f"{k} Inc", "exchange": "NASDAQ", "mic_code": "XNAS",
