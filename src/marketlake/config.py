@@ -78,6 +78,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
     if env.get("TWELVEDATA_BASE_URL"):
         td["base_url"] = env["TWELVEDATA_BASE_URL"]
     data["twelvedata"] = td
+    bn = dict(data.get("binance", {}) or {})  # type: ignore[call-overload]
+    if env.get("BINANCE_BASE_URL"):
+        bn["base_url"] = env["BINANCE_BASE_URL"]
+    data["binance"] = bn
     if env.get("MARKETLAKE_WAREHOUSE"):
         data["warehouse"] = env["MARKETLAKE_WAREHOUSE"]
     if env.get("MARKETLAKE_MINUTE_SECONDS"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,5 +49,50 @@ def twelvedata(
         out.print(f"[yellow]inactive[/yellow] {sym}: {reason}")
 
 
+def binance(
+    table: Annotated[str, typer.Option("--table", "-t", help="Crypto table, e.g. crypto_daily_clean.")],
+    symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated pairs, e.g. BTCUSDT,ETHUSDT.")],
+    start: Annotated[Optional[str], typer.Option("--start", help="First bar (ISO, UTC); default: resume.")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Last bar (ISO, UTC).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file.")] = None,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Load Binance public klines (no key); resumes from the last stored bar unless --start is given."""
+    from marketlake.config import load_config
+    from marketlake.pipeline.vendor_ingest import ingest_binance
+    from marketlake.schema import get_table
+    from marketlake.sources.binance import BinanceSource, make_client
+    from marketlake.sources.binance.fetcher import binance_interval
+    from marketlake.storage import DeltaStore
+
+    spec = get_table(table)
+    binance_interval(spec)  # refuse a stocks table before touching anything
+    names = split_symbols(symbols)
+    if not names:
+        raise ConfigError("give --symbols BTCUSDT,ETHUSDT")
+    cfg = load_config(config) if config else load_config()
+    out = console()
+    with make_client(cfg) as client:
+        report = ingest_binance(DeltaStore(warehouse), spec, names, source=BinanceSource(client=client),
+                                start=_utc(start), end=_utc(end), lock_wait=wait if wait > 0 else False,
+                                progress=lambda m: out.print(f"[dim]{m}[/dim]"))
+    out.print(f"{report.table}: {report.symbols} symbols, {report.rows_changed:,} rows written, "
+              f"weight {report.weight} in {report.requests} requests, {report.seconds:.1f}s")
+    for sym, reason in sorted(report.not_found.items()):
+        out.print(f"[yellow]not loaded[/yellow] {sym}: {reason}")
+
+
+def _utc(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime (e.g. 2024-01-31)") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
 def register_ingest(ingest_app: typer.Typer) -> None:
     ingest_app.command("twelvedata")(twelvedata)
+    ingest_app.command("binance")(binance)

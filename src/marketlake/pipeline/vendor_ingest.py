@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -31,6 +31,9 @@ from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
 from marketlake.sources.twelvedata.client import MAX_BATCH, TwelveDataClient
 from marketlake.sources.twelvedata.fetcher import SeriesResult, fetch_window
 from marketlake.storage import DeltaStore
+
+if TYPE_CHECKING:
+    from marketlake.sources.binance import BinanceSource
 
 SOURCE = "twelvedata"
 Progress = Callable[[str], None]
@@ -196,6 +199,80 @@ def ingest_twelvedata(
     return report
 
 
+@dataclass
+class BinanceIngestReport:
+    """What one `ingest binance` run did."""
+
+    table: str
+    symbols: int = 0
+    not_found: dict[str, str] = field(default_factory=dict)
+    loads: list[LoadReport] = field(default_factory=list)
+    weight: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(r.changed for r in self.loads)
+
+
+def ingest_binance(
+    store: DeltaStore,
+    table: str | TableSpec,
+    symbols: Sequence[str],
+    *,
+    source: BinanceSource,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    overlap_bars: int = 3,
+    lock_wait: bool | float = False,
+    progress: Progress | None = None,
+) -> BinanceIngestReport:
+    """Load Binance klines through `ingest_source` (validate, quarantine, features, write).
+
+    Without `start`, each symbol resumes from its last stored bar (minus `overlap_bars`, so revised
+    klines are picked up) or, when nothing is stored, from the table's history target. Symbols sharing
+    a start are fetched and loaded together (one commit per group). Pairs Binance rejects as invalid
+    (-1121) are marked inactive in the symbol master.
+    """
+    from marketlake.pipeline.ingest import ingest_source
+    from marketlake.sources.binance.fetcher import binance_interval
+    from marketlake.sources.binance.wire import INVALID_SYMBOL
+
+    spec = get_table(table) if isinstance(table, str) else table
+    binance_interval(spec)  # ConfigError for a stocks table
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    budget = source.client.budget
+    weight0, requests0 = budget.total_credits, source.client.requests_sent
+    names = list(dict.fromkeys(symbols))
+    report = BinanceIngestReport(spec.name, symbols=len(names))
+    bench = next((s for s in names if s.replace("/", "").upper() == "BTCUSDT"), None)
+    with store.writer_lock(wait=lock_wait):
+        store.ensure_tables([spec.name])
+        groups: dict[datetime | None, list[str]] = {}
+        if start is not None:
+            groups[start] = names
+        else:
+            extents = stored_extents(store, spec, names)
+            target = source.now() - timedelta(days=spec.history_days)
+            for s in names:
+                at = (extents[s][1] - overlap_bars * spec.bar_interval).to_pydatetime() if s in extents else target
+                groups.setdefault(at, []).append(s)
+        for at, group in groups.items():
+            say(f"{len(group)} symbols from {at:%Y-%m-%d %H:%M}" if at else f"{len(group)} symbols")
+            report.loads += ingest_source(store, source, [spec], symbols=group, start=at, end=end,
+                                          benchmark=bench, include_benchmark=False, progress=say)
+        report.not_found = dict(source.not_found)
+        invalid = {s: r for s, r in source.not_found.items() if f"binance {INVALID_SYMBOL}:" in r}
+        if invalid:
+            mark_inactive(store, invalid, now=datetime.now(timezone.utc), source="binance")
+    report.weight = budget.total_credits - weight0
+    report.requests = source.client.requests_sent - requests0
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
           state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress) -> None:
     """Load fetched bars (one commit), then record state and 404s. Order matters for resume."""
@@ -275,7 +352,7 @@ def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestRe
     return [s for s in symbols if s not in reasons]
 
 
-def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime) -> None:
+def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime, source: str = SOURCE) -> None:
     """Set `active = false` and the reason in `symbols`, keeping every other column."""
     schema = SUPPORT_SCHEMAS["symbols"]
     master = store.read_support("symbols").to_pandas()
@@ -284,9 +361,9 @@ def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime) 
     for symbol, reason in reasons.items():
         row = {name: old.get(symbol, {}).get(name) for name in schema.names}
         row.update(symbol=symbol, active=False, inactive_reason=reason, updated_at=now)
-        row["metadata_source"] = row.get("metadata_source") or SOURCE
+        row["metadata_source"] = row.get("metadata_source") or source
         rows.append({k: (None if not isinstance(v, (str, bool, datetime)) and pd.isna(v) else v) for k, v in row.items()})
     store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
 
 
-__all__ = ["StoreUsage", "VendorIngestReport", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]
+__all__ = ["BinanceIngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]

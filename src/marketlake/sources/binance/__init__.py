@@ -1,0 +1,82 @@
+"""Binance public klines: a second crypto source (no key), registered as `binance`.
+
+Files (the same set as every vendor): `client.py` (the only I/O, weight-budgeted), `wire.py` (raw
+arrays of strings), `convert.py` (wire -> raw bars), `fetcher.py` (query -> extract -> transform,
+forward paging). Symbols are stored as the user wrote them (`BTCUSDT` or `BTC/USDT`); the API is sent
+`BTCUSDT`. Crypto tables only (1m, 1h, 1d).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Callable, ClassVar, Iterator, Sequence
+
+import pandas as pd
+
+from marketlake.config import MarketlakeConfig, load_config
+from marketlake.schema import TableSpec
+from marketlake.sources.base import RawBatch
+from marketlake.sources.binance.client import BinanceClient
+from marketlake.sources.binance.convert import pair_metadata
+from marketlake.sources.binance.fetcher import binance_interval, fetch_many
+from marketlake.sources.binance.wire import WireError
+from marketlake.sources.budget import Clock, CreditBudget, PlanLimits
+from marketlake.sources.http import RetryPolicy
+from marketlake.sources.registry import register
+
+
+def make_client(
+    config: MarketlakeConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+    timeout_s: float = 30.0,
+) -> BinanceClient:
+    """A client wired from the configuration (base URL, weight per minute, vendor-minute length)."""
+    cfg = config or load_config()
+    limits = PlanLimits("binance", cfg.binance.weight_per_minute, None, None)
+    budget = CreditBudget("binance", limits=limits, minute_seconds=cfg.minute_seconds, clock=clock)
+    return BinanceClient(budget=budget, base_url=cfg.binance.base_url, retry=retry, timeout_s=timeout_s)
+
+
+@register("binance")
+class BinanceSource:
+    """`BarSource` over Binance klines. Symbols Binance rejects (e.g. -1121) land in `not_found`."""
+
+    name: ClassVar[str] = "binance"
+
+    def __init__(
+        self,
+        *,
+        client: BinanceClient | None = None,
+        config: MarketlakeConfig | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.client = client or make_client(config)
+        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.not_found: dict[str, str] = {}
+
+    def fetch(
+        self,
+        symbols: Sequence[str] | None,
+        table: TableSpec,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Iterator[RawBatch]:
+        binance_interval(table)  # ConfigError for a stocks table, before any request
+        if not symbols:
+            raise ValueError("binance needs explicit symbols, e.g. BTCUSDT,ETHUSDT")
+        start = start or (self.now() - timedelta(days=table.history_days))
+        for result in fetch_many(self.client, symbols, table, start=start, end=end, now=self.now):
+            if result.error is not None:
+                self.not_found[result.query.symbol] = f"binance {result.error.code}: {result.error.msg}"
+                continue
+            yield RawBatch(result.bars, result.metadata)
+
+    def metadata(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+        return pd.DataFrame([pair_metadata(s) for s in symbols or []], columns=[
+            "symbol", "asset_type", "exchange", "currency", "exchange_timezone"])
+
+
+__all__ = ["BinanceClient", "BinanceSource", "WireError", "make_client"]

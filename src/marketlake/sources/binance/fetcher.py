@@ -1,0 +1,108 @@
+"""Binance klines in three steps: build the query (pure), extract (I/O), transform (pure).
+
+Paging goes *forward*: Binance answers oldest first from `startTime`, up to `limit` (<= 1000) klines.
+The next page starts one millisecond after the last kline's open time; paging stops on a short page,
+past `end`, or at the still-forming kline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Iterator, Sequence
+
+import pandas as pd
+
+from marketlake.errors import ConfigError
+from marketlake.schema import TableSpec
+from marketlake.sources.base import empty_raw_bars
+from marketlake.sources.binance.client import MAX_LIMIT, BinanceClient
+from marketlake.sources.binance.convert import klines_to_bars, pair_metadata, wire_symbol
+from marketlake.sources.binance.wire import OPEN_TIME_MS, Kline, WireError
+
+INTERVALS: dict[str, str] = {"1min": "1m", "hourly": "1h", "daily": "1d"}
+"""Table timeframe -> Binance interval."""
+
+
+@dataclass(frozen=True)
+class KlinesQuery:
+    """One `/api/v3/klines` call."""
+
+    symbol: str  # as the user wrote it (stored on the bars)
+    interval: str
+    start_ms: int | None
+    end_ms: int | None
+    limit: int = MAX_LIMIT
+
+    @property
+    def wire_symbol(self) -> str:
+        return wire_symbol(self.symbol)
+
+
+@dataclass
+class KlinesResult:
+    query: KlinesQuery
+    bars: pd.DataFrame
+    metadata: pd.DataFrame
+    received: int = 0
+    last_open_ms: int | None = None
+    error: WireError | None = None
+
+
+def binance_interval(table: TableSpec) -> str:
+    """The Binance interval of a crypto table; stock tables are refused."""
+    if table.asset != "crypto":
+        raise ConfigError(f"binance serves crypto pairs only; {table.name} is a {table.asset} table "
+                          "(use a crypto_* table, e.g. crypto_daily_clean)")
+    return INTERVALS[table.timeframe]
+
+
+def _ms(ts: datetime | None) -> int | None:
+    return None if ts is None else int(pd.Timestamp(ts).timestamp() * 1000)
+
+
+def build_query(symbol: str, table: TableSpec, *, start: datetime | None, end: datetime | None,
+                limit: int = MAX_LIMIT) -> KlinesQuery:
+    return KlinesQuery(symbol, binance_interval(table), _ms(start), _ms(end), max(1, min(limit, MAX_LIMIT)))
+
+
+def extract(client: BinanceClient, query: KlinesQuery) -> list[Kline] | WireError:
+    """The only I/O."""
+    return client.klines(query.wire_symbol, interval=query.interval, start_ms=query.start_ms,
+                         end_ms=query.end_ms, limit=query.limit)
+
+
+def transform(query: KlinesQuery, answer: list[Kline] | WireError, *, now: datetime) -> KlinesResult:
+    if isinstance(answer, WireError):
+        return KlinesResult(query, empty_raw_bars(), pd.DataFrame({"symbol": []}), error=answer)
+    bars = klines_to_bars(answer, symbol=query.symbol, interval=query.interval, now=now)
+    last = int(answer[-1][OPEN_TIME_MS]) if answer else None
+    return KlinesResult(query, bars, pd.DataFrame([pair_metadata(query.symbol)]), received=len(answer),
+                        last_open_ms=last)
+
+
+def fetch_symbol(client: BinanceClient, symbol: str, table: TableSpec, *, start: datetime | None,
+                 end: datetime | None, now: Callable[[], datetime], limit: int = MAX_LIMIT) -> Iterator[KlinesResult]:
+    """Every complete kline of `symbol` in [start, end], one result per page, oldest page first."""
+    query = build_query(symbol, table, start=start, end=end, limit=limit)
+    while True:
+        result = transform(query, extract(client, query), now=now())
+        yield result
+        if result.error is not None or result.received < query.limit or result.last_open_ms is None:
+            return
+        if len(result.bars) < result.received:  # reached the forming kline
+            return
+        nxt = result.last_open_ms + 1
+        if query.end_ms is not None and nxt > query.end_ms:
+            return
+        query = KlinesQuery(query.symbol, query.interval, nxt, query.end_ms, query.limit)
+
+
+def fetch_many(client: BinanceClient, symbols: Sequence[str], table: TableSpec, *, start: datetime | None,
+               end: datetime | None, now: Callable[[], datetime], limit: int = MAX_LIMIT) -> Iterator[KlinesResult]:
+    for s in dict.fromkeys(symbols):
+        yield from fetch_symbol(client, s, table, start=start, end=end, now=now, limit=limit)
+
+
+__all__ = ["INTERVALS", "KlinesQuery", "KlinesResult", "binance_interval", "build_query", "extract",
+           "fetch_many", "fetch_symbol", "transform"]
