@@ -54,8 +54,9 @@ def test_kill_9_then_rerun_finishes_cleanly(tmp_path: Path) -> None:
         steps = g["datetime"].sort_values().diff().dropna().unique()
         assert list(steps) == [pd.Timedelta(hours=1)], sym  # no gap
         assert g["datetime"].min() <= pd.Timestamp(now) - pd.Timedelta(days=366) + pd.Timedelta(hours=1)
-    # clean cost: per symbol 2 pages (8,784 bars) + NOPE once; a kill may waste at most the request in flight
-    clean = 2 * 2 + 1
+    # clean cost: /earliest_timestamp once per symbol (NOPE's 404 ends there) + per symbol 2 pages (8,784 bars);
+    # a kill may waste at most the request in flight
+    clean = 3 + 2 * 2
     assert credits_after <= clean + 1, (killed_credits, credits_after)
     assert state.violations == 0
     assert state.credits_total - credits_after <= 2  # the re-run only refreshes the overlap (if a bar closed)

@@ -37,7 +37,8 @@ def test_backfill_then_incremental_then_idempotent(tmp_path: Path, td_state: Fak
         td_state._cache.clear()
         later = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT", "NOPE"], client=client, now=now)
     assert td_state.violations == 0
-    assert first.credits == 3 and first.not_found.keys() == {"NOPE"}
+    # 3 x /earliest_timestamp (NOPE's 404 stops it before /time_series) + AAPL and MSFT in one batch
+    assert first.credits == 5 and first.not_found.keys() == {"NOPE"}
     assert again.credits == 0 and again.rows_changed == 0 and again.up_to_date == 2
     assert later.credits == 2  # AAPL and MSFT in one batch request; NOPE is inactive, not asked again
     bars = store.read("stocks_daily_clean", columns=["symbol", "datetime", "close"]).to_pandas()
@@ -51,7 +52,8 @@ def test_backfill_then_incremental_then_idempotent(tmp_path: Path, td_state: Fak
     state = store.read_support("ingest_state").to_pandas().set_index("symbol")
     assert bool(state.at["AAPL", "backfill_complete"]) and state.at["NOPE", "status"] == "error"
     usage = store.read_support("api_usage").to_pandas()
-    assert usage["credits"].sum() == client.budget.total_credits == td_state.credits_total == 5
+    assert usage["credits"].sum() == client.budget.total_credits == td_state.credits_total == 7
+    assert [p for p, _ in td_state.requests].count("/earliest_timestamp") == 3  # once per symbol, ever
 
 
 def test_intraday_paging_across_dst(tmp_path: Path, td_state: FakeState) -> None:
@@ -85,3 +87,27 @@ def test_second_concurrent_run_refuses(tmp_path: Path, td_server: FakeTwelveData
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and "LOCKED" in proc.stdout
     assert WarehouseLocked  # the error the CLI turns into one clear line
+
+
+def test_backfill_stops_at_earliest_timestamp(tmp_path: Path, td_state: FakeState) -> None:
+    """History ends exactly on a page boundary: the pager stops there instead of buying an empty page."""
+    td_state.credits_per_minute = 40
+    td_state.listings["BTC/USD"] = date(2024, 11, 5)
+    td_state.market_now = td_state.market_now.replace(minute=6)  # 907 bars, 00:00..15:06 (forming included)
+    assert len(make_values(td_state, "BTC/USD", "1min")) == 907  # two pages of 454 (end_date is inclusive)
+    store = DeltaStore(tmp_path / "wh")
+    now = lambda: td_state.market_now  # noqa: E731
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        first = ingest_twelvedata(store, "crypto_1min_clean", ["BTC/USD", "NOPE/USD"], client=client, now=now,
+                                  outputsize=454)
+        again = ingest_twelvedata(store, "crypto_1min_clean", ["BTC/USD"], client=client, now=now, outputsize=454)
+    paths = [p for p, _ in td_state.requests]
+    # 2 x /earliest_timestamp + 2 full pages of BTC/USD; no third page, no /time_series for NOPE/USD
+    assert first.credits == td_state.credits_total == 4
+    assert paths.count("/earliest_timestamp") == 2 and paths.count("/time_series") == 2
+    assert again.credits == 0 and first.not_found.keys() == {"NOPE/USD"}
+    bars = store.read("crypto_1min_clean", columns=["datetime"]).to_pandas()
+    assert len(bars) == 906 and bars["datetime"].min() == pd.Timestamp("2024-11-05 00:00Z")
+    state = store.read_support("ingest_state").to_pandas().set_index("symbol")
+    assert pd.Timestamp(state.at["BTC/USD", "earliest_available"]) == pd.Timestamp("2024-11-05 00:00Z")
+    assert bool(state.at["BTC/USD", "backfill_complete"])

@@ -28,8 +28,10 @@ import pyarrow.compute as pc
 from marketlake.pipeline.core import load_bars
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
-from marketlake.sources.twelvedata.client import MAX_BATCH, TwelveDataClient
-from marketlake.sources.twelvedata.fetcher import SeriesResult, fetch_window
+from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
+from marketlake.sources.twelvedata.convert import earliest_to_utc
+from marketlake.sources.twelvedata.fetcher import SeriesResult, fetch_window, vendor_zone
+from marketlake.sources.twelvedata.wire import WireError
 from marketlake.storage import DeltaStore
 
 if TYPE_CHECKING:
@@ -154,6 +156,7 @@ def ingest_twelvedata(
     now: Callable[[], datetime] | None = None,
     overlap_bars: int = 3,
     batch_size: int | None = None,
+    outputsize: int = MAX_OUTPUTSIZE,
     lock_wait: bool | float = False,
     progress: Progress | None = None,
 ) -> VendorIngestReport:
@@ -183,15 +186,23 @@ def ingest_twelvedata(
             f"{sum(map(len, plan.incremental.values()))} to update, {len(plan.up_to_date)} up to date")
         # 1. incremental first (fresh data matters most), each group loaded in one commit
         for start, group in plan.incremental.items():
-            results = list(fetch_window(client, group, spec, start=start, now=clock_now, batch_size=batch))
+            results = list(fetch_window(client, group, spec, start=start, now=clock_now, batch_size=batch,
+                                        outputsize=outputsize))
             _load(store, spec, results, report, state, target=target, backfill=False, say=say)
-        # 2. backfill: page backwards, each page loaded as it arrives
+        # 2. backfill: the vendor's earliest bar once per symbol, then page backwards down to it, each
+        #    page loaded as it arrives
+        backfilling = plan.backfill_new + [s for g in plan.backfill_older.values() for s in g]
+        earliest = _earliest_available(store, spec, client, backfilling, state, report, say=say)
         jobs = [(None, plan.backfill_new)] + [(end, g) for end, g in plan.backfill_older.items()]
         for end, group in jobs:
+            group = [s for s in group if s not in report.not_found
+                     and not (end is not None and s in earliest and pd.Timestamp(end) <= earliest[s])]
             if not group:
                 continue
-            for result in fetch_window(client, group, spec, start=target, end=end, now=clock_now, batch_size=batch):
-                _load(store, spec, [result], report, state, target=target, backfill=True, say=say)
+            for result in fetch_window(client, group, spec, start=target, end=end, now=clock_now, batch_size=batch,
+                                       earliest=earliest, outputsize=outputsize):
+                _load(store, spec, [result], report, state, target=target, backfill=True, say=say,
+                      earliest=earliest)
     client.budget.flush()
     report.credits = client.budget.total_credits - credits0
     report.requests = client.requests_sent - requests0
@@ -273,8 +284,52 @@ def ingest_binance(
     return report
 
 
+def _earliest_available(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, symbols: Sequence[str],
+                        state: dict[str, dict[str, object]], report: VendorIngestReport, *,
+                        say: Progress) -> dict[str, pd.Timestamp]:
+    """Each symbol's earliest bar (UTC open): from `ingest_state`, else one `/earliest_timestamp` call.
+
+    Why: the backfill pager stops at this bar instead of spending a credit on a page before it, and a
+    symbol whose stored history reaches it is complete for good. Asked once per symbol (on its first
+    backfill) and stored in `ingest_state.earliest_available` at once, so a killed run never asks twice.
+    A 404 marks the symbol inactive before any `/time_series` credit is spent on it.
+    """
+    known: dict[str, pd.Timestamp] = {}
+    rows, missing = [], {}
+    now = datetime.now(timezone.utc)
+    tz = vendor_zone(spec)
+    for s in symbols:
+        prev = state.get(s, {}).get("earliest_available")
+        if prev is not None and not pd.isna(prev):  # type: ignore[arg-type]
+            known[s] = pd.Timestamp(prev).tz_convert("UTC") if pd.Timestamp(prev).tzinfo else pd.Timestamp(prev, tz="UTC")  # type: ignore[arg-type]
+            continue
+        answer = client.earliest_timestamp(s, interval=spec.vendor_interval)
+        if isinstance(answer, WireError):
+            if answer.code == 404:
+                missing[s] = f"twelvedata {answer.code}: {answer.message}"[:300]
+                rows.append(_state_row(spec, s, state, status="error", message=missing[s], now=now))
+            continue  # other errors: page without a floor, as before
+        ts = earliest_to_utc(str(answer.get("datetime") or ""), spec, tz)
+        if ts is None:
+            continue
+        known[s] = ts
+        old = state.get(s, {})
+        rows.append(_state_row(spec, s, state, status=str(old.get("status") or "ok"),
+                               message=old.get("message"), now=now, earliest=ts))  # type: ignore[arg-type]
+    if rows:
+        store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
+                             keys=["table", "symbol"])
+    if missing:
+        mark_inactive(store, missing, now=now)
+        report.not_found.update(missing)
+    if known or missing:
+        say(f"earliest bars known for {len(known)} symbols, {len(missing)} unknown to twelvedata")
+    return known
+
+
 def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
-          state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress) -> None:
+          state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress,
+          earliest: dict[str, pd.Timestamp] | None = None) -> None:
     """Load fetched bars (one commit), then record state and 404s. Order matters for resume."""
     report.requested += sum(len(r.request.symbols) for r in results)
     frames = [r.bars for r in results if len(r.bars)]
@@ -299,7 +354,9 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
             if backfill:
                 oldest = r.oldest.get(s)
                 short = r.counts.get(s, 0) < r.request.outputsize
-                complete = short or (oldest is not None and oldest <= pd.Timestamp(target))
+                floor = (earliest or {}).get(s)
+                complete = short or (oldest is not None and (
+                    oldest <= pd.Timestamp(target) or (floor is not None and oldest <= floor)))
             sym_bars = r.bars[r.bars["symbol"] == s]["datetime"] if len(r.bars) else pd.Series([], dtype="datetime64[us, UTC]")
             rows.append(_state_row(spec, s, state, status="ok", message=None, now=now, complete=complete,
                                    first=sym_bars.min() if len(sym_bars) else None,
@@ -314,7 +371,7 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
 
 def _state_row(spec: TableSpec, symbol: str, state: dict[str, dict[str, object]], *, status: str,
                message: str | None, now: datetime, complete: bool | None = None,
-               first: object = None, last: object = None) -> dict[str, object]:
+               first: object = None, last: object = None, earliest: object = None) -> dict[str, object]:
     old = state.get(symbol, {})
 
     def pick(new: object, key: str, fn: Callable[[object, object], object]) -> object:
@@ -326,7 +383,7 @@ def _state_row(spec: TableSpec, symbol: str, state: dict[str, dict[str, object]]
     row = {
         "table": spec.name, "symbol": symbol, "source": SOURCE,
         "first_bar": _py(pick(first, "first_bar", min)), "last_bar": _py(pick(last, "last_bar", max)),
-        "earliest_available": _py(old.get("earliest_available")),
+        "earliest_available": _py(earliest if earliest is not None else old.get("earliest_available")),
         "backfill_complete": bool(complete) or bool(old.get("backfill_complete") or False),
         "status": status, "message": message, "updated_at": now,
     }

@@ -121,6 +121,13 @@ def series_metadata(series: WireSeries, table: TableSpec, *, symbol: str) -> dic
     }
 
 
+def earliest_to_utc(stamp: str, table: TableSpec, tz: str) -> pd.Timestamp | None:
+    """`/earliest_timestamp`'s `datetime` (wall time in `tz`) as the UTC open of that bar, like the bars."""
+    open_utc, _ = _to_utc(pd.Series([stamp], dtype=object), table, tz)
+    value = open_utc.iloc[0]
+    return None if pd.isna(value) else pd.Timestamp(value)
+
+
 def local_wall_time(ts: datetime, tz: str, *, date_only: bool) -> str:
     """A UTC instant as the vendor's wall-time parameter (`start_date`/`end_date` are exchange-local)."""
     local = pd.Timestamp(ts).tz_convert(tz)
@@ -133,4 +140,4 @@ def bars_span(table: TableSpec, n_bars: int) -> timedelta:
     return timedelta(days=n_bars / per_day)
 
 
-__all__ = ["bars_span", "exchange_zone", "local_wall_time", "series_metadata", "series_to_bars"]
+__all__ = ["bars_span", "earliest_to_utc", "exchange_zone", "local_wall_time", "series_metadata", "series_to_bars"]
