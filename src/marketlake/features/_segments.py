@@ -1,9 +1,9 @@
 """Many symbols in one contiguous array: segment bookkeeping and boundary-aware NumPy helpers.
 
 The engine sorts all bars by (symbol, datetime) and concatenates them, so each symbol is one contiguous
-segment. NumPy-only fields are computed once over the whole array; a value whose window would reach into
-the previous symbol is masked with the within-symbol position `pos`. Every helper here is exact per window
-(no running sums over floats), so a symbol's values never depend on which other symbols share the batch.
+segment. Rolling windows run as compiled per-segment loops (`_kernels`); elementwise fields are computed once
+over the whole array and masked with the within-symbol position `pos`. Every helper is exact per window (no
+running sums carried across windows), so a symbol's values never depend on which other symbols share the batch.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from marketlake.features import _kernels
+
 
 @dataclass(frozen=True)
 class Segments:
@@ -67,55 +70,28 @@ def shift(x: np.ndarray, k: int, seg: Segments | None = None) -> np.ndarray:
     return out
 
 
-def _window_fold(x: np.ndarray, window: int, op: Callable[[np.ndarray, np.ndarray, np.ndarray], object],
-                 seg: Segments | None) -> np.ndarray:
-    """Fold `op` over x[t], x[t-1], ..., x[t-window+1] with one vector pass per lag (fixed order, exact)."""
-    seg = seg_or_single(seg, len(x))
-    acc = np.array(x, dtype=np.float64, copy=True)
-    for k in range(1, window):
-        if k >= len(x):
-            break
-        op(acc[k:], x[: len(x) - k], out=acc[k:])
-    acc[seg.pos < window - 1] = np.nan
-    return acc
+def _bounds(seg: Segments | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    seg = seg_or_single(seg, n)
+    return seg.starts, seg.stops
+
+
+def _f64(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def rolling_sum(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """Sum of the last `window` values (t included), added in a fixed order; NaN before the window is full."""
-    return _window_fold(x, window, np.add, seg)
-
-
-def _rolling_extreme(
-    x: np.ndarray, window: int, op: Callable[..., np.ndarray], seg: Segments | None
-) -> np.ndarray:
-    """Extreme over the last `window` values by doubling spans (sparse table): ~log2(window) passes, exact."""
-    seg = seg_or_single(seg, len(x))
-    n = len(x)
-    cur = np.array(x, dtype=np.float64, copy=True)
-    span = 1
-    while span * 2 <= window and span < n:
-        nxt = np.empty_like(cur)
-        nxt[:span] = cur[:span]
-        op(cur[span:], cur[: n - span], out=nxt[span:])
-        cur, span = nxt, span * 2
-    rem = window - span
-    out = cur
-    if 0 < rem < n:
-        out = np.empty_like(cur)
-        out[:rem] = cur[:rem]
-        op(cur[rem:], cur[: n - rem], out=out[rem:])
-    out[seg.pos < window - 1] = np.nan
-    return out
+    return _kernels.rolling_sum(_f64(x), int(window), *_bounds(seg, len(x)))
 
 
 def rolling_max(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """Highest of the last `window` values (t included); NaN before the window is full or if one is NaN."""
-    return _rolling_extreme(x, window, np.maximum, seg)
+    return _kernels.rolling_extreme(_f64(x), int(window), *_bounds(seg, len(x)), True)
 
 
 def rolling_min(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """Lowest of the last `window` values (t included); NaN before the window is full or if one is NaN."""
-    return _rolling_extreme(x, window, np.minimum, seg)
+    return _kernels.rolling_extreme(_f64(x), int(window), *_bounds(seg, len(x)), False)
 
 
 def rolling_mean(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
@@ -127,19 +103,7 @@ def rolling_std(x: np.ndarray, window: int, *, ddof: int, seg: Segments | None =
 
     A window whose values are all equal has stdev exactly 0 (not rounding noise from the mean).
     """
-    seg = seg_or_single(seg, len(x))
-    n = len(x)
-    mean = rolling_sum(x, window, seg) / window
-    d = x - mean
-    ssq = d * d
-    for k in range(1, min(window, n)):
-        d = x[: n - k] - mean[k:]
-        ssq[k:] += d * d
-    out = np.sqrt(ssq / (window - ddof))
-    flat = rolling_max(x, window, seg) == rolling_min(x, window, seg)
-    out[flat] = 0.0
-    out[seg.pos < window - 1] = np.nan
-    return out
+    return _kernels.rolling_std(_f64(x), int(window), int(ddof), *_bounds(seg, len(x)))
 
 
 def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
@@ -185,17 +149,3 @@ def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.divide(num, den)
     return finite_or_nan(out)
-
-
-def segment_cumsum(x: np.ndarray, seg: Segments) -> np.ndarray:
-    """Running sum restarted at every symbol (sequential within a symbol, so independent of the others)."""
-    lengths = seg.stops - seg.starts
-    if len(lengths) and (lengths == lengths[0]).all():  # one 2-D call when every symbol has the same length
-        return np.cumsum(x.reshape(len(lengths), int(lengths[0])), axis=1).ravel()
-    out = np.cumsum(x)
-    if len(seg.starts) > 1:
-        # re-run the prefix sum per segment only where an earlier segment exists: subtracting the
-        # previous total would carry its rounding, so each later segment is summed on its own.
-        for a, b in zip(seg.starts[1:].tolist(), seg.stops[1:].tolist()):
-            np.cumsum(x[a:b], out=out[a:b])
-    return out

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from marketlake.features._segments import Segments, count_in_window, seg_or_single
-
-_CHUNK_ROWS = 16_384
+from marketlake.features import _kernels
+from marketlake.features._segments import Segments, seg_or_single
 
 
 def trend_regime(close: np.ndarray, sma_50: np.ndarray, sma_200: np.ndarray) -> np.ndarray:
@@ -27,19 +25,7 @@ def volatility_regime(hist_vol: np.ndarray, *, timeperiod: int = 252, seg: Segme
     NULL until `timeperiod` non-NULL values exist in the window.
     """
     seg = seg_or_single(seg, len(hist_vol))
-    n = len(hist_vol)
-    out = np.full(n, np.nan)
-    w = timeperiod
-    if n < w:
-        return out
-    complete = (count_in_window(~np.isnan(hist_vol), w, seg) == w) & (seg.pos >= w - 1)
-    view = sliding_window_view(hist_vol, w)  # row i covers bars i .. i + w - 1
-    for a in range(w - 1, n, _CHUNK_ROWS):
-        b = min(n, a + _CHUNK_ROWS)
-        cnt = np.count_nonzero(view[a - (w - 1) : b - (w - 1)] <= hist_vol[a:b, None], axis=1)
-        out[a:b] = np.where(3 * cnt < w, 0.0, np.where(3 * cnt <= 2 * w, 1.0, 2.0))
-    out[~complete] = np.nan
-    return out
+    return _kernels.tercile_rank(np.ascontiguousarray(hist_vol, np.float64), int(timeperiod), seg.starts, seg.stops)
 
 
 def trend_strength_regime(adx: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ class Context:
     session_id: np.ndarray | None = None  # (symbol, trade_date) runs, intraday tables only
     dt_ns: np.ndarray | None = None  # int64 UTC nanoseconds, cross stage only
     symbols: np.ndarray | None = None  # per-segment symbol, cross stage only
-    sector: np.ndarray | None = None  # per-row sector (object, None = NULL), cross stage only
+    sector: np.ndarray | None = None  # per-row sector code (int, -1 = NULL), cross stage only
     benchmark: str | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -202,8 +202,8 @@ def _benchmark(c: Context):
         return nan, nan.copy()
     b = slice(int(c.seg.starts[hit[0]]), int(c.seg.stops[hit[0]]))
     bdt = c.dt_ns[b]
-    b20 = cross_section.align_to(c.dt_ns, bdt, r20[b])
-    b1 = cross_section.align_to(c.dt_ns, bdt, r1[b])
+    b20 = cross_section.align_to(c.dt_ns, bdt, r20[b], c.seg)
+    b1 = cross_section.align_to(c.dt_ns, bdt, r1[b], c.seg)
     return (cross_section.relative_strength(r20, b20),
             cross_section.beta(r1, b1, timeperiod=int(params("beta_60")["timeperiod"]), seg=c.seg))
 

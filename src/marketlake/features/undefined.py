@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketlake.features._segments import Segments, count_in_window, rolling_max, rolling_min, rolling_sum, shift
+from marketlake.features import _kernels
+from marketlake.features._segments import Segments, rolling_max, rolling_min, rolling_sum, shift
 
 
 def _never_moved(x: np.ndarray, seg: Segments) -> np.ndarray:
     """True while a symbol's series has not changed once since its first bar (Wilder sums are all 0)."""
     moved = np.abs(x - shift(x, 1, seg)) > 0
-    return count_in_window(moved, seg.n + 1, seg) == 0
+    return _kernels.not_yet(moved, seg.starts, seg.stops)
 
 
 def rsi(close: np.ndarray, seg: Segments) -> np.ndarray:
@@ -51,4 +52,4 @@ def flat_typical(typical: np.ndarray, window: int, seg: Segments) -> np.ndarray:
 
 def no_true_range(true_range: np.ndarray, seg: Segments) -> np.ndarray:
     """ADX / +DI / -DI: Wilder-smoothed TR = 0 (no range since the first bar)."""
-    return count_in_window(np.abs(np.nan_to_num(true_range)) > 0, seg.n + 1, seg) == 0
+    return _kernels.not_yet(np.abs(np.nan_to_num(true_range)) > 0, seg.starts, seg.stops)

@@ -1,0 +1,321 @@
+"""Compiled per-symbol loops (Numba) for the NumPy-defined fields: one pass per series instead of one per lag.
+
+Every kernel walks each segment `starts[s]:stops[s]` (one symbol) on its own and adds, compares and divides
+in the same order as the definition in `_segments.py` / the field modules document, so a symbol's values
+never depend on the other symbols of the batch and equal the vectorised NumPy formulation bit for bit.
+Kernels are compiled on first use and cached on disk (`cache=True`): the first run on a machine pays about
+a few seconds of compilation once, later runs load machine code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
+
+NAN = np.nan
+
+
+@njit(**_JIT)
+def rolling_sum(x, w, starts, stops):  # pragma: no cover - compiled
+    """x[t] + x[t-1] + ... + x[t-w+1] (this order); NaN before the window is full."""
+    out = np.full(len(x), NAN)
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        for t in range(a + w - 1, b):
+            acc = x[t]
+            for k in range(1, w):
+                acc += x[t - k]
+            out[t] = acc
+    return out
+
+
+@njit(**_JIT)
+def rolling_extreme(x, w, starts, stops, want_max):  # pragma: no cover - compiled
+    """Max (or min) of the last w values (van Herk / Gil-Werman: blocks of w, prefix and suffix extremes,
+    about three comparisons per bar whatever w); NaN before the window is full or if it holds a NaN."""
+    n = len(x)
+    out = np.full(n, NAN)
+    sign = 1.0 if want_max else -1.0
+    g = np.empty(n)  # extreme from the start of t's block to t
+    h = np.empty(n)  # extreme from t to the end of t's block
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        for blk in range(a, b, w):
+            end = min(blk + w, b)
+            m = sign * x[blk]
+            g[blk] = m
+            for t in range(blk + 1, end):
+                v = sign * x[t]
+                m = v if v > m else m
+                g[t] = m
+            m = sign * x[end - 1]
+            h[end - 1] = m
+            for t in range(end - 2, blk - 1, -1):
+                v = sign * x[t]
+                m = v if v > m else m
+                h[t] = m
+        last_nan = a - w - 1
+        for t in range(a, b):
+            if x[t] != x[t]:
+                last_nan = t
+            if t - a >= w - 1 and last_nan <= t - w:
+                lo = h[t - w + 1]
+                hi = g[t]
+                out[t] = sign * (lo if lo > hi else hi)
+    return out
+
+
+@njit(**_JIT)
+def rolling_std(x, w, ddof, starts, stops):  # pragma: no cover - compiled
+    """Two-pass stdev per window (mean = rolling_sum / w, then sum of squared deviations, lag order).
+
+    A window whose values are all equal has stdev exactly 0; a window with a NaN gives NaN.
+    """
+    out = np.full(len(x), NAN)
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        for t in range(a + w - 1, b):
+            acc = x[t]
+            for k in range(1, w):
+                acc += x[t - k]
+            mean = acc / w
+            ssq = 0.0
+            hi = x[t]
+            lo = x[t]
+            for k in range(w):
+                v = x[t - k]
+                d = v - mean
+                ssq += d * d
+                if v > hi:
+                    hi = v
+                if v < lo:
+                    lo = v
+            if hi == lo and mean == mean:
+                out[t] = 0.0
+            else:
+                out[t] = math.sqrt(ssq / (w - ddof))
+    return out
+
+
+@njit(**_JIT)
+def not_yet(flags, starts, stops):  # pragma: no cover - compiled
+    """True at every bar before the symbol's first set flag (cumulative "nothing happened yet")."""
+    out = np.empty(len(flags), np.bool_)
+    for s in range(len(starts)):
+        seen = False
+        for t in range(starts[s], stops[s]):
+            seen = seen or flags[t]
+            out[t] = not seen
+    return out
+
+
+@njit(**_JIT)
+def volume_profile(high_max, low_min, total, typical, vol, close, w, bins, value_area, starts, stops):  # pragma: no cover
+    """POC, VAH, VAL per bar (definition in `volume_profile.py`); inputs already NaN-free where used."""
+    n = len(close)
+    poc = np.full(n, NAN)
+    vah = np.full(n, NAN)
+    val = np.full(n, NAN)
+    prof = np.empty(bins)
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        for t in range(a + w - 1, b):
+            hi = high_max[t]
+            lo = low_min[t]
+            tot = total[t]
+            width = (hi - lo) / bins
+            if not (hi > lo and tot > 0 and math.isfinite(width) and math.isfinite(tot)):
+                continue
+            prof[:] = 0.0
+            for k in range(w):
+                q = (typical[t - k] - lo) / width
+                ik = int(q) if q > 0 else 0
+                if ik > bins - 1:
+                    ik = bins - 1
+                prof[ik] += vol[t - k]
+            best = 0
+            for j in range(1, bins):
+                if prof[j] > prof[best]:
+                    best = j
+            top = prof[best]
+            best_dist = abs((lo + (best + 0.5) * width) - close[t])
+            for j in range(best + 1, bins):  # ties: the bin whose centre is nearest the close, then the lower
+                if prof[j] == top:
+                    dist = abs((lo + (j + 0.5) * width) - close[t])
+                    if dist < best_dist:
+                        best_dist = dist
+                        best = j
+            up = best
+            dn = best
+            inc = prof[best]
+            target = value_area * tot
+            while inc < target:
+                above = prof[up + 1] if up + 1 < bins else -1.0
+                below = prof[dn - 1] if dn - 1 >= 0 else -1.0
+                if above >= below and above >= 0:
+                    inc += above
+                    up += 1
+                elif below >= 0:
+                    inc += below
+                    dn -= 1
+                else:
+                    break
+            poc[t] = lo + (best + 0.5) * width
+            vah[t] = hi if up == bins - 1 else lo + (up + 1) * width
+            val[t] = lo + dn * width
+    return poc, vah, val
+
+
+@njit(**_JIT)
+def tercile_rank(x, w, starts, stops):  # pragma: no cover - compiled
+    """0/1/2 by count of the last w values <= x[t] (count*3 < w -> 0, <= 2w -> 1, else 2); NaN until w
+    non-NaN values fill the window."""
+    out = np.full(len(x), NAN)
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        last_nan = a - 1
+        for t in range(a, b):
+            if x[t] != x[t]:
+                last_nan = t
+            if t - a < w - 1 or last_nan > t - w:
+                continue
+            v = x[t]
+            cnt = 0
+            for k in range(w):
+                cnt += x[t - k] <= v
+            out[t] = 0.0 if 3 * cnt < w else (1.0 if 3 * cnt <= 2 * w else 2.0)
+    return out
+
+
+@njit(**_JIT)
+def align_to(dt_ns, bench_dt_ns, bench_values, starts, stops):  # pragma: no cover - compiled
+    """The benchmark's value at each row's datetime (merge join per symbol; NaN where it has no bar)."""
+    out = np.full(len(dt_ns), NAN)
+    m = len(bench_dt_ns)
+    for s in range(len(starts)):
+        j = 0
+        for t in range(starts[s], stops[s]):
+            d = dt_ns[t]
+            while j < m and bench_dt_ns[j] < d:
+                j += 1
+            if j < m and bench_dt_ns[j] == d:
+                out[t] = bench_values[j]
+    return out
+
+
+@njit(**_JIT)
+def beta(ret, bench_ret, w, starts, stops):  # pragma: no cover - compiled
+    """OLS slope of ret on bench_ret over each symbol's last w bars where both exist (definition in
+    `cross_section.beta`): running sums S_j over matched bars, window = S_j - S_j-w, and a bar without a
+    benchmark bar keeps the value of the last matched bar."""
+    n = len(ret)
+    out = np.full(n, NAN)
+    sx = np.empty(n)
+    sy = np.empty(n)
+    sxy = np.empty(n)
+    syy = np.empty(n)
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        m = 0  # matched bars so far (compressed index within this symbol, stored from a)
+        cur = NAN
+        cx = 0.0
+        cy = 0.0
+        cxy = 0.0
+        cyy = 0.0
+        for t in range(a, b):
+            x = ret[t]
+            y = bench_ret[t]
+            if math.isfinite(x) and math.isfinite(y):
+                cx += x
+                cy += y
+                cxy += x * y
+                cyy += y * y
+                j = a + m
+                sx[j] = cx
+                sy[j] = cy
+                sxy[j] = cxy
+                syy[j] = cyy
+                m += 1
+                if m >= w:
+                    if m == w:
+                        wx, wy, wxy, wyy = cx, cy, cxy, cyy
+                    else:
+                        i = j - w
+                        wx = cx - sx[i]
+                        wy = cy - sy[i]
+                        wxy = cxy - sxy[i]
+                        wyy = cyy - syy[i]
+                    num = wxy - wx * wy / w
+                    den = wyy - wy * wy / w
+                    cur = num / den if den != 0 else NAN
+                    if not math.isfinite(cur):
+                        cur = NAN
+            out[t] = cur
+    return out
+
+
+@njit(**_JIT)
+def group_median_diff(values, time_codes, group_codes, n_times, n_groups, min_peers):  # pragma: no cover
+    """values - median of the non-NaN values sharing (time code, group code), self included; NaN where the
+    group code is < 0, the value is NaN or fewer than `min_peers` values share the key. Median of an even
+    count = (upper middle + lower middle) / 2, as pandas computes it."""
+    n = len(values)
+    out = np.full(n, NAN)
+    counts = np.zeros(n_times + 1, np.int64)
+    for i in range(n):
+        if group_codes[i] >= 0 and values[i] == values[i]:
+            counts[time_codes[i] + 1] += 1
+    for k in range(n_times):
+        counts[k + 1] += counts[k]
+    order = np.empty(counts[n_times], np.int64)  # rows bucketed by time code (counting sort)
+    fill = counts[:n_times].copy()
+    for i in range(n):
+        if group_codes[i] >= 0 and values[i] == values[i]:
+            order[fill[time_codes[i]]] = i
+            fill[time_codes[i]] += 1
+    medians = np.empty(n_groups)
+    sizes = np.zeros(n_groups, np.int64)
+    buf = np.empty(n)
+    for k in range(n_times):
+        a, b = counts[k], counts[k + 1]
+        if a == b:
+            continue
+        sizes[:] = 0
+        for j in range(a, b):
+            sizes[group_codes[order[j]]] += 1
+        for g in range(n_groups):
+            m = sizes[g]
+            if m < min_peers:
+                continue
+            p = 0
+            for j in range(a, b):
+                i = order[j]
+                if group_codes[i] == g:
+                    buf[p] = values[i]
+                    p += 1
+            vals = np.sort(buf[:m])
+            medians[g] = vals[m // 2] if m % 2 == 1 else (vals[m // 2] + vals[m // 2 - 1]) / 2
+        for j in range(a, b):
+            i = order[j]
+            g = group_codes[i]
+            if sizes[g] >= min_peers:
+                out[i] = values[i] - medians[g]
+    return out
+
+
+@njit(**_JIT)
+def finite_bitmap(x):  # pragma: no cover - compiled
+    """Arrow validity bitmap (LSB first) of the finite values of x, and the count of the others."""
+    n = len(x)
+    bitmap = np.zeros((n + 7) // 8, np.uint8)
+    nulls = 0
+    for i in range(n):
+        if math.isfinite(x[i]):
+            bitmap[i >> 3] |= np.uint8(1 << (i & 7))
+        else:
+            nulls += 1
+    return bitmap, nulls
