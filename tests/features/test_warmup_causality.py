@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from marketlake.features import compute, compute_table
+from marketlake.features.engine import FeatureInputError
 from marketlake.schema import FIELDS, bar_schema
 from tests.features.feature_bars import make_bars
 
@@ -91,11 +92,14 @@ def test_no_ichimoku_column_leaks_the_future() -> None:
 
 
 def test_deterministic_and_workers_give_identical_output() -> None:
-    bars = make_bars(270, 760, seed=8)  # > 200k rows: the process pool is used
+    bars = make_bars(270, 760, seed=8)  # > 200k rows: the thread pool is used by default
     a = compute_table(bars, updated_at=STAMP)
     b = compute_table(bars, updated_at=STAMP)
     c = compute_table(bars, updated_at=STAMP, workers=2)
-    assert a.equals(b) and a.equals(c)
+    d = compute_table(bars, updated_at=STAMP, workers=1)
+    assert a.equals(b) and a.equals(c) and a.equals(d)
+    shuffled = bars.sample(frac=1.0, random_state=3)  # input order does not matter either
+    assert compute_table(shuffled, updated_at=STAMP).equals(a)
     # a symbol's values do not depend on which other symbols share the batch (storage diffs rows)
     alone = compute_table(bars[bars["symbol"].isin(["SPY", "S007"])], updated_at=STAMP)
     mask_a = np.asarray(a.column("symbol").to_pylist()) == "S007"
@@ -118,3 +122,33 @@ def test_metadata_and_audit_columns() -> None:
     pd.testing.assert_frame_equal(compute(naive, updated_at=STAMP), compute(bars, updated_at=STAMP))
     crypto = compute(bars.drop(columns="exchange_timezone"), "crypto_daily_clean")
     assert (crypto["exchange_timezone"] == "UTC").all()
+
+
+def test_since_returns_exactly_the_later_rows_of_the_full_result() -> None:
+    """`since` only trims the output: the kept rows equal the full computation's rows (warm-up included)."""
+    bars = make_bars(5, 300, seed=4)
+    full = compute_table(bars, updated_at=STAMP)
+    cut = bars["datetime"].sort_values().iloc[-40 * 5]  # the last ~40 bars of every symbol
+    part = compute_table(bars, updated_at=STAMP, since=cut.to_pydatetime())
+    dt = pd.Series(full.column("datetime").to_pandas())
+    expected = full.filter((dt >= cut).to_numpy())
+    assert part.num_rows == expected.num_rows > 0 and part.equals(expected)
+    frame = compute(bars, updated_at=STAMP, since=cut.to_pydatetime().replace(tzinfo=None))  # naive = UTC
+    pd.testing.assert_frame_equal(frame, expected.to_pandas(), check_dtype=False)
+    assert compute_table(bars, since=datetime(2100, 1, 1)).num_rows == 0
+
+
+def test_per_symbol_metadata_equals_metadata_on_every_bar() -> None:
+    bars = make_bars(4, 80, seed=6)
+    meta = pd.DataFrame({"symbol": ["SPY", "S001", "S002", "S003", "ZZZ"],  # ZZZ has no bars: ignored
+                         "sector": [None, "Tech", "Tech", "Energy", "Tech"],
+                         "name": ["SPDR", "One", "Two", None, "Z"]})
+    on_bars = bars.drop(columns="sector").merge(meta, on="symbol", how="left")
+    via_param = compute_table(bars.drop(columns="sector"), updated_at=STAMP, metadata=meta)
+    assert via_param.equals(compute_table(on_bars, updated_at=STAMP))
+    assert via_param.column("name").null_count == 80  # S003's None stays NULL
+    # a column carried by the bars wins over the metadata frame
+    kept = compute(bars, updated_at=STAMP, metadata=meta)
+    assert kept["sector"].tolist() == compute(bars, updated_at=STAMP)["sector"].tolist()
+    with pytest.raises(FeatureInputError, match="more than one row for 'SPY'"):
+        compute(bars, metadata=pd.concat([meta, meta.head(1)]))

@@ -306,16 +306,3 @@ def group_median_diff(values, time_codes, group_codes, n_times, n_groups, min_pe
                 out[i] = values[i] - medians[g]
     return out
 
-
-@njit(**_JIT)
-def finite_bitmap(x):  # pragma: no cover - compiled
-    """Arrow validity bitmap (LSB first) of the finite values of x, and the count of the others."""
-    n = len(x)
-    bitmap = np.zeros((n + 7) // 8, np.uint8)
-    nulls = 0
-    for i in range(n):
-        if math.isfinite(x[i]):
-            bitmap[i >> 3] |= np.uint8(1 << (i & 7))
-        else:
-            nulls += 1
-    return bitmap, nulls

@@ -20,7 +20,6 @@ import pandas as pd
 import pyarrow as pa
 
 from marketlake.errors import MarketlakeError
-from marketlake.features import _kernels
 from marketlake.features._segments import Segments
 from marketlake.features.registry import PRODUCERS, Context
 from marketlake.schema.arrow import bar_schema
@@ -45,7 +44,7 @@ class _Batch:
     seg: Segments
     dt_ns: np.ndarray  # int64 UTC nanoseconds per row
     ohlcv: dict[str, np.ndarray]
-    strings: dict[str, pa.Array]  # metadata + source, per row
+    strings: dict[str, pa.DictionaryArray]  # metadata + source, per row
     trade_days: np.ndarray  # int32 days since epoch in the exchange time zone
     session_id: np.ndarray | None
 
@@ -54,7 +53,7 @@ def _resolve_table(table: str | TableSpec) -> TableSpec:
     return table if isinstance(table, TableSpec) else get_table(table)
 
 
-def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None) -> _Batch:
+def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None) -> _Batch:
     missing = [c for c in ("symbol", "datetime", *_OHLCV) if c not in bars.columns]
     if missing:
         raise FeatureInputError(f"bars lack required column(s) {missing}; expected symbol, datetime, OHLCV")
@@ -92,15 +91,18 @@ def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None) -> _Batch:
 
     n = len(codes)
     strings: dict[str, pa.Array] = {}
+    meta_rows = _metadata_rows(metadata, symbols, lengths[lengths > 0])
     for col in (*METADATA_COLUMNS, "source"):
         if col in bars.columns:
             strings[col] = _string_array(bars[col], order)
+        elif meta_rows is not None and col in metadata.columns:  # type: ignore[union-attr]
+            strings[col] = _broadcast(metadata[col], *meta_rows)  # type: ignore[index]
         else:
-            strings[col] = pa.nulls(n, pa.string())
+            strings[col] = _dictionary(np.full(n, -1, np.int32), [])
     if "source" not in bars.columns and source is not None:
         strings["source"] = _constant_string(source, n)
     default_tz = "America/New_York" if spec.asset == "stocks" else "UTC"
-    strings["exchange_timezone"] = pa.compute.fill_null(strings["exchange_timezone"], default_tz)
+    strings["exchange_timezone"] = _fill_null(strings["exchange_timezone"], default_tz)
     trade_days = _trade_days(dt_ns, strings["exchange_timezone"])
     session_id = None
     if spec.intraday:
@@ -110,35 +112,70 @@ def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None) -> _Batch:
     return _Batch(symbols, seg, dt_ns, ohlcv, strings, trade_days, session_id)
 
 
-def _string_array(values: pd.Series, order: np.ndarray | None) -> pa.Array:
-    """A string column as Arrow, via its distinct values (metadata repeats per symbol: cheap)."""
+def _metadata_rows(
+    metadata: pd.DataFrame | None, symbols: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row of `metadata` for each segment, -1 = none; segment lengths), or None without metadata."""
+    if metadata is None or metadata.empty:
+        return None
+    if "symbol" not in metadata.columns:
+        raise FeatureInputError("metadata needs a `symbol` column (one row per symbol)")
+    keys = pd.Index(metadata["symbol"].astype(object))
+    if keys.has_duplicates:
+        dup = keys[keys.duplicated()][0]
+        raise FeatureInputError(f"metadata holds more than one row for {dup!r}; pass one row per symbol")
+    return keys.get_indexer(pd.Index(symbols, dtype=object)), lengths
+
+
+def _dictionary(codes: np.ndarray, values: list[str]) -> pa.DictionaryArray:
+    """Strings as (int32 codes, distinct values); code -1 = NULL. Cast to plain strings only on output."""
+    codes = np.asarray(codes, dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(values, type=pa.string()))
+
+
+def _broadcast(values: pd.Series, rows: np.ndarray, lengths: np.ndarray) -> pa.DictionaryArray:
+    """A per-symbol metadata column repeated over each symbol's bars (codes only, no string copies)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    seg_codes = np.where(rows >= 0, codes[np.maximum(rows, 0)], -1)
+    return _dictionary(np.repeat(seg_codes, lengths), [str(u) for u in uniques])
+
+
+def _string_array(values: pd.Series, order: np.ndarray | None) -> pa.DictionaryArray:
+    """A string column via its distinct values (metadata repeats per symbol: cheap)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if order is not None:
         codes = codes[order]
-    dictionary = pa.array([str(u) for u in uniques], type=pa.string())
-    idx = pa.array(codes.astype(np.int32), mask=codes < 0)
-    return pa.DictionaryArray.from_arrays(idx, dictionary).cast(pa.string())
+    return _dictionary(codes, [str(u) for u in uniques])
 
 
-def _codes(values: pa.Array) -> np.ndarray:
-    """One integer per distinct string, -1 for NULL (for grouping without Python string objects)."""
-    indices = values.dictionary_encode().indices
-    return pa.compute.fill_null(indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+def _constant_string(value: str, n: int) -> pa.DictionaryArray:
+    return _dictionary(np.zeros(n, np.int32), [value])
 
 
-def _constant_string(value: str, n: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
+def _fill_null(values: pa.DictionaryArray, fill: str) -> pa.DictionaryArray:
+    """NULLs replaced by `fill` (added to the distinct values if absent)."""
+    if values.null_count == 0:
+        return values
+    uniques = values.dictionary.to_pylist()
+    if fill not in uniques:
+        uniques.append(fill)
+    codes = _codes(values)
+    return _dictionary(np.where(codes < 0, uniques.index(fill), codes), uniques)
 
 
-def _trade_days(dt_ns: np.ndarray, tz: pa.Array) -> np.ndarray:
+def _codes(values: pa.DictionaryArray) -> np.ndarray:
+    """The integer code of every row, -1 for NULL (for grouping without Python string objects)."""
+    return pa.compute.fill_null(values.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _trade_days(dt_ns: np.ndarray, tz: pa.DictionaryArray) -> np.ndarray:
     """Calendar date (days since epoch) of each bar in its exchange time zone.
 
     Converted once per distinct (instant, zone): bars of many symbols share their datetimes.
     """
     out = np.empty(len(dt_ns), dtype=np.int32)
-    encoded = tz.dictionary_encode()  # no NULLs here: missing zones were filled with the table default
-    tz_codes = encoded.indices.to_numpy(zero_copy_only=False)
-    tz_names = encoded.dictionary.to_pylist()
+    tz_codes = _codes(tz)  # no NULLs here: missing zones were filled with the table default
+    tz_names = tz.dictionary.to_pylist()
     for k, name in enumerate(tz_names):
         mask = tz_codes == k
         sub = dt_ns if mask.all() else dt_ns[mask]
@@ -237,10 +274,10 @@ def _no_hugepage_advice() -> Iterator[None]:
 
 def _columns(
     bars: pd.DataFrame, table: str | TableSpec, benchmark: str | None, source: str | None,
-    updated_at: datetime | None, workers: int | None,
+    updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None = None,
 ) -> tuple[_Batch, dict[str, np.ndarray], datetime]:
     spec = _resolve_table(table)
-    batch = _prepare(bars, spec, source)
+    batch = _prepare(bars, spec, source, metadata)
     cols = dict(batch.ohlcv)
     if batch.seg.n:
         cols.update(_symbol_columns(batch, spec, workers))
@@ -256,39 +293,60 @@ def _columns(
     return batch, cols, stamp
 
 
-def _arrow(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime) -> pa.Table:
+def _selection(batch: _Batch, since: datetime | None) -> np.ndarray | None:
+    """Rows at or after `since` (None: every row)."""
+    if since is None:
+        return None
+    ts = pd.Timestamp(since)
+    cut = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns").value
+    keep = batch.dt_ns >= cut
+    return None if keep.all() else np.flatnonzero(keep)
+
+
+def _symbol_codes(batch: _Batch, sel: np.ndarray | None) -> np.ndarray:
+    lengths = batch.seg.stops - batch.seg.starts
+    codes = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    return codes if sel is None else codes[sel]
+
+
+def _strings(batch: _Batch, name: str, sel: np.ndarray | None) -> pa.Array:
+    values = batch.strings[name]
+    return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
+
+
+def _arrow(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime, sel: np.ndarray | None = None) -> pa.Table:
     schema = bar_schema()
-    n = batch.seg.n
+    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
+    n = batch.seg.n if sel is None else len(sel)
     arrays: list[pa.Array] = []
     for f in FIELDS:
         if f.name == "symbol":
-            lengths = batch.seg.stops - batch.seg.starts
-            idx = pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
-            arr = pa.DictionaryArray.from_arrays(idx, pa.array([str(s) for s in batch.symbols], pa.string()))
-            arrays.append(arr.cast(pa.string()))
+            names = [str(s) for s in batch.symbols]
+            arrays.append(_dictionary(_symbol_codes(batch, sel), names).cast(pa.string()))
         elif f.name == "datetime":
-            arrays.append(pa.array(batch.dt_ns // 1000, type=pa.timestamp("us", tz="UTC")))
+            arrays.append(pa.array(pick(batch.dt_ns) // 1000, type=pa.timestamp("us", tz="UTC")))
         elif f.name == "trade_date":
-            arrays.append(pa.array(batch.trade_days, type=pa.date32()))
+            arrays.append(pa.array(pick(batch.trade_days), type=pa.date32()))
         elif f.name == "updated_at":
             us = int(pd.Timestamp(stamp).tz_convert("UTC").value // 1000)
             arrays.append(pa.array(np.full(n, us, dtype=np.int64), type=pa.timestamp("us", tz="UTC")))
         elif f.dtype == "string":
-            arrays.append(batch.strings[f.name])
+            arrays.append(_strings(batch, f.name, sel))
         elif f.dtype == "int8":
-            x = cols[f.name]
+            x = pick(cols[f.name])
             bad = ~np.isfinite(x)
             arrays.append(pa.array(np.where(bad, 0, x).astype(np.int8), mask=bad))
         else:
-            arrays.append(_float_array(cols[f.name]))
+            arrays.append(_float_array(pick(cols[f.name])))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _float_array(x: np.ndarray) -> pa.Array:
-    """float64 Arrow array over the same memory, NULL where x is NaN or inf (bitmap built in one pass)."""
+    """float64 Arrow array over the same memory, NULL where x is NaN or inf (validity bits packed by NumPy)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    bitmap, nulls = _kernels.finite_bitmap(x)
-    validity = pa.py_buffer(bitmap) if nulls else None
+    finite = np.isfinite(x)
+    nulls = len(x) - int(np.count_nonzero(finite))
+    validity = pa.py_buffer(np.packbits(finite, bitorder="little")) if nulls else None
     return pa.Array.from_buffers(pa.float64(), len(x), [validity, pa.py_buffer(x)], null_count=int(nulls))
 
 
@@ -300,40 +358,41 @@ def compute_table(
     source: str | None = None,
     updated_at: datetime | None = None,
     workers: int | None = None,
+    metadata: pd.DataFrame | None = None,
+    since: datetime | None = None,
 ) -> pa.Table:
     """The 97 columns as an Arrow table typed exactly as `bar_schema()`; NaN/inf are stored as NULL.
 
     Same arguments as `compute`. This is what the pipeline writes and what live serving returns.
     """
     with _no_hugepage_advice():
-        batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers)
-        return _arrow(batch, cols, stamp)
+        batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
+        return _arrow(batch, cols, stamp, _selection(batch, since))
 
 
-def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime) -> pd.DataFrame:
+def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime, sel: np.ndarray | None = None) -> pd.DataFrame:
     """The same columns as `_arrow`, as pandas (built column by column: no 2 GB block consolidation)."""
+    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
+    n = batch.seg.n if sel is None else len(sel)
     out: dict[str, object] = {}
-    n = batch.seg.n
-    lengths = batch.seg.stops - batch.seg.starts
     for f in FIELDS:
         if f.name == "symbol":
-            idx = pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
-            dic = pa.array([str(s) for s in batch.symbols], pa.string())
-            out[f.name] = _STR.__from_arrow__(pa.DictionaryArray.from_arrays(idx, dic).cast(pa.string()))
+            names = [str(s) for s in batch.symbols]
+            out[f.name] = _STR.__from_arrow__(_dictionary(_symbol_codes(batch, sel), names).cast(pa.string()))
         elif f.name == "datetime":
-            out[f.name] = pd.DatetimeIndex(batch.dt_ns, tz="UTC").as_unit("us")
+            out[f.name] = pd.DatetimeIndex(pick(batch.dt_ns), tz="UTC").as_unit("us")
         elif f.name == "trade_date":
-            out[f.name] = pd.array(pa.array(batch.trade_days, type=pa.date32()), dtype=pd.ArrowDtype(pa.date32()))
+            out[f.name] = pd.array(pa.array(pick(batch.trade_days), type=pa.date32()), dtype=pd.ArrowDtype(pa.date32()))
         elif f.name == "updated_at":
             out[f.name] = pd.DatetimeIndex(np.full(n, pd.Timestamp(stamp).tz_convert("UTC").value), tz="UTC").as_unit("us")
         elif f.dtype == "string":
-            out[f.name] = _STR.__from_arrow__(batch.strings[f.name])  # pandas "str", zero-copy
+            out[f.name] = _STR.__from_arrow__(_strings(batch, f.name, sel))  # pandas "str" over Arrow memory
         elif f.dtype == "int8":
-            x = cols[f.name]
+            x = pick(cols[f.name])
             bad = ~np.isfinite(x)
             out[f.name] = pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
         else:
-            x = cols[f.name]
+            x = pick(cols[f.name])
             inf = np.isinf(x)
             if inf.any():  # NaN already means NULL; only inf needs replacing
                 x = np.where(inf, np.nan, x)
@@ -352,6 +411,8 @@ def compute(
     source: str | None = None,
     updated_at: datetime | None = None,
     workers: int | None = None,
+    metadata: pd.DataFrame | None = None,
+    since: datetime | None = None,
 ) -> pd.DataFrame:
     """Compute the 97 catalogue columns for every bar; sorted by (symbol, datetime), catalogue order.
 
@@ -364,6 +425,10 @@ def compute(
             table's (SPY / BTC/USD). Absent from `bars` -> those columns are NULL.
         source: value of the `source` column when `bars` has none.
         updated_at: audit timestamp for every row (default: now, UTC).
+        metadata: optional per-symbol metadata, one row per `symbol` with any of the metadata columns; used
+            for the columns `bars` does not carry (cheaper than merging it onto every bar).
+        since: return only bars at or after this instant (UTC; naive = UTC). Earlier bars still feed every
+            window and recursion: pass a symbol's whole history and ask for its latest bars.
         workers: threads for the per-symbol stage; None = up to 2 when the batch has >= 200k rows, 1 = the
             calling thread only. Results are bit-identical whatever the number.
 
@@ -372,8 +437,8 @@ def compute(
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
     with _no_hugepage_advice():
-        batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers)
-        return _frame(batch, cols, stamp)
+        batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
+        return _frame(batch, cols, stamp, _selection(batch, since))
 
 
 __all__ = ["FeatureInputError", "compute", "compute_table"]

@@ -102,22 +102,24 @@ def _load_valid(
     touched = sorted(good["symbol"].unique().tolist())
     report.symbols_loaded = len(touched)
     master = store.read_support("symbols").to_pandas()
-    stored_index = store.read(spec.name, columns=["symbol", "sector"]).to_pandas()
-    stored_index = stored_index.drop_duplicates("symbol", keep="last")
-    stored_symbols = set(stored_index["symbol"])
-
     resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
-    compute_set = _compute_set(touched, resolved, stored_index, benchmark=benchmark)
-    say(f"reading stored history of {len(compute_set & stored_symbols)} symbols")
-    history = store.read(
-        spec.name,
-        symbols=sorted(compute_set & stored_symbols),
-        columns=[*BAR_COLUMNS, "source", *METADATA_COLUMNS],
-    ).to_pandas()
+    bar_cols = [*BAR_COLUMNS, "source"]
+    if benchmark in touched:  # everyone's rs/beta moves: one read of the whole table, no index read
+        history = store.read(spec.name, columns=bar_cols, sort=False).to_pandas()
+        compute_set = set(touched) | set(history["symbol"].unique().tolist())
+        last_bar = history.groupby("symbol", sort=False)["datetime"].max()
+    else:
+        stored_index = _last_per_symbol(store.read(spec.name, columns=["symbol", "datetime", "sector"], sort=False))
+        compute_set = _compute_set(touched, resolved, stored_index, benchmark=benchmark)
+        say(f"reading stored history of {len(compute_set)} symbols")
+        wanted = sorted(compute_set & set(stored_index["symbol"]))
+        history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
+        last_bar = stored_index.set_index("symbol")["datetime"].reindex(wanted)
+    stored_meta = _stored_metadata(store, spec, last_bar)
     report.timings["read_history"] = time.perf_counter() - t
 
     incoming = good.assign(source=source)
-    since = _earliest_change(incoming, history, resolved)
+    since = _earliest_change(incoming, history, resolved, stored_meta)
     if since is _NO_CHANGE:
         report.unchanged = len(good)
         say("nothing changed")
@@ -125,13 +127,11 @@ def _load_valid(
 
     t = time.perf_counter()
     bars = _combine(history, incoming)
-    meta = _metadata_for_compute(bars, history, resolved, spec, master)
-    bars = bars.merge(meta, on="symbol", how="left")
-    report.symbols_computed = int(bars["symbol"].nunique())
+    del history
+    meta = _metadata_for_compute(bars, stored_meta, resolved, spec, master)
+    report.symbols_computed = len(meta)
     say(f"computing 97 fields for {report.symbols_computed} symbols ({len(bars):,} bars)")
-    rows = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp)
-    if since is not None:
-        rows = rows.filter(pa.compute.greater_equal(rows["datetime"], pa.scalar(since, rows.schema.field("datetime").type)))
+    rows = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta, since=since)
     report.timings["compute"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -144,6 +144,32 @@ def _load_valid(
     t = time.perf_counter()
     record_symbols(store, spec, bars, resolved, master=master, now=stamp)
     report.timings["symbols"] = time.perf_counter() - t
+
+
+def _stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
+    """Metadata on each stored symbol's latest bar (`last_bar`: symbol -> its latest datetime).
+
+    A load rewrites every row of a symbol whose metadata changed, so one row per symbol tells the stored
+    metadata; reading from the oldest of the latest bars onward skips decoding ~10 string columns over
+    the whole history.
+    """
+    cols = ["symbol", "datetime", *METADATA_COLUMNS]
+    if last_bar.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ["symbol", *METADATA_COLUMNS]})
+    rows = store.read(spec.name, symbols=sorted(last_bar.index.tolist()), start=last_bar.min(), columns=cols,
+                      sort=False)
+    return _last_per_symbol(rows)[["symbol", *METADATA_COLUMNS]]
+
+
+def _last_per_symbol(rows: pa.Table) -> pd.DataFrame:
+    """One row per symbol: its latest stored bar (by datetime), as pandas, without sorting every row."""
+    if rows.num_rows == 0:
+        return rows.to_pandas()
+    encoded = rows["symbol"].combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    dt = rows["datetime"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    latest = pd.DataFrame({"code": codes, "dt": dt}).groupby("code", sort=True)["dt"].idxmax().to_numpy()
+    return rows.take(pa.array(latest)).to_pandas()
 
 
 def _compute_set(
@@ -169,24 +195,26 @@ _NO_CHANGE = _NoChange()
 
 
 def _earliest_change(
-    incoming: pd.DataFrame, history: pd.DataFrame, resolved: pd.DataFrame
+    incoming: pd.DataFrame, history: pd.DataFrame, resolved: pd.DataFrame, stored_meta: pd.DataFrame
 ) -> datetime | None | _NoChange:
     """The earliest datetime at which an input differs from what is stored.
 
     None means "compare everything" (a symbol's metadata changed, so all its rows change);
     `_NO_CHANGE` means every incoming bar and every symbol's metadata equal what is stored.
+    `stored_meta`: the metadata on each stored symbol's latest bar.
     """
     if history.empty:
         return None
-    stored_meta = history.drop_duplicates("symbol", keep="last").set_index("symbol")[list(METADATA_COLUMNS)]
+    stored = stored_meta.set_index("symbol")[list(METADATA_COLUMNS)]
     new_meta = resolved.set_index("symbol")[list(METADATA_COLUMNS)]
-    common = new_meta.index.intersection(stored_meta.index)
+    common = new_meta.index.intersection(stored.index)
     a = new_meta.loc[common].astype(object).where(new_meta.loc[common].notna(), None)
-    b = stored_meta.loc[common].astype(object).where(stored_meta.loc[common].notna(), None)
+    b = stored.loc[common].astype(object).where(stored.loc[common].notna(), None)
     if not a.equals(b):
         return None
+    overlap = history[history["datetime"] >= incoming["datetime"].min()]  # only these can share a key
     merged = incoming.merge(
-        history[[*BAR_COLUMNS, "source"]], on=["symbol", "datetime"], how="left", suffixes=("", "_stored"),
+        overlap[[*BAR_COLUMNS, "source"]], on=["symbol", "datetime"], how="left", suffixes=("", "_stored"),
         indicator=True,
     )
     differs = merged["_merge"].eq("left_only").to_numpy().copy()
@@ -202,22 +230,32 @@ def _earliest_change(
 
 
 def _combine(history: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
-    """Stored bars plus incoming ones; an incoming bar replaces the stored bar with its key."""
+    """Stored bars plus incoming ones; an incoming bar replaces the stored bar with its key.
+
+    Unsorted (the feature engine orders by integer codes); only stored bars at or after the earliest
+    incoming datetime can share a key, so the key match runs on those alone.
+    """
     cols = [*BAR_COLUMNS, "source"]
-    frames = [f[cols] for f in (history, incoming) if not f.empty]
-    bars = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
-    bars = bars.drop_duplicates(["symbol", "datetime"], keep="last")
-    return bars.sort_values(["symbol", "datetime"], kind="stable").reset_index(drop=True)
+    if history.empty:
+        return incoming[cols].drop_duplicates(["symbol", "datetime"], keep="last").reset_index(drop=True)
+    incoming = incoming[cols].drop_duplicates(["symbol", "datetime"], keep="last")
+    late = np.flatnonzero((history["datetime"] >= incoming["datetime"].min()).to_numpy())
+    keys = pd.MultiIndex.from_frame(incoming[["symbol", "datetime"]].astype({"symbol": object}))
+    late_keys = pd.MultiIndex.from_frame(history[["symbol", "datetime"]].iloc[late].astype({"symbol": object}))
+    keep = np.ones(len(history), dtype=bool)
+    keep[late[late_keys.isin(keys)]] = False
+    kept = history[cols] if keep.all() else history.loc[keep, cols]
+    return pd.concat([kept, incoming], ignore_index=True)
 
 
 def _metadata_for_compute(
-    bars: pd.DataFrame, history: pd.DataFrame, resolved: pd.DataFrame, spec: TableSpec, master: pd.DataFrame
+    bars: pd.DataFrame, stored_meta: pd.DataFrame, resolved: pd.DataFrame, spec: TableSpec, master: pd.DataFrame
 ) -> pd.DataFrame:
-    """Metadata of every computed symbol: resolved for touched ones, stored (then master) for peers."""
-    peers = sorted(set(bars["symbol"]) - set(resolved["symbol"]))
+    """Metadata of every computed symbol (one row each): resolved for touched ones, stored (then master)
+    for peers."""
+    peers = sorted(set(bars["symbol"].unique().tolist()) - set(resolved["symbol"]))
     if not peers:
         return resolved
-    stored_meta = history.drop_duplicates("symbol", keep="last")[["symbol", *METADATA_COLUMNS]]
     peer_meta = resolve_metadata(peers, spec, provided=stored_meta, master=master)
     return pd.concat([resolved, peer_meta], ignore_index=True)
 

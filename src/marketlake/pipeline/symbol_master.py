@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -26,53 +27,48 @@ def record_symbols(
     (reference files, vendor profiles) is never blanked by a source that knows less.
     """
     schema = SUPPORT_SCHEMAS["symbols"]
-    spans = bars.groupby("symbol")["datetime"].agg(["min", "max"])
+    spans = bars.groupby("symbol", sort=True)["datetime"].agg(["min", "max"])
+    if spans.empty:
+        return 0
     first_col, last_col = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
-    current = master.set_index("symbol") if not master.empty else pd.DataFrame(columns=schema.names).set_index("symbol")
-    meta = resolved.set_index("symbol")
-    rows = []
-    for symbol, (first, last) in spans.iterrows():
-        old = current.loc[symbol].to_dict() if symbol in current.index else {}
-        new = {name: old.get(name) for name in schema.names if name != "symbol"}
-        new["symbol"] = symbol
-        if symbol in meta.index:
-            for col in METADATA_COLUMNS:
-                value = meta.at[symbol, col]
-                if value is not None and not (isinstance(value, float) and pd.isna(value)):
-                    new[col] = value
-        new[first_col], new[last_col] = first.to_pydatetime(), last.to_pydatetime()
-        if new.get("active") is None or pd.isna(new.get("active")):
-            new["active"] = True
-        if _same(old, new, schema.names):
-            continue
-        new["updated_at"] = now
-        rows.append(new)
-    if rows:
-        frame = pd.DataFrame(rows)
-        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-        store.upsert_support("symbols", table, keys=["symbol"])
-    return len(rows)
+    index = pd.Index(spans.index.astype(object), name="symbol")
+    others = [c for c in schema.names if c != "symbol"]
+    if master.empty:
+        old = pd.DataFrame(index=index, columns=others, dtype=object)
+    else:
+        old = master.drop_duplicates("symbol", keep="last").set_index("symbol").reindex(index)
+        old = old.reindex(columns=others)
+    new = old.copy()
+    meta = resolved.drop_duplicates("symbol", keep="last").set_index("symbol").reindex(index)
+    for col in METADATA_COLUMNS:  # the load's value where it has one, else what the master had
+        if col in meta.columns:
+            new[col] = meta[col].where(meta[col].notna(), new[col])
+    new[first_col] = spans["min"].to_numpy()
+    new[last_col] = spans["max"].to_numpy()
+    new["active"] = new["active"].where(new["active"].notna(), True)
+    changed = ~_same_rows(old, new, [c for c in others if c != "updated_at"])
+    if not changed.any():
+        return 0
+    out = new.loc[changed].copy()
+    out["updated_at"] = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now, tz="UTC")
+    out = out.reset_index()
+    table = pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
+    store.upsert_support("symbols", table, keys=["symbol"])
+    return int(changed.sum())
 
 
-def _same(old: dict[str, object], new: dict[str, object], names: list[str]) -> bool:
-    if not old:
-        return False
+def _same_rows(old: pd.DataFrame, new: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """Per row: every column equal, NULL equal to NULL (timestamps compared as instants)."""
+    same = np.ones(len(old), dtype=bool)
     for name in names:
-        if name in ("symbol", "updated_at"):
-            continue
-        a, b = old.get(name), new.get(name)
-        a_null = a is None or (not isinstance(a, str) and pd.isna(a))
-        b_null = b is None or (not isinstance(b, str) and pd.isna(b))
-        if a_null and b_null:
-            continue
-        if a_null != b_null:
-            return False
-        if isinstance(a, datetime) or isinstance(b, datetime):
-            if pd.Timestamp(a) != pd.Timestamp(b):  # type: ignore[arg-type]
-                return False
-        elif a != b:
-            return False
-    return True
+        a, b = old[name], new[name]
+        if name.startswith(("first_bar_", "last_bar_")):
+            a = pd.to_datetime(a, utc=True)
+            b = pd.to_datetime(b, utc=True)
+        a_null, b_null = a.isna().to_numpy(), b.isna().to_numpy()
+        equal = (a.astype(object).to_numpy() == b.astype(object).to_numpy())
+        same &= (a_null & b_null) | (~a_null & ~b_null & equal)
+    return same
 
 
 __all__ = ["record_symbols"]
