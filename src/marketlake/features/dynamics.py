@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from marketlake.features._talib import talib
 
 from marketlake.features._segments import safe_div
+from marketlake.features._talib import talib
 
 
 def close_location(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:

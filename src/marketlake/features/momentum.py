@@ -6,6 +6,7 @@ Every TA-Lib parameter is passed explicitly (TA-Lib defaults differ from the usu
 from __future__ import annotations
 
 import numpy as np
+
 from marketlake.features._talib import talib
 
 

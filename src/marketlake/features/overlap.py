@@ -6,9 +6,9 @@ TA-Lib kernels run per symbol; `bollinger_derived` and the Ichimoku displacement
 from __future__ import annotations
 
 import numpy as np
-from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, safe_div, shift
+from marketlake.features._talib import talib
 
 
 def sma(x: np.ndarray, *, timeperiod: int = 20) -> np.ndarray:

@@ -6,9 +6,9 @@ Vectorised over all symbols at once; `seg` marks where each symbol starts (None 
 from __future__ import annotations
 
 import numpy as np
-from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, safe_div, shift
+from marketlake.features._talib import talib
 
 
 def previous_close(close: np.ndarray, *, seg: Segments | None = None) -> np.ndarray:

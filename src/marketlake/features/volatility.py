@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, rolling_std
+from marketlake.features._talib import talib
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, *, timeperiod: int = 14) -> np.ndarray:

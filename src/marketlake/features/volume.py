@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from marketlake.features._talib import talib
 
 from marketlake.features._segments import Segments, rolling_std, rolling_sum, safe_div
+from marketlake.features._talib import talib
 
 
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from marketlake.features import _kernels
 from marketlake.features._segments import Segments, rolling_max, rolling_min, rolling_sum, seg_or_single
 
+
 def volume_profile(
     high: np.ndarray,
     low: np.ndarray,
