@@ -21,9 +21,9 @@ from marketlake.sources.base import empty_raw_bars
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
 from marketlake.sources.twelvedata.convert import (
     DEFAULT_STOCK_TZ,
+    batch_to_bars,
     local_wall_time,
     series_metadata,
-    series_to_bars,
 )
 from marketlake.sources.twelvedata.wire import WireError, WireSeries
 
@@ -97,27 +97,21 @@ def transform(
     now: datetime,
 ) -> SeriesResult:
     """Wire answers -> raw bars (UTC, oldest first, forming bar dropped) and metadata."""
-    frames: list[pd.DataFrame] = []
-    meta_rows = []
     result = SeriesResult(request, empty_raw_bars(), pd.DataFrame({"symbol": []}))
+    series: list[tuple[str, WireSeries]] = []
     for symbol in request.symbols:
         answer = answers.get(symbol)
-        if isinstance(answer, WireError) or answer is None:
+        if isinstance(answer, WireSeries):
+            series.append((symbol, answer))
+            result.counts[symbol] = len(answer.values)
+        else:
             result.errors[symbol] = answer or WireError(404, f"no answer for {symbol}")
-            continue
-        bars = series_to_bars(answer, table, symbol=symbol, now=now)
-        result.counts[symbol] = len(answer.values)
-        if answer.values:
-            oldest = pd.to_datetime(bars["datetime"]).min() if len(bars) else None
-            if oldest is not None and not pd.isna(oldest):
-                result.oldest[symbol] = oldest
-        if len(bars):
-            frames.append(bars)
-        meta_rows.append(series_metadata(answer, table, symbol=symbol))
-    if frames:
-        result.bars = pd.concat(frames, ignore_index=True)
-    if meta_rows:
-        result.metadata = pd.DataFrame(meta_rows)
+    result.bars = batch_to_bars(series, table, now=now)
+    if len(result.bars):
+        oldest = result.bars.groupby("symbol", sort=False)["datetime"].min()
+        result.oldest = {str(s): pd.Timestamp(t) for s, t in oldest.items() if not pd.isna(t)}
+    if series:
+        result.metadata = pd.DataFrame([series_metadata(a, table, symbol=s) for s, a in series])
     return result
 
 
