@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -148,3 +149,19 @@ def test_key_never_leaks(td_state: FakeState, caplog: pytest.LogCaptureFixture) 
     texts += [path + str(q) for path, q in td_state.requests] + td_state.raw_lines
     assert not [t for t in texts if API_KEY in t]
     assert all("apikey" not in q for _, q in td_state.requests)  # header only, never the URL
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+def test_pages_fetched_ahead_while_the_caller_loads(td_state: FakeState, prefetch: int) -> None:
+    td_state.credits_per_minute = 40
+    symbols = ["AAPL", "MSFT", "SPY", "NVDA", "BTC/USD"]
+    with FakeTwelveData(td_state) as fake, _client(fake.url, per_minute=40) as client:
+        pages = fetch_window(client, symbols, get_table("stocks_daily_clean"), now=lambda: td_state.market_now,
+                             start=datetime(2024, 10, 1, tzinfo=timezone.utc), batch_size=1, prefetch=prefetch)
+        first = next(pages)
+        time.sleep(0.4)  # the caller "loads" the first page
+        sent_while_loading = [p for p, _ in td_state.requests].count("/time_series")
+        rest = list(pages)
+    assert sent_while_loading == 1 + prefetch  # the page held and `prefetch` more, not the whole list
+    assert [r.request.symbols[0] for r in [first, *rest]] == symbols  # in order
+    assert client.budget.total_credits == td_state.credits_total == len(symbols)

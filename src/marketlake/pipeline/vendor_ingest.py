@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from marketlake.sources.binance import BinanceSource
 
 SOURCE = "twelvedata"
+PREFETCH = 1
+"""Backfill pages fetched ahead of the one being loaded (see `sources.ahead`)."""
 Progress = Callable[[str], None]
 
 
@@ -159,8 +161,13 @@ def ingest_twelvedata(
     outputsize: int = MAX_OUTPUTSIZE,
     lock_wait: bool | float = False,
     progress: Progress | None = None,
+    prefetch: int = PREFETCH,
 ) -> VendorIngestReport:
     """Backfill and update `symbols` in `table` from TwelveData; safe to kill and re-run.
+
+    Backfill pages are fetched `prefetch` pages ahead of the one being loaded, so credits keep being
+    spent while a page is validated and written; a kill can therefore waste the page being loaded and
+    `prefetch` more (never a page already stored).
 
     Raises:
         WarehouseLocked: another run holds the warehouse (and `lock_wait` did not allow waiting).
@@ -200,7 +207,7 @@ def ingest_twelvedata(
             if not group:
                 continue
             for result in fetch_window(client, group, spec, start=target, end=end, now=clock_now, batch_size=batch,
-                                       earliest=earliest, outputsize=outputsize):
+                                       earliest=earliest, outputsize=outputsize, prefetch=prefetch):
                 _load(store, spec, [result], report, state, target=target, backfill=True, say=say,
                       earliest=earliest)
     client.budget.flush()
@@ -423,4 +430,4 @@ def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime, 
     store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
 
 
-__all__ = ["BinanceIngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]
+__all__ = ["PREFETCH", "BinanceIngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]

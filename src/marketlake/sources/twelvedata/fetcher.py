@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from marketlake.schema import TableSpec
+from marketlake.sources.ahead import ahead
 from marketlake.sources.base import empty_raw_bars
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
 from marketlake.sources.twelvedata.convert import (
@@ -126,12 +127,21 @@ def fetch_window(
     batch_size: int = MAX_BATCH,
     earliest: Mapping[str, pd.Timestamp] | None = None,
     outputsize: int = MAX_OUTPUTSIZE,
+    prefetch: int = 1,
 ) -> Iterator[SeriesResult]:
     """Every bar of `symbols` in [start, end], newest pages first, one `SeriesResult` per request.
 
     A symbol is followed to an older page only while its last page was full and its oldest bar is
     still after `start` and after its earliest available bar (`earliest`).
+
+    Requests are sent and converted up to `prefetch` results ahead of the caller (in a worker thread,
+    see `sources.ahead`), so the credit budget keeps being spent while the caller loads a page; 0
+    fetches only when asked.
     """
+
+    def fetch(request: SeriesRequest) -> SeriesResult:
+        return transform(request, extract(client, request), table, now=now())
+
     pending: list[tuple[str, datetime | None]] = [(s, end) for s in symbols]
     first = True
     while pending:
@@ -143,8 +153,8 @@ def fetch_window(
                         for r in build_requests([s], table, start=start, end=e, outputsize=outputsize)]
         first = False
         pending = []
-        for request in requests:
-            result = transform(request, extract(client, request), table, now=now())
+        for result in ahead(fetch, requests, depth=prefetch):
+            request = result.request
             yield result
             for symbol in request.symbols:
                 if symbol in result.errors or result.counts.get(symbol, 0) < request.outputsize:
