@@ -143,6 +143,7 @@ def _series(state: FakeState, symbol: str, q: dict[str, str]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     state: FakeState
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, fmt: str, *args: Any) -> None:  # keep test output quiet, but record lines
         self.state.raw_lines.append(fmt % args)
