@@ -248,10 +248,11 @@ def ingest_binance(
 ) -> BinanceIngestReport:
     """Load Binance klines through `ingest_source` (validate, quarantine, features, write).
 
-    Without `start`, each symbol resumes from its last stored bar (minus `overlap_bars`, so revised
-    klines are picked up) or, when nothing is stored, from the table's history target. Symbols sharing
-    a start are fetched and loaded together (one commit per group). Pairs Binance rejects as invalid
-    (-1121) are marked inactive in the symbol master.
+    `symbols` may be `BTC/USD` or `BTCUSDT`; they are stored under the source's names (`BTC/USD` by
+    default, see `sources.binance.symbols`). Without `start`, each symbol resumes from its last stored
+    bar (minus `overlap_bars`, so revised klines are picked up) or, when nothing is stored, from the
+    table's history target. Symbols sharing a start are fetched and loaded together (one commit per
+    group). Pairs Binance rejects as invalid (-1121) are marked inactive in the symbol master.
     """
     from marketlake.pipeline.ingest import ingest_source
     from marketlake.sources.binance.fetcher import binance_interval
@@ -263,9 +264,10 @@ def ingest_binance(
     started = time.perf_counter()
     budget = source.client.budget
     weight0, requests0 = budget.total_credits, source.client.requests_sent
-    names = list(dict.fromkeys(symbols))
-    report = BinanceIngestReport(spec.name, symbols=len(names))
-    bench = next((s for s in names if s.replace("/", "").upper() == "BTCUSDT"), None)
+    report = BinanceIngestReport(spec.name, symbols=len(dict.fromkeys(symbols)))
+    pairs = source.resolve(list(symbols))  # one exchangeInfo request at most, before the lock
+    names = [p.symbol for p in pairs]
+    bench = next((p.symbol for p in pairs if p.pair == "BTCUSDT"), None)
     with store.writer_lock(wait=lock_wait):
         store.ensure_tables([spec.name])
         groups: dict[datetime | None, list[str]] = {}

@@ -15,15 +15,16 @@ No key is needed for public klines, so there is no secret to leak.
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import httpx
 
 from marketlake.errors import RateLimitError, VendorError
 from marketlake.sources.budget import CreditBudget
 from marketlake.sources.http import TRANSIENT_EXCEPTIONS, RetryPolicy, retry_after_seconds
-from marketlake.sources.binance.wire import Kline, WireError, parse_klines
+from marketlake.sources.binance.wire import Kline, WireError, WireSymbol, parse_exchange_info, parse_klines
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ VENDOR = "binance"
 DEFAULT_BASE_URL = "https://api.binance.com"
 KLINES_PATH = "/api/v3/klines"
 KLINES_WEIGHT = 2
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+EXCHANGE_INFO_WEIGHT = 20
 MAX_LIMIT = 1000
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
@@ -92,6 +95,17 @@ class BinanceClient:
             params["endTime"] = int(end_ms)
         status, body = self._get(KLINES_PATH, params, weight=KLINES_WEIGHT)
         return parse_klines(body, status=status)
+
+    def exchange_info(self, symbols: Sequence[str] | None = None) -> list[WireSymbol] | WireError:
+        """Base and quote asset of `symbols` (all pairs when None), weight 20.
+
+        Binance refuses the whole request (-1121) when one of `symbols` does not exist.
+        """
+        params: dict[str, Any] = {}
+        if symbols:
+            params["symbols"] = json.dumps(list(symbols), separators=(",", ":"))
+        status, body = self._get(EXCHANGE_INFO_PATH, params, weight=EXCHANGE_INFO_WEIGHT)
+        return parse_exchange_info(body, status=status)
 
     def _get(self, path: str, params: dict[str, Any], *, weight: int) -> tuple[int, Any]:
         """One GET under the weight budget: (HTTP status, decoded body) for 2xx and non-retryable 4xx.
@@ -166,4 +180,4 @@ def _code(body: Any) -> int | None:
     return body.get("code") if isinstance(body, dict) and isinstance(body.get("code"), int) else None
 
 
-__all__ = ["DEFAULT_BASE_URL", "KLINES_WEIGHT", "MAX_LIMIT", "VENDOR", "WEIGHT_HEADER", "BinanceClient"]
+__all__ = ["DEFAULT_BASE_URL", "EXCHANGE_INFO_WEIGHT", "KLINES_WEIGHT", "MAX_LIMIT", "VENDOR", "WEIGHT_HEADER", "BinanceClient"]
