@@ -41,6 +41,9 @@ class FakeState:
     p_slow: float = 0.0
     slow_s: float = 0.5
     send_credit_headers: bool = True
+    # a window with no bars: "empty" (values: []) or "error", as the real API answers it:
+    # {"code":404,"message":"Data not found","status":"error"} (twelvedata/twelvedata-python#58)
+    empty_window: str = "empty"
     plan_has_profile: bool = False
     seed: int = 7
     clock: Callable[[], float] = time.time
@@ -128,6 +131,8 @@ def _series(state: FakeState, symbol: str, q: dict[str, str]) -> dict[str, Any]:
         sel = [v for v in sel if (v["datetime"] < end if len(end) == 10 else v["datetime"] <= end)]
     n = min(int(q.get("outputsize", "30")), 5000)
     sel = sel[-n:][::-1]
+    if not sel and state.empty_window == "error":
+        return {"code": 404, "message": "Data not found", "status": "error"}
     crypto = _is_crypto(symbol)
     meta: dict[str, Any] = {"symbol": symbol, "interval": interval,
                             "exchange_timezone": "UTC" if crypto else "America/New_York",

@@ -55,7 +55,8 @@ def test_kill_9_then_rerun_finishes_cleanly(tmp_path: Path) -> None:
         steps = g["datetime"].sort_values().diff().dropna().unique()
         assert list(steps) == [pd.Timedelta(hours=1)], sym  # no gap
         assert g["datetime"].min() <= pd.Timestamp(now) - pd.Timedelta(days=366) + pd.Timedelta(hours=1)
-    # clean cost: /earliest_timestamp once per symbol (NOPE's 404 ends there) + per symbol 2 pages (8,784 bars);
+    # clean cost: 3 first pages (NOPE's is a 404) + for AAPL and MSFT /earliest_timestamp (their first page
+    # was full) and a second page (8,784 bars in all);
     # a kill may waste the pages fetched but not stored: the one being loaded and PREFETCH more
     clean = 3 + 2 * 2
     assert credits_after <= clean + 1 + PREFETCH, (killed_credits, credits_after)

@@ -17,7 +17,7 @@ from marketlake.sources.twelvedata.client import TwelveDataClient
 from marketlake.sources.twelvedata.fetcher import fetch_window
 from marketlake.sources.twelvedata.wire import WireError
 from tests.vendors.conftest import API_KEY, MINUTE_S
-from tests.vendors.fake_twelvedata import FakeState, FakeTwelveData
+from tests.vendors.fake_twelvedata import FakeState, FakeTwelveData, make_values
 
 
 def _client(url: str, *, key: str = API_KEY, per_minute: int = 8, timeout_s: float = 5.0) -> TwelveDataClient:
@@ -165,3 +165,32 @@ def test_pages_fetched_ahead_while_the_caller_loads(td_state: FakeState, prefetc
     assert sent_while_loading == 1 + prefetch  # the page held and `prefetch` more, not the whole list
     assert [r.request.symbols[0] for r in [first, *rest]] == symbols  # in order
     assert client.budget.total_credits == td_state.credits_total == len(symbols)
+
+
+def test_generic_fetch_stops_paging_at_earliest_timestamp(td_state: FakeState) -> None:
+    """`TwelveDataSource.fetch` (the BarSource path) uses the same pager floor as `ingest twelvedata`."""
+    from datetime import date, timedelta
+
+    from marketlake.sources.twelvedata import TwelveDataSource
+
+    td_state.credits_per_minute = 40
+    td_state.empty_window = "error"  # a page before the first bar is an error, as on the real API
+    td_state.listings = {"BTC/USD": date(2024, 10, 29), "ETH/USD": date(2024, 11, 4)}
+    td_state.market_now = datetime(2024, 10, 29, tzinfo=timezone.utc) + timedelta(minutes=9_998)
+    table = get_table("crypto_1min_clean")
+    assert len(make_values(td_state, "BTC/USD", "1min")) == 9_999  # two full pages reach the first bar
+    with FakeTwelveData(td_state) as fake, _client(fake.url, per_minute=40) as client:
+        source = TwelveDataSource(client=client, now=lambda: td_state.market_now)
+        bars = pd.concat([b.bars for b in source.fetch(["BTC/USD", "ETH/USD"], table)], ignore_index=True)
+        again = pd.concat([b.bars for b in source.fetch(["BTC/USD"], table)], ignore_index=True)
+    paths = [p for p, _ in td_state.requests]
+    # 1st: both symbols in one batch; BTC/USD's page is full, so its earliest bar is asked (ETH/USD's
+    # short page needs none); 2nd page reaches it. A 3rd page would cost a credit and answer 404.
+    assert paths[:3] == ["/time_series", "/earliest_timestamp", "/time_series"]
+    assert paths[3:] == ["/time_series", "/time_series"]  # the second fetch: the floor is not asked again
+    assert source.not_found == {}
+    assert client.budget.total_credits == td_state.credits_total == 2 + 1 + 1 + 2
+    btc = bars[bars.symbol == "BTC/USD"]["datetime"]
+    assert len(btc) == 9_998 and btc.min() == pd.Timestamp("2024-10-29 00:00Z") and not btc.duplicated().any()
+    assert len(bars[bars.symbol == "ETH/USD"]) == len(make_values(td_state, "ETH/USD", "1min")) - 1
+    assert len(again) == 9_998
