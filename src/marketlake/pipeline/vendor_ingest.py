@@ -63,22 +63,28 @@ class StoreUsage:
 
 
 @dataclass
-class VendorIngestReport:
-    """What one `ingest twelvedata` run did."""
+class IngestReport:
+    """What one vendor ingest run did: symbols asked, those the vendor does not know, loads, requests."""
 
     table: str
     symbols: int = 0
-    requested: int = 0
-    up_to_date: int = 0
     not_found: dict[str, str] = field(default_factory=dict)
     loads: list[LoadReport] = field(default_factory=list)
-    credits: int = 0
     requests: int = 0
     seconds: float = 0.0
 
     @property
     def rows_changed(self) -> int:
         return sum(r.changed for r in self.loads)
+
+
+@dataclass
+class VendorIngestReport(IngestReport):
+    """What one `ingest twelvedata` run did."""
+
+    requested: int = 0
+    up_to_date: int = 0
+    credits: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,20 +224,10 @@ def ingest_twelvedata(
 
 
 @dataclass
-class BinanceIngestReport:
-    """What one `ingest binance` run did."""
+class BinanceIngestReport(IngestReport):
+    """What one `ingest binance` run did (`weight`: Binance's request weight spent)."""
 
-    table: str
-    symbols: int = 0
-    not_found: dict[str, str] = field(default_factory=dict)
-    loads: list[LoadReport] = field(default_factory=list)
     weight: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rows_changed(self) -> int:
-        return sum(r.changed for r in self.loads)
 
 
 def ingest_binance(
@@ -320,12 +316,7 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
             if err.code == 404:
                 missing[symbol] = f"twelvedata {err.code}: {err.message}"[:300]
                 rows.append(_state_row(spec, symbol, state, status="error", message=missing[symbol], now=now))
-        if rows:
-            store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
-                                 keys=["table", "symbol"])
-        if missing:
-            mark_inactive(store, missing, now=now)
-            report.not_found.update(missing)
+        _record(store, rows, missing, report, now=now)
         say(f"earliest bars asked for {len(found) + len(errors)} symbols, {len(missing)} unknown to twelvedata")
 
     return EarliestBars(client, spec, known=known, on_answer=persist)
@@ -370,6 +361,12 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
             rows.append(_state_row(spec, s, state, status="ok", message=None, now=now, complete=complete,
                                    first=sym_bars.min() if len(sym_bars) else None,
                                    last=sym_bars.max() if len(sym_bars) else None))
+    _record(store, rows, missing, report, now=now)
+
+
+def _record(store: DeltaStore, rows: list[dict[str, object]], missing: dict[str, str], report: VendorIngestReport,
+            *, now: datetime) -> None:
+    """Write `ingest_state` rows (one commit), then mark the 404s inactive and report them."""
     if rows:
         store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
                              keys=["table", "symbol"])
@@ -432,4 +429,4 @@ def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime, 
     store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
 
 
-__all__ = ["PREFETCH", "BinanceIngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]
+__all__ = ["PREFETCH", "BinanceIngestReport", "IngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]

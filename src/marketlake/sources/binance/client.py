@@ -21,9 +21,9 @@ from typing import Any, Sequence
 
 import httpx
 
-from marketlake.errors import RateLimitError, VendorError
+from marketlake.errors import RateLimitError
 from marketlake.sources.budget import CreditBudget
-from marketlake.sources.http import TRANSIENT_EXCEPTIONS, RetryPolicy, retry_after_seconds
+from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, retry_after_seconds
 from marketlake.sources.binance.wire import Kline, WireError, WireSymbol, parse_exchange_info, parse_klines
 
 log = logging.getLogger(__name__)
@@ -114,17 +114,11 @@ class BinanceClient:
             RateLimitError: 418 (banned), or 429 persisting over `retry.rate_limit_attempts`.
             VendorError: 5xx/timeouts persisting over `retry.max_attempts`, or an undecodable 2xx body.
         """
-        failures = limited = 0
+        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="Binance", path=path)
+        limited = 0
         while True:
-            self.budget.acquire(weight)
-            try:
-                resp = self._http.get(path, params=params)
-            except httpx.ConnectError as exc:
-                self.budget.refund(weight)
-                failures = self._backoff(path, failures, f"connection failed ({type(exc).__name__})")
-                continue
-            except TRANSIENT_EXCEPTIONS as exc:
-                failures = self._backoff(path, failures, type(exc).__name__)
+            resp = budgeted_get(self._http, attempts, params, cost=weight)
+            if resp is None:
                 continue
             self.requests_sent += 1
             self._observe_weight(resp)
@@ -156,7 +150,7 @@ class BinanceClient:
                 self.budget.clock.sleep(wait)
                 continue
             if code >= 500 or (code < 400 and body is None):
-                failures = self._backoff(path, failures, f"HTTP {code}")
+                attempts.backoff(f"HTTP {code}")
                 continue
             return code, body
 
@@ -165,15 +159,6 @@ class BinanceClient:
         if raw is not None and raw.strip().isdigit():
             self.used_weight = int(raw)
             self.budget.observe_left(self.budget.per_minute - self.used_weight)
-
-    def _backoff(self, path: str, failures: int, what: str) -> int:
-        if failures + 1 >= self.retry.max_attempts:
-            raise VendorError(f"Binance {path}: {what} after {failures + 1} attempts; the service may be down, "
-                              "retry later", vendor=VENDOR)
-        delay = self.retry.delay(failures)
-        log.info("binance %s: %s, retrying in %.2fs", path, what, delay)
-        self.budget.clock.sleep(delay)
-        return failures + 1
 
 
 def _code(body: Any) -> int | None:
