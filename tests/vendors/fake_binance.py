@@ -1,10 +1,12 @@
-"""A fake Binance on 127.0.0.1: real HTTP, `/api/v3/klines` in the exact wire format.
+"""A fake Binance on 127.0.0.1: real HTTP, `/api/v3/klines` and `/api/v3/exchangeInfo` in the exact wire format.
 
 Speaks what the real API speaks: arrays `[openTime, "open", "high", "low", "close", "volume", closeTime,
 "quoteVolume", trades, "takerBase", "takerQuote", "0"]` oldest first, including the still-forming kline
-at `market_now`; errors as `{"code": -1121, "msg": "Invalid symbol."}` with HTTP 400; request weight
-counted per (compressed) minute with `X-MBX-USED-WEIGHT-1M` on every answer; 429 + `Retry-After` over the
-limit; scripted statuses (`script`) to force 429/418/5xx answers.
+at `market_now`; `exchangeInfo` for `symbol=X`, `symbols=["X","Y"]` (the whole request refused with
+-1121 when one is unknown) or every listing; errors as `{"code": -1121, "msg": "Invalid symbol."}` with
+HTTP 400; request weight (klines 2, exchangeInfo 20) counted per (compressed) minute with
+`X-MBX-USED-WEIGHT-1M` on every answer; 429 + `Retry-After` over the limit; scripted statuses
+(`script`) to force 429/418/5xx answers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 STEP_MS = {"1m": 60_000, "1h": 3_600_000, "1d": 86_400_000}
-WEIGHT = 2
+WEIGHT = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20}
+FAKE_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "EUR", "TRY")  # the fake's own listing data
+
+
+def assets_of(symbol: str) -> tuple[str, str]:
+    """(baseAsset, quoteAsset) of a listed pair, as Binance's exchangeInfo states them."""
+    quote = next(q for q in FAKE_QUOTES if symbol.endswith(q) and len(symbol) > len(q))
+    return symbol[: -len(quote)], quote
 
 
 @dataclass
@@ -64,6 +73,7 @@ def klines(state: BinanceState, symbol: str, interval: str) -> list[list[Any]]:
 class _Handler(BaseHTTPRequestHandler):
     state: BinanceState
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, fmt: str, *args: Any) -> None:
         pass
@@ -83,17 +93,18 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         with st.lock:
-            st.requests.append(q)
+            st.requests.append({**q, "_path": url.path})
             window = math.floor(time.time() / st.minute_seconds)
             used = st.per_window.get(window, st.other_weight)
             forced = st.script.pop(0) if st.script else None
-            over = used + WEIGHT > st.weight_per_minute
+            weight = WEIGHT.get(url.path, 1)
+            over = used + weight > st.weight_per_minute
             if over:
                 st.violations += 1
             else:
-                used += WEIGHT
+                used += weight
                 st.per_window[window] = used
-                st.weight_total += WEIGHT
+                st.weight_total += weight
         headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
         if forced is not None:
             status, extra = forced
@@ -105,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             retry = max(1, math.ceil((window + 1) * st.minute_seconds - time.time()))
             self._send(429, {"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is "
                              f"{st.weight_per_minute} requests per minute."}, {**headers, "Retry-After": str(retry)})
+            return
+        if url.path == "/api/v3/exchangeInfo":
+            self._exchange_info(q, headers)
             return
         if url.path != "/api/v3/klines":
             self._send(404, {"code": -1000, "msg": "Not found."}, headers)
@@ -126,6 +140,38 @@ class _Handler(BaseHTTPRequestHandler):
         if "endTime" in q:
             rows = [r for r in rows if r[0] <= int(q["endTime"])]
         self._send(200, rows[:limit], headers)
+
+
+    def _exchange_info(self, q: dict[str, str], headers: dict[str, str]) -> None:
+        st = self.state
+        if "symbol" in q:
+            wanted = [q["symbol"]]
+        elif "symbols" in q:
+            try:
+                wanted = json.loads(q["symbols"])
+            except ValueError:
+                wanted = None
+            if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+                self._send(400, {"code": -1100, "msg": "Illegal characters found in parameter 'symbols'."}, headers)
+                return
+        else:
+            wanted = sorted(st.listings)
+        if any(w not in st.listings for w in wanted):
+            self._send(400, {"code": -1121, "msg": "Invalid symbol."}, headers)
+            return
+        entries = []
+        for w in wanted:
+            base, quote = assets_of(w)
+            entries.append({"symbol": w, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8,
+                            "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                            "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True, "isSpotTradingAllowed": True,
+                            "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
+                                         "maxPrice": "1000000.00000000", "tickSize": "0.01000000"}],
+                            "permissions": [], "permissionSets": [["SPOT"]]})
+        self._send(200, {"timezone": "UTC", "serverTime": int(time.time() * 1000),
+                         "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                                         "limit": st.weight_per_minute}],
+                         "exchangeFilters": [], "symbols": entries}, headers)
 
 
 class FakeBinance:

@@ -41,6 +41,9 @@ class FakeState:
     p_slow: float = 0.0
     slow_s: float = 0.5
     send_credit_headers: bool = True
+    # a window with no bars: "empty" (values: []) or "error", as the real API answers it:
+    # {"code":404,"message":"Data not found","status":"error"} (twelvedata/twelvedata-python#58)
+    empty_window: str = "empty"
     plan_has_profile: bool = False
     seed: int = 7
     clock: Callable[[], float] = time.time
@@ -128,6 +131,8 @@ def _series(state: FakeState, symbol: str, q: dict[str, str]) -> dict[str, Any]:
         sel = [v for v in sel if (v["datetime"] < end if len(end) == 10 else v["datetime"] <= end)]
     n = min(int(q.get("outputsize", "30")), 5000)
     sel = sel[-n:][::-1]
+    if not sel and state.empty_window == "error":
+        return {"code": 404, "message": "Data not found", "status": "error"}
     crypto = _is_crypto(symbol)
     meta: dict[str, Any] = {"symbol": symbol, "interval": interval,
                             "exchange_timezone": "UTC" if crypto else "America/New_York",
@@ -143,6 +148,7 @@ def _series(state: FakeState, symbol: str, q: dict[str, str]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     state: FakeState
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, fmt: str, *args: Any) -> None:  # keep test output quiet, but record lines
         self.state.raw_lines.append(fmt % args)

@@ -17,6 +17,7 @@ from marketlake.sources.binance import BinanceSource
 from marketlake.sources.binance.client import BinanceClient
 from marketlake.sources.binance.convert import klines_to_bars
 from marketlake.sources.binance.fetcher import fetch_symbol
+from marketlake.sources.binance.symbols import Pair, resolve_pairs
 from marketlake.sources.binance.wire import WireError
 from marketlake.sources.budget import CreditBudget, PlanLimits
 from marketlake.sources.http import RetryPolicy
@@ -74,7 +75,7 @@ def test_418_ban_is_a_clear_error(bn_state: BinanceState) -> None:
 def test_used_weight_header_paces_requests(bn_state: BinanceState) -> None:
     bn_state.weight_per_minute, bn_state.other_weight = 20, 14  # other clients on this IP use most of it
     with FakeBinance(bn_state) as fake, _client(fake.url, weight=20) as client:
-        pages = list(fetch_symbol(client, "ETHUSDT", get_table("crypto_hourly_clean"),
+        pages = list(fetch_symbol(client, Pair("ETH/USD", "ETHUSDT"), get_table("crypto_hourly_clean"),
                                   start=NOW.replace(minute=0) - timedelta(hours=40), end=None, now=lambda: NOW, limit=5))
     assert bn_state.violations == 0  # without honouring X-MBX-USED-WEIGHT-1M this sends ~10 per minute
     assert len(pages) == 9 and sum(len(p.bars) for p in pages) == 40  # 41 klines, the forming one dropped
@@ -89,26 +90,57 @@ def test_ingest_end_to_end_then_resume(tmp_path: Path, bn_state: BinanceState) -
     with FakeBinance(bn_state) as fake, _client(fake.url) as client:
         source = BinanceSource(client=client, now=lambda: NOW)
         first = ingest_binance(store, "crypto_daily_clean", ["BTCUSDT", "ETHUSDT", "NOPEUSDT"], source=source)
-        again = ingest_binance(store, "crypto_daily_clean", ["BTCUSDT", "ETHUSDT"], source=BinanceSource(
+        paths = [r["_path"] for r in bn_state.requests]
+        again = ingest_binance(store, "crypto_daily_clean", ["BTC/USD", "ETH/USD"], source=BinanceSource(
             client=client, now=lambda: NOW))
     assert first.not_found == {"NOPEUSDT": "binance -1121: Invalid symbol."}
-    assert first.weight == 2 * 4 and first.requests == 4  # BTC: 2 pages (1,040 days), ETH: 1, NOPE: 1
-    assert max(int(r["limit"]) for r in bn_state.requests) == 1000
+    # exchangeInfo for the three (refused: NOPEUSDT is unknown), then the full list; no klines for NOPEUSDT
+    assert paths[:2] == ["/api/v3/exchangeInfo"] * 2 and paths[2:].count("/api/v3/klines") == 3
+    assert first.weight == 2 * 20 + 3 * 2 and first.requests == 5  # BTC: 2 pages (1,040 days), ETH: 1
+    assert max(int(r["limit"]) for r in bn_state.requests if "limit" in r) == 1000
     bars = store.read("crypto_daily_clean").to_pandas()
+    assert set(bars["symbol"]) == {"BTC/USD", "ETH/USD"}  # stablecoin quote stored as USD
     expected = {s: [pd.Timestamp(r[0], unit="ms", tz="UTC") for r in klines(bn_state, s, "1d")][:-1]
                 for s in ("BTCUSDT", "ETHUSDT")}
-    btc = bars[bars.symbol == "BTCUSDT"].sort_values("datetime")
+    btc = bars[bars.symbol == "BTC/USD"].sort_values("datetime")
     assert btc["datetime"].tolist() == expected["BTCUSDT"]
-    assert len(bars[bars.symbol == "ETHUSDT"]) == len(expected["ETHUSDT"]) - 1  # one bad kline quarantined
+    eth = bars[bars.symbol == "ETH/USD"].sort_values("datetime")
+    assert len(eth) == len(expected["ETHUSDT"]) - 1  # one bad kline quarantined
     assert (bars["source"] == "binance").all() and (bars["datetime"].dt.hour == 0).all()
     assert btc["sma_20"].notna().sum() == len(btc) - 19  # featured like any source
+    assert eth["rs_benchmark_20"].notna().any()  # BTC/USD, the crypto tables' benchmark, was found
     quarantine = store.read_support("quarantine").to_pandas()
     assert len(quarantine) == 1 and "ETHUSDT" in quarantine.iloc[0].to_string()
     master = store.read_support("symbols").to_pandas().set_index("symbol")
     assert master.at["NOPEUSDT", "active"] == False  # noqa: E712
-    assert master.at["BTCUSDT", "exchange"] == "Binance" and master.at["BTCUSDT", "currency"] == "USDT"
-    # resume: one short page per symbol from the last stored bar, nothing rewritten
+    assert master.at["BTC/USD", "exchange"] == "Binance" and master.at["BTC/USD", "currency"] == "USD"
+    # resume (BASE/QUOTE input: no exchangeInfo): one short page per symbol from the last stored bar
     assert again.weight == 4 and again.rows_changed == 0
+
+
+def test_symbol_mapping_over_exchange_info(bn_state: BinanceState) -> None:
+    bn_state.listings.update({s: datetime(2024, 1, 1, tzinfo=timezone.utc)
+                              for s in ("ETHBTC", "SOLFDUSD", "BTCUSDC", "BTCEUR")})
+    names = ["BTC/USD", "ethusdt", "ETHBTC", "SOLFDUSD", "BTCEUR", "ETH/USDT", "NOPEUSDT"]
+    with FakeBinance(bn_state) as fake, _client(fake.url) as client:
+        pairs, invalid = resolve_pairs(client, names)
+        kept, _ = resolve_pairs(client, ["BTC/USD", "ETHBTC"], keep_vendor_symbols=True)
+        only_slash, _ = resolve_pairs(client, ["SOL/USDC", "BTC/EUR"])
+        sent = len(bn_state.requests)
+        with pytest.raises(ConfigError, match="BTCUSDC and BTCUSDT would both be stored as BTC/USD"):
+            resolve_pairs(client, ["BTCUSDT", "BTCUSDC"])
+        both, _ = resolve_pairs(client, ["BTCUSDT", "BTCUSDC"], keep_vendor_symbols=True)
+    stored = {name: (p.symbol, p.pair) for name, p in pairs.items()}
+    assert stored == {"BTC/USD": ("BTC/USD", "BTCUSDT"), "ethusdt": ("ETH/USD", "ETHUSDT"),
+                      "ETHBTC": ("ETH/BTC", "ETHBTC"), "SOLFDUSD": ("SOL/USD", "SOLFDUSD"),
+                      "BTCEUR": ("BTC/EUR", "BTCEUR"), "ETH/USDT": ("ETH/USD", "ETHUSDT")}
+    assert set(invalid) == {"NOPEUSDT"} and invalid["NOPEUSDT"].code == -1121
+    assert {n: p.symbol for n, p in kept.items()} == {"BTC/USD": "BTCUSDT", "ETHBTC": "ETHBTC"}
+    assert {n: p.pair for n, p in only_slash.items()} == {"SOL/USDC": "SOLUSDC", "BTC/EUR": "BTCEUR"}
+    # raw pairs asked in one exchangeInfo (plus the full list once, as one of them was unknown); kept
+    # names asked once more; BASE/QUOTE input asked nothing
+    assert [r["_path"] for r in bn_state.requests[:sent]] == ["/api/v3/exchangeInfo"] * 3
+    assert {p.symbol for p in both.values()} == {"BTCUSDT", "BTCUSDC"}
 
 
 def test_cli_ingest_and_stock_table_refused(tmp_path: Path, bn_state: BinanceState,
@@ -127,6 +159,13 @@ def test_cli_ingest_and_stock_table_refused(tmp_path: Path, bn_state: BinanceSta
         res = runner.invoke(app, ["ingest", "binance", "--table", "crypto_hourly_clean", "--symbols",
                                   "BTCUSDT", "--start", start, "-w", str(tmp_path / "wh")])
     assert res.exit_code == 0, res.output
-    assert len(bn_state.requests) == 1 and "weight 2 in 1 requests" in res.output
-    stored = DeltaStore(tmp_path / "wh").read("crypto_hourly_clean", columns=["symbol", "datetime"])
-    assert stored.num_rows == 30
+    assert len(bn_state.requests) == 2 and "weight 22 in 2 requests" in res.output  # exchangeInfo + klines
+    stored = DeltaStore(tmp_path / "wh").read("crypto_hourly_clean", columns=["symbol", "datetime"]).to_pandas()
+    assert len(stored) == 30 and set(stored["symbol"]) == {"BTC/USD"}
+    with FakeBinance(bn_state) as fake:
+        monkeypatch.setenv("BINANCE_BASE_URL", fake.url)
+        res = runner.invoke(app, ["ingest", "binance", "--table", "crypto_hourly_clean", "--symbols",
+                                  "BTC/USD", "--start", start, "--keep-vendor-symbols", "-w", str(tmp_path / "wh")])
+    assert res.exit_code == 0, res.output
+    stored = DeltaStore(tmp_path / "wh").read("crypto_hourly_clean", columns=["symbol"]).to_pandas()
+    assert stored["symbol"].value_counts().to_dict() == {"BTC/USD": 30, "BTCUSDT": 30}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -16,7 +17,7 @@ from marketlake.sources.twelvedata.client import TwelveDataClient
 from marketlake.sources.twelvedata.fetcher import fetch_window
 from marketlake.sources.twelvedata.wire import WireError
 from tests.vendors.conftest import API_KEY, MINUTE_S
-from tests.vendors.fake_twelvedata import FakeState, FakeTwelveData
+from tests.vendors.fake_twelvedata import FakeState, FakeTwelveData, make_values
 
 
 def _client(url: str, *, key: str = API_KEY, per_minute: int = 8, timeout_s: float = 5.0) -> TwelveDataClient:
@@ -148,3 +149,48 @@ def test_key_never_leaks(td_state: FakeState, caplog: pytest.LogCaptureFixture) 
     texts += [path + str(q) for path, q in td_state.requests] + td_state.raw_lines
     assert not [t for t in texts if API_KEY in t]
     assert all("apikey" not in q for _, q in td_state.requests)  # header only, never the URL
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+def test_pages_fetched_ahead_while_the_caller_loads(td_state: FakeState, prefetch: int) -> None:
+    td_state.credits_per_minute = 40
+    symbols = ["AAPL", "MSFT", "SPY", "NVDA", "BTC/USD"]
+    with FakeTwelveData(td_state) as fake, _client(fake.url, per_minute=40) as client:
+        pages = fetch_window(client, symbols, get_table("stocks_daily_clean"), now=lambda: td_state.market_now,
+                             start=datetime(2024, 10, 1, tzinfo=timezone.utc), batch_size=1, prefetch=prefetch)
+        first = next(pages)
+        time.sleep(0.4)  # the caller "loads" the first page
+        sent_while_loading = [p for p, _ in td_state.requests].count("/time_series")
+        rest = list(pages)
+    assert sent_while_loading == 1 + prefetch  # the page held and `prefetch` more, not the whole list
+    assert [r.request.symbols[0] for r in [first, *rest]] == symbols  # in order
+    assert client.budget.total_credits == td_state.credits_total == len(symbols)
+
+
+def test_generic_fetch_stops_paging_at_earliest_timestamp(td_state: FakeState) -> None:
+    """`TwelveDataSource.fetch` (the BarSource path) uses the same pager floor as `ingest twelvedata`."""
+    from datetime import date, timedelta
+
+    from marketlake.sources.twelvedata import TwelveDataSource
+
+    td_state.credits_per_minute = 40
+    td_state.empty_window = "error"  # a page before the first bar is an error, as on the real API
+    td_state.listings = {"BTC/USD": date(2024, 10, 29), "ETH/USD": date(2024, 11, 4)}
+    td_state.market_now = datetime(2024, 10, 29, tzinfo=timezone.utc) + timedelta(minutes=9_998)
+    table = get_table("crypto_1min_clean")
+    assert len(make_values(td_state, "BTC/USD", "1min")) == 9_999  # two full pages reach the first bar
+    with FakeTwelveData(td_state) as fake, _client(fake.url, per_minute=40) as client:
+        source = TwelveDataSource(client=client, now=lambda: td_state.market_now)
+        bars = pd.concat([b.bars for b in source.fetch(["BTC/USD", "ETH/USD"], table)], ignore_index=True)
+        again = pd.concat([b.bars for b in source.fetch(["BTC/USD"], table)], ignore_index=True)
+    paths = [p for p, _ in td_state.requests]
+    # 1st: both symbols in one batch; BTC/USD's page is full, so its earliest bar is asked (ETH/USD's
+    # short page needs none); 2nd page reaches it. A 3rd page would cost a credit and answer 404.
+    assert paths[:3] == ["/time_series", "/earliest_timestamp", "/time_series"]
+    assert paths[3:] == ["/time_series", "/time_series"]  # the second fetch: the floor is not asked again
+    assert source.not_found == {}
+    assert client.budget.total_credits == td_state.credits_total == 2 + 1 + 1 + 2
+    btc = bars[bars.symbol == "BTC/USD"]["datetime"]
+    assert len(btc) == 9_998 and btc.min() == pd.Timestamp("2024-10-29 00:00Z") and not btc.duplicated().any()
+    assert len(bars[bars.symbol == "ETH/USD"]) == len(make_values(td_state, "ETH/USD", "1min")) - 1
+    assert len(again) == 9_998

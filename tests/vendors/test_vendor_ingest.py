@@ -37,8 +37,8 @@ def test_backfill_then_incremental_then_idempotent(tmp_path: Path, td_state: Fak
         td_state._cache.clear()
         later = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT", "NOPE"], client=client, now=now)
     assert td_state.violations == 0
-    # 3 x /earliest_timestamp (NOPE's 404 stops it before /time_series) + AAPL and MSFT in one batch
-    assert first.credits == 5 and first.not_found.keys() == {"NOPE"}
+    # one batch of three (NOPE answers 404 inside it); each history fits one page, so no /earliest_timestamp
+    assert first.credits == 3 and first.not_found.keys() == {"NOPE"}
     assert again.credits == 0 and again.rows_changed == 0 and again.up_to_date == 2
     assert later.credits == 2  # AAPL and MSFT in one batch request; NOPE is inactive, not asked again
     bars = store.read("stocks_daily_clean", columns=["symbol", "datetime", "close"]).to_pandas()
@@ -52,8 +52,8 @@ def test_backfill_then_incremental_then_idempotent(tmp_path: Path, td_state: Fak
     state = store.read_support("ingest_state").to_pandas().set_index("symbol")
     assert bool(state.at["AAPL", "backfill_complete"]) and state.at["NOPE", "status"] == "error"
     usage = store.read_support("api_usage").to_pandas()
-    assert usage["credits"].sum() == client.budget.total_credits == td_state.credits_total == 7
-    assert [p for p, _ in td_state.requests].count("/earliest_timestamp") == 3  # once per symbol, ever
+    assert usage["credits"].sum() == client.budget.total_credits == td_state.credits_total == 5
+    assert [p for p, _ in td_state.requests].count("/earliest_timestamp") == 0  # nothing to page back to
 
 
 def test_intraday_paging_across_dst(tmp_path: Path, td_state: FakeState) -> None:
@@ -102,9 +102,10 @@ def test_backfill_stops_at_earliest_timestamp(tmp_path: Path, td_state: FakeStat
                                   outputsize=454)
         again = ingest_twelvedata(store, "crypto_1min_clean", ["BTC/USD"], client=client, now=now, outputsize=454)
     paths = [p for p, _ in td_state.requests]
-    # 2 x /earliest_timestamp + 2 full pages of BTC/USD; no third page, no /time_series for NOPE/USD
+    # page 1 (BTC/USD full, NOPE/USD 404 in the same batch), then BTC/USD's earliest bar (asked because its
+    # page was full), then page 2, which reaches it: no third page, which the vendor would answer with an error
     assert first.credits == td_state.credits_total == 4
-    assert paths.count("/earliest_timestamp") == 2 and paths.count("/time_series") == 2
+    assert paths == ["/time_series", "/earliest_timestamp", "/time_series"]
     assert again.credits == 0 and first.not_found.keys() == {"NOPE/USD"}
     bars = store.read("crypto_1min_clean", columns=["datetime"]).to_pandas()
     assert len(bars) == 906 and bars["datetime"].min() == pd.Timestamp("2024-11-05 00:00Z")

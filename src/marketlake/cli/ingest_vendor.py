@@ -51,14 +51,20 @@ def twelvedata(
 
 def binance(
     table: Annotated[str, typer.Option("--table", "-t", help="Crypto table, e.g. crypto_daily_clean.")],
-    symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated pairs, e.g. BTCUSDT,ETHUSDT.")],
+    symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated pairs: BTC/USD,ETH/BTC or BTCUSDT.")],
     start: Annotated[Optional[str], typer.Option("--start", help="First bar (ISO, UTC); default: resume.")] = None,
     end: Annotated[Optional[str], typer.Option("--end", help="Last bar (ISO, UTC).")] = None,
+    keep_vendor_symbols: Annotated[bool, typer.Option(
+        "--keep-vendor-symbols", help="Store Binance's pair (BTCUSDT) instead of BTC/USD.")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", help="Config file.")] = None,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
-    """Load Binance public klines (no key); resumes from the last stored bar unless --start is given."""
+    """Load Binance public klines (no key); resumes from the last stored bar unless --start is given.
+
+    Pairs are stored as BASE/QUOTE with stablecoin quotes (USDT, USDC, FDUSD, BUSD) as USD: BTCUSDT and
+    BTC/USD both become BTC/USD, like TwelveData's crypto symbols.
+    """
     from marketlake.config import load_config
     from marketlake.pipeline.vendor_ingest import ingest_binance
     from marketlake.schema import get_table
@@ -70,11 +76,12 @@ def binance(
     binance_interval(spec)  # refuse a stocks table before touching anything
     names = split_symbols(symbols)
     if not names:
-        raise ConfigError("give --symbols BTCUSDT,ETHUSDT")
+        raise ConfigError("give --symbols BTC/USD,ETHUSDT")
     cfg = load_config(config) if config else load_config()
     out = console()
     with make_client(cfg) as client:
-        report = ingest_binance(DeltaStore(warehouse), spec, names, source=BinanceSource(client=client),
+        source = BinanceSource(client=client, keep_vendor_symbols=keep_vendor_symbols)
+        report = ingest_binance(DeltaStore(warehouse), spec, names, source=source,
                                 start=_utc(start), end=_utc(end), lock_wait=wait if wait > 0 else False,
                                 progress=lambda m: out.print(f"[dim]{m}[/dim]"))
     out.print(f"{report.table}: {report.symbols} symbols, {report.rows_changed:,} rows written, "

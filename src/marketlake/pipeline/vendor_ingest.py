@@ -29,8 +29,7 @@ from marketlake.pipeline.core import load_bars
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
-from marketlake.sources.twelvedata.convert import earliest_to_utc
-from marketlake.sources.twelvedata.fetcher import SeriesResult, fetch_window, vendor_zone
+from marketlake.sources.twelvedata.fetcher import EarliestBars, SeriesResult, fetch_window
 from marketlake.sources.twelvedata.wire import WireError
 from marketlake.storage import DeltaStore
 
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
     from marketlake.sources.binance import BinanceSource
 
 SOURCE = "twelvedata"
+PREFETCH = 1
+"""Backfill pages fetched ahead of the one being loaded (see `sources.ahead`)."""
 Progress = Callable[[str], None]
 
 
@@ -62,22 +63,28 @@ class StoreUsage:
 
 
 @dataclass
-class VendorIngestReport:
-    """What one `ingest twelvedata` run did."""
+class IngestReport:
+    """What one vendor ingest run did: symbols asked, those the vendor does not know, loads, requests."""
 
     table: str
     symbols: int = 0
-    requested: int = 0
-    up_to_date: int = 0
     not_found: dict[str, str] = field(default_factory=dict)
     loads: list[LoadReport] = field(default_factory=list)
-    credits: int = 0
     requests: int = 0
     seconds: float = 0.0
 
     @property
     def rows_changed(self) -> int:
         return sum(r.changed for r in self.loads)
+
+
+@dataclass
+class VendorIngestReport(IngestReport):
+    """What one `ingest twelvedata` run did."""
+
+    requested: int = 0
+    up_to_date: int = 0
+    credits: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,8 +166,13 @@ def ingest_twelvedata(
     outputsize: int = MAX_OUTPUTSIZE,
     lock_wait: bool | float = False,
     progress: Progress | None = None,
+    prefetch: int = PREFETCH,
 ) -> VendorIngestReport:
     """Backfill and update `symbols` in `table` from TwelveData; safe to kill and re-run.
+
+    Backfill pages are fetched `prefetch` pages ahead of the one being loaded, so credits keep being
+    spent while a page is validated and written; a kill can therefore waste the page being loaded and
+    `prefetch` more (never a page already stored).
 
     Raises:
         WarehouseLocked: another run holds the warehouse (and `lock_wait` did not allow waiting).
@@ -184,25 +196,26 @@ def ingest_twelvedata(
         target = clock_now() - timedelta(days=spec.history_days)
         say(f"{len(plan.backfill_new)} to backfill, {sum(map(len, plan.backfill_older.values()))} to extend, "
             f"{sum(map(len, plan.incremental.values()))} to update, {len(plan.up_to_date)} up to date")
+        floors = _floors(store, spec, client, state, report, say=say)
         # 1. incremental first (fresh data matters most), each group loaded in one commit
         for start, group in plan.incremental.items():
             results = list(fetch_window(client, group, spec, start=start, now=clock_now, batch_size=batch,
-                                        outputsize=outputsize))
+                                        earliest=floors, outputsize=outputsize))
             _load(store, spec, results, report, state, target=target, backfill=False, say=say)
-        # 2. backfill: the vendor's earliest bar once per symbol, then page backwards down to it, each
-        #    page loaded as it arrives
-        backfilling = plan.backfill_new + [s for g in plan.backfill_older.values() for s in g]
-        earliest = _earliest_available(store, spec, client, backfilling, state, report, say=say)
+        # 2. backfill: page backwards to the target or to the vendor's earliest bar (asked once per symbol,
+        #    only when a symbol needs an older page, and kept in ingest_state), each page loaded as it
+        #    arrives. A symbol with stored bars short of the target continues from its first stored bar.
+        older = floors.resolve([s for g in plan.backfill_older.values() for s in g])
         jobs = [(None, plan.backfill_new)] + [(end, g) for end, g in plan.backfill_older.items()]
         for end, group in jobs:
             group = [s for s in group if s not in report.not_found
-                     and not (end is not None and s in earliest and pd.Timestamp(end) <= earliest[s])]
+                     and not (end is not None and s in older and pd.Timestamp(end) <= older[s])]
             if not group:
                 continue
             for result in fetch_window(client, group, spec, start=target, end=end, now=clock_now, batch_size=batch,
-                                       earliest=earliest, outputsize=outputsize):
+                                       earliest=floors, outputsize=outputsize, prefetch=prefetch):
                 _load(store, spec, [result], report, state, target=target, backfill=True, say=say,
-                      earliest=earliest)
+                      earliest=floors.known)
     client.budget.flush()
     report.credits = client.budget.total_credits - credits0
     report.requests = client.requests_sent - requests0
@@ -211,20 +224,10 @@ def ingest_twelvedata(
 
 
 @dataclass
-class BinanceIngestReport:
-    """What one `ingest binance` run did."""
+class BinanceIngestReport(IngestReport):
+    """What one `ingest binance` run did (`weight`: Binance's request weight spent)."""
 
-    table: str
-    symbols: int = 0
-    not_found: dict[str, str] = field(default_factory=dict)
-    loads: list[LoadReport] = field(default_factory=list)
     weight: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rows_changed(self) -> int:
-        return sum(r.changed for r in self.loads)
 
 
 def ingest_binance(
@@ -241,10 +244,11 @@ def ingest_binance(
 ) -> BinanceIngestReport:
     """Load Binance klines through `ingest_source` (validate, quarantine, features, write).
 
-    Without `start`, each symbol resumes from its last stored bar (minus `overlap_bars`, so revised
-    klines are picked up) or, when nothing is stored, from the table's history target. Symbols sharing
-    a start are fetched and loaded together (one commit per group). Pairs Binance rejects as invalid
-    (-1121) are marked inactive in the symbol master.
+    `symbols` may be `BTC/USD` or `BTCUSDT`; they are stored under the source's names (`BTC/USD` by
+    default, see `sources.binance.symbols`). Without `start`, each symbol resumes from its last stored
+    bar (minus `overlap_bars`, so revised klines are picked up) or, when nothing is stored, from the
+    table's history target. Symbols sharing a start are fetched and loaded together (one commit per
+    group). Pairs Binance rejects as invalid (-1121) are marked inactive in the symbol master.
     """
     from marketlake.pipeline.ingest import ingest_source
     from marketlake.sources.binance.fetcher import binance_interval
@@ -256,9 +260,10 @@ def ingest_binance(
     started = time.perf_counter()
     budget = source.client.budget
     weight0, requests0 = budget.total_credits, source.client.requests_sent
-    names = list(dict.fromkeys(symbols))
-    report = BinanceIngestReport(spec.name, symbols=len(names))
-    bench = next((s for s in names if s.replace("/", "").upper() == "BTCUSDT"), None)
+    report = BinanceIngestReport(spec.name, symbols=len(dict.fromkeys(symbols)))
+    pairs = source.resolve(list(symbols))  # one exchangeInfo request at most, before the lock
+    names = [p.symbol for p in pairs]
+    bench = next((p.symbol for p in pairs if p.pair == "BTCUSDT"), None)
     with store.writer_lock(wait=lock_wait):
         store.ensure_tables([spec.name])
         groups: dict[datetime | None, list[str]] = {}
@@ -284,47 +289,42 @@ def ingest_binance(
     return report
 
 
-def _earliest_available(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, symbols: Sequence[str],
-                        state: dict[str, dict[str, object]], report: VendorIngestReport, *,
-                        say: Progress) -> dict[str, pd.Timestamp]:
-    """Each symbol's earliest bar (UTC open): from `ingest_state`, else one `/earliest_timestamp` call.
+def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state: dict[str, dict[str, object]],
+            report: VendorIngestReport, *, say: Progress) -> EarliestBars:
+    """The pager's floors: each symbol's earliest bar from `ingest_state`, else asked when paging needs it.
 
-    Why: the backfill pager stops at this bar instead of spending a credit on a page before it, and a
-    symbol whose stored history reaches it is complete for good. Asked once per symbol (on its first
-    backfill) and stored in `ingest_state.earliest_available` at once, so a killed run never asks twice.
-    A 404 marks the symbol inactive before any `/time_series` credit is spent on it.
+    Every batch of answers is stored in `ingest_state.earliest_available` at once (a killed run never
+    asks twice); a symbol whose stored history already reaches its floor is marked complete, and a 404
+    marks the symbol inactive.
     """
     known: dict[str, pd.Timestamp] = {}
-    rows, missing = [], {}
-    now = datetime.now(timezone.utc)
-    tz = vendor_zone(spec)
-    for s in symbols:
-        prev = state.get(s, {}).get("earliest_available")
+    for symbol, row in state.items():
+        prev = row.get("earliest_available")
         if prev is not None and not pd.isna(prev):  # type: ignore[arg-type]
-            known[s] = pd.Timestamp(prev).tz_convert("UTC") if pd.Timestamp(prev).tzinfo else pd.Timestamp(prev, tz="UTC")  # type: ignore[arg-type]
-            continue
-        answer = client.earliest_timestamp(s, interval=spec.vendor_interval)
-        if isinstance(answer, WireError):
-            if answer.code == 404:
-                missing[s] = f"twelvedata {answer.code}: {answer.message}"[:300]
-                rows.append(_state_row(spec, s, state, status="error", message=missing[s], now=now))
-            continue  # other errors: page without a floor, as before
-        ts = earliest_to_utc(str(answer.get("datetime") or ""), spec, tz)
-        if ts is None:
-            continue
-        known[s] = ts
-        old = state.get(s, {})
-        rows.append(_state_row(spec, s, state, status=str(old.get("status") or "ok"),
-                               message=old.get("message"), now=now, earliest=ts))  # type: ignore[arg-type]
-    if rows:
-        store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
-                             keys=["table", "symbol"])
-    if missing:
-        mark_inactive(store, missing, now=now)
-        report.not_found.update(missing)
-    if known or missing:
-        say(f"earliest bars known for {len(known)} symbols, {len(missing)} unknown to twelvedata")
-    return known
+            known[symbol] = _utc(prev)
+
+    def persist(found: dict[str, pd.Timestamp], errors: dict[str, WireError]) -> None:
+        now = datetime.now(timezone.utc)
+        rows, missing = [], {}
+        for symbol, floor in found.items():
+            old = state.get(symbol, {})
+            first = old.get("first_bar")
+            reached = first is not None and not pd.isna(first) and _utc(first) <= floor  # type: ignore[arg-type]
+            rows.append(_state_row(spec, symbol, state, status=str(old.get("status") or "ok"),
+                                   message=old.get("message"), now=now, earliest=floor, complete=reached))  # type: ignore[arg-type]
+        for symbol, err in errors.items():
+            if err.code == 404:
+                missing[symbol] = f"twelvedata {err.code}: {err.message}"[:300]
+                rows.append(_state_row(spec, symbol, state, status="error", message=missing[symbol], now=now))
+        _record(store, rows, missing, report, now=now)
+        say(f"earliest bars asked for {len(found) + len(errors)} symbols, {len(missing)} unknown to twelvedata")
+
+    return EarliestBars(client, spec, known=known, on_answer=persist)
+
+
+def _utc(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
 
 
 def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
@@ -361,6 +361,12 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
             rows.append(_state_row(spec, s, state, status="ok", message=None, now=now, complete=complete,
                                    first=sym_bars.min() if len(sym_bars) else None,
                                    last=sym_bars.max() if len(sym_bars) else None))
+    _record(store, rows, missing, report, now=now)
+
+
+def _record(store: DeltaStore, rows: list[dict[str, object]], missing: dict[str, str], report: VendorIngestReport,
+            *, now: datetime) -> None:
+    """Write `ingest_state` rows (one commit), then mark the 404s inactive and report them."""
     if rows:
         store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
                              keys=["table", "symbol"])
@@ -423,4 +429,4 @@ def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime, 
     store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
 
 
-__all__ = ["BinanceIngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]
+__all__ = ["PREFETCH", "BinanceIngestReport", "IngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]

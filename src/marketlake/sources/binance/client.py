@@ -15,15 +15,16 @@ No key is needed for public klines, so there is no secret to leak.
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import httpx
 
-from marketlake.errors import RateLimitError, VendorError
+from marketlake.errors import RateLimitError
 from marketlake.sources.budget import CreditBudget
-from marketlake.sources.http import TRANSIENT_EXCEPTIONS, RetryPolicy, retry_after_seconds
-from marketlake.sources.binance.wire import Kline, WireError, parse_klines
+from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, retry_after_seconds
+from marketlake.sources.binance.wire import Kline, WireError, WireSymbol, parse_exchange_info, parse_klines
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ VENDOR = "binance"
 DEFAULT_BASE_URL = "https://api.binance.com"
 KLINES_PATH = "/api/v3/klines"
 KLINES_WEIGHT = 2
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+EXCHANGE_INFO_WEIGHT = 20
 MAX_LIMIT = 1000
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
@@ -93,6 +96,17 @@ class BinanceClient:
         status, body = self._get(KLINES_PATH, params, weight=KLINES_WEIGHT)
         return parse_klines(body, status=status)
 
+    def exchange_info(self, symbols: Sequence[str] | None = None) -> list[WireSymbol] | WireError:
+        """Base and quote asset of `symbols` (all pairs when None), weight 20.
+
+        Binance refuses the whole request (-1121) when one of `symbols` does not exist.
+        """
+        params: dict[str, Any] = {}
+        if symbols:
+            params["symbols"] = json.dumps(list(symbols), separators=(",", ":"))
+        status, body = self._get(EXCHANGE_INFO_PATH, params, weight=EXCHANGE_INFO_WEIGHT)
+        return parse_exchange_info(body, status=status)
+
     def _get(self, path: str, params: dict[str, Any], *, weight: int) -> tuple[int, Any]:
         """One GET under the weight budget: (HTTP status, decoded body) for 2xx and non-retryable 4xx.
 
@@ -100,17 +114,11 @@ class BinanceClient:
             RateLimitError: 418 (banned), or 429 persisting over `retry.rate_limit_attempts`.
             VendorError: 5xx/timeouts persisting over `retry.max_attempts`, or an undecodable 2xx body.
         """
-        failures = limited = 0
+        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="Binance", path=path)
+        limited = 0
         while True:
-            self.budget.acquire(weight)
-            try:
-                resp = self._http.get(path, params=params)
-            except httpx.ConnectError as exc:
-                self.budget.refund(weight)
-                failures = self._backoff(path, failures, f"connection failed ({type(exc).__name__})")
-                continue
-            except TRANSIENT_EXCEPTIONS as exc:
-                failures = self._backoff(path, failures, type(exc).__name__)
+            resp = budgeted_get(self._http, attempts, params, cost=weight)
+            if resp is None:
                 continue
             self.requests_sent += 1
             self._observe_weight(resp)
@@ -142,7 +150,7 @@ class BinanceClient:
                 self.budget.clock.sleep(wait)
                 continue
             if code >= 500 or (code < 400 and body is None):
-                failures = self._backoff(path, failures, f"HTTP {code}")
+                attempts.backoff(f"HTTP {code}")
                 continue
             return code, body
 
@@ -152,18 +160,9 @@ class BinanceClient:
             self.used_weight = int(raw)
             self.budget.observe_left(self.budget.per_minute - self.used_weight)
 
-    def _backoff(self, path: str, failures: int, what: str) -> int:
-        if failures + 1 >= self.retry.max_attempts:
-            raise VendorError(f"Binance {path}: {what} after {failures + 1} attempts; the service may be down, "
-                              "retry later", vendor=VENDOR)
-        delay = self.retry.delay(failures)
-        log.info("binance %s: %s, retrying in %.2fs", path, what, delay)
-        self.budget.clock.sleep(delay)
-        return failures + 1
-
 
 def _code(body: Any) -> int | None:
     return body.get("code") if isinstance(body, dict) and isinstance(body.get("code"), int) else None
 
 
-__all__ = ["DEFAULT_BASE_URL", "KLINES_WEIGHT", "MAX_LIMIT", "VENDOR", "WEIGHT_HEADER", "BinanceClient"]
+__all__ = ["DEFAULT_BASE_URL", "EXCHANGE_INFO_WEIGHT", "KLINES_WEIGHT", "MAX_LIMIT", "VENDOR", "WEIGHT_HEADER", "BinanceClient"]

@@ -18,27 +18,18 @@ import numpy as np
 import pandas as pd
 
 from marketlake.sources.base import empty_raw_bars
+from marketlake.sources.binance.symbols import Pair
 from marketlake.sources.binance.wire import CLOSE, CLOSE_TIME_MS, HIGH, LOW, OPEN, OPEN_TIME_MS, VOLUME, Kline
 
 PRICE_POSITIONS = {"open": OPEN, "high": HIGH, "low": LOW, "close": CLOSE, "volume": VOLUME}
-QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BRL", "BTC", "ETH", "BNB")
 
 
-def wire_symbol(symbol: str) -> str:
-    """`BTC/USDT` or `btcusdt` -> `BTCUSDT` (what the API wants)."""
-    return symbol.replace("/", "").replace("-", "").upper()
+def klines_to_bars(rows: Sequence[Kline], *, symbol: str, interval: str, now: datetime,
+                   pair: str | None = None) -> pd.DataFrame:
+    """Raw bars (docs/internals.md contract) stored as `symbol`, oldest first, forming kline removed.
 
-
-def quote_of(symbol: str) -> str | None:
-    """The quote currency of a pair (`BTC/USDT` -> USDT; `BTCUSDT` -> USDT by known suffix)."""
-    if "/" in symbol:
-        return symbol.split("/", 1)[1].upper()
-    s = symbol.upper()
-    return next((q for q in QUOTES if s.endswith(q) and len(s) > len(q)), None)
-
-
-def klines_to_bars(rows: Sequence[Kline], *, symbol: str, interval: str, now: datetime) -> pd.DataFrame:
-    """Raw bars (docs/internals.md contract) for one symbol, oldest first, forming kline removed."""
+    `pair` is the market Binance was asked for (named in `_location`); default `symbol` without `/`.
+    """
     if not rows:
         return empty_raw_bars()
     now_ms = int(pd.Timestamp(now).timestamp() * 1000)
@@ -50,7 +41,7 @@ def klines_to_bars(rows: Sequence[Kline], *, symbol: str, interval: str, now: da
                         "datetime": opens.astype("datetime64[us, UTC]")})
     for col, pos in PRICE_POSITIONS.items():
         out[col] = _numeric(pd.Series([r[pos] for r in done], dtype=object))
-    out["_location"] = f"binance /api/v3/klines {wire_symbol(symbol)} {interval}"
+    out["_location"] = f"binance /api/v3/klines {pair or symbol.replace('/', '').upper()} {interval}"
     out["_raw"] = [json.dumps(r, separators=(",", ":")) for r in done]
     return out.sort_values("datetime", kind="stable").reset_index(drop=True)
 
@@ -70,10 +61,10 @@ def _numeric(col: pd.Series) -> pd.Series:
     return parsed.astype(np.float64)
 
 
-def pair_metadata(symbol: str) -> dict[str, object]:
-    """Metadata columns Binance implies for a pair (no extra request)."""
-    return {"symbol": symbol, "asset_type": "crypto", "exchange": "Binance", "currency": quote_of(symbol),
-            "exchange_timezone": "UTC"}
+def pair_metadata(pair: Pair) -> dict[str, object]:
+    """Metadata columns Binance implies for a pair (no extra request); the currency the name states."""
+    return {"symbol": pair.symbol, "asset_type": "crypto", "exchange": "Binance", "currency": pair.stored_quote
+            if "/" in pair.symbol else pair.quote, "exchange_timezone": "UTC"}
 
 
-__all__ = ["klines_to_bars", "pair_metadata", "quote_of", "wire_symbol"]
+__all__ = ["klines_to_bars", "pair_metadata"]

@@ -17,7 +17,8 @@ from marketlake.errors import ConfigError
 from marketlake.schema import TableSpec
 from marketlake.sources.base import empty_raw_bars
 from marketlake.sources.binance.client import MAX_LIMIT, BinanceClient
-from marketlake.sources.binance.convert import klines_to_bars, pair_metadata, wire_symbol
+from marketlake.sources.binance.convert import klines_to_bars, pair_metadata
+from marketlake.sources.binance.symbols import Pair
 from marketlake.sources.binance.wire import OPEN_TIME_MS, Kline, WireError
 
 INTERVALS: dict[str, str] = {"1min": "1m", "hourly": "1h", "daily": "1d"}
@@ -28,15 +29,15 @@ INTERVALS: dict[str, str] = {"1min": "1m", "hourly": "1h", "daily": "1d"}
 class KlinesQuery:
     """One `/api/v3/klines` call."""
 
-    symbol: str  # as the user wrote it (stored on the bars)
+    pair: Pair  # what Binance is asked (`pair.pair`) and the name stored on the bars (`pair.symbol`)
     interval: str
     start_ms: int | None
     end_ms: int | None
     limit: int = MAX_LIMIT
 
     @property
-    def wire_symbol(self) -> str:
-        return wire_symbol(self.symbol)
+    def symbol(self) -> str:
+        return self.pair.symbol
 
 
 @dataclass
@@ -61,30 +62,30 @@ def _ms(ts: datetime | None) -> int | None:
     return None if ts is None else int(pd.Timestamp(ts).timestamp() * 1000)
 
 
-def build_query(symbol: str, table: TableSpec, *, start: datetime | None, end: datetime | None,
+def build_query(pair: Pair, table: TableSpec, *, start: datetime | None, end: datetime | None,
                 limit: int = MAX_LIMIT) -> KlinesQuery:
-    return KlinesQuery(symbol, binance_interval(table), _ms(start), _ms(end), max(1, min(limit, MAX_LIMIT)))
+    return KlinesQuery(pair, binance_interval(table), _ms(start), _ms(end), max(1, min(limit, MAX_LIMIT)))
 
 
 def extract(client: BinanceClient, query: KlinesQuery) -> list[Kline] | WireError:
     """The only I/O."""
-    return client.klines(query.wire_symbol, interval=query.interval, start_ms=query.start_ms,
+    return client.klines(query.pair.pair, interval=query.interval, start_ms=query.start_ms,
                          end_ms=query.end_ms, limit=query.limit)
 
 
 def transform(query: KlinesQuery, answer: list[Kline] | WireError, *, now: datetime) -> KlinesResult:
     if isinstance(answer, WireError):
         return KlinesResult(query, empty_raw_bars(), pd.DataFrame({"symbol": []}), error=answer)
-    bars = klines_to_bars(answer, symbol=query.symbol, interval=query.interval, now=now)
+    bars = klines_to_bars(answer, symbol=query.symbol, pair=query.pair.pair, interval=query.interval, now=now)
     last = int(answer[-1][OPEN_TIME_MS]) if answer else None
-    return KlinesResult(query, bars, pd.DataFrame([pair_metadata(query.symbol)]), received=len(answer),
+    return KlinesResult(query, bars, pd.DataFrame([pair_metadata(query.pair)]), received=len(answer),
                         last_open_ms=last)
 
 
-def fetch_symbol(client: BinanceClient, symbol: str, table: TableSpec, *, start: datetime | None,
+def fetch_symbol(client: BinanceClient, pair: Pair, table: TableSpec, *, start: datetime | None,
                  end: datetime | None, now: Callable[[], datetime], limit: int = MAX_LIMIT) -> Iterator[KlinesResult]:
-    """Every complete kline of `symbol` in [start, end], one result per page, oldest page first."""
-    query = build_query(symbol, table, start=start, end=end, limit=limit)
+    """Every complete kline of `pair` in [start, end], one result per page, oldest page first."""
+    query = build_query(pair, table, start=start, end=end, limit=limit)
     while True:
         result = transform(query, extract(client, query), now=now())
         yield result
@@ -95,13 +96,13 @@ def fetch_symbol(client: BinanceClient, symbol: str, table: TableSpec, *, start:
         nxt = result.last_open_ms + 1
         if query.end_ms is not None and nxt > query.end_ms:
             return
-        query = KlinesQuery(query.symbol, query.interval, nxt, query.end_ms, query.limit)
+        query = KlinesQuery(query.pair, query.interval, nxt, query.end_ms, query.limit)
 
 
-def fetch_many(client: BinanceClient, symbols: Sequence[str], table: TableSpec, *, start: datetime | None,
+def fetch_many(client: BinanceClient, pairs: Sequence[Pair], table: TableSpec, *, start: datetime | None,
                end: datetime | None, now: Callable[[], datetime], limit: int = MAX_LIMIT) -> Iterator[KlinesResult]:
-    for s in dict.fromkeys(symbols):
-        yield from fetch_symbol(client, s, table, start=start, end=end, now=now, limit=limit)
+    for pair in dict.fromkeys(pairs):
+        yield from fetch_symbol(client, pair, table, start=start, end=end, now=now, limit=limit)
 
 
 __all__ = ["INTERVALS", "KlinesQuery", "KlinesResult", "binance_interval", "build_query", "extract",

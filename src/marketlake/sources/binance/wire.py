@@ -1,9 +1,10 @@
-"""Binance's raw wire schema for `/api/v3/klines`: arrays of strings and millisecond integers.
+"""Binance's raw wire schema: `/api/v3/klines` arrays and `/api/v3/exchangeInfo` symbol entries.
 
 Why apart from the converter: Binance sends each kline as a positional array
 `[openTime ms, open, high, low, close, volume, closeTime ms, quoteVolume, trades, takerBuyBase,
 takerBuyQuote, "0"]` (prices as strings), and errors as `{"code": -1121, "msg": "Invalid symbol."}`.
-This module names the positions and parses the envelope; `convert.py` turns rows into raw bars.
+This module names the positions and parses the envelopes; `convert.py` turns rows into raw bars and
+`symbols.py` turns `exchangeInfo` entries (`symbol`, `baseAsset`, `quoteAsset`) into stored names.
 """
 
 from __future__ import annotations
@@ -51,6 +52,32 @@ def is_error(obj: Any) -> bool:
     return isinstance(obj, Mapping) and "code" in obj and "msg" in obj
 
 
+@dataclass(frozen=True)
+class WireSymbol:
+    """One `exchangeInfo` entry, the fields we use: `{"symbol": "BTCUSDT", "status": "TRADING",
+    "baseAsset": "BTC", "quoteAsset": "USDT", ...}`."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    status: str | None = None
+
+
+def parse_exchange_info(obj: Any, *, status: int = 200) -> list[WireSymbol] | WireError:
+    """The `exchangeInfo` body (`{"timezone", "serverTime", "rateLimits", "symbols": [...]}`), or its error."""
+    if is_error(obj):
+        return WireError.parse(obj, status=status)
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("symbols"), list):
+        return WireError(code=status if status >= 400 else 500, msg="exchangeInfo body has no symbols list",
+                         status=status)
+    out = []
+    for item in obj["symbols"]:
+        if isinstance(item, Mapping) and all(isinstance(item.get(k), str) for k in ("symbol", "baseAsset", "quoteAsset")):
+            out.append(WireSymbol(item["symbol"], item["baseAsset"], item["quoteAsset"],
+                                  item.get("status") if isinstance(item.get("status"), str) else None))
+    return out
+
+
 def parse_klines(obj: Any, *, status: int = 200) -> list[Kline] | WireError:
     """The klines body (a list of arrays), or its error."""
     if is_error(obj):
@@ -61,4 +88,4 @@ def parse_klines(obj: Any, *, status: int = 200) -> list[Kline] | WireError:
 
 
 __all__ = ["CLOSE", "CLOSE_TIME_MS", "HIGH", "INVALID_SYMBOL", "KLINE_FIELDS", "Kline", "LOW", "OPEN",
-           "OPEN_TIME_MS", "VOLUME", "WireError", "is_error", "parse_klines"]
+           "OPEN_TIME_MS", "VOLUME", "WireError", "WireSymbol", "is_error", "parse_exchange_info", "parse_klines"]

@@ -19,7 +19,7 @@ from marketlake.sources.budget import Clock, CreditBudget, UsageStore, plan_limi
 from marketlake.sources.http import RetryPolicy
 from marketlake.sources.registry import register
 from marketlake.sources.twelvedata.client import MAX_BATCH, TwelveDataClient
-from marketlake.sources.twelvedata.fetcher import fetch_window
+from marketlake.sources.twelvedata.fetcher import EarliestBars, fetch_window
 from marketlake.sources.twelvedata.wire import WireError
 
 
@@ -45,7 +45,11 @@ def make_client(
 
 @register("twelvedata")
 class TwelveDataSource:
-    """`BarSource` over TwelveData. Symbols the vendor does not know land in `not_found`."""
+    """`BarSource` over TwelveData. Symbols the vendor does not know land in `not_found`.
+
+    Backward paging stops at each symbol's earliest bar (`/earliest_timestamp`, asked only for symbols
+    needing more than one page, once per source and table), the same pager `ingest twelvedata` uses.
+    """
 
     name: ClassVar[str] = "twelvedata"
 
@@ -60,6 +64,7 @@ class TwelveDataSource:
         self.client = client or make_client(config, plan=plan)
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.not_found: dict[str, str] = {}
+        self.floors: dict[str, EarliestBars] = {}  # table -> earliest bars asked so far (kept per source)
 
     def fetch(
         self,
@@ -73,8 +78,9 @@ class TwelveDataSource:
             raise ValueError("twelvedata needs explicit symbols (or a universe resolved by the caller)")
         start = start or (self.now() - timedelta(days=table.history_days))
         batch = min(MAX_BATCH, self.client.budget.per_minute)
+        floors = self.floors.setdefault(table.name, EarliestBars(self.client, table))
         for result in fetch_window(self.client, symbols, table, start=start, end=end, now=self.now,
-                                   batch_size=batch):
+                                   batch_size=batch, earliest=floors):
             for sym, err in result.errors.items():
                 self.not_found[sym] = f"{err.code}: {err.message}"
             yield RawBatch(result.bars, result.metadata if len(result.metadata) else None)

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from marketlake.errors import AuthError, ConfigError, RateLimitError, VendorError
 from marketlake.sources.budget import CreditBudget
-from marketlake.sources.http import TRANSIENT_EXCEPTIONS, RetryPolicy, redact
+from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, redact
 from marketlake.sources.twelvedata.wire import WireError, WireSeries, is_error, parse_list, parse_time_series
 
 log = logging.getLogger(__name__)
@@ -171,18 +171,11 @@ class TwelveDataClient:
             RateLimitError: 429 persisted over `retry.rate_limit_attempts` vendor minutes.
             VendorError: 5xx/timeouts persisted over `retry.max_attempts`, or an undecodable body.
         """
-        failures = 0
+        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="TwelveData", path=path)
         limited = 0
         while True:
-            self.budget.acquire(credits)
-            try:
-                resp = self._http.get(path, params=params)
-            except httpx.ConnectError as exc:
-                self.budget.refund(credits)  # never reached the vendor
-                failures = self._backoff(path, failures, f"connection failed ({type(exc).__name__})")
-                continue
-            except TRANSIENT_EXCEPTIONS as exc:
-                failures = self._backoff(path, failures, f"{type(exc).__name__}")
+            resp = budgeted_get(self._http, attempts, params, cost=credits)
+            if resp is None:
                 continue
             self.requests_sent += 1
             left = resp.headers.get("api-credits-left")
@@ -222,22 +215,11 @@ class TwelveDataClient:
                     code=code,
                 )
             if code >= 500 or body is None:
-                failures = self._backoff(path, failures, f"HTTP {code}")
+                attempts.backoff(f"HTTP {code}")
                 continue
             if resp.status_code >= 400:  # 400/404/414 as real statuses: hand back the error body
                 return body if isinstance(body, dict) else {"status": "error", "code": code, "message": ""}
             return body
-
-    def _backoff(self, path: str, failures: int, what: str) -> int:
-        if failures + 1 >= self.retry.max_attempts:
-            raise VendorError(
-                f"TwelveData {path}: {what} after {failures + 1} attempts; the service may be down, retry later",
-                vendor=VENDOR,
-            )
-        delay = self.retry.delay(failures)
-        log.info("twelvedata %s: %s, retrying in %.2fs", path, what, delay)
-        self.budget.clock.sleep(delay)
-        return failures + 1
 
     def _clean(self, text: str) -> str:
         return redact(text, self._key.get_secret_value())[:300]

@@ -4,11 +4,17 @@ Why in config plus built-ins: a user names a list once (`[universes.mine] symbol
 `file`/`column` of a reference CSV) and every table reuses it; `tiers` (table -> symbol count) cut a
 universe to what the plan can keep fresh (tables.md: daily 2,500 + 150, hourly 500 + 100, 1-minute
 100 + 50).
+
+Built-ins: `dow30`, `crypto_top`, `sp500` (the shared constituents file) and `nasdaq100`, a dated
+list shipped with the package (`marketlake/data/nasdaq100.csv`, as of 2024-12-23; its header names
+the source). Index membership changes: a `[universes.<name>]` entry in the config wins over a built-in.
+Reference files may carry `#` comment lines before the header row.
 """
 
 from __future__ import annotations
 
 import csv
+from importlib.resources import files
 from pathlib import Path
 
 from marketlake.config import MarketlakeConfig, UniverseConfig
@@ -19,10 +25,13 @@ DOW30 = ("AAPL AMGN AMZN AXP BA CAT CRM CSCO CVX DIS GS HD HON IBM JNJ JPM KO MC
 CRYPTO_TOP = ("BTC/USD ETH/USD XRP/USD BNB/USD SOL/USD DOGE/USD ADA/USD TRX/USD AVAX/USD LINK/USD "
               "DOT/USD LTC/USD BCH/USD XLM/USD UNI/USD ATOM/USD ETC/USD FIL/USD APT/USD NEAR/USD").split()
 SP500_FILE = "../shared/data/reference/sp500_constituents.csv"
+NASDAQ100_FILE = str(files("marketlake") / "data" / "nasdaq100.csv")
+"""Package data: Nasdaq-100 constituents as of 2024-12-23 (source and date in the file's header)."""
 BUILTIN: dict[str, UniverseConfig] = {
     "dow30": UniverseConfig(symbols=DOW30),
     "crypto_top": UniverseConfig(symbols=CRYPTO_TOP, asset="crypto"),
     "sp500": UniverseConfig(file=SP500_FILE, column="Symbol"),
+    "nasdaq100": UniverseConfig(file=NASDAQ100_FILE, column="Symbol"),
 }
 
 
@@ -39,10 +48,14 @@ def resolve_universe(name: str, config: MarketlakeConfig, *, table: str | None =
             raise ConfigError(f"universe {name!r}: file {path} not found")
         with path.open(newline="") as fh:
             column = spec.column or "Symbol"
-            symbols += [row[column].strip() for row in csv.DictReader(fh) if (row.get(column) or "").strip()]
+            rows = csv.DictReader(line for line in fh if not line.startswith("#"))
+            if column not in (rows.fieldnames or []):
+                raise ConfigError(f"universe {name!r}: file {path} has no column {column!r} "
+                                  f"(columns: {', '.join(rows.fieldnames or [])})")
+            symbols += [row[column].strip() for row in rows if (row.get(column) or "").strip()]
     symbols = list(dict.fromkeys(symbols))
     tier = config.tiers.get(table) if table else None
     return symbols[:tier] if tier else symbols
 
 
-__all__ = ["BUILTIN", "resolve_universe"]
+__all__ = ["BUILTIN", "NASDAQ100_FILE", "resolve_universe"]
