@@ -167,3 +167,57 @@ def test_load_killed_half_way_leaves_the_table_as_it_was(tmp_path: Path, synthet
     assert killed >= 1
     leftovers = [p.name for p in tmp_path.iterdir() if "temp" in p.name or "staging" in p.name]
     assert leftovers == []
+
+
+def _bars_of(source, table: str, symbols: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from marketlake.schema import get_table
+
+    batches = list(source.fetch(symbols, get_table(table), start=START, end=END))
+    bars = pd.concat([b.bars for b in batches], ignore_index=True)
+    meta = pd.concat([b.metadata for b in batches if b.metadata is not None], ignore_index=True)
+    return bars, meta.drop_duplicates("symbol")
+
+
+def test_new_symbols_without_peers_compute_only_themselves(tmp_path: Path, synthetic) -> None:
+    """Regression: new symbols (no stored history, no sector, no benchmark) must not pull in the table."""
+    store = DeltaStore(tmp_path)
+    table = "stocks_daily_clean"
+    meta = synthetic.metadata()
+    stocks = [s for s in meta.loc[meta["asset_type"] == "stock", "symbol"] if s != "SPY"]
+    first, _ = _bars_of(synthetic, table, stocks[:6])
+    load_bars(store, table, first, source="synthetic", metadata=pd.DataFrame({"symbol": stocks[:6]}))
+    version = store.version(table)
+    second, _ = _bars_of(synthetic, table, stocks[6:8])
+    no_sector = pd.DataFrame({"symbol": stocks[6:8], "sector": [None, None]})
+    store.upsert_support("symbols", pa.table({"symbol": stocks[6:8], "sector": pa.nulls(2, pa.string())}),
+                         keys=["symbol"])
+    report = load_bars(store, table, second, source="synthetic", metadata=no_sector)
+    assert report.symbols_computed == 2 and report.updated == 0 and report.inserted == len(second)
+    assert store.version(table) == version + 1
+
+
+def test_deferred_peers_then_refresh_equals_loading_everything_at_once(tmp_path: Path, synthetic) -> None:
+    """load_bars(peers=False) page by page + refresh_cross_section == one load of all pages."""
+    from marketlake.pipeline.core import refresh_cross_section
+
+    table = "stocks_daily_clean"
+    meta = synthetic.metadata()
+    stocks = meta.loc[meta["asset_type"] != "crypto", "symbol"].tolist()
+    bars, sym_meta = _bars_of(synthetic, table, stocks)
+    assert sym_meta["sector"].notna().sum() >= 6  # sector peers exist
+    stamp = datetime(2025, 1, 1, tzinfo=UTC)
+    once = DeltaStore(tmp_path / "once")
+    load_bars(once, table, bars, source="synthetic", metadata=sym_meta, now=stamp)
+    paged = DeltaStore(tmp_path / "paged")
+    pages = [stocks[i : i + 2] for i in range(0, len(stocks), 2)]  # sectors span pages
+    reports = [load_bars(paged, table, bars[bars["symbol"].isin(p)], source="synthetic",
+                         metadata=sym_meta[sym_meta["symbol"].isin(p)], now=stamp, peers=False) for p in pages]
+    assert all(r.symbols_computed <= len(p) + 1 for r, p in zip(reports, pages))  # + the stored benchmark
+    assert any(r.peers_deferred for r in reports)
+    stale = _table(paged, table)
+    assert not stale["rs_sector_20"].equals(_table(once, table)["rs_sector_20"])  # the test can fail
+    refreshed = refresh_cross_section(paged, table, now=stamp)
+    assert refreshed.updated > 0
+    pd.testing.assert_frame_equal(_table(paged, table), _table(once, table))
+    again = refresh_cross_section(paged, table, now=stamp)
+    assert again.updated == 0 and again.inserted == 0  # consistent: no commit

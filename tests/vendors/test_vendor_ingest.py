@@ -112,3 +112,58 @@ def test_backfill_stops_at_earliest_timestamp(tmp_path: Path, td_state: FakeStat
     state = store.read_support("ingest_state").to_pandas().set_index("symbol")
     assert pd.Timestamp(state.at["BTC/USD", "earliest_available"]) == pd.Timestamp("2024-11-05 00:00Z")
     assert bool(state.at["BTC/USD", "backfill_complete"])
+
+
+def _sectors(store: DeltaStore, symbols: dict[str, str]) -> None:
+    import pyarrow as pa
+
+    store.upsert_support("symbols", pa.table({"symbol": list(symbols), "sector": list(symbols.values())}),
+                         keys=["symbol"])
+
+
+def test_backfill_defers_peer_refresh_to_one_pass_at_the_end(tmp_path: Path, td_state: FakeState) -> None:
+    """Pages load only their own symbols; one refresh at the end leaves the table as a full recompute."""
+    from marketlake.pipeline.core import refresh_cross_section
+    from marketlake.pipeline.vendor_ingest import PEERS_MARKER
+
+    td_state.credits_per_minute = 40
+    for s in ("AMD", "INTC"):
+        td_state.listings[s] = date(2024, 1, 2)
+    store = DeltaStore(tmp_path / "wh")
+    tech = ["AAPL", "MSFT", "AMD", "INTC"]
+    _sectors(store, {s: "Information Technology" for s in tech})
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        rep = ingest_twelvedata(store, "stocks_daily_clean", ["SPY", *tech], client=client, batch_size=2,
+                                now=lambda: td_state.market_now)
+    pages = [load for load in rep.loads if load.source == "twelvedata"]
+    assert len(pages) == 3 and all(load.symbols_computed <= 3 for load in pages)  # own symbols + SPY
+    refresh = [load for load in rep.loads if load.source == "refresh"]
+    assert len(refresh) == 1 and refresh[0].updated > 0  # earlier pages' rs_sector_20 / beta were stale
+    state = store.read_support("ingest_state").to_pandas().set_index("symbol")
+    assert state.at[PEERS_MARKER, "status"] == "peers_fresh"
+    again = refresh_cross_section(store, "stocks_daily_clean")
+    assert again.updated == 0 and again.inserted == 0  # == recomputing everything now
+    df = store.read("stocks_daily_clean").to_pandas()
+    late = df[df["datetime"] > pd.Timestamp("2024-09-01", tz="UTC")]
+    assert late.loc[late["symbol"].isin(tech), "rs_sector_20"].notna().all()
+
+
+def test_run_killed_before_the_refresh_refreshes_on_the_next_run(tmp_path: Path, td_state: FakeState) -> None:
+    import pyarrow as pa
+
+    from marketlake.pipeline.vendor_ingest import PEERS_MARKER
+    from marketlake.schema import SUPPORT_SCHEMAS
+
+    td_state.credits_per_minute = 40
+    store = DeltaStore(tmp_path / "wh")
+    _sectors(store, {"AAPL": "Information Technology", "MSFT": "Information Technology"})
+    now = lambda: td_state.market_now  # noqa: E731
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT"], client=client, now=now)
+        marker = {"table": "stocks_daily_clean", "symbol": PEERS_MARKER, "status": "peers_stale"}
+        store.upsert_support("ingest_state", pa.Table.from_pylist([marker], schema=SUPPORT_SCHEMAS["ingest_state"]),
+                             keys=["table", "symbol"])  # what a run killed between its pages and refresh leaves
+        rerun = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT"], client=client, now=now)
+    assert rerun.credits == 0 and [load.source for load in rerun.loads] == ["refresh"]
+    state = store.read_support("ingest_state").to_pandas().set_index("symbol")
+    assert state.at[PEERS_MARKER, "status"] == "peers_fresh"

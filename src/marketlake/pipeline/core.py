@@ -24,7 +24,7 @@ from marketlake.features import compute_table
 from marketlake.pipeline.metadata import resolve_metadata
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
-from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_table
+from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, bar_schema, get_table
 from marketlake.storage import DeltaStore
 from marketlake.validate import validate_bars
 
@@ -43,6 +43,7 @@ def load_bars(
     run_id: str | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    peers: bool = True,
 ) -> LoadReport:
     """Load raw bars into a production table (one Delta commit for the bars).
 
@@ -56,6 +57,10 @@ def load_bars(
         run_id: ties quarantined rows to this load.
         progress: optional callback receiving stage messages.
         now: the `updated_at` stamp (default: the current UTC time).
+        peers: also recompute the symbols whose cross-sectional fields the new bars move (sector peers;
+            everyone when the benchmark is loaded). False computes and writes the loaded symbols only and
+            leaves the peers' rs_sector_20 / rs_benchmark_20 / beta_60 stale until `refresh_cross_section`
+            runs: a bulk backfill defers that once to its end instead of rewriting the table every page.
     """
     spec = get_table(table) if isinstance(table, str) else table
     say = progress or (lambda _msg: None)
@@ -78,7 +83,7 @@ def load_bars(
 
     if not good.empty:
         _load_valid(store, spec, good, source=source, metadata=metadata, benchmark=bench, stamp=stamp,
-                    report=report, say=say)
+                    report=report, say=say, peers=peers)
     if checked.quarantined.num_rows:
         say(f"quarantining {checked.quarantined.num_rows} rows")
         store.upsert_support("quarantine", checked.quarantined, keys=["row_id"])
@@ -97,23 +102,26 @@ def _load_valid(
     stamp: datetime,
     report: LoadReport,
     say: Progress,
+    peers: bool = True,
 ) -> None:
     t = time.perf_counter()
     touched = sorted(good["symbol"].unique().tolist())
     report.symbols_loaded = len(touched)
     master = store.read_support("symbols").to_pandas()
     resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
+    report.peers_deferred = not peers and (benchmark in touched or resolved["sector"].notna().any())
     bar_cols = [*BAR_COLUMNS, "source"]
-    if benchmark in touched:  # everyone's rs/beta moves: one read of the whole table, no index read
-        history = store.read(spec.name, columns=bar_cols, sort=False).to_pandas()
-        compute_set = set(touched) | set(history["symbol"].unique().tolist())
+    if not peers or benchmark in touched:  # no index read: the symbols to read are known already
+        wanted = sorted({*touched, benchmark}) if not peers else None  # None: the whole table
+        history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
         last_bar = history.groupby("symbol", sort=False)["datetime"].max()
     else:
         stored_index = _last_per_symbol(store.read(spec.name, columns=["symbol", "datetime", "sector"], sort=False))
         compute_set = _compute_set(touched, resolved, stored_index, benchmark=benchmark)
         say(f"reading stored history of {len(compute_set)} symbols")
         wanted = sorted(compute_set & set(stored_index["symbol"]))
-        history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
+        history = (store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False) if wanted  # [] = all
+                   else bar_schema().empty_table().select(bar_cols)).to_pandas()
         last_bar = stored_index.set_index("symbol")["datetime"].reindex(wanted)
     stored_meta = _stored_metadata(store, spec, last_bar)
     report.timings["read_history"] = time.perf_counter() - t
@@ -144,6 +152,49 @@ def _load_valid(
     t = time.perf_counter()
     record_symbols(store, spec, bars, resolved, master=master, now=stamp)
     report.timings["symbols"] = time.perf_counter() - t
+
+
+def refresh_cross_section(
+    store: DeltaStore,
+    table: str | TableSpec,
+    *,
+    since: datetime | None = None,
+    benchmark: str | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> LoadReport:
+    """Recompute every stored symbol from its stored bars and write the rows that differ (one commit).
+
+    What `load_bars(peers=False)` deferred: the peers' cross-sectional fields. Rows before `since` are
+    not compared (None: all rows). A table that is already consistent gets no commit.
+    """
+    spec = get_table(table) if isinstance(table, str) else table
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    stamp = now or datetime.now(timezone.utc)
+    report = LoadReport(table=spec.name, source="refresh", rows_in=0)
+    if not store.exists(spec.name):
+        return report
+    t = time.perf_counter()
+    bars = store.read(spec.name, columns=[*BAR_COLUMNS, "source"], sort=False).to_pandas()
+    if bars.empty:
+        return report
+    meta = _stored_metadata(store, spec, bars.groupby("symbol", sort=False)["datetime"].max())
+    report.timings["read_history"] = time.perf_counter() - t
+    report.symbols_computed = len(meta)
+    t = time.perf_counter()
+    say(f"recomputing cross-sectional fields of {len(meta)} symbols ({len(bars):,} bars)")
+    rows = compute_table(bars, spec, benchmark=benchmark or spec.default_benchmark, updated_at=stamp, metadata=meta,
+                         since=since)
+    del bars
+    report.timings["compute"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = store.write_bars(spec.name, rows, compare_since=since)
+    report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
+    report.version = result.version
+    report.timings["write"] = time.perf_counter() - t
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def _stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
@@ -260,4 +311,4 @@ def _metadata_for_compute(
     return pd.concat([resolved, peer_meta], ignore_index=True)
 
 
-__all__ = ["load_bars"]
+__all__ = ["load_bars", "refresh_cross_section"]

@@ -27,6 +27,7 @@ class LoadReport:
     version: int | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    peers_deferred: bool = False  # load_bars(peers=False) left peers' cross-sectional fields stale
 
     @property
     def changed(self) -> int:

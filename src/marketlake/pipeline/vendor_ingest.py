@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.pipeline.core import load_bars
+from marketlake.pipeline.core import load_bars, refresh_cross_section
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
@@ -191,6 +191,8 @@ def ingest_twelvedata(
         symbols = _skip_inactive(store, list(dict.fromkeys(symbols)), report)
         extents = stored_extents(store, spec, symbols)
         state = _read_state(store, spec)
+        stale_before = _peers_stale(state.pop(PEERS_MARKER, None))
+        deferred = _Deferred(store, spec, stale=stale_before)
         plan = plan_symbols(spec, symbols, extents, state, now=clock_now(), overlap_bars=overlap_bars)
         report.up_to_date = len(plan.up_to_date)
         target = clock_now() - timedelta(days=spec.history_days)
@@ -214,8 +216,11 @@ def ingest_twelvedata(
                 continue
             for result in fetch_window(client, group, spec, start=target, end=end, now=clock_now, batch_size=batch,
                                        earliest=floors, outputsize=outputsize, prefetch=prefetch):
+                deferred.before_load()
                 _load(store, spec, [result], report, state, target=target, backfill=True, say=say,
-                      earliest=floors.known)
+                      earliest=floors.known, peers=False)
+        # 3. the pages above left sector peers' / everyone's benchmark fields stale: one refresh for all
+        deferred.finish(report, say=say)
     client.budget.flush()
     report.credits = client.budget.total_credits - credits0
     report.requests = client.requests_sent - requests0
@@ -327,9 +332,50 @@ def _utc(value: object) -> pd.Timestamp:
     return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
 
 
+PEERS_MARKER = "*"
+"""`ingest_state` row (table, "*"): backfill pages were loaded without refreshing their peers."""
+
+
+def _peers_stale(row: dict[str, object] | None) -> bool:
+    return row is not None and row.get("status") == "peers_stale"
+
+
+class _Deferred:
+    """Backfill pages load only their own symbols (`load_bars(peers=False)`); the peers' cross-sectional
+    fields are refreshed once at the end. A marker row in `ingest_state` is written before the first such
+    page and cleared after the refresh, so a run killed in between refreshes on the next run."""
+
+    def __init__(self, store: DeltaStore, spec: TableSpec, *, stale: bool) -> None:
+        self.store, self.spec = store, spec
+        self.stale_before = stale  # a killed run left it stale: refresh whatever this run loads
+        self.marked = stale
+
+    def before_load(self) -> None:
+        if not self.marked:
+            self._mark(stale=True)
+
+    def finish(self, report: VendorIngestReport, *, say: Progress) -> None:
+        if not self.marked:
+            return
+        if self.stale_before or any(load.peers_deferred for load in report.loads):
+            say("refreshing sector and benchmark fields of the stored symbols")
+            report.loads.append(refresh_cross_section(self.store, self.spec, progress=say))
+        self._mark(stale=False)
+
+    def _mark(self, *, stale: bool) -> None:
+        row = {"table": self.spec.name, "symbol": PEERS_MARKER, "source": "marketlake", "first_bar": None,
+               "last_bar": None, "earliest_available": None, "backfill_complete": None,
+               "status": "peers_stale" if stale else "peers_fresh",
+               "message": "cross-sectional fields of stored peers await a refresh" if stale else None,
+               "updated_at": datetime.now(timezone.utc)}
+        self.store.upsert_support("ingest_state", pa.Table.from_pylist([row], schema=SUPPORT_SCHEMAS["ingest_state"]),
+                                  keys=["table", "symbol"])
+        self.marked = stale
+
+
 def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
           state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress,
-          earliest: dict[str, pd.Timestamp] | None = None) -> None:
+          earliest: dict[str, pd.Timestamp] | None = None, peers: bool = True) -> None:
     """Load fetched bars (one commit), then record state and 404s. Order matters for resume."""
     report.requested += sum(len(r.request.symbols) for r in results)
     frames = [r.bars for r in results if len(r.bars)]
@@ -337,7 +383,7 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
     if frames:
         raw = pd.concat(frames, ignore_index=True)
         meta = pd.concat(metas, ignore_index=True).drop_duplicates("symbol") if metas else None
-        load = load_bars(store, spec, raw, source=SOURCE, metadata=meta)
+        load = load_bars(store, spec, raw, source=SOURCE, metadata=meta, peers=peers)
         report.loads.append(load)
         say(f"loaded {len(raw):,} bars of {raw['symbol'].nunique()} symbols ({load.changed:,} changed)")
     now = datetime.now(timezone.utc)
