@@ -20,16 +20,21 @@ NAN = np.nan
 
 
 @njit(**_JIT)
+def _window_sum(x, t, w):  # pragma: no cover - compiled
+    """x[t] + x[t-1] + ... + x[t-w+1], added in this order."""
+    acc = x[t]
+    for k in range(1, w):
+        acc += x[t - k]
+    return acc
+
+
+@njit(**_JIT)
 def rolling_sum(x, w, starts, stops):  # pragma: no cover - compiled
-    """x[t] + x[t-1] + ... + x[t-w+1] (this order); NaN before the window is full."""
+    """Sum of the last w values (`_window_sum`); NaN before the window is full."""
     out = np.full(len(x), NAN)
     for s in range(len(starts)):
-        a, b = starts[s], stops[s]
-        for t in range(a + w - 1, b):
-            acc = x[t]
-            for k in range(1, w):
-                acc += x[t - k]
-            out[t] = acc
+        for t in range(starts[s] + w - 1, stops[s]):
+            out[t] = _window_sum(x, t, w)
     return out
 
 
@@ -79,10 +84,7 @@ def rolling_std(x, w, ddof, starts, stops):  # pragma: no cover - compiled
     for s in range(len(starts)):
         a, b = starts[s], stops[s]
         for t in range(a + w - 1, b):
-            acc = x[t]
-            for k in range(1, w):
-                acc += x[t - k]
-            mean = acc / w
+            mean = _window_sum(x, t, w) / w
             ssq = 0.0
             hi = x[t]
             lo = x[t]
