@@ -139,7 +139,7 @@ def _load_valid(
     meta = _metadata_for_compute(bars, stored_meta, resolved, spec, master)
     report.symbols_computed = len(meta)
     say(f"computing 97 fields for {report.symbols_computed} symbols ({len(bars):,} bars)")
-    rows = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta, since=since)
+    rows = compute_in_chunks(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta, since=since)
     report.timings["compute"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -184,7 +184,7 @@ def refresh_cross_section(
     report.symbols_computed = len(meta)
     t = time.perf_counter()
     say(f"recomputing cross-sectional fields of {len(meta)} symbols ({len(bars):,} bars)")
-    rows = compute_table(bars, spec, benchmark=benchmark or spec.default_benchmark, updated_at=stamp, metadata=meta,
+    rows = compute_in_chunks(bars, spec, benchmark=benchmark or spec.default_benchmark, updated_at=stamp, metadata=meta,
                          since=since)
     del bars
     report.timings["compute"] = time.perf_counter() - t
@@ -195,6 +195,52 @@ def refresh_cross_section(
     report.timings["write"] = time.perf_counter() - t
     report.seconds = time.perf_counter() - started
     return report
+
+
+CHUNK_ROWS = 2_000_000
+"""Bars per `compute_table` call when a load recomputes many symbols (bounds peak memory, ~1 GB/M rows)."""
+
+
+def compute_in_chunks(
+    bars: pd.DataFrame,
+    spec: TableSpec,
+    *,
+    benchmark: str,
+    metadata: pd.DataFrame,
+    updated_at: datetime,
+    since: datetime | None,
+    max_rows: int = CHUNK_ROWS,
+) -> pa.Table:
+    """`compute_table` over runs of whole sectors of at most ~`max_rows` bars; the same rows, less memory.
+
+    Values are per symbol except the cross-sectional ones: a sector's symbols stay in one run (the
+    sector median needs them all) and the benchmark is computed with every run (rs/beta read its
+    returns) but returned once. A sector larger than `max_rows` is a run of its own.
+    """
+    if len(bars) <= max_rows:
+        return compute_table(bars, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata, since=since)
+    sizes = bars.groupby("symbol", sort=True).size()
+    sector = metadata.drop_duplicates("symbol").set_index("symbol")["sector"].reindex(sizes.index)
+    group = sector.where(sector.notna(), pd.Series(sizes.index, index=sizes.index).map(lambda s: f"\0{s}"))
+    runs: list[list[str]] = [[]]
+    filled = 0
+    for _, members in sizes.groupby(group.to_numpy(), sort=True):
+        rows = int(members.sum())
+        if runs[-1] and filled + rows > max_rows:
+            runs.append([])
+            filled = 0
+        runs[-1].extend(members.index.tolist())
+        filled += rows
+    out = []
+    for i, run in enumerate(runs):
+        wanted = set(run) | {benchmark}
+        part = compute_table(bars[bars["symbol"].isin(wanted)], spec, benchmark=benchmark, updated_at=updated_at,
+                             metadata=metadata, since=since)
+        if benchmark not in run:  # computed for its returns only; its own rows come from its run
+            part = part.filter(pa.compute.not_equal(part["symbol"], benchmark))
+        out.append(part)
+        del part
+    return pa.concat_tables(out)
 
 
 def _stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
@@ -311,4 +357,4 @@ def _metadata_for_compute(
     return pd.concat([resolved, peer_meta], ignore_index=True)
 
 
-__all__ = ["load_bars", "refresh_cross_section"]
+__all__ = ["compute_in_chunks", "load_bars", "refresh_cross_section"]
