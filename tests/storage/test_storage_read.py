@@ -129,3 +129,12 @@ def test_pieces_with_string_view_are_cast():
     piece = pa.table({"symbol": pa.array(["A", "B"], pa.string_view())})
     out = _conform(piece, want)
     assert out.schema.equals(want) and out["symbol"].to_pylist() == ["A", "B"] and out["close"].null_count == 2
+
+
+def test_empty_symbol_list_reads_nothing_and_unsorted_read_has_the_same_rows(filled):
+    assert filled.read(T, symbols=[]).num_rows == 0  # not "every symbol"
+    assert filled.read(T, symbols=[], columns=["symbol"]).column_names == ["symbol"]
+    ordered = filled.read(T)
+    loose = filled.read(T, sort=False)
+    key = [("symbol", "ascending"), ("datetime", "ascending")]
+    assert loose.num_rows == ordered.num_rows and loose.sort_by(key).equals(ordered)

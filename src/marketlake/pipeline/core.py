@@ -24,7 +24,7 @@ from marketlake.features import compute_table
 from marketlake.pipeline.metadata import resolve_metadata
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
-from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, bar_schema, get_table
+from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_table
 from marketlake.storage import DeltaStore
 from marketlake.validate import validate_bars
 
@@ -120,8 +120,7 @@ def _load_valid(
         compute_set = _compute_set(touched, resolved, stored_index, benchmark=benchmark)
         say(f"reading stored history of {len(compute_set)} symbols")
         wanted = sorted(compute_set & set(stored_index["symbol"]))
-        history = (store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False) if wanted  # [] = all
-                   else bar_schema().empty_table().select(bar_cols)).to_pandas()
+        history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
         last_bar = stored_index.set_index("symbol")["datetime"].reindex(wanted)
     stored_meta = _stored_metadata(store, spec, last_bar)
     report.timings["read_history"] = time.perf_counter() - t

@@ -246,8 +246,9 @@ class DeltaStore:
 
         Files are chosen from the Delta log (partition values, min/max statistics); within them Arrow
         skips row groups by their statistics. `start`/`end` are inclusive; naive values are UTC.
-        `sort=False` returns the rows in storage order (partition by partition), for callers that order
-        them themselves: sorting millions of rows by a string key costs more than reading them.
+        `symbols=None` reads every symbol, `[]` none. `sort=False` returns the rows in storage order
+        (partition by partition), for callers that order them themselves: sorting millions of rows by a
+        string key costs more than reading them.
         """
         spec = get_table(table)
         schema = bar_schema()
@@ -258,7 +259,7 @@ class DeltaStore:
         lo, hi = to_utc(start), to_utc(end)
         if isinstance(symbols, str):
             symbols = [symbols]
-        if not self.exists(table):
+        if not self.exists(table) or (symbols is not None and len(symbols) == 0):  # [] = no symbol, not all
             return schema.empty_table().select(cols)
         index = self.file_index(table)
         picks = _files.prune(index, spec, symbols=symbols, start=lo, end=hi)
