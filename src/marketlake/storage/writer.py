@@ -65,7 +65,8 @@ def write_bars(
     if diff.new.size == 0 and diff.changed.size == 0:
         return WriteResult(0, 0, skipped + diff.unchanged, version)
     picks = np.sort(np.concatenate([diff.new, diff.changed]))
-    out = with_partition(sort_rows(rows.take(pa.array(picks))), spec)
+    chosen = rows if len(picks) == rows.num_rows else rows.take(pa.array(picks))  # all new: no 97-column copy
+    out = with_partition(sort_rows(chosen), spec)
     dt = store.table(spec.name, refresh=False)
     if diff.changed.size == 0:
         write_partitions(
