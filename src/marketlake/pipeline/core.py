@@ -236,10 +236,19 @@ def compute_in_chunks(
         part = compute_table(bars[bars["symbol"].isin(wanted)], spec, benchmark=benchmark, updated_at=updated_at,
                              metadata=metadata, since=since)
         if benchmark not in run:  # computed for its returns only; its own rows come from its run
-            part = part.filter(pa.compute.not_equal(part["symbol"], benchmark))
+            part = _without_symbol(part, benchmark)
         out.append(part)
         del part
     return pa.concat_tables(out)
+
+
+def _without_symbol(rows: pa.Table, symbol: str) -> pa.Table:
+    """`rows` (sorted by symbol) minus one symbol's contiguous block: two zero-copy slices, no column copies."""
+    hits = pa.compute.indices_nonzero(pa.compute.equal(rows["symbol"], symbol)).to_numpy()
+    if len(hits) == 0:
+        return rows
+    first, last = int(hits[0]), int(hits[-1]) + 1
+    return pa.concat_tables([rows.slice(0, first), rows.slice(last)])
 
 
 def _stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:

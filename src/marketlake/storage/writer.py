@@ -75,7 +75,7 @@ def write_bars(
         )
     else:
         parts = sorted(set(out.column(PARTITION_COLUMN).to_pylist()))
-        merged = _merge_partitions(store, spec, out, parts)
+        merged = _merge_partitions(store, spec, out, parts, stored)
         write_partitions(
             dt, merged, table_root=store.table_root(spec.name), filesystem=store.filesystem,
             mode="overwrite", replace_partitions=parts, group_rows=row_group_rows(spec.partitioning),
@@ -84,19 +84,29 @@ def write_bars(
     return WriteResult(int(diff.new.size), int(diff.changed.size), skipped + diff.unchanged, int(dt.version()))
 
 
-def _merge_partitions(store: DeltaStore, spec: TableSpec, out: pa.Table, parts: list[str]) -> pa.Table:
+def _merge_partitions(
+    store: DeltaStore, spec: TableSpec, out: pa.Table, parts: list[str], known: pa.Table
+) -> pa.Table:
     """The complete new content of the touched partitions: stored rows not replaced, plus `out`.
 
+    `known`: stored rows already read for the diff; when they are every row of those partitions (a
+    recompute of the whole table), they are reused instead of read again.
     Rewriting whole partitions (one sorted file each) beat delta-rs MERGE here: MERGE rewrites every
     touched file anyway, through a slower path, and leaves rows unsorted.
     """
     index = store.file_index(spec.name)
     wanted = set(parts)
     picks = [i for i, p in enumerate(index.partitions) if p in wanted]
-    stored = store.read_files(spec.name, picks)
+    stored_rows = int(index.records[picks].sum()) if picks else 0
+    known = with_partition(known, spec)
+    known = known.filter(pc.is_in(known.column(PARTITION_COLUMN), value_set=pa.array(parts, pa.string())))
+    if known.num_rows == stored_rows:
+        stored = known
+    else:
+        stored = with_partition(store.read_files(spec.name, picks), spec)
     if stored.num_rows:
         keys = out.select(["symbol", "datetime"])
-        stored = with_partition(stored, spec).join(keys, ["symbol", "datetime"], join_type="left anti")
+        stored = stored.join(keys, ["symbol", "datetime"], join_type="left anti")
         stored = stored.select(out.column_names).cast(out.schema)
         out = pa.concat_tables([stored, out])
     return sort_rows(out)
@@ -111,7 +121,7 @@ def _stored_rows(store: DeltaStore, spec: TableSpec, rows: pa.Table, *, since: d
     symbols = pc.unique(rows.column("symbol")).to_pylist()
     if store.file_index(spec.name).files == 0:
         return rows.schema.empty_table()
-    return store.read(spec.name, symbols=symbols, start=lo, end=hi)
+    return store.read(spec.name, symbols=symbols, start=lo, end=hi, sort=False)  # diff_rows joins by key
 
 
 __all__ = ["WriteResult", "write_bars", "writer_properties"]
