@@ -9,7 +9,7 @@ import pytest
 
 import marketlake.features as features
 from marketlake.features import (
-    cross_section, dynamics, momentum, overlap, price, regimes, undefined, volatility, volume, volume_profile,
+    _talib, cross_section, dynamics, overlap, price, regimes, undefined, volatility, volume, volume_profile,
 )
 from marketlake.features.registry import PRODUCERS
 from marketlake.schema import FIELDS, bar_schema
@@ -33,7 +33,7 @@ def test_producers_only_read_earlier_columns() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    [cross_section, dynamics, momentum, overlap, price, regimes, undefined, volatility, volume, volume_profile],
+    [cross_section, dynamics, overlap, price, regimes, undefined, volatility, volume, volume_profile],
 )
 def test_kernels_document_their_reference(module: object) -> None:
     for name, fn in inspect.getmembers(module, inspect.isfunction):
@@ -47,11 +47,16 @@ def test_kernels_document_their_reference(module: object) -> None:
                 assert p.kind is inspect.Parameter.KEYWORD_ONLY, f"{name}({p.name}) must be keyword-only"
 
 
-def test_talib_kernels_name_their_talib_function() -> None:
-    for mod in (momentum, overlap, volatility, volume):
-        for name, fn in inspect.getmembers(mod, inspect.isfunction):
-            if fn.__module__ == mod.__name__ and "talib." in inspect.getsource(fn):
-                assert "TA-Lib" in (fn.__doc__ or ""), name
+_ELEMENTWISE = {"TYPPRICE", "MEDPRICE", "WCLPRICE", "TRANGE"}  # one call over the whole batch, in `price`
+
+
+def test_every_talib_field_is_run_through_the_adapter_with_all_its_parameters() -> None:
+    """The catalogue names the TA-Lib function; the adapter knows it and every parameter it needs is given."""
+    for f in FIELDS:
+        if f.talib is None or f.talib in _ELEMENTWISE:
+            continue
+        fn = _talib.FUNCTIONS[f.talib]
+        assert set(fn.ints) | set(fn.floats) <= set(f.params), f.name
 
 
 def test_compute_table_schema_and_public_api() -> None:

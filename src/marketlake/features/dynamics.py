@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from marketlake.features._segments import safe_div
-from marketlake.features._talib import talib
 
 
 def close_location(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
@@ -32,12 +31,3 @@ def distance(close: np.ndarray, level: np.ndarray) -> np.ndarray:
     """close / level - 1 (formula; dist_sma_50, dist_sma_200, dist_high_252, dist_low_252)."""
     return safe_div(close, level) - 1.0
 
-
-def rolling_max(x: np.ndarray, *, timeperiod: int) -> np.ndarray:
-    """TA-Lib MAX(x, timeperiod): highest value of the last `timeperiod` bars, t included."""
-    return talib.MAX(x, timeperiod=timeperiod)
-
-
-def rolling_min(x: np.ndarray, *, timeperiod: int) -> np.ndarray:
-    """TA-Lib MIN(x, timeperiod): lowest value of the last `timeperiod` bars, t included."""
-    return talib.MIN(x, timeperiod=timeperiod)

@@ -1,6 +1,7 @@
 """Moving averages, Bollinger bands and Ichimoku lines (overlap studies).
 
-TA-Lib kernels run per symbol; `bollinger_derived` and the Ichimoku displacements are NumPy formulas.
+The averages and bands themselves are TA-Lib (see `registry`); here are the NumPy formulas built on them:
+Bollinger width and %B, and the causal Ichimoku displacements.
 """
 
 from __future__ import annotations
@@ -8,34 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from marketlake.features._segments import Segments, safe_div, shift
-from marketlake.features._talib import talib
-
-
-def sma(x: np.ndarray, *, timeperiod: int = 20) -> np.ndarray:
-    """TA-Lib SMA(x, timeperiod)."""
-    return talib.SMA(x, timeperiod=timeperiod)
-
-
-def ema(x: np.ndarray, *, timeperiod: int = 20) -> np.ndarray:
-    """TA-Lib EMA(x, timeperiod) (seeded with the SMA of the first `timeperiod` values)."""
-    return talib.EMA(x, timeperiod=timeperiod)
-
-
-def wma(x: np.ndarray, *, timeperiod: int = 20) -> np.ndarray:
-    """TA-Lib WMA(x, timeperiod)."""
-    return talib.WMA(x, timeperiod=timeperiod)
-
-
-def kama(x: np.ndarray, *, timeperiod: int = 10) -> np.ndarray:
-    """TA-Lib KAMA(x, timeperiod)."""
-    return talib.KAMA(x, timeperiod=timeperiod)
-
-
-def bbands(
-    close: np.ndarray, *, timeperiod: int = 20, nbdevup: float = 2.0, nbdevdn: float = 2.0, matype: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TA-Lib BBANDS(close, timeperiod, nbdevup, nbdevdn, matype) -> (upper, middle, lower)."""
-    return talib.BBANDS(close, timeperiod=timeperiod, nbdevup=nbdevup, nbdevdn=nbdevdn, matype=matype)
 
 
 def bollinger_width(upper: np.ndarray, middle: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -48,11 +21,6 @@ def bollinger_percent_b(close: np.ndarray, upper: np.ndarray, lower: np.ndarray)
     return safe_div(close - lower, upper - lower)
 
 
-def midprice(high: np.ndarray, low: np.ndarray, *, timeperiod: int) -> np.ndarray:
-    """TA-Lib MIDPRICE(H, L, timeperiod): (max H + min L) / 2 over the window; Ichimoku tenkan/kijun."""
-    return talib.MIDPRICE(high, low, timeperiod=timeperiod)
-
-
 def senkou_a(
     tenkan: np.ndarray, kijun: np.ndarray, *, displacement: int = 26, seg: Segments | None = None
 ) -> np.ndarray:
@@ -63,13 +31,9 @@ def senkou_a(
     return shift((tenkan + kijun) / 2.0, displacement, seg)
 
 
-def senkou_b(
-    high: np.ndarray, low: np.ndarray, *, timeperiod: int = 52, displacement: int = 26,
-    seg: Segments | None = None, midpoint: np.ndarray | None = None,
-) -> np.ndarray:
-    """Ichimoku leading span B at bar t: TA-Lib MIDPRICE(H, L, timeperiod) of bar t - displacement (causal)."""
-    mid = midpoint if midpoint is not None else talib.MIDPRICE(high, low, timeperiod=timeperiod)
-    return shift(mid, displacement, seg)
+def senkou_b(midprice_52: np.ndarray, *, displacement: int = 26, seg: Segments | None = None) -> np.ndarray:
+    """Ichimoku leading span B at bar t: TA-Lib MIDPRICE(H, L, 52) of bar t - displacement (causal)."""
+    return shift(midprice_52, displacement, seg)
 
 
 def chikou(close: np.ndarray, *, displacement: int = 26, seg: Segments | None = None) -> np.ndarray:

@@ -15,9 +15,17 @@ from typing import Callable, Literal, Mapping
 import numpy as np
 
 from marketlake.features import (
-    cross_section, dynamics, momentum, overlap, price, regimes, undefined, volatility, volume,
+    _talib,
+    cross_section,
+    dynamics,
+    overlap,
+    price,
+    regimes,
+    undefined,
+    volatility,
+    volume,
 )
-from marketlake.features._segments import Segments, count_in_window, per_symbol, rolling_max, rolling_min, shift
+from marketlake.features._segments import Segments, count_in_window, rolling_max, rolling_min, shift
 from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec
@@ -39,9 +47,13 @@ class Context:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
 
-    def talib(self, fn: Callable[..., object], *inputs: str, n_out: int = 1, field: str) -> list[np.ndarray]:
-        """Run a per-symbol kernel on every symbol's slice, with the catalogue's parameters of `field`."""
-        return per_symbol(fn, tuple(self.cols[i] for i in inputs), self.seg, n_out, **params(field))  # type: ignore[arg-type]
+    def talib(self, field: str, *inputs: str, function: str | None = None) -> list[np.ndarray]:
+        """The TA-Lib function the catalogue names for `field` (or `function`), with the field's parameters,
+        on every symbol's slice of `inputs`; one array per TA-Lib output."""
+        name = function or FIELDS_BY_NAME[field].talib
+        if name is None:  # pragma: no cover - registry bug guard
+            raise RuntimeError(f"the catalogue names no TA-Lib function for {field!r}")
+        return _talib.per_symbol(name, tuple(self.cols[i] for i in inputs), self.seg, params(field))
 
 
 def params(field: str) -> dict[str, float | int]:
@@ -62,13 +74,12 @@ def _p(*outputs: str, stage: Literal["symbol", "cross"] = "symbol"):  # decorato
     return wrap
 
 
-def _ta(
-    out: str, fn: Callable[..., object], *inputs: str, undefined_where: Callable[[Context], np.ndarray] | None = None
-) -> Producer:
-    """A one-column TA-Lib producer; `undefined_where` marks bars where TA-Lib prints 0 for a 0/0."""
+def _ta(out: str, *inputs: str, undefined_where: Callable[[Context], np.ndarray] | None = None) -> Producer:
+    """A one-column producer of the catalogue's TA-Lib function; `undefined_where` marks bars where TA-Lib
+    prints 0 for a 0/0."""
 
     def run(c: Context) -> list[np.ndarray]:
-        res = c.talib(fn, *inputs, field=out)
+        res = c.talib(out, *inputs)
         if undefined_where is not None:
             res[0][undefined_where(c)] = np.nan
         return res
@@ -99,12 +110,12 @@ def _base(c: Context):
 
 @_p("macd", "macd_signal", "macd_histogram")
 def _macd(c: Context):
-    return c.talib(momentum.macd, "close", n_out=3, field="macd")
+    return c.talib("macd", "close")
 
 
 @_p("stoch_k", "stoch_d")
 def _stoch(c: Context):
-    k, d = c.talib(momentum.stoch, *_HLC, n_out=2, field="stoch_k")
+    k, d = c.talib("stoch_k", *_HLC)
     p = params("stoch_k")
     fk, sk, sd = int(p["fastk_period"]), int(p["slowk_period"]), int(p["slowd_period"])
     flat = undefined.flat_range(c["high"], c["low"], fk, c.seg)  # fast %K is 0/0 there
@@ -115,7 +126,7 @@ def _stoch(c: Context):
 
 @_p("bb_upper", "bb_lower", "bb_width", "bb_percent_b")
 def _bbands(c: Context):
-    up, mid, lo = c.talib(overlap.bbands, "close", n_out=3, field="bb_upper")
+    up, mid, lo = c.talib("bb_upper", "close")
     return up, lo, overlap.bollinger_width(up, mid, lo), overlap.bollinger_percent_b(c["close"], up, lo)
 
 
@@ -141,10 +152,10 @@ def _relvol(c: Context):
 @_p("ichimoku_senkou_a", "ichimoku_senkou_b", "ichimoku_chikou")
 def _ichimoku(c: Context):
     pa_, pb = params("ichimoku_senkou_a"), params("ichimoku_senkou_b")
-    mid52 = per_symbol(overlap.midprice, (c["high"], c["low"]), c.seg, 1, timeperiod=int(pb["timeperiod"]))[0]
+    mid52 = c.talib("ichimoku_senkou_b", "high", "low", function="MIDPRICE")[0]
     return (overlap.senkou_a(c["ichimoku_tenkan"], c["ichimoku_kijun"], displacement=int(pa_["displacement"]),
                              seg=c.seg),
-            overlap.senkou_b(c["high"], c["low"], displacement=int(pb["displacement"]), seg=c.seg, midpoint=mid52),
+            overlap.senkou_b(mid52, displacement=int(pb["displacement"]), seg=c.seg),
             overlap.chikou(c["close"], displacement=int(params("ichimoku_chikou")["displacement"]), seg=c.seg))
 
 
@@ -216,51 +227,51 @@ def _sector(c: Context):
 
 PRODUCERS: tuple[Producer, ...] = (
     _base,
-    _ta("rsi_14", momentum.rsi, "close", undefined_where=lambda c: undefined.rsi(c["close"], c.seg)),
+    _ta("rsi_14", "close", undefined_where=lambda c: undefined.rsi(c["close"], c.seg)),
     _macd,
     _stoch,
-    _ta("williams_r_14", momentum.williams_r, *_HLC,
+    _ta("williams_r_14", *_HLC,
         undefined_where=lambda c: undefined.flat_range(c["high"], c["low"], _p_int("williams_r_14"), c.seg)),
-    _ta("roc_10", momentum.roc, "close",
+    _ta("roc_10", "close",
         undefined_where=lambda c: undefined.zero(shift(c["close"], _p_int("roc_10"), c.seg))),
-    _ta("mom_10", momentum.mom, "close"),
-    _ta("sma_10", overlap.sma, "close"),
-    _ta("sma_20", overlap.sma, "close"),
-    _ta("sma_50", overlap.sma, "close"),
-    _ta("sma_200", overlap.sma, "close"),
-    _ta("ema_12", overlap.ema, "close"),
-    _ta("ema_26", overlap.ema, "close"),
-    _ta("ema_50", overlap.ema, "close"),
-    _ta("ema_200", overlap.ema, "close"),
-    _ta("wma_20", overlap.wma, "close"),
-    _ta("kama_10", overlap.kama, "close"),
+    _ta("mom_10", "close"),
+    _ta("sma_10", "close"),
+    _ta("sma_20", "close"),
+    _ta("sma_50", "close"),
+    _ta("sma_200", "close"),
+    _ta("ema_12", "close"),
+    _ta("ema_26", "close"),
+    _ta("ema_50", "close"),
+    _ta("ema_200", "close"),
+    _ta("wma_20", "close"),
+    _ta("kama_10", "close"),
     _bbands,
-    _ta("adx_14", momentum.adx, *_HLC, undefined_where=_no_tr),
-    _ta("plus_di_14", momentum.plus_di, *_HLC, undefined_where=_no_tr),
-    _ta("minus_di_14", momentum.minus_di, *_HLC, undefined_where=_no_tr),
-    _ta("atr_14", volatility.atr, *_HLC),
-    _ta("natr_14", volatility.natr, *_HLC, undefined_where=lambda c: undefined.zero(c["close"])),
+    _ta("adx_14", *_HLC, undefined_where=_no_tr),
+    _ta("plus_di_14", *_HLC, undefined_where=_no_tr),
+    _ta("minus_di_14", *_HLC, undefined_where=_no_tr),
+    _ta("atr_14", *_HLC),
+    _ta("natr_14", *_HLC, undefined_where=lambda c: undefined.zero(c["close"])),
     _returns,
     _hv,
-    _ta("obv", volume.obv, "close", "volume"),
-    _ta("volume_sma_20", overlap.sma, "volume"),
+    _ta("obv", "close", "volume"),
+    _ta("volume_sma_20", "volume"),
     _relvol,
-    _ta("cci_20", momentum.cci, *_HLC,
+    _ta("cci_20", *_HLC,
         undefined_where=lambda c: undefined.flat_typical(c["typical_price"], _p_int("cci_20"), c.seg)),
-    _ta("ppo", momentum.ppo, "close", undefined_where=lambda c: undefined.zero(c["ema_26"])),
-    _ta("mfi_14", volume.mfi, *_HLCV,
+    _ta("ppo", "close", undefined_where=lambda c: undefined.zero(c["ema_26"])),
+    _ta("mfi_14", *_HLCV,
         undefined_where=lambda c: undefined.no_money_flow(c["typical_price"], c["volume"], _p_int("mfi_14"), c.seg)),
-    _ta("cmf_20", volume.cmf, *_HLCV,
+    _ta("cmf_20", *_HLCV,
         undefined_where=lambda c: undefined.no_volume(c["volume"], _p_int("cmf_20"), c.seg)),
-    _ta("ad_line", volume.ad, *_HLCV),
-    _ta("ichimoku_tenkan", overlap.midprice, "high", "low"),
-    _ta("ichimoku_kijun", overlap.midprice, "high", "low"),
+    _ta("ad_line", *_HLCV),
+    _ta("ichimoku_tenkan", "high", "low"),
+    _ta("ichimoku_kijun", "high", "low"),
     _ichimoku,
     _vwap,
     _vp,
     _dynamics,
-    _ta("donchian_high_20", dynamics.rolling_max, "high"),
-    _ta("donchian_low_20", dynamics.rolling_min, "low"),
+    _ta("donchian_high_20", "high"),
+    _ta("donchian_low_20", "low"),
     _pivot,
     _regimes,
     _benchmark,

@@ -1,4 +1,4 @@
-"""Volatility: ATR family (TA-Lib, per symbol) and annualised historical volatility (NumPy, vectorised)."""
+"""Annualised historical volatility (the ATR family is TA-Lib, see `registry`)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ import math
 import numpy as np
 
 from marketlake.features._segments import Segments, rolling_std
-from marketlake.features._talib import talib
-
-
-def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, *, timeperiod: int = 14) -> np.ndarray:
-    """TA-Lib ATR(H, L, C, timeperiod) (Wilder smoothing of TRANGE)."""
-    return talib.ATR(high, low, close, timeperiod=timeperiod)
-
-
-def natr(high: np.ndarray, low: np.ndarray, close: np.ndarray, *, timeperiod: int = 14) -> np.ndarray:
-    """TA-Lib NATR(H, L, C, timeperiod): 100 * ATR / close."""
-    return talib.NATR(high, low, close, timeperiod=timeperiod)
 
 
 def hist_volatility(

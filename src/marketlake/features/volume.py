@@ -1,4 +1,4 @@
-"""Volume and money-flow indicators: OBV, AD, MFI, CMF (TA-Lib per symbol), VWAP and volume statistics."""
+"""Volume formulas: VWAP (rolling or per session) and volume statistics (OBV, AD, MFI, CMF are TA-Lib)."""
 
 from __future__ import annotations
 
@@ -6,27 +6,6 @@ import numpy as np
 import pandas as pd
 
 from marketlake.features._segments import Segments, rolling_std, rolling_sum, safe_div
-from marketlake.features._talib import talib
-
-
-def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """TA-Lib OBV(close, volume)."""
-    return talib.OBV(close, volume)
-
-
-def ad(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """TA-Lib AD (Chaikin accumulation/distribution line)."""
-    return talib.AD(high, low, close, volume)
-
-
-def mfi(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, *, timeperiod: int = 14) -> np.ndarray:
-    """TA-Lib MFI(H, L, C, V, timeperiod)."""
-    return talib.MFI(high, low, close, volume, timeperiod=timeperiod)
-
-
-def cmf(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, *, timeperiod: int = 20) -> np.ndarray:
-    """TA-Lib CMF(H, L, C, V, timeperiod): sum(MFV) / sum(V), MFV = ((C-L)-(H-C))/(H-L)*V, 0 when H == L."""
-    return talib.CMF(high, low, close, volume, timeperiod=timeperiod)
 
 
 def vwap_rolling(
