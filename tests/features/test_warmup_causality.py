@@ -100,6 +100,9 @@ def test_deterministic_and_workers_give_identical_output() -> None:
     assert a.equals(b) and a.equals(c) and a.equals(d)
     shuffled = bars.sample(frac=1.0, random_state=3)  # input order does not matter either
     assert compute_table(shuffled, updated_at=STAMP).equals(a)
+    by_symbol = pd.concat([g for _, g in bars.groupby("symbol", sort=True)][::-1])  # symbols reversed, bars in order
+    assert not by_symbol["symbol"].is_monotonic_increasing
+    assert compute_table(by_symbol, updated_at=STAMP).equals(a)
     # a symbol's values do not depend on which other symbols share the batch (storage diffs rows)
     alone = compute_table(bars[bars["symbol"].isin(["SPY", "S007"])], updated_at=STAMP)
     mask_a = np.asarray(a.column("symbol").to_pylist()) == "S007"

@@ -261,50 +261,107 @@ def beta(ret, bench_ret, w, starts, stops):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def group_median_diff(values, time_codes, group_codes, n_times, n_groups, min_peers):  # pragma: no cover
-    """values - median of the non-NaN values sharing (time code, group code), self included; NaN where the
-    group code is < 0, the value is NaN or fewer than `min_peers` values share the key. Median of an even
-    count = (upper middle + lower middle) / 2, as pandas computes it."""
+def bucket_by_time(values, time_codes, group_codes, n_times):  # pragma: no cover - compiled
+    """Rows with a group and a non-NaN value, bucketed by time code (counting sort): (bounds, rows)."""
     n = len(values)
-    out = np.full(n, NAN)
-    counts = np.zeros(n_times + 1, np.int64)
+    bounds = np.zeros(n_times + 1, np.int64)
     for i in range(n):
         if group_codes[i] >= 0 and values[i] == values[i]:
-            counts[time_codes[i] + 1] += 1
+            bounds[time_codes[i] + 1] += 1
     for k in range(n_times):
-        counts[k + 1] += counts[k]
-    order = np.empty(counts[n_times], np.int64)  # rows bucketed by time code (counting sort)
-    fill = counts[:n_times].copy()
+        bounds[k + 1] += bounds[k]
+    rows = np.empty(bounds[n_times], np.int64)
+    fill = bounds[:n_times].copy()
     for i in range(n):
         if group_codes[i] >= 0 and values[i] == values[i]:
-            order[fill[time_codes[i]]] = i
+            rows[fill[time_codes[i]]] = i
             fill[time_codes[i]] += 1
-    medians = np.empty(n_groups)
+    return bounds, rows
+
+
+@njit(**_JIT)
+def group_median_diff(values, group_codes, bounds, rows, n_groups, min_peers, k0, k1, out):  # pragma: no cover
+    """For the time buckets k0..k1 of `bucket_by_time`: out = value - median of the values sharing (time,
+    group), self included, where at least `min_peers` share it (out is left as is elsewhere). Median of an
+    even count = (upper middle + lower middle) / 2, as pandas computes it."""
     sizes = np.zeros(n_groups, np.int64)
-    buf = np.empty(n)
-    for k in range(n_times):
-        a, b = counts[k], counts[k + 1]
+    first = np.zeros(n_groups + 1, np.int64)
+    fill = np.zeros(n_groups, np.int64)
+    medians = np.empty(n_groups)
+    widest = 0
+    for k in range(k0, k1):
+        widest = max(widest, bounds[k + 1] - bounds[k])
+    buf = np.empty(widest)
+    for k in range(k0, k1):
+        a, b = bounds[k], bounds[k + 1]
         if a == b:
             continue
         sizes[:] = 0
         for j in range(a, b):
-            sizes[group_codes[order[j]]] += 1
+            sizes[group_codes[rows[j]]] += 1
+        for g in range(n_groups):  # the bucket's values, grouped (counting sort by group)
+            first[g + 1] = first[g] + sizes[g]
+            fill[g] = first[g]
+        for j in range(a, b):
+            i = rows[j]
+            g = group_codes[i]
+            buf[fill[g]] = values[i]
+            fill[g] += 1
         for g in range(n_groups):
             m = sizes[g]
             if m < min_peers:
                 continue
-            p = 0
-            for j in range(a, b):
-                i = order[j]
-                if group_codes[i] == g:
-                    buf[p] = values[i]
-                    p += 1
-            vals = np.sort(buf[:m])
-            medians[g] = vals[m // 2] if m % 2 == 1 else (vals[m // 2] + vals[m // 2 - 1]) / 2
+            part = np.partition(buf[first[g]:first[g + 1]], m // 2)
+            upper = part[m // 2]
+            if m % 2 == 1:
+                medians[g] = upper
+            else:
+                lower = part[0]
+                for q in range(1, m // 2):
+                    lower = part[q] if part[q] > lower else lower
+                medians[g] = (upper + lower) / 2
         for j in range(a, b):
-            i = order[j]
+            i = rows[j]
             g = group_codes[i]
             if sizes[g] >= min_peers:
                 out[i] = values[i] - medians[g]
-    return out
 
+
+@njit(**_JIT)
+def symbol_order(codes, dt_ns, n_codes):  # pragma: no cover - compiled
+    """Rows ordered by (symbol code, datetime) in O(n) for the usual input, where each symbol's bars already
+    come in datetime order: a stable counting sort on the code. Returns (status, order): 0 = already in order
+    (order empty), 1 = `order` sorts the rows, 2 = some symbol's bars are out of datetime order (sort by
+    both keys instead)."""
+    n = len(codes)
+    in_order = True
+    for i in range(1, n):
+        if codes[i] < codes[i - 1] or (codes[i] == codes[i - 1] and dt_ns[i] < dt_ns[i - 1]):
+            in_order = False
+            break
+    if in_order:
+        return 0, np.empty(0, np.int64)
+    last = np.full(n_codes, np.int64(-9223372036854775808))
+    for i in range(n):
+        if dt_ns[i] < last[codes[i]]:
+            return 2, np.empty(0, np.int64)
+        last[codes[i]] = dt_ns[i]
+    fill = np.zeros(n_codes + 1, np.int64)
+    for i in range(n):
+        fill[codes[i] + 1] += 1
+    for c in range(n_codes):
+        fill[c + 1] += fill[c]
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[fill[codes[i]]] = i
+        fill[codes[i]] += 1
+    return 1, order
+
+
+@njit(**_JIT)
+def first_duplicate(codes, dt_ns):  # pragma: no cover - compiled
+    """First row whose (code, datetime) equals the next row's, -1 if none (rows sorted by both)."""
+    for i in range(len(codes) - 1):
+        if codes[i] == codes[i + 1] and dt_ns[i] == dt_ns[i + 1]:
+            return i
+    return -1

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from marketlake.errors import MarketlakeError
+from marketlake.features import _kernels
 from marketlake.features._segments import Segments
 from marketlake.features.registry import PRODUCERS, Context
 from marketlake.schema.arrow import bar_schema
@@ -68,13 +69,15 @@ def _prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: 
     codes = sym_codes.astype(np.int64)
     order: np.ndarray | None = None
     if len(codes) > 1:
-        sorted_ = bool(np.all((np.diff(codes) > 0) | ((np.diff(codes) == 0) & (np.diff(dt_ns) >= 0))))
-        if not sorted_:
-            order = np.lexsort((dt_ns, codes))
+        status, order = _kernels.symbol_order(codes, dt_ns, len(sym_uniques))
+        if status == 0:
+            order = None
+        else:
+            if status == 2:
+                order = np.lexsort((dt_ns, codes))
             codes, dt_ns = codes[order], dt_ns[order]
-        dup = (np.diff(codes) == 0) & (np.diff(dt_ns) == 0)
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0])
+        i = int(_kernels.first_duplicate(codes, dt_ns))
+        if i >= 0:
             raise FeatureInputError(
                 f"duplicate bar for {sym_uniques[codes[i]]!r} at {pd.Timestamp(dt_ns[i], tz='UTC')}; "
                 "keys (symbol, datetime) must be unique"
@@ -218,20 +221,44 @@ def _blocks(stops: np.ndarray, block_rows: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int | None) -> dict[str, np.ndarray]:
+@dataclass
+class _Computed:
+    """Every computed column, plus what output assembly needs to know about the block-computed ones."""
+
+    cols: dict[str, np.ndarray]
+    finite: dict[str, np.ndarray]  # per row, filled while each block was still in cache
+    with_inf: set[str]  # block-computed columns holding an inf somewhere
+
+    def finite_of(self, name: str) -> np.ndarray:
+        known = self.finite.get(name)
+        return np.isfinite(self.cols[name]) if known is None else known
+
+    def has_inf(self, name: str) -> bool:
+        return name in self.with_inf if name in self.finite else bool(np.isinf(self.cols[name]).any())
+
+
+def _threads(n_rows: int, workers: int | None) -> int:
+    """Threads to use: `workers` if given, else up to 2 for batches big enough to pay for a second one."""
+    if workers is None:
+        return min(2, os.cpu_count() or 1) if n_rows >= _POOL_MIN_ROWS else 1
+    return max(1, int(workers))
+
+
+def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int) -> _Computed:
     """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool.
 
     A block of ~32k rows keeps its ~100 working columns in the CPU cache instead of streaming 2M-row
     temporaries through memory, and TA-Lib, the compiled kernels and NumPy's loops release the GIL, so
     threads share the work without copying inputs into worker processes. Each symbol is computed by the
-    same code whatever the blocking or the thread count, so the output is bit-identical.
+    same code whatever the blocking or the thread count, so the output is bit-identical. Which values are
+    finite (NULL in storage otherwise) is noted while a block is in cache, not by re-reading 1.5 GB later.
     """
     n = batch.seg.n
     lengths = batch.seg.stops - batch.seg.starts
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1) if n >= _POOL_MIN_ROWS else 1
     names = [o for p in PRODUCERS if p.stage == "symbol" for o in p.outputs]
     out = {name: np.empty(n) for name in names}
+    finite = {name: np.empty(n, dtype=bool) for name in names}
+    with_inf: set[str] = set()
 
     def run_block(bounds: tuple[int, int]) -> None:
         a, b = bounds
@@ -239,16 +266,20 @@ def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int | None) -> dict
         sid = None if batch.session_id is None else batch.session_id[r0:r1]
         cols = _symbol_stage({k: v[r0:r1] for k, v in batch.ohlcv.items()}, lengths[a:b], spec, sid)
         for name in names:
-            out[name][r0:r1] = cols[name]
+            values, ok = cols[name], finite[name][r0:r1]
+            out[name][r0:r1] = values
+            np.isfinite(values, out=ok)
+            if not ok.all() and np.isinf(values).any():
+                with_inf.add(name)
 
     blocks = _blocks(batch.seg.stops, _BLOCK_ROWS)
-    if max(1, int(workers)) <= 1 or len(blocks) < 2:
+    if workers <= 1 or len(blocks) < 2:
         for bounds in blocks:
             run_block(bounds)
     else:
-        with ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="marketlake-features") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-features") as pool:
             list(pool.map(run_block, blocks))  # list(): re-raises a block's exception here
-    return out
+    return _Computed(out, finite, with_inf)
 
 
 @contextmanager
@@ -275,22 +306,26 @@ def _no_hugepage_advice() -> Iterator[None]:
 def _columns(
     bars: pd.DataFrame, table: str | TableSpec, benchmark: str | None, source: str | None,
     updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None = None,
-) -> tuple[_Batch, dict[str, np.ndarray], datetime]:
+) -> tuple[_Batch, _Computed, datetime]:
     spec = _resolve_table(table)
     batch = _prepare(bars, spec, source, metadata)
-    cols = dict(batch.ohlcv)
+    computed = _Computed(dict(batch.ohlcv), {}, set())
+    cols = computed.cols
     if batch.seg.n:
-        cols.update(_symbol_columns(batch, spec, workers))
+        threads = _threads(batch.seg.n, workers)
+        symbol_stage = _symbol_columns(batch, spec, threads)
+        cols.update(symbol_stage.cols)
+        computed.finite, computed.with_inf = symbol_stage.finite, symbol_stage.with_inf
         ctx = Context(cols=cols, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
                       sector=_codes(batch.strings["sector"]),
-                      benchmark=benchmark if benchmark is not None else spec.default_benchmark)
+                      benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
         _run(ctx, "cross")
     else:
         cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
     stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)
-    return batch, cols, stamp
+    return batch, computed, stamp
 
 
 def _selection(batch: _Batch, since: datetime | None) -> np.ndarray | None:
@@ -314,7 +349,7 @@ def _strings(batch: _Batch, name: str, sel: np.ndarray | None) -> pa.Array:
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
 
 
-def _arrow(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime, sel: np.ndarray | None = None) -> pa.Table:
+def _arrow(batch: _Batch, computed: _Computed, stamp: datetime, sel: np.ndarray | None = None) -> pa.Table:
     schema = bar_schema()
     pick = (lambda x: x) if sel is None else (lambda x: x[sel])
     n = batch.seg.n if sel is None else len(sel)
@@ -333,18 +368,16 @@ def _arrow(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime, sel: np.
         elif f.dtype == "string":
             arrays.append(_strings(batch, f.name, sel))
         elif f.dtype == "int8":
-            x = pick(cols[f.name])
-            bad = ~np.isfinite(x)
+            x, bad = pick(computed.cols[f.name]), ~pick(computed.finite_of(f.name))
             arrays.append(pa.array(np.where(bad, 0, x).astype(np.int8), mask=bad))
         else:
-            arrays.append(_float_array(pick(cols[f.name])))
+            arrays.append(_float_array(pick(computed.cols[f.name]), pick(computed.finite_of(f.name))))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _float_array(x: np.ndarray) -> pa.Array:
+def _float_array(x: np.ndarray, finite: np.ndarray) -> pa.Array:
     """float64 Arrow array over the same memory, NULL where x is NaN or inf (validity bits packed by NumPy)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    finite = np.isfinite(x)
     nulls = len(x) - int(np.count_nonzero(finite))
     validity = pa.py_buffer(np.packbits(finite, bitorder="little")) if nulls else None
     return pa.Array.from_buffers(pa.float64(), len(x), [validity, pa.py_buffer(x)], null_count=int(nulls))
@@ -366,11 +399,11 @@ def compute_table(
     Same arguments as `compute`. This is what the pipeline writes and what live serving returns.
     """
     with _no_hugepage_advice():
-        batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
-        return _arrow(batch, cols, stamp, _selection(batch, since))
+        batch, computed, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
+        return _arrow(batch, computed, stamp, _selection(batch, since))
 
 
-def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime, sel: np.ndarray | None = None) -> pd.DataFrame:
+def _frame(batch: _Batch, computed: _Computed, stamp: datetime, sel: np.ndarray | None = None) -> pd.DataFrame:
     """The same columns as `_arrow`, as pandas (built column by column: no 2 GB block consolidation)."""
     pick = (lambda x: x) if sel is None else (lambda x: x[sel])
     n = batch.seg.n if sel is None else len(sel)
@@ -388,14 +421,12 @@ def _frame(batch: _Batch, cols: dict[str, np.ndarray], stamp: datetime, sel: np.
         elif f.dtype == "string":
             out[f.name] = _STR.__from_arrow__(_strings(batch, f.name, sel))  # pandas "str" over Arrow memory
         elif f.dtype == "int8":
-            x = pick(cols[f.name])
-            bad = ~np.isfinite(x)
+            x, bad = pick(computed.cols[f.name]), ~pick(computed.finite_of(f.name))
             out[f.name] = pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
         else:
-            x = pick(cols[f.name])
-            inf = np.isinf(x)
-            if inf.any():  # NaN already means NULL; only inf needs replacing
-                x = np.where(inf, np.nan, x)
+            x = pick(computed.cols[f.name])
+            if computed.has_inf(f.name):  # NaN already means NULL; only inf needs replacing
+                x = np.where(np.isinf(x), np.nan, x)
             out[f.name] = x
     frame = pd.DataFrame(
         {k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()}, copy=False
@@ -437,8 +468,8 @@ def compute(
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
     with _no_hugepage_advice():
-        batch, cols, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
-        return _frame(batch, cols, stamp, _selection(batch, since))
+        batch, computed, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
+        return _frame(batch, computed, stamp, _selection(batch, since))
 
 
 __all__ = ["FeatureInputError", "compute", "compute_table"]

@@ -43,6 +43,7 @@ class Context:
     symbols: np.ndarray | None = None  # per-segment symbol, cross stage only
     sector: np.ndarray | None = None  # per-row sector code (int, -1 = NULL), cross stage only
     benchmark: str | None = None
+    workers: int = 1  # threads a cross-stage producer may use
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -222,7 +223,7 @@ def _benchmark(c: Context):
 @_p("rs_sector_20", stage="cross")
 def _sector(c: Context):
     assert c.sector is not None and c.dt_ns is not None
-    return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.dt_ns),)
+    return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.dt_ns, workers=c.workers),)
 
 
 PRODUCERS: tuple[Producer, ...] = (
