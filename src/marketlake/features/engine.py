@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from marketlake.errors import MarketlakeError
-from marketlake.features import _kernels
+from marketlake.features import _kernels, _memory
 from marketlake.features._segments import Segments
 from marketlake.features.registry import PRODUCERS, Context
 from marketlake.schema.arrow import bar_schema
@@ -244,7 +242,19 @@ def _threads(n_rows: int, workers: int | None) -> int:
     return max(1, int(workers))
 
 
-def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int) -> _Computed:
+_SYMBOL_OUTPUTS = tuple(o for p in PRODUCERS if p.stage == "symbol" for o in p.outputs)
+
+
+def _allocate(n: int) -> _Computed:
+    """Uninitialised symbol-stage columns (and finiteness flags) for n rows; big ones start faulting in."""
+    out = _Computed({name: np.empty(n) for name in _SYMBOL_OUTPUTS},
+                    {name: np.empty(n, dtype=bool) for name in _SYMBOL_OUTPUTS}, set())
+    if n >= _POOL_MIN_ROWS:
+        _memory.prefault([*out.cols.values(), *out.finite.values()])
+    return out
+
+
+def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int, out: _Computed) -> None:
     """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool.
 
     A block of ~32k rows keeps its ~100 working columns in the CPU cache instead of streaming 2M-row
@@ -253,12 +263,8 @@ def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int) -> _Computed:
     same code whatever the blocking or the thread count, so the output is bit-identical. Which values are
     finite (NULL in storage otherwise) is noted while a block is in cache, not by re-reading 1.5 GB later.
     """
-    n = batch.seg.n
     lengths = batch.seg.stops - batch.seg.starts
-    names = [o for p in PRODUCERS if p.stage == "symbol" for o in p.outputs]
-    out = {name: np.empty(n) for name in names}
-    finite = {name: np.empty(n, dtype=bool) for name in names}
-    with_inf: set[str] = set()
+    names, finite, with_inf = _SYMBOL_OUTPUTS, out.finite, out.with_inf
 
     def run_block(bounds: tuple[int, int]) -> None:
         a, b = bounds
@@ -267,7 +273,7 @@ def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int) -> _Computed:
         cols = _symbol_stage({k: v[r0:r1] for k, v in batch.ohlcv.items()}, lengths[a:b], spec, sid)
         for name in names:
             values, ok = cols[name], finite[name][r0:r1]
-            out[name][r0:r1] = values
+            out.cols[name][r0:r1] = values
             np.isfinite(values, out=ok)
             if not ok.all() and np.isinf(values).any():
                 with_inf.add(name)
@@ -279,28 +285,6 @@ def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int) -> _Computed:
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-features") as pool:
             list(pool.map(run_block, blocks))  # list(): re-raises a block's exception here
-    return _Computed(out, finite, with_inf)
-
-
-@contextmanager
-def _no_hugepage_advice() -> Iterator[None]:
-    """Allocate the output columns and block arrays without NumPy's transparent-huge-page advice.
-
-    Where the kernel compacts memory on a huge-page fault (THP `defrag=madvise`, common on shared hosts),
-    that advice made each fresh 16 MB array cost ~25 ms of system time (2.5 s of 5 s for 2M rows); the
-    arrays are written once, so there is nothing for huge pages to win here. Restored on exit.
-    """
-    multiarray = getattr(getattr(np, "_core", None), "multiarray", None)
-    getter = getattr(multiarray, "_get_madvise_hugepage", None)
-    setter = getattr(multiarray, "_set_madvise_hugepage", None)
-    if getter is None or setter is None:  # pragma: no cover - another NumPy layout
-        yield
-        return
-    before = setter(False)
-    try:
-        yield
-    finally:
-        setter(before)
 
 
 def _columns(
@@ -308,14 +292,13 @@ def _columns(
     updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None = None,
 ) -> tuple[_Batch, _Computed, datetime]:
     spec = _resolve_table(table)
+    computed = _allocate(len(bars))  # faulted in on a spare core while the input is prepared
     batch = _prepare(bars, spec, source, metadata)
-    computed = _Computed(dict(batch.ohlcv), {}, set())
     cols = computed.cols
+    cols.update(batch.ohlcv)
     if batch.seg.n:
         threads = _threads(batch.seg.n, workers)
-        symbol_stage = _symbol_columns(batch, spec, threads)
-        cols.update(symbol_stage.cols)
-        computed.finite, computed.with_inf = symbol_stage.finite, symbol_stage.with_inf
+        _symbol_columns(batch, spec, threads, computed)
         ctx = Context(cols=cols, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
                       sector=_codes(batch.strings["sector"]),
                       benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
@@ -398,7 +381,7 @@ def compute_table(
 
     Same arguments as `compute`. This is what the pipeline writes and what live serving returns.
     """
-    with _no_hugepage_advice():
+    with _memory.no_hugepage_advice():
         batch, computed, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
         return _arrow(batch, computed, stamp, _selection(batch, since))
 
@@ -467,7 +450,7 @@ def compute(
         A DataFrame: float columns float64 (NaN = NULL), regime columns nullable Int8, `trade_date` as
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
-    with _no_hugepage_advice():
+    with _memory.no_hugepage_advice():
         batch, computed, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
         return _frame(batch, computed, stamp, _selection(batch, since))
 
