@@ -18,9 +18,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.vendors.loopback import LoopbackServer
 
 STEP_MS = {"1m": 60_000, "1h": 3_600_000, "1d": 86_400_000}
 WEIGHT = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20}
@@ -174,21 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
                          "exchangeFilters": [], "symbols": entries}, headers)
 
 
-class FakeBinance:
+class FakeBinance(LoopbackServer):
     """Run the fake in a daemon thread: `with FakeBinance(state) as fake: fake.url`."""
 
-    def __init__(self, state: BinanceState) -> None:
-        self.state = state
-        handler = type("Handler", (_Handler,), {"state": state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeBinance:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    handler = _Handler

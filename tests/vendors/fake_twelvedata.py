@@ -18,12 +18,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+
+from tests.vendors.loopback import LoopbackServer
 
 NY = ZoneInfo("America/New_York")
 LIST_CREDITS = 1
@@ -290,21 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "not found", headers)
 
 
-class FakeTwelveData:
+class FakeTwelveData(LoopbackServer):
     """Run the fake in a daemon thread: `with FakeTwelveData(state) as fake: fake.url`."""
 
-    def __init__(self, state: FakeState) -> None:
-        self.state = state
-        handler = type("Handler", (_Handler,), {"state": state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeTwelveData:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    handler = _Handler

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from marketlake.errors import WarehouseLocked
 from marketlake.pipeline.vendor_ingest import StoreUsage, ingest_twelvedata

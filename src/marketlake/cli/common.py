@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -33,3 +34,14 @@ def split_symbols(value: str | None) -> list[str] | None:
         return None
     items = [s.strip() for s in value.split(",") if s.strip()]
     return items or None
+
+
+def parse_when(value: str | None) -> datetime | None:
+    """An ISO date or datetime from the command line; naive values are UTC."""
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime (e.g. 2024-01-31)") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

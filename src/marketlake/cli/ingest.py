@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when, split_symbols
 from marketlake.cli.render import print_rejections, reports_table, stage_progress
 from marketlake.errors import ConfigError
 from marketlake.schema import TABLE_NAMES, get_table
@@ -19,15 +19,6 @@ TablesOption = Annotated[
     typer.Option("--table", "-t", help="Production table (repeatable). Default: all six."),
 ]
 
-
-def _parse_when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime (e.g. 2024-01-31)") from None
-    return ts
 
 
 def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[str] | None,
@@ -67,7 +58,7 @@ def synthetic(
     """Generate an offline, deterministic market and load it."""
     source = get_source("synthetic", stocks=stocks, crypto=crypto, seed=seed)
     _run(source, list(table or TABLE_NAMES), warehouse=warehouse, symbols=split_symbols(symbols),
-         start=_parse_when(start), end=_parse_when(end))
+         start=parse_when(start), end=parse_when(end))
 
 
 def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str | None, warehouse: Path) -> None:

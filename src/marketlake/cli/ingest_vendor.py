@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when, split_symbols
 from marketlake.errors import ConfigError
 
 
@@ -82,22 +81,13 @@ def binance(
     with make_client(cfg) as client:
         source = BinanceSource(client=client, keep_vendor_symbols=keep_vendor_symbols)
         report = ingest_binance(DeltaStore(warehouse), spec, names, source=source,
-                                start=_utc(start), end=_utc(end), lock_wait=wait if wait > 0 else False,
+                                start=parse_when(start), end=parse_when(end), lock_wait=wait if wait > 0 else False,
                                 progress=lambda m: out.print(f"[dim]{m}[/dim]"))
     out.print(f"{report.table}: {report.symbols} symbols, {report.rows_changed:,} rows written, "
               f"weight {report.weight} in {report.requests} requests, {report.seconds:.1f}s")
     for sym, reason in sorted(report.not_found.items()):
         out.print(f"[yellow]not loaded[/yellow] {sym}: {reason}")
 
-
-def _utc(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime (e.g. 2024-01-31)") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def register_ingest(ingest_app: typer.Typer) -> None:
