@@ -22,9 +22,9 @@ from typing import Any, Sequence
 import httpx
 
 from marketlake.errors import RateLimitError
+from marketlake.sources.binance.wire import Kline, WireError, WireSymbol, parse_exchange_info, parse_klines
 from marketlake.sources.budget import CreditBudget
 from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, retry_after_seconds
-from marketlake.sources.binance.wire import Kline, WireError, WireSymbol, parse_exchange_info, parse_klines
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import pandas as pd
 
@@ -24,6 +24,21 @@ class FileOptions:
     tz: str | None
     chunk_rows: int
     source: str
+
+
+class FileSource:
+    """What the file sources share: their options and the absence of metadata."""
+
+    name: ClassVar[str]
+
+    def __init__(self, *, path: str | Path, symbol: str | None = None, tz: str | None = None,
+                 chunk_rows: int = 200_000) -> None:
+        self.options = FileOptions(path=Path(path), symbol=symbol, tz=tz, chunk_rows=chunk_rows,
+                                   source=self.name)
+
+    def metadata(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+        """Files carry no metadata: an empty frame with a `symbol` column."""
+        return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
 
 
 def _utc(value: datetime | None) -> pd.Timestamp | None:

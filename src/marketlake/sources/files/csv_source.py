@@ -22,7 +22,7 @@ import pandas as pd
 from marketlake.errors import ParseError
 from marketlake.schema import TableSpec
 from marketlake.sources.base import RawBatch
-from marketlake.sources.files.common import FileOptions, finish_chunk
+from marketlake.sources.files.common import FileSource, finish_chunk
 from marketlake.sources.files.parse import REQUIRED, canonical_columns
 from marketlake.sources.registry import register
 
@@ -51,7 +51,7 @@ def _check_text(path: Path) -> None:
 
 
 @register("csv")
-class CsvSource:
+class CsvSource(FileSource):
     """Bars from one CSV file.
 
     Args:
@@ -62,14 +62,6 @@ class CsvSource:
     """
 
     name: ClassVar[str] = "csv"
-
-    def __init__(self, *, path: str | Path, symbol: str | None = None, tz: str | None = None,
-                 chunk_rows: int = 200_000) -> None:
-        self.options = FileOptions(path=Path(path), symbol=symbol, tz=tz, chunk_rows=chunk_rows, source="csv")
-
-    def metadata(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
-        """Files carry no metadata: an empty frame with a `symbol` column."""
-        return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
 
     def fetch(
         self,

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from marketlake.errors import ParseError
 from marketlake.schema import TableSpec
 from marketlake.sources.base import RawBatch
-from marketlake.sources.files.common import FileOptions, finish_chunk
+from marketlake.sources.files.common import FileSource, finish_chunk
 from marketlake.sources.files.parse import REQUIRED, canonical_columns
 from marketlake.sources.registry import register
 
@@ -35,17 +35,10 @@ def _as_text_datetimes(col: pd.Series) -> pd.Series:
 
 
 @register("parquet")
-class ParquetSource:
+class ParquetSource(FileSource):
     """Bars from a Parquet file or a directory of ``*.parquet`` files (options as CsvSource)."""
 
     name: ClassVar[str] = "parquet"
-
-    def __init__(self, *, path: str | Path, symbol: str | None = None, tz: str | None = None,
-                 chunk_rows: int = 200_000) -> None:
-        self.options = FileOptions(path=Path(path), symbol=symbol, tz=tz, chunk_rows=chunk_rows, source="parquet")
-
-    def metadata(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
-        return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
 
     def _files(self) -> list[Path]:
         p = self.options.path
