@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from marketlake.pipeline.vendor_ingest import ingest_twelvedata  # noqa: E402
 from marketlake.schema import get_table  # noqa: E402
-from marketlake.storage import DeltaStore  # noqa: E402
 from marketlake.sources.budget import CreditBudget, plan_limits  # noqa: E402
 from marketlake.sources.twelvedata.client import MAX_BATCH, TwelveDataClient  # noqa: E402
 from marketlake.sources.twelvedata.fetcher import fetch_window  # noqa: E402
+from marketlake.storage import DeltaStore  # noqa: E402
 from tests.vendors.fake_twelvedata import FakeState, FakeTwelveData, make_values  # noqa: E402
 
 
