@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketlake.features import _talib
+from marketlake.features import _talib, compute_table
 from marketlake.features._segments import Segments
+from tests.features.feature_bars import make_bars
 
 _ARITY = {"MIDPRICE": ("high", "low"), "OBV": ("close", "volume"), "AD": ("high", "low", "close", "volume"),
           "MFI": ("high", "low", "close", "volume"), "CMF": ("high", "low", "close", "volume"),
@@ -76,3 +84,19 @@ def test_both_paths_agree_and_missing_parameters_are_refused() -> None:
         _talib.per_symbol("MACD", (cols["close"],), seg, {"fastperiod": 12, "slowperiod": 26})
     with pytest.raises(_talib.TALibError, match="SMA"):
         _talib.per_symbol("SMA", (cols["close"],), seg, {"timeperiod": 0})  # TA-Lib's range is 2..100000
+
+
+def test_engine_output_is_the_same_through_the_binding(tmp_path: Path) -> None:
+    """The fallback (MARKETLAKE_TALIB=binding, e.g. where the C library is not found) stores the same table."""
+    bars = make_bars(6, 260, seed=4)
+    bars.to_parquet(tmp_path / "bars.parquet")
+    code = ("import sys, pandas as pd; from marketlake.features import compute_table, _talib;"
+            "assert not _talib.compiled_available();"
+            f"t = compute_table(pd.read_parquet({str(tmp_path / 'bars.parquet')!r}), updated_at=pd.Timestamp("
+            "'2024-01-01', tz='UTC').to_pydatetime());"
+            f"import pyarrow.parquet as pq; pq.write_table(t, {str(tmp_path / 'out.parquet')!r})")
+    env = {**os.environ, "MARKETLAKE_TALIB": "binding"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    expected = compute_table(bars, updated_at=pd.Timestamp("2024-01-01", tz="UTC").to_pydatetime())
+    assert _talib.compiled_available()
+    assert pq.read_table(tmp_path / "out.parquet").equals(expected)

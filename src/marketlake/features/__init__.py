@@ -1,7 +1,8 @@
 """The feature engine: bars in, the 97 catalogue columns out (`compute`, `compute_table`).
 
-Kernels are grouped by family (`price`, `momentum`, `overlap`, `volatility`, `volume`, `volume_profile`,
-`dynamics`, `cross_section`, `regimes`); `registry` maps each catalogue field to its kernel. Pure: no I/O.
+TA-Lib runs through `_talib` (function and parameters from the catalogue); NumPy formulas are grouped by
+family (`price`, `overlap`, `volatility`, `volume`, `volume_profile`, `dynamics`, `cross_section`, `regimes`);
+`registry` maps each catalogue field to one of them. Pure: no I/O.
 The pipeline and live serving call the same `compute`, so there is no training/serving skew.
 """
 

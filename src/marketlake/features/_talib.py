@@ -19,6 +19,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
@@ -31,11 +32,10 @@ from numba import njit, types
 from marketlake.errors import MarketlakeError
 from marketlake.features._segments import Segments
 
-binding = SimpleNamespace(**{
+binding = SimpleNamespace(**{  # also what element-wise helpers (TYPPRICE & co.) call, on whole arrays
     name: getattr(getattr(_public, name), "__wrapped__", getattr(_public, name))
     for name in _public.get_functions()
 })
-talib = binding  # element-wise helpers (TYPPRICE & co.) call the binding on whole arrays
 
 
 class TALibError(MarketlakeError):
@@ -99,10 +99,24 @@ def _load() -> bool:
         try:
             ctypes.CDLL(path).TA_SMA  # noqa: B018 - probe the export
             llvm.load_library_permanently(path)
-            return True
         except (OSError, AttributeError, RuntimeError):
             continue
+        return _self_test()
     return False
+
+
+def _self_test() -> bool:
+    """Compile (or load from cache) and check one call against the binding before trusting the path."""
+    x = np.array([np.nan, 1.0, 2.0, 4.0, 8.0])
+    seg = Segments.from_lengths(np.array([2, 3]))
+    got = np.empty(5)
+    try:
+        rc = _apply(0, x, x, x, x, np.array([2], np.int32), np.zeros(1), seg.starts, seg.stops, got, got, got)
+    except Exception as exc:  # noqa: BLE001 - any failure here means: use the binding
+        warnings.warn(f"TA-Lib's compiled path is unavailable ({exc}); using the slower binding", stacklevel=3)
+        return False
+    want = _by_binding("SMA", (x,), seg, FUNCTIONS["SMA"], {"timeperiod": 2})[0]
+    return rc == 0 and np.array_equal(got, want, equal_nan=True)
 
 
 def compiled_available() -> bool:
@@ -340,4 +354,4 @@ def _apply(fid, x0, x1, x2, x3, p, f, starts, stops, o0, o1, o2):  # pragma: no 
     return 0
 
 
-__all__ = ["FUNCTIONS", "TALibError", "binding", "compiled_available", "per_symbol", "talib"]
+__all__ = ["FUNCTIONS", "TALibError", "binding", "compiled_available", "per_symbol"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from marketlake.features._segments import Segments, safe_div, shift
-from marketlake.features._talib import talib
+from marketlake.features._talib import binding as talib
 
 
 def previous_close(close: np.ndarray, *, seg: Segments | None = None) -> np.ndarray:
