@@ -280,6 +280,46 @@ def bucket_by_time(values, time_codes, group_codes, n_times):  # pragma: no cove
 
 
 @njit(**_JIT)
+def _select(a, lo, hi, k):  # pragma: no cover - compiled
+    """Quickselect (Numerical Recipes' `select`) in place: afterwards a[k] is the (k - lo)-th smallest of
+    a[lo:hi], with a[lo:k] <= a[k] <= a[k + 1:hi]. Compiles in a fraction of np.partition's time."""
+    left = lo
+    right = hi - 1
+    while True:
+        if right <= left + 1:
+            if right == left + 1 and a[right] < a[left]:
+                a[left], a[right] = a[right], a[left]
+            return
+        mid = (left + right) >> 1
+        a[mid], a[left + 1] = a[left + 1], a[mid]
+        if a[left] > a[right]:
+            a[left], a[right] = a[right], a[left]
+        if a[left + 1] > a[right]:
+            a[left + 1], a[right] = a[right], a[left + 1]
+        if a[left] > a[left + 1]:
+            a[left], a[left + 1] = a[left + 1], a[left]
+        i = left + 1
+        j = right
+        pivot = a[left + 1]
+        while True:
+            i += 1
+            while a[i] < pivot:
+                i += 1
+            j -= 1
+            while a[j] > pivot:
+                j -= 1
+            if j < i:
+                break
+            a[i], a[j] = a[j], a[i]
+        a[left + 1] = a[j]
+        a[j] = pivot
+        if j >= k:
+            right = j - 1
+        if j <= k:
+            left = i
+
+
+@njit(**_JIT)
 def group_median_diff(values, group_codes, bounds, rows, n_groups, min_peers, k0, k1, out):  # pragma: no cover
     """For the time buckets k0..k1 of `bucket_by_time`: out = value - median of the values sharing (time,
     group), self included, where at least `min_peers` share it (out is left as is elsewhere). Median of an
@@ -311,14 +351,15 @@ def group_median_diff(values, group_codes, bounds, rows, n_groups, min_peers, k0
             m = sizes[g]
             if m < min_peers:
                 continue
-            part = np.partition(buf[first[g]:first[g + 1]], m // 2)
-            upper = part[m // 2]
+            mid = first[g] + m // 2
+            _select(buf, first[g], first[g + 1], mid)
+            upper = buf[mid]
             if m % 2 == 1:
                 medians[g] = upper
             else:
-                lower = part[0]
-                for q in range(1, m // 2):
-                    lower = part[q] if part[q] > lower else lower
+                lower = buf[first[g]]  # the largest of the lower half
+                for q in range(first[g] + 1, mid):
+                    lower = buf[q] if buf[q] > lower else lower
                 medians[g] = (upper + lower) / 2
         for j in range(a, b):
             i = rows[j]
