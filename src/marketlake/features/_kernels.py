@@ -406,3 +406,17 @@ def first_duplicate(codes, dt_ns):  # pragma: no cover - compiled
         if codes[i] == codes[i + 1] and dt_ns[i] == dt_ns[i + 1]:
             return i
     return -1
+
+
+@njit(**_JIT)
+def emit(values, dest, finite):  # pragma: no cover - compiled
+    """dest[:] = values and finite[:] = isfinite(values) in one pass; True if some value is +-inf."""
+    has_inf = False
+    for i in range(len(values)):
+        v = values[i]
+        dest[i] = v
+        ok = math.isfinite(v)
+        finite[i] = ok
+        if not ok and v == v:
+            has_inf = True
+    return has_inf

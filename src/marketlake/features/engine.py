@@ -12,6 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,13 +23,14 @@ from marketlake.features import _kernels, _memory
 from marketlake.features._segments import Segments
 from marketlake.features.registry import PRODUCERS, Context
 from marketlake.schema.arrow import bar_schema
-from marketlake.schema.fields import FIELDS, METADATA_COLUMNS
+from marketlake.schema.fields import FIELDS, METADATA_COLUMNS, FieldSpec
 from marketlake.schema.tables import TableSpec, get_table
 
 _OHLCV = ("open", "high", "low", "close", "volume")
 _POOL_MIN_ROWS = 200_000  # below this a second thread costs more than it saves
 _BLOCK_ROWS = 32_768  # rows per block of whole symbols: ~100 working columns stay in cache
 _STR = pd.StringDtype(storage="pyarrow", na_value=np.nan)  # pandas 3's default "str" dtype
+_T = TypeVar("_T")
 
 
 class FeatureInputError(MarketlakeError):
@@ -226,6 +228,7 @@ class _Computed:
     cols: dict[str, np.ndarray]
     finite: dict[str, np.ndarray]  # per row, filled while each block was still in cache
     with_inf: set[str]  # block-computed columns holding an inf somewhere
+    workers: int = 1  # threads the batch may use
 
     def finite_of(self, name: str) -> np.ndarray:
         known = self.finite.get(name)
@@ -272,10 +275,7 @@ def _symbol_columns(batch: _Batch, spec: TableSpec, workers: int, out: _Computed
         sid = None if batch.session_id is None else batch.session_id[r0:r1]
         cols = _symbol_stage({k: v[r0:r1] for k, v in batch.ohlcv.items()}, lengths[a:b], spec, sid)
         for name in names:
-            values, ok = cols[name], finite[name][r0:r1]
-            out.cols[name][r0:r1] = values
-            np.isfinite(values, out=ok)
-            if not ok.all() and np.isinf(values).any():
+            if _kernels.emit(cols[name], out.cols[name][r0:r1], finite[name][r0:r1]):
                 with_inf.add(name)
 
     blocks = _blocks(batch.seg.stops, _BLOCK_ROWS)
@@ -297,7 +297,7 @@ def _columns(
     cols = computed.cols
     cols.update(batch.ohlcv)
     if batch.seg.n:
-        threads = _threads(batch.seg.n, workers)
+        threads = computed.workers = _threads(batch.seg.n, workers)
         _symbol_columns(batch, spec, threads, computed)
         ctx = Context(cols=cols, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
                       sector=_codes(batch.strings["sector"]),
@@ -332,30 +332,38 @@ def _strings(batch: _Batch, name: str, sel: np.ndarray | None) -> pa.Array:
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
 
 
+def _per_field(build: Callable[[FieldSpec], _T], n_rows: int, workers: int) -> list[_T]:
+    """`build` for every catalogue field, in order; on `workers` threads for big batches (the column
+    conversions are NumPy and Arrow kernels that release the GIL)."""
+    if workers <= 1 or n_rows < _POOL_MIN_ROWS:
+        return [build(f) for f in FIELDS]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-assemble") as pool:
+        return list(pool.map(build, FIELDS))
+
+
 def _arrow(batch: _Batch, computed: _Computed, stamp: datetime, sel: np.ndarray | None = None) -> pa.Table:
-    schema = bar_schema()
     pick = (lambda x: x) if sel is None else (lambda x: x[sel])
     n = batch.seg.n if sel is None else len(sel)
-    arrays: list[pa.Array] = []
-    for f in FIELDS:
+
+    def column(f: FieldSpec) -> pa.Array:
         if f.name == "symbol":
             names = [str(s) for s in batch.symbols]
-            arrays.append(_dictionary(_symbol_codes(batch, sel), names).cast(pa.string()))
-        elif f.name == "datetime":
-            arrays.append(pa.array(pick(batch.dt_ns) // 1000, type=pa.timestamp("us", tz="UTC")))
-        elif f.name == "trade_date":
-            arrays.append(pa.array(pick(batch.trade_days), type=pa.date32()))
-        elif f.name == "updated_at":
+            return _dictionary(_symbol_codes(batch, sel), names).cast(pa.string())
+        if f.name == "datetime":
+            return pa.array(pick(batch.dt_ns) // 1000, type=pa.timestamp("us", tz="UTC"))
+        if f.name == "trade_date":
+            return pa.array(pick(batch.trade_days), type=pa.date32())
+        if f.name == "updated_at":
             us = int(pd.Timestamp(stamp).tz_convert("UTC").value // 1000)
-            arrays.append(pa.array(np.full(n, us, dtype=np.int64), type=pa.timestamp("us", tz="UTC")))
-        elif f.dtype == "string":
-            arrays.append(_strings(batch, f.name, sel))
-        elif f.dtype == "int8":
+            return pa.array(np.full(n, us, dtype=np.int64), type=pa.timestamp("us", tz="UTC"))
+        if f.dtype == "string":
+            return _strings(batch, f.name, sel)
+        if f.dtype == "int8":
             x, bad = pick(computed.cols[f.name]), ~pick(computed.finite_of(f.name))
-            arrays.append(pa.array(np.where(bad, 0, x).astype(np.int8), mask=bad))
-        else:
-            arrays.append(_float_array(pick(computed.cols[f.name]), pick(computed.finite_of(f.name))))
-    return pa.Table.from_arrays(arrays, schema=schema)
+            return pa.array(np.where(bad, 0, x).astype(np.int8), mask=bad)
+        return _float_array(pick(computed.cols[f.name]), pick(computed.finite_of(f.name)))
+
+    return pa.Table.from_arrays(_per_field(column, n, computed.workers), schema=bar_schema())
 
 
 def _float_array(x: np.ndarray, finite: np.ndarray) -> pa.Array:
@@ -390,31 +398,29 @@ def _frame(batch: _Batch, computed: _Computed, stamp: datetime, sel: np.ndarray 
     """The same columns as `_arrow`, as pandas (built column by column: no 2 GB block consolidation)."""
     pick = (lambda x: x) if sel is None else (lambda x: x[sel])
     n = batch.seg.n if sel is None else len(sel)
-    out: dict[str, object] = {}
-    for f in FIELDS:
+
+    def column(f: FieldSpec) -> object:
         if f.name == "symbol":
             names = [str(s) for s in batch.symbols]
-            out[f.name] = _STR.__from_arrow__(_dictionary(_symbol_codes(batch, sel), names).cast(pa.string()))
-        elif f.name == "datetime":
-            out[f.name] = pd.DatetimeIndex(pick(batch.dt_ns), tz="UTC").as_unit("us")
-        elif f.name == "trade_date":
-            out[f.name] = pd.array(pa.array(pick(batch.trade_days), type=pa.date32()), dtype=pd.ArrowDtype(pa.date32()))
-        elif f.name == "updated_at":
-            out[f.name] = pd.DatetimeIndex(np.full(n, pd.Timestamp(stamp).tz_convert("UTC").value), tz="UTC").as_unit("us")
-        elif f.dtype == "string":
-            out[f.name] = _STR.__from_arrow__(_strings(batch, f.name, sel))  # pandas "str" over Arrow memory
-        elif f.dtype == "int8":
+            return _STR.__from_arrow__(_dictionary(_symbol_codes(batch, sel), names).cast(pa.string()))
+        if f.name == "datetime":
+            return pd.DatetimeIndex(pick(batch.dt_ns), tz="UTC").as_unit("us")
+        if f.name == "trade_date":
+            return pd.array(pa.array(pick(batch.trade_days), type=pa.date32()), dtype=pd.ArrowDtype(pa.date32()))
+        if f.name == "updated_at":
+            return pd.DatetimeIndex(np.full(n, pd.Timestamp(stamp).tz_convert("UTC").value), tz="UTC").as_unit("us")
+        if f.dtype == "string":
+            return _STR.__from_arrow__(_strings(batch, f.name, sel))  # pandas "str" over Arrow memory
+        if f.dtype == "int8":
             x, bad = pick(computed.cols[f.name]), ~pick(computed.finite_of(f.name))
-            out[f.name] = pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
-        else:
-            x = pick(computed.cols[f.name])
-            if computed.has_inf(f.name):  # NaN already means NULL; only inf needs replacing
-                x = np.where(np.isinf(x), np.nan, x)
-            out[f.name] = x
-    frame = pd.DataFrame(
-        {k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()}, copy=False
-    )
-    return frame
+            return pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
+        x = pick(computed.cols[f.name])
+        if computed.has_inf(f.name):  # NaN already means NULL; only inf needs replacing
+            x = np.where(np.isinf(x), np.nan, x)
+        return x
+
+    values = _per_field(column, n, computed.workers)
+    return pd.DataFrame({f.name: v for f, v in zip(FIELDS, values)}, copy=False)
 
 
 def compute(
