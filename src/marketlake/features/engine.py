@@ -8,6 +8,7 @@ the whole batch; assemble the columns in catalogue order, typed as `bar_schema()
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pyarrow as pa
 from marketlake.errors import MarketlakeError
 from marketlake.features import _kernels, _memory
 from marketlake.features._segments import Segments
-from marketlake.features.registry import PRODUCERS, Context
+from marketlake.features.registry import PRODUCERS, Context, Producer
 from marketlake.schema.arrow import bar_schema
 from marketlake.schema.fields import FIELDS, METADATA_COLUMNS, FieldSpec
 from marketlake.schema.tables import TableSpec, get_table
@@ -199,14 +200,34 @@ def _symbol_stage(
 
 
 def _run(ctx: Context, stage: str) -> None:
+    """The producers of `stage` in list order (a producer may read the columns of earlier ones)."""
     for producer in PRODUCERS:
-        if producer.stage != stage:
-            continue
-        outs = producer.run(ctx)
-        if len(outs) != len(producer.outputs):  # pragma: no cover - registry bug guard
-            raise RuntimeError(f"producer of {producer.outputs} returned {len(outs)} arrays")
-        for name, arr in zip(producer.outputs, outs):
-            ctx.cols[name] = np.asarray(arr, dtype=np.float64)
+        if producer.stage == stage:
+            _store(ctx, producer, producer.run(ctx))
+
+
+def _run_cross(ctx: Context) -> None:
+    """The cross-stage producers side by side: each reads only symbol-stage columns, from its own copy of
+    the column dict, so one reading another's output fails at once instead of racing it."""
+    producers = [p for p in PRODUCERS if p.stage == "cross"]
+
+    def run(producer: Producer) -> list[np.ndarray] | tuple[np.ndarray, ...]:
+        return producer.run(dataclasses.replace(ctx, cols=dict(ctx.cols)))
+
+    if ctx.workers <= 1:
+        results = [run(p) for p in producers]
+    else:
+        with ThreadPoolExecutor(max_workers=len(producers), thread_name_prefix="marketlake-cross") as pool:
+            results = list(pool.map(run, producers))
+    for producer, outs in zip(producers, results):
+        _store(ctx, producer, outs)
+
+
+def _store(ctx: Context, producer: Producer, outs: list[np.ndarray] | tuple[np.ndarray, ...]) -> None:
+    if len(outs) != len(producer.outputs):  # pragma: no cover - registry bug guard
+        raise RuntimeError(f"producer of {producer.outputs} returned {len(outs)} arrays")
+    for name, arr in zip(producer.outputs, outs):
+        ctx.cols[name] = np.asarray(arr, dtype=np.float64)
 
 
 def _blocks(stops: np.ndarray, block_rows: int) -> list[tuple[int, int]]:
@@ -302,7 +323,7 @@ def _columns(
         ctx = Context(cols=cols, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
                       sector=_codes(batch.strings["sector"]),
                       benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
-        _run(ctx, "cross")
+        _run_cross(ctx)
     else:
         cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
     stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
