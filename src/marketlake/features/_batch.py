@@ -1,0 +1,203 @@
+"""Input normalisation for the feature engine: bars (any order, any dtypes) -> one sorted `Batch`.
+
+Rows are sorted by (symbol, datetime) into one contiguous segment per symbol; strings (metadata, source)
+stay dictionary-coded until output; each bar gets its trade date in the exchange time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from marketlake.errors import MarketlakeError
+from marketlake.features import _kernels
+from marketlake.features._segments import Segments
+from marketlake.schema.fields import METADATA_COLUMNS
+from marketlake.schema.tables import TableSpec, get_table
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+
+
+class FeatureInputError(MarketlakeError):
+    """The bars handed to `compute` cannot be computed; the message says which column or key is wrong."""
+
+
+@dataclass
+class Batch:
+    """Sorted, normalised input: one contiguous segment per symbol."""
+
+    symbols: np.ndarray  # per segment (object str)
+    seg: Segments
+    dt_ns: np.ndarray  # int64 UTC nanoseconds per row
+    ohlcv: dict[str, np.ndarray]
+    strings: dict[str, pa.DictionaryArray]  # metadata + source, per row
+    trade_days: np.ndarray  # int32 days since epoch in the exchange time zone
+    session_id: np.ndarray | None
+
+
+def resolve_table(table: str | TableSpec) -> TableSpec:
+    return table if isinstance(table, TableSpec) else get_table(table)
+
+
+def prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None) -> Batch:
+    missing = [c for c in ("symbol", "datetime", *_OHLCV) if c not in bars.columns]
+    if missing:
+        raise FeatureInputError(f"bars lack required column(s) {missing}; expected symbol, datetime, OHLCV")
+    sym_codes, sym_uniques = pd.factorize(bars["symbol"], sort=True, use_na_sentinel=True)
+    if (sym_codes < 0).any():
+        raise FeatureInputError("bars hold rows without a symbol; validate them before computing features")
+    dt = pd.DatetimeIndex(pd.to_datetime(bars["datetime"]))
+    dt = dt.tz_localize("UTC") if dt.tz is None else dt.tz_convert("UTC")
+    if dt.hasnans:
+        raise FeatureInputError("bars hold rows without a datetime (NaT); validate them before computing features")
+    dt_ns = dt.as_unit("ns").asi8
+    codes = sym_codes.astype(np.int64)
+    order: np.ndarray | None = None
+    if len(codes) > 1:
+        status, order = _kernels.symbol_order(codes, dt_ns, len(sym_uniques))
+        if status == 0:
+            order = None
+        else:
+            if status == 2:
+                order = np.lexsort((dt_ns, codes))
+            codes, dt_ns = codes[order], dt_ns[order]
+        i = int(_kernels.first_duplicate(codes, dt_ns))
+        if i >= 0:
+            raise FeatureInputError(
+                f"duplicate bar for {sym_uniques[codes[i]]!r} at {pd.Timestamp(dt_ns[i], tz='UTC')}; "
+                "keys (symbol, datetime) must be unique"
+            )
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
+    ohlcv = {c: np.ascontiguousarray(take(pd.to_numeric(bars[c]).to_numpy(np.float64, na_value=np.nan)))
+             for c in _OHLCV}
+    lengths = np.bincount(codes, minlength=len(sym_uniques))
+    seg = Segments.from_lengths(lengths[lengths > 0])
+    symbols = np.asarray(sym_uniques, dtype=object)[lengths > 0]
+
+    n = len(codes)
+    strings: dict[str, pa.Array] = {}
+    meta_rows = _metadata_rows(metadata, symbols, lengths[lengths > 0])
+    for col in (*METADATA_COLUMNS, "source"):
+        if col in bars.columns:
+            strings[col] = _string_array(bars[col], order)
+        elif meta_rows is not None and col in metadata.columns:  # type: ignore[union-attr]
+            strings[col] = _broadcast(metadata[col], *meta_rows)  # type: ignore[index]
+        else:
+            strings[col] = dictionary(np.full(n, -1, np.int32), [])
+    if "source" not in bars.columns and source is not None:
+        strings["source"] = _constant_string(source, n)
+    default_tz = "America/New_York" if spec.asset == "stocks" else "UTC"
+    strings["exchange_timezone"] = _fill_null(strings["exchange_timezone"], default_tz)
+    trade_days = _trade_days(dt_ns, strings["exchange_timezone"])
+    session_id = None
+    if spec.intraday:
+        new = np.ones(n, dtype=bool)
+        new[1:] = (codes[1:] != codes[:-1]) | (trade_days[1:] != trade_days[:-1])
+        session_id = np.cumsum(new) - 1
+    return Batch(symbols, seg, dt_ns, ohlcv, strings, trade_days, session_id)
+
+
+def _metadata_rows(
+    metadata: pd.DataFrame | None, symbols: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row of `metadata` for each segment, -1 = none; segment lengths), or None without metadata."""
+    if metadata is None or metadata.empty:
+        return None
+    if "symbol" not in metadata.columns:
+        raise FeatureInputError("metadata needs a `symbol` column (one row per symbol)")
+    keys = pd.Index(metadata["symbol"].astype(object))
+    if keys.has_duplicates:
+        dup = keys[keys.duplicated()][0]
+        raise FeatureInputError(f"metadata holds more than one row for {dup!r}; pass one row per symbol")
+    return keys.get_indexer(pd.Index(symbols, dtype=object)), lengths
+
+
+def dictionary(codes: np.ndarray, values: list[str]) -> pa.DictionaryArray:
+    """Strings as (int32 codes, distinct values); code -1 = NULL. Cast to plain strings only on output."""
+    codes = np.asarray(codes, dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(values, type=pa.string()))
+
+
+def _broadcast(values: pd.Series, rows: np.ndarray, lengths: np.ndarray) -> pa.DictionaryArray:
+    """A per-symbol metadata column repeated over each symbol's bars (codes only, no string copies)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    seg_codes = np.where(rows >= 0, codes[np.maximum(rows, 0)], -1)
+    return dictionary(np.repeat(seg_codes, lengths), [str(u) for u in uniques])
+
+
+def _string_array(values: pd.Series, order: np.ndarray | None) -> pa.DictionaryArray:
+    """A string column via its distinct values (metadata repeats per symbol: cheap)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if order is not None:
+        codes = codes[order]
+    return dictionary(codes, [str(u) for u in uniques])
+
+
+def _constant_string(value: str, n: int) -> pa.DictionaryArray:
+    return dictionary(np.zeros(n, np.int32), [value])
+
+
+def _fill_null(values: pa.DictionaryArray, fill: str) -> pa.DictionaryArray:
+    """NULLs replaced by `fill` (added to the distinct values if absent)."""
+    if values.null_count == 0:
+        return values
+    uniques = values.dictionary.to_pylist()
+    if fill not in uniques:
+        uniques.append(fill)
+    codes = string_codes(values)
+    return dictionary(np.where(codes < 0, uniques.index(fill), codes), uniques)
+
+
+def string_codes(values: pa.DictionaryArray) -> np.ndarray:
+    """The integer code of every row, -1 for NULL (for grouping without Python string objects)."""
+    return pa.compute.fill_null(values.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _trade_days(dt_ns: np.ndarray, tz: pa.DictionaryArray) -> np.ndarray:
+    """Calendar date (days since epoch) of each bar in its exchange time zone.
+
+    Converted once per distinct (instant, zone): bars of many symbols share their datetimes.
+    """
+    out = np.empty(len(dt_ns), dtype=np.int32)
+    tz_codes = string_codes(tz)  # no NULLs here: missing zones were filled with the table default
+    tz_names = tz.dictionary.to_pylist()
+    for k, name in enumerate(tz_names):
+        mask = tz_codes == k
+        sub = dt_ns if mask.all() else dt_ns[mask]
+        codes, uniques = pd.factorize(sub)
+        local = pd.DatetimeIndex(np.asarray(uniques, dtype=np.int64), tz="UTC").tz_convert(str(name)).tz_localize(None)
+        days = (local.as_unit("ns").asi8 // 86_400_000_000_000).astype(np.int32)
+        out[mask] = days[codes]
+    return out
+
+
+def selection(batch: Batch, since: datetime | None) -> np.ndarray | None:
+    """Rows at or after `since` (None: every row)."""
+    if since is None:
+        return None
+    ts = pd.Timestamp(since)
+    cut = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns").value
+    keep = batch.dt_ns >= cut
+    return None if keep.all() else np.flatnonzero(keep)
+
+
+def symbol_codes(batch: Batch, sel: np.ndarray | None) -> np.ndarray:
+    lengths = batch.seg.stops - batch.seg.starts
+    codes = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    return codes if sel is None else codes[sel]
+
+
+def string_column(batch: Batch, name: str, sel: np.ndarray | None) -> pa.Array:
+    values = batch.strings[name]
+    return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
+
+
+__all__ = ["Batch", "FeatureInputError", "dictionary", "prepare", "resolve_table", "selection", "string_codes",
+           "string_column", "symbol_codes"]
