@@ -420,3 +420,28 @@ def emit(values, dest, finite):  # pragma: no cover - compiled
         if not ok and v == v:
             has_inf = True
     return has_inf
+
+
+@njit(**_JIT)
+def divide(num, den):  # pragma: no cover - compiled
+    """num / den elementwise in one pass, NaN where the quotient is +-inf (den == 0)."""
+    out = np.empty(len(num))
+    for i in range(len(num)):
+        q = num[i] / den[i]
+        out[i] = NAN if math.isinf(q) else q
+    return out
+
+
+@njit(**_JIT)
+def count_in_window(flags, w, starts, stops):  # pragma: no cover - compiled
+    """How many of the last w flags (t included, within the segment) are set: a running count."""
+    out = np.empty(len(flags), np.int64)
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        count = 0
+        for t in range(a, b):
+            count += 1 if flags[t] else 0
+            if t - w >= a and flags[t - w]:
+                count -= 1
+            out[t] = count
+    return out

@@ -9,7 +9,6 @@ running sums carried across windows), so a symbol's values never depend on which
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -108,44 +107,9 @@ def rolling_std(x: np.ndarray, window: int, *, ddof: int, seg: Segments | None =
 
 def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """How many of the last `window` flags (t included, within the symbol) are true; exact (integers)."""
-    seg = seg_or_single(seg, len(flags))
-    cs = np.cumsum(flags.astype(np.int64))
-    # count over (max(start, t - window + 1) .. t)
-    lo = np.maximum(np.arange(len(flags)) - window + 1, seg.row_start)
-    before = np.where(lo > 0, cs[np.maximum(lo - 1, 0)], 0)
-    return cs - before
-
-
-def per_symbol(
-    fn: Callable[..., np.ndarray | tuple[np.ndarray, ...]],
-    inputs: tuple[np.ndarray, ...],
-    seg: Segments,
-    n_out: int,
-    **params: float | int,
-) -> list[np.ndarray]:
-    """Run a per-symbol kernel (a TA-Lib call) on every segment's slice; NaN where it gives nothing."""
-    outs = [np.full(seg.n, np.nan) for _ in range(n_out)]
-    for a, b in zip(seg.starts.tolist(), seg.stops.tolist()):
-        res = fn(*(x[a:b] for x in inputs), **params)
-        if n_out == 1:
-            outs[0][a:b] = res
-        else:
-            for o, r in zip(outs, res):
-                o[a:b] = r
-    return outs
-
-
-def finite_or_nan(x: np.ndarray) -> np.ndarray:
-    """inf (division by zero, log of 0) becomes NaN, which the writer stores as NULL (in place)."""
-    x = np.asarray(x, dtype=np.float64)
-    inf = np.isinf(x)
-    if inf.any():
-        x[inf] = np.nan
-    return x
+    return _kernels.count_in_window(np.ascontiguousarray(flags, dtype=np.bool_), int(window), *_bounds(seg, len(flags)))
 
 
 def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with NaN (never inf) where den == 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(num, den)
-    return finite_or_nan(out)
+    """num / den with NaN (never inf) where den == 0 (one compiled pass, same IEEE division as NumPy)."""
+    return _kernels.divide(_f64(num), _f64(den))
