@@ -82,8 +82,9 @@ def test_both_paths_agree_and_missing_parameters_are_refused() -> None:
     assert np.isfinite(compiled[0]).sum() > 200  # the case is not all NULL
     with pytest.raises(_talib.TALibError, match="signalperiod"):
         _talib.per_symbol("MACD", (cols["close"],), seg, {"fastperiod": 12, "slowperiod": 26})
-    with pytest.raises(_talib.TALibError, match="SMA"):
-        _talib.per_symbol("SMA", (cols["close"],), seg, {"timeperiod": 0})  # TA-Lib's range is 2..100000
+    for compiled in (True, False):  # both paths refuse it with our error
+        with pytest.raises(_talib.TALibError, match="SMA"):
+            _talib.per_symbol("SMA", (cols["close"],), seg, {"timeperiod": 0}, compiled=compiled)  # range 2..100000
 
 
 def test_engine_output_is_the_same_through_the_binding(tmp_path: Path) -> None:

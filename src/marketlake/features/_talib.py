@@ -159,7 +159,10 @@ def _by_binding(
     kwargs = {k: params[k] for k in (*fn.ints, *fn.floats)}
     outs = [np.full(seg.n, np.nan) for _ in range(fn.n_out)]
     for a, b in zip(seg.starts.tolist(), seg.stops.tolist()):
-        res = call(*(x[a:b] for x in xs), **kwargs)
+        try:
+            res = call(*(x[a:b] for x in xs), **kwargs)
+        except Exception as exc:  # the binding raises a bare Exception naming the TA_RetCode
+            raise TALibError(f"TA-Lib {name}({kwargs}) failed: {exc}") from None
         for o, r in zip(outs, res if fn.n_out > 1 else (res,)):
             o[a:b] = r
     return outs
