@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,3 +83,29 @@ def test_arrow_output_never_holds_nan_or_inf(bars: pd.DataFrame) -> None:
             assert np.isfinite(x[~np.isnan(x)]).all()
             assert col.null_count == int(np.isnan(x).sum())  # every missing value is a NULL, never NaN
             assert not np.isnan(col.drop_null().to_numpy()).any(), name
+
+
+def test_a_price_falling_to_zero_gives_null_never_inf_in_both_outputs() -> None:
+    """log(0 / C_t-1) is -inf and C / 0 is inf: NULL in Arrow, NaN in pandas, on whatever path produced them."""
+    n = 60
+    close = np.linspace(10.0, 5.0, n)
+    close[30] = 0.0  # one bar at zero: the log return into it and the ratios out of it are infinite
+    bars = pd.DataFrame({"symbol": "ZERO", "datetime": pd.date_range("2023-01-02 14:30", periods=n, freq="B", tz="UTC"),
+                         "open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
+                         "volume": np.full(n, 1000.0)})
+    frame, tbl = compute(bars), compute_table(bars)
+    floats = [c for c in frame.columns if frame[c].dtype == "float64"]
+    assert not np.isinf(frame[floats].to_numpy()).any()
+    assert np.isnan(frame.loc[30, "log_return_1"]) and np.isnan(frame.loc[31, "return_1"])
+    assert tbl.column("log_return_1")[30].as_py() is None and tbl.column("return_1")[31].as_py() is None
+    assert frame.loc[29, "log_return_1"] == np.log(close[29] / close[28])  # neighbours are untouched
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy says so, rightly
+def test_an_overflow_to_inf_is_stored_as_null() -> None:
+    """close * volume beyond float64 (dollar_volume = inf): NULL in Arrow, NaN in pandas, not inf."""
+    bars = pd.DataFrame({"symbol": "BIG", "datetime": pd.date_range("2023-01-02 14:30", periods=5, freq="B", tz="UTC"),
+                         "open": 1e300, "high": 1e300, "low": 1e300, "close": 1e300, "volume": [1.0, 1e10, 1.0, 1.0, 1.0]})
+    frame, tbl = compute(bars), compute_table(bars)
+    assert np.isnan(frame.loc[1, "dollar_volume"]) and frame.loc[0, "dollar_volume"] == 1e300
+    assert tbl.column("dollar_volume").to_pylist()[:2] == [1e300, None]
