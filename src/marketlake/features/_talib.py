@@ -44,12 +44,19 @@ class TALibError(MarketlakeError):
 
 @dataclass(frozen=True)
 class Function:
-    """How the compiled path calls one TA-Lib function: its id in `_call`, outputs, parameters in C order."""
+    """How the compiled path calls one TA-Lib function: its id in `_call`, outputs, integer and double
+    parameters (each in C order), and the C order of all of them where doubles come between integers."""
 
     fid: int
     n_out: int
     ints: tuple[str, ...] = ()
     floats: tuple[str, ...] = ()
+    c_order: tuple[str, ...] = ()
+
+    def c_args(self, params: Mapping[str, float | int]) -> list[ctypes.c_int | ctypes.c_double]:
+        """The parameters as C arguments of `TA_<name>_Lookback`."""
+        return [ctypes.c_double(float(params[k])) if k in self.floats else ctypes.c_int(int(params[k]))
+                for k in (self.c_order or (*self.ints, *self.floats))]
 
 
 _PERIOD = ("timeperiod",)
@@ -63,7 +70,8 @@ FUNCTIONS: Mapping[str, Function] = {
     "CMF": Function(18, 1, _PERIOD), "AD": Function(19, 1), "OBV": Function(20, 1),
     "MACD": Function(21, 3, ("fastperiod", "slowperiod", "signalperiod")),
     "STOCH": Function(22, 2, ("fastk_period", "slowk_period", "slowk_matype", "slowd_period", "slowd_matype")),
-    "BBANDS": Function(23, 3, ("timeperiod", "matype"), ("nbdevup", "nbdevdn")),
+    "BBANDS": Function(23, 3, ("timeperiod", "matype"), ("nbdevup", "nbdevdn"),
+                       ("timeperiod", "nbdevup", "nbdevdn", "matype")),
     "PPO": Function(24, 1, ("fastperiod", "slowperiod", "matype")),
 }
 
@@ -89,29 +97,31 @@ def _library_candidates() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _load() -> bool:
-    """Make TA-Lib's C symbols visible to the JIT; False if no candidate file exports them."""
+def _library() -> ctypes.CDLL | None:
+    """TA-Lib's C library with its symbols made visible to the JIT; None if none is usable."""
     if os.environ.get("MARKETLAKE_TALIB", "").lower() == "binding":
-        return False
+        return None
     import llvmlite.binding as llvm
 
     for path in _library_candidates():
         try:
-            ctypes.CDLL(path).TA_SMA  # noqa: B018 - probe the export
+            lib = ctypes.CDLL(path)
+            lib.TA_SMA  # noqa: B018 - probe the export
             llvm.load_library_permanently(path)
         except (OSError, AttributeError, RuntimeError):
             continue
-        return _self_test()
-    return False
+        return lib if _self_test(lib) else None
+    return None
 
 
-def _self_test() -> bool:
+def _self_test(lib: ctypes.CDLL) -> bool:
     """Compile (or load from cache) and check one call against the binding before trusting the path."""
     x = np.array([np.nan, 1.0, 2.0, 4.0, 8.0])
     seg = Segments.from_lengths(np.array([2, 3]))
     got = np.empty(5)
     try:
-        rc = _apply(0, x, x, x, x, np.array([2], np.int32), np.zeros(1), seg.starts, seg.stops, got, got, got)
+        rc = _apply(0, int(lib.TA_SMA_Lookback(2)), x, x, x, x, np.array([2], np.int32), np.zeros(1),
+                    seg.starts, seg.stops, got, got, got)
     except Exception as exc:  # noqa: BLE001 - any failure here means: use the binding
         warnings.warn(f"TA-Lib's compiled path is unavailable ({exc}); using the slower binding", stacklevel=3)
         return False
@@ -121,7 +131,7 @@ def _self_test() -> bool:
 
 def compiled_available() -> bool:
     """Whether the compiled path is used (the C library was located)."""
-    return _load()
+    return _library() is not None
 
 
 def per_symbol(
@@ -138,15 +148,16 @@ def per_symbol(
     if missing:
         raise TALibError(f"TA-Lib {name} needs parameter(s) {missing}; pass every parameter explicitly")
     xs = tuple(np.ascontiguousarray(x, dtype=np.float64) for x in inputs)
-    use_compiled = _load() if compiled is None else (compiled and _load())
-    if not use_compiled:
+    lib = _library() if compiled is not False else None
+    if lib is None:
         return _by_binding(name, xs, seg, fn, params)
     outs = [np.empty(seg.n) for _ in range(fn.n_out)]
     padded = (*xs, *(xs[0],) * (4 - len(xs)))
     o = (*outs, *(outs[0],) * (3 - len(outs)))
     ints = np.array([int(params[k]) for k in fn.ints] or [0], dtype=np.int32)
     floats = np.array([float(params[k]) for k in fn.floats] or [0.0], dtype=np.float64)
-    rc = _apply(fn.fid, *padded, ints, floats, seg.starts, seg.stops, *o)
+    lookback = int(getattr(lib, f"TA_{name}_Lookback")(*fn.c_args(params)))
+    rc = _apply(fn.fid, lookback, *padded, ints, floats, seg.starts, seg.stops, *o)
     if rc != 0:
         raise TALibError(f"TA-Lib {name}({dict(params)}) failed with TA_RetCode {rc}")
     return outs
@@ -179,10 +190,6 @@ def _ta(name: str, *args: types.Type) -> types.ExternalFunction:
     return types.ExternalFunction("TA_" + name, _I(_I, _I, *args))
 
 
-def _lb(name: str, *args: types.Type) -> types.ExternalFunction:
-    return types.ExternalFunction(f"TA_{name}_Lookback", _I(*args))
-
-
 _R_P = (_PD, _I, _PI, _PI, _PD)
 _HLC_P = (_PD, _PD, _PD, _I, _PI, _PI, _PD)
 _HLCV_P = (_PD, _PD, _PD, _PD, _I, _PI, _PI, _PD)
@@ -198,68 +205,8 @@ MACD = _ta("MACD", _PD, _I, _I, _I, _PI, _PI, _PD, _PD, _PD)
 STOCH = _ta("STOCH", _PD, _PD, _PD, _I, _I, _I, _I, _I, _PI, _PI, _PD, _PD)
 BBANDS = _ta("BBANDS", _PD, _I, _D, _D, _I, _PI, _PI, _PD, _PD, _PD)
 PPO = _ta("PPO", _PD, _I, _I, _I, _PI, _PI, _PD)
-(SMA_LB, EMA_LB, WMA_LB, KAMA_LB, ROC_LB, MOM_LB, RSI_LB, MAX_LB, MIN_LB, WILLR_LB, CCI_LB, ADX_LB, PLUS_DI_LB,
- MINUS_DI_LB, ATR_LB, NATR_LB, MIDPRICE_LB, MFI_LB, CMF_LB) = (
-    _lb(n, _I) for n in ("SMA", "EMA", "WMA", "KAMA", "ROC", "MOM", "RSI", "MAX", "MIN", "WILLR", "CCI", "ADX",
-                         "PLUS_DI", "MINUS_DI", "ATR", "NATR", "MIDPRICE", "MFI", "CMF"))
-AD_LB, OBV_LB = _lb("AD"), _lb("OBV")
-MACD_LB, PPO_LB = _lb("MACD", _I, _I, _I), _lb("PPO", _I, _I, _I)
-STOCH_LB, BBANDS_LB = _lb("STOCH", _I, _I, _I, _I, _I), _lb("BBANDS", _I, _D, _D, _I)
 
 _JIT = {"cache": True, "nogil": True, "boundscheck": False}
-
-
-@njit(**_JIT)
-def _lookback(fid, p, f):  # pragma: no cover - compiled
-    if fid == 0:
-        return SMA_LB(p[0])
-    if fid == 1:
-        return EMA_LB(p[0])
-    if fid == 2:
-        return WMA_LB(p[0])
-    if fid == 3:
-        return KAMA_LB(p[0])
-    if fid == 4:
-        return ROC_LB(p[0])
-    if fid == 5:
-        return MOM_LB(p[0])
-    if fid == 6:
-        return RSI_LB(p[0])
-    if fid == 7:
-        return MAX_LB(p[0])
-    if fid == 8:
-        return MIN_LB(p[0])
-    if fid == 9:
-        return WILLR_LB(p[0])
-    if fid == 10:
-        return CCI_LB(p[0])
-    if fid == 11:
-        return ADX_LB(p[0])
-    if fid == 12:
-        return PLUS_DI_LB(p[0])
-    if fid == 13:
-        return MINUS_DI_LB(p[0])
-    if fid == 14:
-        return ATR_LB(p[0])
-    if fid == 15:
-        return NATR_LB(p[0])
-    if fid == 16:
-        return MIDPRICE_LB(p[0])
-    if fid == 17:
-        return MFI_LB(p[0])
-    if fid == 18:
-        return CMF_LB(p[0])
-    if fid == 19:
-        return AD_LB()
-    if fid == 20:
-        return OBV_LB()
-    if fid == 21:
-        return MACD_LB(p[0], p[1], p[2])
-    if fid == 22:
-        return STOCH_LB(p[0], p[1], p[2], p[3], p[4])
-    if fid == 23:
-        return BBANDS_LB(p[0], f[0], f[1], p[1])
-    return PPO_LB(p[0], p[1], p[2])
 
 
 @njit(**_JIT)
@@ -325,14 +272,14 @@ def _first_complete(x0, x1, x2, x3, a, b):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def _apply(fid, x0, x1, x2, x3, p, f, starts, stops, o0, o1, o2):  # pragma: no cover - compiled
+def _apply(fid, base, x0, x1, x2, x3, p, f, starts, stops, o0, o1, o2):  # pragma: no cover - compiled
     """Per segment, what the binding does: skip leading NaNs, NaN over the lookback, C call for the rest.
 
-    Unused inputs/outputs are passed as aliases of the first ones. Returns 0 or the first TA_RetCode.
+    `base` is the function's lookback (TA_<name>_Lookback). Unused inputs/outputs are passed as aliases of
+    the first ones. Returns 0 or the first TA_RetCode.
     """
     beg = np.zeros(1, np.int32)
     nb = np.zeros(1, np.int32)
-    base = _lookback(fid, p, f)
     for s in range(len(starts)):
         a, b = starts[s], stops[s]
         if b <= a:
