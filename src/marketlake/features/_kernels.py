@@ -123,6 +123,7 @@ def volume_profile(high_max, low_min, total, typical, vol, close, w, bins, value
     vah = np.full(n, NAN)
     val = np.full(n, NAN)
     prof = np.empty(bins)
+    idx = np.empty(w, np.int64)
     for s in range(len(starts)):
         a, b = starts[s], stops[s]
         for t in range(a + w - 1, b):
@@ -132,13 +133,13 @@ def volume_profile(high_max, low_min, total, typical, vol, close, w, bins, value
             width = (hi - lo) / bins
             if not (hi > lo and tot > 0 and math.isfinite(width) and math.isfinite(tot)):
                 continue
-            prof[:] = 0.0
-            for k in range(w):
+            for k in range(w):  # bins first, in a loop of its own (vectorises the divisions) ...
                 q = (typical[t - k] - lo) / width
                 ik = int(q) if q > 0 else 0
-                if ik > bins - 1:
-                    ik = bins - 1
-                prof[ik] += vol[t - k]
+                idx[k] = ik if ik < bins - 1 else bins - 1
+            prof[:] = 0.0
+            for k in range(w):  # ... then the volumes, added in the same order (bar t first)
+                prof[idx[k]] += vol[t - k]
             best = 0
             for j in range(1, bins):
                 if prof[j] > prof[best]:
