@@ -105,7 +105,7 @@ _SYMBOL_OUTPUTS = tuple(o for p in PRODUCERS if p.stage == "symbol" for o in p.o
 def allocate(n: int) -> Computed:
     """Uninitialised symbol-stage columns (and finiteness flags) for n rows; big ones start faulting in."""
     out = Computed({name: np.empty(n) for name in _SYMBOL_OUTPUTS},
-                    {name: np.empty(n, dtype=bool) for name in _SYMBOL_OUTPUTS}, set())
+                   {name: np.empty(n, dtype=bool) for name in _SYMBOL_OUTPUTS}, set())
     if n >= POOL_MIN_ROWS:
         _memory.prefault([*out.cols.values(), *out.finite.values()])
     return out
