@@ -3,9 +3,9 @@
 The list of columns lives in `marketlake.schema.fields.FIELDS` only; this module maps each computed field to
 the kernel that produces it (a test checks the mapping covers every computed field exactly once).
 Producers run in list order, so a producer may read columns made by earlier ones. Stage "symbol" needs only
-the symbol's own bars (the unit the thread pool, or later a distributed executor, fans out); stage "cross" needs
-other symbols (benchmark, sector peers) and runs once the symbol stage is complete. Cross producers read
-only symbol-stage columns: they run side by side.
+the symbol's own bars (the unit the thread pool, or later a distributed executor, fans out); stage "cross"
+needs other symbols (benchmark, sector peers) and runs once the symbol stage is complete. Cross producers
+read only symbol-stage columns: they run side by side.
 """
 
 from __future__ import annotations
