@@ -194,7 +194,8 @@ def main() -> None:
                 del out
         results[label] = best
         print(f"  {label:30s} wall {best:6.2f} s  {rows / best / 1e6:5.2f} M rows/s   CPU {cpu:6.2f} s   "
-              f"peak RSS {mem.peak / 2**30:5.2f} GiB (before: {base / 2**30:4.2f} GiB); first call {walls[0]:5.2f} s")
+              f"peak RSS {mem.peak / 2**30:5.2f} GiB (before: {base / 2**30:4.2f} GiB); "
+              f"first call {walls[0]:5.2f} s")
     ours = min(results.values())
     ours_row = ours / rows
 
@@ -202,14 +203,16 @@ def main() -> None:
     print(f"bare TA-Lib loop (TA-Lib columns only, 1 process): {t_bare:6.2f} s -> our best wall / bare = "
           f"{ours / t_bare:4.2f}x (target <= 2x)")
     t_direct = bare_talib(bars, lib=cython_talib)
-    print(f"  the same loop calling TA-Lib's Cython functions directly (no pandas/polars dispatch): {t_direct:6.2f} s "
+    print(f"  the same loop calling TA-Lib's Cython functions directly (no pandas/polars dispatch): "
+          f"{t_direct:6.2f} s "
           f"-> our best wall / it = {ours / t_direct:4.2f}x")
     gc.collect()
     t_keep = bare_talib(bars, keep=True)
     print(f"  the same loop keeping its {len(_talib_calls(*(np.ones(300),) * 4))} outputs in columns: {t_keep:6.2f} s "
           f"-> our best wall / it = {ours / t_keep:4.2f}x")
     t_fresh = fresh_columns(rows)
-    print(f"  for scale: only writing 97 fresh float64 columns of {rows:,} rows (no arithmetic): {t_fresh:6.2f} s")
+    print(f"  for scale: only writing 97 fresh float64 columns of {rows:,} rows (no arithmetic): "
+          f"{t_fresh:6.2f} s")
     t_ta, ta_rows = ta_library(bars, args.ta_symbols)
     ta_row = t_ta / ta_rows
     print(f"ta.add_all_ta_features on {args.ta_symbols} symbols ({ta_rows:,} rows): {t_ta:6.2f} s, "
