@@ -141,6 +141,19 @@ def test_since_returns_exactly_the_later_rows_of_the_full_result() -> None:
     assert compute_table(bars, since=datetime(2100, 1, 1)).num_rows == 0
 
 
+def test_since_on_a_big_threaded_batch_equals_the_full_result_trimmed() -> None:
+    """> 200k rows: blocks on two threads write only the requested rows; the cross stage still sees all."""
+    bars = make_bars(270, 760, seed=8)
+    bars = bars[~((bars["symbol"] == "S005") & (bars.index % 7 == 0))]  # uneven histories, gaps
+    cut = bars["datetime"].sort_values().iloc[len(bars) // 2]
+    late = ~bars["symbol"].isin(bars["symbol"].unique()[::3])  # listed after the cut: blocks start there too
+    bars = bars[~late | (bars["datetime"] > cut)]
+    full = compute_table(bars, updated_at=STAMP, workers=2)
+    part = compute_table(bars, updated_at=STAMP, workers=2, since=cut.to_pydatetime())
+    keep = (pd.Series(full.column("datetime").to_pandas()) >= cut).to_numpy()
+    assert 0 < part.num_rows < full.num_rows and part.equals(full.filter(keep))
+
+
 def test_per_symbol_metadata_equals_metadata_on_every_bar() -> None:
     bars = make_bars(4, 80, seed=6)
     meta = pd.DataFrame({"symbol": ["SPY", "S001", "S002", "S003", "ZZZ"],  # ZZZ has no bars: ignored

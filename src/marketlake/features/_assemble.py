@@ -33,6 +33,7 @@ def _per_field(build: Callable[[FieldSpec], _T], n_rows: int, workers: int) -> l
 
 
 def to_arrow(batch: Batch, computed: Computed, stamp: datetime, sel: np.ndarray | None = None) -> pa.Table:
+    """The table of the rows `sel` of `batch` (None: all); `computed` already holds only those rows."""
     pick = (lambda x: x) if sel is None else (lambda x: x[sel])
     n = batch.seg.n if sel is None else len(sel)
 
@@ -50,9 +51,9 @@ def to_arrow(batch: Batch, computed: Computed, stamp: datetime, sel: np.ndarray 
         if f.dtype == "string":
             return string_column(batch, f.name, sel)
         if f.dtype == "int8":
-            x, bad = pick(computed.cols[f.name]), ~pick(computed.finite_of(f.name))
+            x, bad = computed.cols[f.name], ~computed.finite_of(f.name)
             return pa.array(np.where(bad, 0, x).astype(np.int8), mask=bad)
-        return _float_array(pick(computed.cols[f.name]), pick(computed.finite_of(f.name)))
+        return _float_array(computed.cols[f.name], computed.finite_of(f.name))
 
     return pa.Table.from_arrays(_per_field(column, n, computed.workers), schema=bar_schema())
 
@@ -83,9 +84,9 @@ def to_frame(batch: Batch, computed: Computed, stamp: datetime, sel: np.ndarray 
         if f.dtype == "string":
             return _STR.__from_arrow__(string_column(batch, f.name, sel))  # pandas "str" over Arrow memory
         if f.dtype == "int8":
-            x, bad = pick(computed.cols[f.name]), ~pick(computed.finite_of(f.name))
+            x, bad = computed.cols[f.name], ~computed.finite_of(f.name)
             return pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
-        x = pick(computed.cols[f.name])
+        x = computed.cols[f.name]
         if computed.has_inf(f.name):  # NaN already means NULL; only inf needs replacing
             x = np.where(np.isinf(x), np.nan, x)
         return x

@@ -446,3 +446,17 @@ def count_in_window(flags, w, starts, stops):  # pragma: no cover - compiled
                 count -= 1
             out[t] = count
     return out
+
+
+@njit(**_JIT)
+def emit_rows(values, rows, dest, finite):  # pragma: no cover - compiled
+    """`emit` of values[rows] (the rows a caller asked for) into dest and finite; True if one is +-inf."""
+    has_inf = False
+    for i in range(len(rows)):
+        v = values[rows[i]]
+        dest[i] = v
+        ok = math.isfinite(v)
+        finite[i] = ok
+        if not ok and v == v:
+            has_inf = True
+    return has_inf

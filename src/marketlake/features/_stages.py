@@ -39,21 +39,23 @@ def _run(ctx: Context, stage: str) -> None:
             _store(ctx, producer, producer.run(ctx))
 
 
-def run_cross(ctx: Context) -> None:
-    """The cross-stage producers side by side: each reads only symbol-stage columns, from its own copy of
-    the column dict, so one reading another's output fails at once instead of racing it."""
+def run_cross(ctx: Context) -> dict[str, np.ndarray]:
+    """The cross-stage producers side by side, each given only the columns it declares (`reads`), so one
+    reading anything else fails at once instead of racing another. Returns their columns (all rows)."""
     producers = [p for p in PRODUCERS if p.stage == "cross"]
 
     def run(producer: Producer) -> list[np.ndarray] | tuple[np.ndarray, ...]:
-        return producer.run(dataclasses.replace(ctx, cols=dict(ctx.cols)))
+        return producer.run(dataclasses.replace(ctx, cols={k: ctx.cols[k] for k in producer.reads}))
 
     if ctx.workers <= 1:
         results = [run(p) for p in producers]
     else:
         with ThreadPoolExecutor(max_workers=len(producers), thread_name_prefix="marketlake-cross") as pool:
             results = list(pool.map(run, producers))
+    out = dataclasses.replace(ctx, cols={})
     for producer, outs in zip(producers, results):
-        _store(ctx, producer, outs)
+        _store(out, producer, outs)
+    return out.cols
 
 
 def _store(ctx: Context, producer: Producer, outs: list[np.ndarray] | tuple[np.ndarray, ...]) -> None:
@@ -77,7 +79,7 @@ def _blocks(stops: np.ndarray, block_rows: int) -> list[tuple[int, int]]:
 
 @dataclass
 class Computed:
-    """Every computed column, plus what output assembly needs to know about the block-computed ones."""
+    """Every output column (only the requested rows), plus what assembly needs about the block-computed ones."""
 
     cols: dict[str, np.ndarray]
     finite: dict[str, np.ndarray]  # per row, filled while each block was still in cache
@@ -103,7 +105,8 @@ _SYMBOL_OUTPUTS = tuple(o for p in PRODUCERS if p.stage == "symbol" for o in p.o
 
 
 def allocate(n: int) -> Computed:
-    """Uninitialised symbol-stage columns (and finiteness flags) for n rows; big ones start faulting in."""
+    """Uninitialised symbol-stage columns (and finiteness flags) for n output rows; big ones start faulting
+    in at once, on another thread."""
     out = Computed({name: np.empty(n) for name in _SYMBOL_OUTPUTS},
                    {name: np.empty(n, dtype=bool) for name in _SYMBOL_OUTPUTS}, set())
     if n >= POOL_MIN_ROWS:
@@ -111,8 +114,15 @@ def allocate(n: int) -> Computed:
     return out
 
 
-def symbol_columns(batch: Batch, spec: TableSpec, workers: int, out: Computed) -> None:
-    """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool.
+def symbol_columns(
+    batch: Batch, spec: TableSpec, workers: int, out: Computed, sel: np.ndarray | None = None,
+    keep: tuple[str, ...] = (),
+) -> dict[str, np.ndarray]:
+    """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool, into `out`.
+
+    With `sel` (ascending rows), only those rows are written to `out`: a caller asking for the latest bars
+    of long histories does not pay for writing every column of every bar. The columns named in `keep` are
+    returned for all rows either way (the cross stage reads every row of them).
 
     A block of ~32k rows keeps its ~100 working columns in the CPU cache instead of streaming 2M-row
     temporaries through memory, and TA-Lib, the compiled kernels and NumPy's loops release the GIL, so
@@ -122,15 +132,26 @@ def symbol_columns(batch: Batch, spec: TableSpec, workers: int, out: Computed) -
     """
     lengths = batch.seg.stops - batch.seg.starts
     names, finite, with_inf = _SYMBOL_OUTPUTS, out.finite, out.with_inf
+    full = {name: out.cols[name] for name in keep} if sel is None else {name: np.empty(batch.seg.n) for name in keep}
 
     def run_block(bounds: tuple[int, int]) -> None:
         a, b = bounds
         r0, r1 = int(batch.seg.starts[a]), int(batch.seg.stops[b - 1])
         sid = None if batch.session_id is None else batch.session_id[r0:r1]
         cols = _symbol_stage({k: v[r0:r1] for k, v in batch.ohlcv.items()}, lengths[a:b], spec, sid)
-        for name in names:
-            if _kernels.emit(cols[name], out.cols[name][r0:r1], finite[name][r0:r1]):
-                with_inf.add(name)
+        if sel is None:
+            for name in names:
+                if _kernels.emit(cols[name], out.cols[name][r0:r1], finite[name][r0:r1]):
+                    with_inf.add(name)
+            return
+        for name in keep:
+            full[name][r0:r1] = cols[name]
+        i0, i1 = np.searchsorted(sel, (r0, r1))
+        if i1 > i0:
+            rows = sel[i0:i1] - r0
+            for name in names:
+                if _kernels.emit_rows(cols[name], rows, out.cols[name][i0:i1], finite[name][i0:i1]):
+                    with_inf.add(name)
 
     blocks = _blocks(batch.seg.stops, _BLOCK_ROWS)
     if workers <= 1 or len(blocks) < 2:
@@ -139,6 +160,7 @@ def symbol_columns(batch: Batch, spec: TableSpec, workers: int, out: Computed) -
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-features") as pool:
             list(pool.map(run_block, blocks))  # list(): re-raises a block's exception here
+    return full
 
 
 __all__ = ["POOL_MIN_ROWS", "Computed", "allocate", "run_cross", "symbol_columns", "threads_for"]

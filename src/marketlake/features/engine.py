@@ -26,32 +26,41 @@ from marketlake.features._batch import (
     string_codes,
 )
 from marketlake.features._stages import Computed, allocate, run_cross, symbol_columns, threads_for
-from marketlake.features.registry import PRODUCERS, Context
+from marketlake.features.registry import CROSS_INPUTS, PRODUCERS, Context
 from marketlake.schema.tables import TableSpec
 
 
 def _columns(
     bars: pd.DataFrame, table: str | TableSpec, benchmark: str | None, source: str | None,
     updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None = None,
-) -> tuple[Batch, Computed, datetime]:
+    since: datetime | None = None,
+) -> tuple[Batch, Computed, datetime, np.ndarray | None]:
+    """Every output column for the requested rows (`sel`: rows at or after `since`, None = all)."""
     spec = resolve_table(table)
-    computed = allocate(len(bars))  # faulted in on a spare core while the input is prepared
-    batch = prepare(bars, spec, source, metadata)
+    if since is None:
+        computed = allocate(len(bars))  # faulted in on a spare core while the input is prepared
+        batch = prepare(bars, spec, source, metadata)
+        sel = None
+    else:
+        batch = prepare(bars, spec, source, metadata)
+        sel = selection(batch, since)
+        computed = allocate(batch.seg.n if sel is None else len(sel))
+    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
     cols = computed.cols
-    cols.update(batch.ohlcv)
+    cols.update({k: pick(v) for k, v in batch.ohlcv.items()})
     if batch.seg.n:
         threads = computed.workers = threads_for(batch.seg.n, workers)
-        symbol_columns(batch, spec, threads, computed)
-        ctx = Context(cols=cols, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
+        full = symbol_columns(batch, spec, threads, computed, sel, keep=CROSS_INPUTS)
+        ctx = Context(cols=full, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
                       sector=string_codes(batch.strings["sector"]),
                       benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
-        run_cross(ctx)
+        cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
     else:
         cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
     stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)
-    return batch, computed, stamp
+    return batch, computed, stamp, sel
 
 
 def compute_table(
@@ -70,8 +79,8 @@ def compute_table(
     Same arguments as `compute`. This is what the pipeline writes and what live serving returns.
     """
     with _memory.no_hugepage_advice():
-        batch, computed, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
-        return to_arrow(batch, computed, stamp, selection(batch, since))
+        batch, computed, stamp, sel = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since)
+        return to_arrow(batch, computed, stamp, sel)
 
 
 def compute(
@@ -108,8 +117,8 @@ def compute(
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
     with _memory.no_hugepage_advice():
-        batch, computed, stamp = _columns(bars, table, benchmark, source, updated_at, workers, metadata)
-        return to_frame(batch, computed, stamp, selection(batch, since))
+        batch, computed, stamp, sel = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since)
+        return to_frame(batch, computed, stamp, sel)
 
 
 __all__ = ["FeatureInputError", "compute", "compute_table"]

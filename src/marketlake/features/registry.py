@@ -5,7 +5,7 @@ the kernel that produces it (a test checks the mapping covers every computed fie
 Producers run in list order, so a producer may read columns made by earlier ones. Stage "symbol" needs only
 the symbol's own bars (the unit the thread pool, or later a distributed executor, fans out); stage "cross"
 needs other symbols (benchmark, sector peers) and runs once the symbol stage is complete. Cross producers
-read only symbol-stage columns: they run side by side.
+declare the symbol-stage columns they read (`reads`), are given only those, and run side by side.
 """
 
 from __future__ import annotations
@@ -67,11 +67,14 @@ class Producer:
     outputs: tuple[str, ...]
     run: Callable[[Context], tuple[np.ndarray, ...] | list[np.ndarray]]
     stage: Literal["symbol", "cross"] = "symbol"
+    reads: tuple[str, ...] = ()  # cross stage: the symbol-stage columns it reads (it is given only those)
 
 
-def _p(*outputs: str, stage: Literal["symbol", "cross"] = "symbol"):  # decorator building a Producer
+def _p(*outputs: str, stage: Literal["symbol", "cross"] = "symbol", reads: tuple[str, ...] = ()):
+    """Decorator building a Producer."""
+
     def wrap(fn: Callable[[Context], tuple[np.ndarray, ...] | list[np.ndarray]]) -> Producer:
-        return Producer(outputs=outputs, run=fn, stage=stage)
+        return Producer(outputs=outputs, run=fn, stage=stage, reads=reads)
 
     return wrap
 
@@ -205,7 +208,7 @@ def _regimes(c: Context):
             regimes.trend_strength_regime(c["adx_14"]))
 
 
-@_p("rs_benchmark_20", "beta_60", stage="cross")
+@_p("rs_benchmark_20", "beta_60", stage="cross", reads=("return_20", "return_1"))
 def _benchmark(c: Context):
     assert c.dt_ns is not None and c.symbols is not None
     r20, r1 = c["return_20"], c["return_1"]
@@ -221,7 +224,7 @@ def _benchmark(c: Context):
             cross_section.beta(r1, b1, timeperiod=int(params("beta_60")["timeperiod"]), seg=c.seg))
 
 
-@_p("rs_sector_20", stage="cross")
+@_p("rs_sector_20", stage="cross", reads=("return_20",))
 def _sector(c: Context):
     assert c.sector is not None and c.dt_ns is not None
     return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.dt_ns, workers=c.workers),)
@@ -281,5 +284,6 @@ PRODUCERS: tuple[Producer, ...] = (
 )
 
 PRODUCED: Mapping[str, Producer] = {name: p for p in PRODUCERS for name in p.outputs}
+CROSS_INPUTS: tuple[str, ...] = tuple(dict.fromkeys(r for p in PRODUCERS if p.stage == "cross" for r in p.reads))
 
-__all__ = ["Context", "PRODUCED", "PRODUCERS", "Producer", "params"]
+__all__ = ["CROSS_INPUTS", "Context", "PRODUCED", "PRODUCERS", "Producer", "params"]
