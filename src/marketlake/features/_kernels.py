@@ -410,16 +410,29 @@ def first_duplicate(codes, dt_ns):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
+def _put(dest, finite, i, v):  # pragma: no cover - compiled
+    """dest[i] = v and finite[i] = isfinite(v); True if v is +-inf."""
+    dest[i] = v
+    ok = math.isfinite(v)
+    finite[i] = ok
+    return not ok and v == v
+
+
+@njit(**_JIT)
 def emit(values, dest, finite):  # pragma: no cover - compiled
     """dest[:] = values and finite[:] = isfinite(values) in one pass; True if some value is +-inf."""
     has_inf = False
     for i in range(len(values)):
-        v = values[i]
-        dest[i] = v
-        ok = math.isfinite(v)
-        finite[i] = ok
-        if not ok and v == v:
-            has_inf = True
+        has_inf |= _put(dest, finite, i, values[i])
+    return has_inf
+
+
+@njit(**_JIT)
+def emit_rows(values, rows, dest, finite):  # pragma: no cover - compiled
+    """`emit` of values[rows] (the rows a caller asked for); True if one of them is +-inf."""
+    has_inf = False
+    for i in range(len(rows)):
+        has_inf |= _put(dest, finite, i, values[rows[i]])
     return has_inf
 
 
@@ -446,17 +459,3 @@ def count_in_window(flags, w, starts, stops):  # pragma: no cover - compiled
                 count -= 1
             out[t] = count
     return out
-
-
-@njit(**_JIT)
-def emit_rows(values, rows, dest, finite):  # pragma: no cover - compiled
-    """`emit` of values[rows] (the rows a caller asked for) into dest and finite; True if one is +-inf."""
-    has_inf = False
-    for i in range(len(rows)):
-        v = values[rows[i]]
-        dest[i] = v
-        ok = math.isfinite(v)
-        finite[i] = ok
-        if not ok and v == v:
-            has_inf = True
-    return has_inf
