@@ -27,16 +27,23 @@ class FeatureInputError(MarketlakeError):
 
 
 @dataclass
-class Batch:
-    """Sorted, normalised input: one contiguous segment per symbol."""
+class Rows:
+    """The bars sorted into one contiguous segment per symbol: all the per-symbol stage needs."""
 
     symbols: np.ndarray  # per segment (object str)
     seg: Segments
     dt_ns: np.ndarray  # int64 UTC nanoseconds per row
     ohlcv: dict[str, np.ndarray]
+    order: np.ndarray | None  # input row of each sorted row (None: the input was already sorted)
+
+
+@dataclass
+class Batch(Rows):
+    """Rows plus their labels: strings (metadata, source) and trade dates, for the cross stage and output."""
+
     strings: dict[str, pa.DictionaryArray]  # metadata + source, per row
     trade_days: np.ndarray  # int32 days since epoch in the exchange time zone
-    session_id: np.ndarray | None
+    session_id: np.ndarray | None  # (symbol, trade_date) runs, intraday tables only
 
 
 def resolve_table(table: str | TableSpec) -> TableSpec:
@@ -44,6 +51,11 @@ def resolve_table(table: str | TableSpec) -> TableSpec:
 
 
 def prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None) -> Batch:
+    return label(bars, sort_rows(bars), spec, source, metadata)
+
+
+def sort_rows(bars: pd.DataFrame) -> Rows:
+    """Validate keys, sort by (symbol, datetime) and convert OHLCV to contiguous float64."""
     missing = [c for c in ("symbol", "datetime", *_OHLCV) if c not in bars.columns]
     if missing:
         raise FeatureInputError(f"bars lack required column(s) {missing}; expected symbol, datetime, OHLCV")
@@ -71,22 +83,29 @@ def prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: p
                 f"duplicate bar for {sym_uniques[codes[i]]!r} at {pd.Timestamp(dt_ns[i], tz='UTC')}; "
                 "keys (symbol, datetime) must be unique"
             )
-
-    def take(values: np.ndarray) -> np.ndarray:
-        return values if order is None else values[order]
-
-    ohlcv = {c: np.ascontiguousarray(take(pd.to_numeric(bars[c]).to_numpy(np.float64, na_value=np.nan)))
-             for c in _OHLCV}
+    ohlcv = {}
+    for c in _OHLCV:
+        values = pd.to_numeric(bars[c]).to_numpy(np.float64, na_value=np.nan)
+        ohlcv[c] = np.ascontiguousarray(values if order is None else values[order])
     lengths = np.bincount(codes, minlength=len(sym_uniques))
     seg = Segments.from_lengths(lengths[lengths > 0])
     symbols = np.asarray(sym_uniques, dtype=object)[lengths > 0]
+    return Rows(symbols, seg, dt_ns, ohlcv, order)
 
-    n = len(codes)
-    strings: dict[str, pa.Array] = {}
-    meta_rows = _metadata_rows(metadata, symbols, lengths[lengths > 0])
+
+def label(
+    bars: pd.DataFrame, rows: Rows, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None
+) -> Batch:
+    """The string columns (dictionary-coded), trade dates and intraday sessions of the sorted rows.
+
+    Independent of the per-symbol stage on daily tables, so the engine runs it beside that stage."""
+    n = rows.seg.n
+    lengths = rows.seg.stops - rows.seg.starts
+    strings: dict[str, pa.DictionaryArray] = {}
+    meta_rows = _metadata_rows(metadata, rows.symbols, lengths)
     for col in (*METADATA_COLUMNS, "source"):
         if col in bars.columns:
-            strings[col] = _string_array(bars[col], order)
+            strings[col] = _string_array(bars[col], rows.order)
         elif meta_rows is not None and col in metadata.columns:  # type: ignore[union-attr]
             strings[col] = _broadcast(metadata[col], *meta_rows)  # type: ignore[index]
         else:
@@ -95,13 +114,14 @@ def prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: p
         strings["source"] = _constant_string(source, n)
     default_tz = "America/New_York" if spec.asset == "stocks" else "UTC"
     strings["exchange_timezone"] = _fill_null(strings["exchange_timezone"], default_tz)
-    trade_days = _trade_days(dt_ns, strings["exchange_timezone"])
+    trade_days = _trade_days(rows.dt_ns, strings["exchange_timezone"])
     session_id = None
     if spec.intraday:
         new = np.ones(n, dtype=bool)
+        codes = np.repeat(np.arange(len(lengths)), lengths)
         new[1:] = (codes[1:] != codes[:-1]) | (trade_days[1:] != trade_days[:-1])
         session_id = np.cumsum(new) - 1
-    return Batch(symbols, seg, dt_ns, ohlcv, strings, trade_days, session_id)
+    return Batch(rows.symbols, rows.seg, rows.dt_ns, rows.ohlcv, rows.order, strings, trade_days, session_id)
 
 
 def _metadata_rows(
@@ -178,13 +198,13 @@ def _trade_days(dt_ns: np.ndarray, tz: pa.DictionaryArray) -> np.ndarray:
     return out
 
 
-def selection(batch: Batch, since: datetime | None) -> np.ndarray | None:
+def selection(rows: Rows, since: datetime | None) -> np.ndarray | None:
     """Rows at or after `since` (None: every row)."""
     if since is None:
         return None
     ts = pd.Timestamp(since)
     cut = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns").value
-    keep = batch.dt_ns >= cut
+    keep = rows.dt_ns >= cut
     return None if keep.all() else np.flatnonzero(keep)
 
 
@@ -199,5 +219,5 @@ def string_column(batch: Batch, name: str, sel: np.ndarray | None) -> pa.Array:
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
 
 
-__all__ = ["Batch", "FeatureInputError", "dictionary", "prepare", "resolve_table", "selection", "string_codes",
-           "string_column", "symbol_codes"]
+__all__ = ["Batch", "FeatureInputError", "Rows", "dictionary", "label", "prepare", "resolve_table", "selection",
+           "sort_rows", "string_codes", "string_column", "symbol_codes"]

@@ -116,6 +116,25 @@ def not_yet(flags, starts, stops):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
+def _largest(x):  # pragma: no cover - compiled
+    """max(x) for NaN-free x, as four independent running maxima (max is exact: any order gives the same
+    value, and the four chains overlap instead of each comparison waiting for the previous one)."""
+    m0 = m1 = m2 = m3 = x[0]
+    j = 0
+    while j + 4 <= len(x):
+        m0 = x[j] if x[j] > m0 else m0
+        m1 = x[j + 1] if x[j + 1] > m1 else m1
+        m2 = x[j + 2] if x[j + 2] > m2 else m2
+        m3 = x[j + 3] if x[j + 3] > m3 else m3
+        j += 4
+    for i in range(j, len(x)):
+        m0 = x[i] if x[i] > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    return m2 if m2 > m0 else m0
+
+
+@njit(**_JIT)
 def volume_profile(high_max, low_min, total, typical, vol, close, w, bins, value_area, starts, stops):  # pragma: no cover
     """POC, VAH, VAL per bar (definition in `volume_profile.py`); inputs already NaN-free where used."""
     n = len(close)
@@ -140,18 +159,21 @@ def volume_profile(high_max, low_min, total, typical, vol, close, w, bins, value
             prof[:] = 0.0
             for k in range(w):  # ... then the volumes, added in the same order (bar t first)
                 prof[idx[k]] += vol[t - k]
+            top = _largest(prof)
+            ties = 0
+            for j in range(bins):  # branch-free count: ties are rare, a mispredicted branch per bin is not
+                ties += prof[j] == top
             best = 0
-            for j in range(1, bins):
-                if prof[j] > prof[best]:
-                    best = j
-            top = prof[best]
-            best_dist = abs((lo + (best + 0.5) * width) - close[t])
-            for j in range(best + 1, bins):  # ties: the bin whose centre is nearest the close, then the lower
-                if prof[j] == top:
-                    dist = abs((lo + (j + 0.5) * width) - close[t])
-                    if dist < best_dist:
-                        best_dist = dist
-                        best = j
+            while prof[best] != top:
+                best += 1
+            if ties > 1:  # ties: the bin whose centre is nearest the close, then the lower
+                best_dist = abs((lo + (best + 0.5) * width) - close[t])
+                for j in range(best + 1, bins):
+                    if prof[j] == top:
+                        dist = abs((lo + (j + 0.5) * width) - close[t])
+                        if dist < best_dist:
+                            best_dist = dist
+                            best = j
             up = best
             dn = best
             inc = prof[best]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from marketlake.features import _kernels, _memory
-from marketlake.features._batch import Batch
+from marketlake.features._batch import Rows
 from marketlake.features._segments import Segments
 from marketlake.features.registry import PRODUCERS, Context, Producer
 from marketlake.schema.tables import TableSpec
@@ -115,8 +115,8 @@ def allocate(n: int) -> Computed:
 
 
 def symbol_columns(
-    batch: Batch, spec: TableSpec, workers: int, out: Computed, sel: np.ndarray | None = None,
-    keep: tuple[str, ...] = (),
+    batch: Rows, session_id: np.ndarray | None, spec: TableSpec, workers: int, out: Computed,
+    sel: np.ndarray | None = None, keep: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool, into `out`.
 
@@ -137,7 +137,7 @@ def symbol_columns(
     def run_block(bounds: tuple[int, int]) -> None:
         a, b = bounds
         r0, r1 = int(batch.seg.starts[a]), int(batch.seg.stops[b - 1])
-        sid = None if batch.session_id is None else batch.session_id[r0:r1]
+        sid = None if session_id is None else session_id[r0:r1]
         cols = _symbol_stage({k: v[r0:r1] for k, v in batch.ohlcv.items()}, lengths[a:b], spec, sid)
         if sel is None:
             for name in names:

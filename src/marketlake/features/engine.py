@@ -9,6 +9,7 @@ elementwise) block by block of whole symbols on a thread pool, then the cross-se
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import numpy as np
@@ -16,13 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from marketlake.features import _memory
-from marketlake.features._assemble import to_arrow, to_frame
+from marketlake.features._assemble import Labels, labels_arrow, labels_frame, to_arrow, to_frame
 from marketlake.features._batch import (
     Batch,
     FeatureInputError,
-    prepare,
+    label,
     resolve_table,
     selection,
+    sort_rows,
     string_codes,
 )
 from marketlake.features._stages import Computed, allocate, run_cross, symbol_columns, threads_for
@@ -32,35 +34,49 @@ from marketlake.schema.tables import TableSpec
 
 def _columns(
     bars: pd.DataFrame, table: str | TableSpec, benchmark: str | None, source: str | None,
-    updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None = None,
-    since: datetime | None = None,
-) -> tuple[Batch, Computed, datetime, np.ndarray | None]:
-    """Every output column for the requested rows (`sel`: rows at or after `since`, None = all)."""
+    updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None,
+    since: datetime | None, labels_of: Labels,
+) -> tuple[dict[str, object], Computed, int]:
+    """Every output column for the requested rows (at or after `since`; all without it): the label columns
+    built by `labels_of`, the computed ones, and the number of rows.
+
+    On daily tables the labels (metadata strings, trade dates and their output columns) need nothing the
+    per-symbol stage makes and vice versa, so they are built on a side thread while that stage runs."""
     spec = resolve_table(table)
-    if since is None:
-        computed = allocate(len(bars))  # faulted in on a spare core while the input is prepared
-        batch = prepare(bars, spec, source, metadata)
-        sel = None
-    else:
-        batch = prepare(bars, spec, source, metadata)
-        sel = selection(batch, since)
-        computed = allocate(batch.seg.n if sel is None else len(sel))
-    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
-    cols = computed.cols
-    cols.update({k: pick(v) for k, v in batch.ohlcv.items()})
-    if batch.seg.n:
-        threads = computed.workers = threads_for(batch.seg.n, workers)
-        full = symbol_columns(batch, spec, threads, computed, sel, keep=CROSS_INPUTS)
-        ctx = Context(cols=full, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
-                      sector=string_codes(batch.strings["sector"]),
-                      benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
-        cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
-    else:
-        cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
+    computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
+    rows = sort_rows(bars)
+    sel = selection(rows, since)
+    n = rows.seg.n if sel is None else len(sel)
+    if computed is None:
+        computed = allocate(n)
     stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)
-    return batch, computed, stamp, sel
+    threads = computed.workers = threads_for(rows.seg.n, workers)
+
+    def labelled() -> tuple[Batch, dict[str, object]]:
+        batch = label(bars, rows, spec, source, metadata)
+        return batch, labels_of(batch, stamp, sel)
+
+    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
+    cols = computed.cols
+    cols.update({k: pick(v) for k, v in rows.ohlcv.items()})
+    if not rows.seg.n:
+        cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
+        return labelled()[1], computed, n
+    if threads > 1 and not spec.intraday:  # intraday: the symbol stage needs the sessions first
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-labels") as side:
+            future = side.submit(labelled)
+            full = symbol_columns(rows, None, spec, threads, computed, sel, keep=CROSS_INPUTS)
+            batch, labels = future.result()
+    else:
+        batch, labels = labelled()
+        full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
+    ctx = Context(cols=full, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
+                  sector=string_codes(batch.strings["sector"]),
+                  benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
+    cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
+    return labels, computed, n
 
 
 def compute_table(
@@ -79,8 +95,9 @@ def compute_table(
     Same arguments as `compute`. This is what the pipeline writes and what live serving returns.
     """
     with _memory.no_hugepage_advice():
-        batch, computed, stamp, sel = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since)
-        return to_arrow(batch, computed, stamp, sel)
+        labels, computed, n = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since,
+                                       labels_arrow)
+        return to_arrow(labels, computed, n)
 
 
 def compute(
@@ -117,8 +134,9 @@ def compute(
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
     with _memory.no_hugepage_advice():
-        batch, computed, stamp, sel = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since)
-        return to_frame(batch, computed, stamp, sel)
+        labels, computed, n = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since,
+                                       labels_frame)
+        return to_frame(labels, computed, n)
 
 
 __all__ = ["FeatureInputError", "compute", "compute_table"]
