@@ -154,13 +154,23 @@ def per_symbol(
     outs = [np.empty(seg.n) for _ in range(fn.n_out)]
     padded = (*xs, *(xs[0],) * (4 - len(xs)))
     o = (*outs, *(outs[0],) * (3 - len(outs)))
-    ints = np.array([int(params[k]) for k in fn.ints] or [0], dtype=np.int32)
-    floats = np.array([float(params[k]) for k in fn.floats] or [0.0], dtype=np.float64)
-    lookback = int(getattr(lib, f"TA_{name}_Lookback")(*fn.c_args(params)))
+    lookback, ints, floats = _prepared(name, tuple((k, params[k]) for k in (*fn.ints, *fn.floats)))
     rc = _apply(fn.fid, lookback, *padded, ints, floats, seg.starts, seg.stops, *o)
     if rc != 0:
         raise TALibError(f"TA-Lib {name}({dict(params)}) failed with TA_RetCode {rc}")
     return outs
+
+
+@lru_cache(maxsize=256)
+def _prepared(name: str, params: tuple[tuple[str, float | int], ...]) -> tuple[int, np.ndarray, np.ndarray]:
+    """(lookback, integer parameters, double parameters) of one call; the same for every block of a batch,
+    so asked of TA-Lib once (a ctypes call costs more than a short symbol's arithmetic)."""
+    fn, given = FUNCTIONS[name], dict(params)
+    ints = np.array([int(given[k]) for k in fn.ints] or [0], dtype=np.int32)
+    floats = np.array([float(given[k]) for k in fn.floats] or [0.0], dtype=np.float64)
+    lib = _library()
+    assert lib is not None
+    return int(getattr(lib, f"TA_{name}_Lookback")(*fn.c_args(given))), ints, floats
 
 
 def _by_binding(
