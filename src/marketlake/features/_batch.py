@@ -83,14 +83,21 @@ def sort_rows(bars: pd.DataFrame) -> Rows:
                 f"duplicate bar for {sym_uniques[codes[i]]!r} at {pd.Timestamp(dt_ns[i], tz='UTC')}; "
                 "keys (symbol, datetime) must be unique"
             )
-    ohlcv = {}
-    for c in _OHLCV:
-        values = pd.to_numeric(bars[c]).to_numpy(np.float64, na_value=np.nan)
-        ohlcv[c] = np.ascontiguousarray(values if order is None else values[order])
+    ohlcv = {c: _float_column(bars[c], order) for c in _OHLCV}
     lengths = np.bincount(codes, minlength=len(sym_uniques))
     seg = Segments.from_lengths(lengths[lengths > 0])
     symbols = np.asarray(sym_uniques, dtype=object)[lengths > 0]
     return Rows(symbols, seg, dt_ns, ohlcv, order)
+
+
+def _float_column(values: pd.Series, order: np.ndarray | None) -> np.ndarray:
+    """A fresh contiguous float64 copy (NULL -> NaN), in `order`; one pass over a float64 column, no more."""
+    numeric = pd.to_numeric(values)
+    if isinstance(numeric.dtype, np.dtype):  # NumPy-backed: NaN already means missing; may be a view
+        x = numeric.to_numpy(np.float64)
+        return np.array(x, dtype=np.float64, order="C") if order is None else x.take(order)
+    x = numeric.to_numpy(np.float64, na_value=np.nan)  # nullable / Arrow dtypes: already a new array
+    return np.ascontiguousarray(x if order is None else x.take(order))
 
 
 def label(
