@@ -10,7 +10,7 @@ declare the symbol-stage columns they read (`reads`), are given only those, and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping
 
 import numpy as np
@@ -26,7 +26,7 @@ from marketlake.features import (
     volatility,
     volume,
 )
-from marketlake.features._segments import Segments, count_in_window, rolling_max, rolling_min, shift
+from marketlake.features._segments import Segments, count_in_window, rolling_max, rolling_min, rolling_sum, shift
 from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec
@@ -45,6 +45,7 @@ class Context:
     sector: np.ndarray | None = None  # per-row sector code (int, -1 = NULL), cross stage only
     benchmark: str | None = None
     workers: int = 1  # threads a cross-stage producer may use
+    _shared: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -56,6 +57,17 @@ class Context:
         if name is None:  # pragma: no cover - registry bug guard
             raise RuntimeError(f"the catalogue names no TA-Lib function for {field!r}")
         return _talib.per_symbol(name, tuple(self.cols[i] for i in inputs), self.seg, params(field))
+
+    def shared(self, key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+        """An intermediate several producers need (the 20-bar volume sum feeds four fields), made once per
+        context; callers must not write into it."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    def rolling_sum(self, name: str, window: int) -> np.ndarray:
+        """rolling_sum of column `name` over `window` bars, shared by every producer asking for it."""
+        return self.shared(("rolling_sum", name, window), lambda: rolling_sum(self.cols[name], window, self.seg))
 
 
 def params(field: str) -> dict[str, float | int]:
@@ -97,7 +109,12 @@ def _p_int(field: str, key: str = "timeperiod") -> int:
 
 
 def _no_tr(c: Context) -> np.ndarray:
-    return undefined.no_true_range(c["true_range"], c.seg)
+    return c.shared(("no_true_range",), lambda: undefined.no_true_range(c["true_range"], c.seg))
+
+
+def _flat_range(c: Context, window: int) -> np.ndarray:
+    """Bars whose `window`-bar range is flat (WILLR and fast %K share their 14-bar one)."""
+    return c.shared(("flat_range", window), lambda: undefined.flat_range(c["high"], c["low"], window, c.seg))
 
 
 _HLC = ("high", "low", "close")
@@ -123,7 +140,7 @@ def _stoch(c: Context):
     k, d = c.talib("stoch_k", *_HLC)
     p = params("stoch_k")
     fk, sk, sd = int(p["fastk_period"]), int(p["slowk_period"]), int(p["slowd_period"])
-    flat = undefined.flat_range(c["high"], c["low"], fk, c.seg)  # fast %K is 0/0 there
+    flat = _flat_range(c, fk)  # fast %K is 0/0 there
     k[count_in_window(flat, sk, c.seg) > 0] = np.nan
     d[count_in_window(flat, sk + sd - 1, c.seg) > 0] = np.nan
     return k, d
@@ -169,8 +186,9 @@ def _vwap(c: Context):
     if c.table.intraday:
         assert c.session_id is not None
         return (volume.vwap_session(c["typical_price"], c["volume"], c.session_id),)
-    return (volume.vwap_rolling(c["typical_price"], c["volume"], timeperiod=int(params("vwap")["timeperiod"]),
-                                seg=c.seg),)
+    n = _p_int("vwap")
+    return (volume.vwap_rolling(c["typical_price"], c["volume"], timeperiod=n, seg=c.seg,
+                                volume_sum=c.rolling_sum("volume", n)),)
 
 
 @_p("vp_poc", "vp_value_area_high", "vp_value_area_low")
@@ -178,7 +196,7 @@ def _vp(c: Context):
     p = params("vp_value_area_high")
     return volume_profile(c["high"], c["low"], c["close"], c["volume"], c["typical_price"],
                           timeperiod=int(p["timeperiod"]), bins=int(p["bins"]), value_area=float(p["value_area"]),
-                          seg=c.seg)
+                          seg=c.seg, volume_sum=c.rolling_sum("volume", int(p["timeperiod"])))
 
 
 @_p("gap_percent", "intraday_return", "close_location", "body_ratio", "upper_shadow_ratio", "lower_shadow_ratio",
@@ -186,13 +204,14 @@ def _vp(c: Context):
 def _dynamics(c: Context):
     o, h, l, cl = c["open"], c["high"], c["low"], c["close"]
     n252 = int(params("dist_high_252")["timeperiod"])
+    nz = _p_int("volume_zscore_20")
     hi252 = rolling_max(h, n252, c.seg)
     lo252 = rolling_min(l, _p_int("dist_low_252"), c.seg)
     return (price.gap_percent(o, cl, seg=c.seg), price.intraday_return(o, cl), dynamics.close_location(h, l, cl),
             dynamics.body_ratio(o, h, l, cl), dynamics.upper_shadow_ratio(o, h, l, cl),
             dynamics.lower_shadow_ratio(o, h, l, cl), dynamics.distance(cl, c["sma_50"]),
             dynamics.distance(cl, c["sma_200"]), dynamics.distance(cl, hi252), dynamics.distance(cl, lo252),
-            volume.volume_zscore(c["volume"], timeperiod=int(params("volume_zscore_20")["timeperiod"]), seg=c.seg))
+            volume.volume_zscore(c["volume"], timeperiod=nz, seg=c.seg, volume_sum=c.rolling_sum("volume", nz)))
 
 
 @_p("pivot_point")
@@ -236,7 +255,7 @@ PRODUCERS: tuple[Producer, ...] = (
     _macd,
     _stoch,
     _ta("williams_r_14", *_HLC,
-        undefined_where=lambda c: undefined.flat_range(c["high"], c["low"], _p_int("williams_r_14"), c.seg)),
+        undefined_where=lambda c: _flat_range(c, _p_int("williams_r_14"))),
     _ta("roc_10", "close",
         undefined_where=lambda c: undefined.zero(shift(c["close"], _p_int("roc_10"), c.seg))),
     _ta("mom_10", "close"),
@@ -267,7 +286,7 @@ PRODUCERS: tuple[Producer, ...] = (
     _ta("mfi_14", *_HLCV,
         undefined_where=lambda c: undefined.no_money_flow(c["typical_price"], c["volume"], _p_int("mfi_14"), c.seg)),
     _ta("cmf_20", *_HLCV,
-        undefined_where=lambda c: undefined.no_volume(c["volume"], _p_int("cmf_20"), c.seg)),
+        undefined_where=lambda c: undefined.no_volume(c.rolling_sum("volume", _p_int("cmf_20")))),
     _ta("ad_line", *_HLCV),
     _ta("ichimoku_tenkan", "high", "low"),
     _ta("ichimoku_kijun", "high", "low"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from marketlake.features import _kernels
-from marketlake.features._segments import Segments, rolling_max, rolling_min, rolling_sum, shift
+from marketlake.features._segments import Segments, count_in_window, rolling_max, rolling_min, shift
 
 
 def _never_moved(x: np.ndarray, seg: Segments) -> np.ndarray:
@@ -33,16 +33,18 @@ def zero(x: np.ndarray) -> np.ndarray:
     return x == 0
 
 
-def no_volume(volume: np.ndarray, window: int, seg: Segments) -> np.ndarray:
-    """CMF: no volume in the window."""
-    return rolling_sum(volume, window, seg) == 0
+def no_volume(volume_sum: np.ndarray) -> np.ndarray:
+    """CMF: no volume in the window (`volume_sum`: the rolling sum of volume over it)."""
+    return volume_sum == 0
 
 
 def no_money_flow(typical: np.ndarray, volume: np.ndarray, window: int, seg: Segments) -> np.ndarray:
     """MFI: no positive and no negative money flow over the last `window` changes of TP."""
     moved = np.abs(typical - shift(typical, 1, seg)) > 0
     flow = np.where(moved, typical * volume, 0.0)
-    return rolling_sum(np.abs(flow), window, seg) == 0
+    # sum(|flow|) == 0 exactly when every |flow| == 0 (a sum of values >= 0 only reaches 0 that way; a NaN
+    # makes both "not 0"), so a count of the others says the same without adding floats
+    return count_in_window(~(np.abs(flow) == 0), window, seg) == 0
 
 
 def flat_typical(typical: np.ndarray, window: int, seg: Segments) -> np.ndarray:

@@ -9,10 +9,15 @@ from marketlake.features._segments import Segments, rolling_std, rolling_sum, sa
 
 
 def vwap_rolling(
-    typical: np.ndarray, volume: np.ndarray, *, timeperiod: int = 20, seg: Segments | None = None
+    typical: np.ndarray, volume: np.ndarray, *, timeperiod: int = 20, seg: Segments | None = None,
+    volume_sum: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Daily tables: sum(TP * V) / sum(V) over the last `timeperiod` bars; NULL where that volume is 0."""
-    return safe_div(rolling_sum(typical * volume, timeperiod, seg), rolling_sum(volume, timeperiod, seg))
+    """Daily tables: sum(TP * V) / sum(V) over the last `timeperiod` bars; NULL where that volume is 0.
+
+    `volume_sum`: rolling_sum(volume, timeperiod) if the caller already has it."""
+    if volume_sum is None:
+        volume_sum = rolling_sum(volume, timeperiod, seg)
+    return safe_div(rolling_sum(typical * volume, timeperiod, seg), volume_sum)
 
 
 def vwap_session(typical: np.ndarray, volume: np.ndarray, session_id: np.ndarray) -> np.ndarray:
@@ -32,8 +37,12 @@ def relative_volume(volume: np.ndarray, volume_sma: np.ndarray) -> np.ndarray:
     return safe_div(volume, volume_sma)
 
 
-def volume_zscore(volume: np.ndarray, *, timeperiod: int = 20, seg: Segments | None = None) -> np.ndarray:
-    """(V - mean V) / population stdev of V over the last `timeperiod` bars; NULL where the stdev is 0."""
-    mean = rolling_sum(volume, timeperiod, seg) / timeperiod
+def volume_zscore(
+    volume: np.ndarray, *, timeperiod: int = 20, seg: Segments | None = None, volume_sum: np.ndarray | None = None
+) -> np.ndarray:
+    """(V - mean V) / population stdev of V over the last `timeperiod` bars; NULL where the stdev is 0.
+
+    `volume_sum`: rolling_sum(volume, timeperiod) if the caller already has it."""
+    mean = (rolling_sum(volume, timeperiod, seg) if volume_sum is None else volume_sum) / timeperiod
     std = rolling_std(volume, timeperiod, ddof=0, seg=seg)
     return safe_div(volume - mean, std)

@@ -30,8 +30,11 @@ def volume_profile(
     bins: int = 24,
     value_area: float = 0.7,
     seg: Segments | None = None,
+    volume_sum: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(poc, value_area_high, value_area_low) for every bar; NaN in warm-up, flat or volume-less windows."""
+    """(poc, value_area_high, value_area_low) for every bar; NaN in warm-up, flat or volume-less windows.
+
+    `volume_sum`: rolling_sum(volume, timeperiod) if the caller already has it."""
     seg = seg_or_single(seg, len(close))
     n = len(close)
     if n < timeperiod:
@@ -39,7 +42,7 @@ def volume_profile(
     w = timeperiod
     lo_all = rolling_min(low, w, seg)
     hi_all = rolling_max(high, w, seg)
-    tot_all = rolling_sum(volume, w, seg)
+    tot_all = rolling_sum(volume, w, seg) if volume_sum is None else volume_sum
     vol = np.nan_to_num(np.asarray(volume, dtype=np.float64))
     typical = np.nan_to_num(np.asarray(typical, dtype=np.float64))
     return _kernels.volume_profile(hi_all, lo_all, tot_all, typical, vol, np.ascontiguousarray(close, np.float64),
