@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=756)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--ta-symbols", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
     bars = make_bars(args.symbols, args.bars)
