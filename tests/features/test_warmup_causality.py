@@ -154,6 +154,15 @@ def test_since_on_a_big_threaded_batch_equals_the_full_result_trimmed() -> None:
     assert 0 < part.num_rows < full.num_rows and part.equals(full.filter(keep))
 
 
+@pytest.mark.parametrize("table", ["stocks_1min_clean", "crypto_hourly_clean"])
+def test_intraday_threads_give_identical_output(table: str) -> None:
+    """Intraday batches label sessions before the threaded symbol stage (VWAP needs them)."""
+    bars = make_bars(40, 900, seed=12, freq="min" if table.startswith("stocks") else "h")  # > 1 block of rows
+    one = compute_table(bars, table, updated_at=STAMP, workers=1)
+    assert compute_table(bars, table, updated_at=STAMP, workers=2).equals(one)
+    assert one.column("vwap").null_count < one.num_rows
+
+
 def test_per_symbol_metadata_equals_metadata_on_every_bar() -> None:
     bars = make_bars(4, 80, seed=6)
     meta = pd.DataFrame({"symbol": ["SPY", "S001", "S002", "S003", "ZZZ"],  # ZZZ has no bars: ignored
@@ -168,3 +177,8 @@ def test_per_symbol_metadata_equals_metadata_on_every_bar() -> None:
     assert kept["sector"].tolist() == compute(bars, updated_at=STAMP)["sector"].tolist()
     with pytest.raises(FeatureInputError, match="more than one row for 'SPY'"):
         compute(bars, metadata=pd.concat([meta, meta.head(1)]))
+    # with threads, labels are built beside the per-symbol stage: same table, same error
+    threaded = compute_table(bars.drop(columns="sector"), updated_at=STAMP, metadata=meta, workers=2)
+    assert threaded.equals(via_param)
+    with pytest.raises(FeatureInputError, match="more than one row for 'SPY'"):
+        compute_table(bars, metadata=pd.concat([meta, meta.head(1)]), workers=2)
