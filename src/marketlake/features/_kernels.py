@@ -285,7 +285,8 @@ def beta(ret, bench_ret, w, starts, stops):  # pragma: no cover - compiled
 
 @njit(**_JIT)
 def bucket_by_time(values, time_codes, group_codes, n_times):  # pragma: no cover - compiled
-    """Rows with a group and a non-NaN value, bucketed by time code (counting sort): (bounds, rows)."""
+    """Rows with a group and a non-NaN value, bucketed by time code (counting sort): (bounds, rows, and their
+    values and group codes in bucket order, so the medians read memory in order, not a symbol apart)."""
     n = len(values)
     bounds = np.zeros(n_times + 1, np.int64)
     for i in range(n):
@@ -293,13 +294,19 @@ def bucket_by_time(values, time_codes, group_codes, n_times):  # pragma: no cove
             bounds[time_codes[i] + 1] += 1
     for k in range(n_times):
         bounds[k + 1] += bounds[k]
-    rows = np.empty(bounds[n_times], np.int64)
+    m = bounds[n_times]
+    rows = np.empty(m, np.int64)
+    bucket_values = np.empty(m)
+    bucket_groups = np.empty(m, np.int64)
     fill = bounds[:n_times].copy()
     for i in range(n):
         if group_codes[i] >= 0 and values[i] == values[i]:
-            rows[fill[time_codes[i]]] = i
-            fill[time_codes[i]] += 1
-    return bounds, rows
+            p = fill[time_codes[i]]
+            rows[p] = i
+            bucket_values[p] = values[i]
+            bucket_groups[p] = group_codes[i]
+            fill[time_codes[i]] = p + 1
+    return bounds, rows, bucket_values, bucket_groups
 
 
 @njit(**_JIT)
@@ -343,10 +350,11 @@ def _select(a, lo, hi, k):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def group_median_diff(values, group_codes, bounds, rows, n_groups, min_peers, k0, k1, out):  # pragma: no cover
-    """For the time buckets k0..k1 of `bucket_by_time`: out = value - median of the values sharing (time,
-    group), self included, where at least `min_peers` share it (out is left as is elsewhere). Median of an
-    even count = (upper middle + lower middle) / 2, as pandas computes it."""
+def group_median_diff(values, groups, bounds, rows, n_groups, min_peers, k0, k1, out):  # pragma: no cover
+    """For the time buckets k0..k1 of `bucket_by_time` (`values`, `groups`: in bucket order): out[row] =
+    value - median of the values sharing (time, group), self included, where at least `min_peers` share it
+    (out is left as is elsewhere). Median of an even count = (upper middle + lower middle) / 2, as pandas
+    computes it."""
     sizes = np.zeros(n_groups, np.int64)
     first = np.zeros(n_groups + 1, np.int64)
     fill = np.zeros(n_groups, np.int64)
@@ -361,14 +369,13 @@ def group_median_diff(values, group_codes, bounds, rows, n_groups, min_peers, k0
             continue
         sizes[:] = 0
         for j in range(a, b):
-            sizes[group_codes[rows[j]]] += 1
+            sizes[groups[j]] += 1
         for g in range(n_groups):  # the bucket's values, grouped (counting sort by group)
             first[g + 1] = first[g] + sizes[g]
             fill[g] = first[g]
         for j in range(a, b):
-            i = rows[j]
-            g = group_codes[i]
-            buf[fill[g]] = values[i]
+            g = groups[j]
+            buf[fill[g]] = values[j]
             fill[g] += 1
         for g in range(n_groups):
             m = sizes[g]
@@ -385,10 +392,9 @@ def group_median_diff(values, group_codes, bounds, rows, n_groups, min_peers, k0
                     lower = buf[q] if buf[q] > lower else lower
                 medians[g] = (upper + lower) / 2
         for j in range(a, b):
-            i = rows[j]
-            g = group_codes[i]
+            g = groups[j]
             if sizes[g] >= min_peers:
-                out[i] = values[i] - medians[g]
+                out[rows[j]] = values[j] - medians[g]
 
 
 @njit(**_JIT)

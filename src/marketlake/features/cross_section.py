@@ -45,13 +45,14 @@ def sector_relative_strength(
     codes = np.ascontiguousarray(sector_codes, np.int64)
     dt_codes, dt_uniques = pd.factorize(dt_ns)
     n_groups = max(int(codes.max()) + 1, 0) if len(codes) else 0
-    bounds, rows = _kernels.bucket_by_time(values, dt_codes.astype(np.int64), codes, len(dt_uniques))
+    bounds, rows, in_order, groups = _kernels.bucket_by_time(values, dt_codes.astype(np.int64), codes,
+                                                             len(dt_uniques))
     out = np.full(len(values), np.nan)
     cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], max(1, workers) + 1)[1:-1])
     ranges = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(dt_uniques)]))
 
     def run(k: tuple[int, int]) -> None:
-        _kernels.group_median_diff(values, codes, bounds, rows, n_groups, int(min_peers), k[0], k[1], out)
+        _kernels.group_median_diff(in_order, groups, bounds, rows, n_groups, int(min_peers), k[0], k[1], out)
 
     if len(ranges) == 1:
         run(ranges[0])
