@@ -20,22 +20,27 @@ NAN = np.nan
 
 
 @njit(**_JIT)
-def _window_sum(x, t, w):  # pragma: no cover - compiled
-    """x[t] + x[t-1] + ... + x[t-w+1], added in this order."""
-    acc = x[t]
-    for k in range(1, w):
-        acc += x[t - k]
-    return acc
+def rolling_sum(x, w, starts, stops):  # pragma: no cover - compiled
+    """Sum of the last w values, x[t] + x[t-1] + ... + x[t-w+1] added in this order; NaN before the window
+    is full. The lags are the outer loop and the bars the inner one: every bar's sum is still added in lag
+    order (the same bits), but the bars' additions are independent, so they run as SIMD lanes instead of one
+    chain of w dependent additions per bar."""
+    out = np.full(len(x), NAN)
+    for s in range(len(starts)):
+        first, b = starts[s] + w - 1, stops[s]
+        if first < b:
+            _lag_sum(x, first, b, w, out[first:b])
+    return out
 
 
 @njit(**_JIT)
-def rolling_sum(x, w, starts, stops):  # pragma: no cover - compiled
-    """Sum of the last w values (`_window_sum`); NaN before the window is full."""
-    out = np.full(len(x), NAN)
-    for s in range(len(starts)):
-        for t in range(starts[s] + w - 1, stops[s]):
-            out[t] = _window_sum(x, t, w)
-    return out
+def _lag_sum(x, first, b, w, acc):  # pragma: no cover - compiled
+    """acc[i] = x[t] + x[t-1] + ... + x[t-w+1] for t = first + i < b, in lag order."""
+    acc[:] = x[first:b]
+    for k in range(1, w):
+        lagged = x[first - k:b - k]
+        for i in range(len(acc)):
+            acc[i] += lagged[i]
 
 
 @njit(**_JIT)
@@ -78,28 +83,30 @@ def rolling_extreme(x, w, starts, stops, want_max):  # pragma: no cover - compil
 def rolling_std(x, w, ddof, starts, stops):  # pragma: no cover - compiled
     """Two-pass stdev per window (mean = rolling_sum / w, then sum of squared deviations, lag order).
 
-    A window whose values are all equal has stdev exactly 0; a window with a NaN gives NaN.
+    A window whose values are all equal has stdev exactly 0; a window with a NaN gives NaN. Lags outer, bars
+    inner, as in `rolling_sum`.
     """
     out = np.full(len(x), NAN)
     for s in range(len(starts)):
-        a, b = starts[s], stops[s]
-        for t in range(a + w - 1, b):
-            mean = _window_sum(x, t, w) / w
-            ssq = 0.0
-            hi = x[t]
-            lo = x[t]
-            for k in range(w):
-                v = x[t - k]
-                d = v - mean
-                ssq += d * d
-                if v > hi:
-                    hi = v
-                if v < lo:
-                    lo = v
-            if hi == lo and mean == mean:
-                out[t] = 0.0
-            else:
-                out[t] = math.sqrt(ssq / (w - ddof))
+        first, b = starts[s] + w - 1, stops[s]
+        if first >= b:
+            continue
+        m = b - first
+        mean = np.empty(m)
+        _lag_sum(x, first, b, w, mean)
+        mean /= w
+        ssq = np.zeros(m)
+        same = np.ones(m, np.bool_)
+        now = x[first:b]
+        for k in range(w):
+            lagged = x[first - k:b - k]
+            for i in range(m):
+                d = lagged[i] - mean[i]
+                ssq[i] += d * d
+                same[i] &= lagged[i] == now[i]
+        o = out[first:b]
+        for i in range(m):
+            o[i] = 0.0 if same[i] and mean[i] == mean[i] else math.sqrt(ssq[i] / (w - ddof))
     return out
 
 
@@ -198,8 +205,10 @@ def volume_profile(high_max, low_min, total, typical, vol, close, w, bins, value
 @njit(**_JIT)
 def tercile_rank(x, w, starts, stops):  # pragma: no cover - compiled
     """0/1/2 by count of the last w values <= x[t] (count*3 < w -> 0, <= 2w -> 1, else 2); NaN until w
-    non-NaN values fill the window."""
+    non-NaN values fill the window. Counted over a forward slice into an int32: LLVM vectorises that 4x
+    better than a reversed count into an int64 (106 -> 26 ms per 2M daily bars on the reference host)."""
     out = np.full(len(x), NAN)
+    one, zero = np.int32(1), np.int32(0)
     for s in range(len(starts)):
         a, b = starts[s], stops[s]
         last_nan = a - 1
@@ -209,9 +218,10 @@ def tercile_rank(x, w, starts, stops):  # pragma: no cover - compiled
             if t - a < w - 1 or last_nan > t - w:
                 continue
             v = x[t]
-            cnt = 0
+            window = x[t - w + 1:t + 1]
+            cnt = zero
             for k in range(w):
-                cnt += x[t - k] <= v
+                cnt += one if window[k] <= v else zero
             out[t] = 0.0 if 3 * cnt < w else (1.0 if 3 * cnt <= 2 * w else 2.0)
     return out
 
