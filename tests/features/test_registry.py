@@ -75,3 +75,25 @@ def test_bad_input_raises_actionable_error() -> None:
         features.compute(bars.drop(columns="close"))
     with pytest.raises(features.FeatureInputError, match="duplicate"):
         features.compute(__import__("pandas").concat([bars, bars.iloc[[3]]]))
+
+
+@pytest.mark.parametrize("layout", ["sorted", "by_time", "shuffled"])
+def test_duplicate_bar_named_whatever_the_input_order(layout: str) -> None:
+    """The key check runs in the pass that orders the rows: sorted input, symbols interleaved (by time), and
+    time out of order each take another path; each must name the repeated (symbol, datetime)."""
+    import re
+
+    import pandas as pd
+
+    bars = make_bars(3, 30)
+    dup = bars[(bars["symbol"] == "S001")].iloc[[17]]
+    bars = pd.concat([bars, dup], ignore_index=True)
+    if layout == "sorted":
+        bars = bars.sort_values(["symbol", "datetime"], kind="stable")
+    elif layout == "by_time":
+        bars = bars.sort_values(["datetime", "symbol"], kind="stable")
+    else:
+        bars = bars.sample(frac=1.0, random_state=3)
+    when = pd.Timestamp(dup["datetime"].iloc[0])
+    with pytest.raises(features.FeatureInputError, match=re.escape(f"duplicate bar for 'S001' at {when};")):
+        features.compute(bars)

@@ -67,22 +67,23 @@ def sort_rows(bars: pd.DataFrame) -> Rows:
     if dt.hasnans:
         raise FeatureInputError("bars hold rows without a datetime (NaT); validate them before computing features")
     dt_ns = dt.as_unit("ns").asi8
-    codes = sym_codes.astype(np.int64)
+    codes = sym_codes.astype(np.int64)  # input order throughout: only counted per symbol below
     order: np.ndarray | None = None
     if len(codes) > 1:
-        status, order = _kernels.symbol_order(codes, dt_ns, len(sym_uniques))
+        status, order, duplicate = _kernels.symbol_order(codes, dt_ns, len(sym_uniques))
+        if status == 2:
+            order = np.lexsort((dt_ns, codes))
+            i = int(_kernels.first_duplicate(codes[order], dt_ns[order]))
+            duplicate = int(order[i]) if i >= 0 else -1
+        if duplicate >= 0:
+            raise FeatureInputError(
+                f"duplicate bar for {sym_uniques[sym_codes[duplicate]]!r} at "
+                f"{pd.Timestamp(dt_ns[duplicate], tz='UTC')}; keys (symbol, datetime) must be unique"
+            )
         if status == 0:
             order = None
         else:
-            if status == 2:
-                order = np.lexsort((dt_ns, codes))
-            codes, dt_ns = codes[order], dt_ns[order]
-        i = int(_kernels.first_duplicate(codes, dt_ns))
-        if i >= 0:
-            raise FeatureInputError(
-                f"duplicate bar for {sym_uniques[codes[i]]!r} at {pd.Timestamp(dt_ns[i], tz='UTC')}; "
-                "keys (symbol, datetime) must be unique"
-            )
+            dt_ns = dt_ns[order]
     ohlcv = {c: _float_column(bars[c], order) for c in _OHLCV}
     lengths = np.bincount(codes, minlength=len(sym_uniques))
     seg = Segments.from_lengths(lengths[lengths > 0])
@@ -116,7 +117,7 @@ def label(
         elif meta_rows is not None and col in metadata.columns:  # type: ignore[union-attr]
             strings[col] = _broadcast(metadata[col], *meta_rows)  # type: ignore[index]
         else:
-            strings[col] = dictionary(np.full(n, -1, np.int32), [])
+            strings[col] = _absent(n)
     if "source" not in bars.columns and source is not None:
         strings["source"] = _constant_string(source, n)
     default_tz = "America/New_York" if spec.asset == "stocks" else "UTC"
@@ -165,6 +166,11 @@ def _string_array(values: pd.Series, order: np.ndarray | None) -> pa.DictionaryA
     if order is not None:
         codes = codes[order]
     return dictionary(codes, [str(u) for u in uniques])
+
+
+def _absent(n: int) -> pa.DictionaryArray:
+    """n NULLs (a column neither the bars nor the metadata carry)."""
+    return pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], type=pa.string()))
 
 
 def _constant_string(value: str, n: int) -> pa.DictionaryArray:
@@ -222,7 +228,14 @@ def symbol_codes(batch: Batch, sel: np.ndarray | None) -> np.ndarray:
 
 
 def string_column(batch: Batch, name: str, sel: np.ndarray | None) -> pa.Array:
+    """A string column as plain Arrow strings; all-NULL and single-valued ones (the usual metadata of one
+    load) are built directly instead of through a per-row dictionary lookup."""
     values = batch.strings[name]
+    n = len(values) if sel is None else len(sel)
+    if values.null_count == len(values):
+        return pa.nulls(n, pa.string())
+    if values.null_count == 0 and len(values.dictionary) == 1:
+        return pa.repeat(values.dictionary[0], n)
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
 
 

@@ -44,6 +44,18 @@ def _lag_sum(x, first, b, w, acc):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
+def shift(x, k, starts, stops):  # pragma: no cover - compiled
+    """x[t - k] within each segment, NaN for a segment's first k rows: one pass, no position mask."""
+    out = np.empty(len(x))
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        m = min(a + k, b)
+        out[a:m] = NAN
+        out[m:b] = x[m - k:b - k]
+    return out
+
+
+@njit(**_JIT)
 def rolling_extreme(x, w, starts, stops, want_max):  # pragma: no cover - compiled
     """Max (or min) of the last w values (van Herk / Gil-Werman: blocks of w, prefix and suffix extremes,
     about three comparisons per bar whatever w); NaN before the window is full or if it holds a NaN."""
@@ -410,22 +422,30 @@ def group_median_diff(values, groups, bounds, rows, n_groups, min_peers, k0, k1,
 @njit(**_JIT)
 def symbol_order(codes, dt_ns, n_codes):  # pragma: no cover - compiled
     """Rows ordered by (symbol code, datetime) in O(n) for the usual input, where each symbol's bars already
-    come in datetime order: a stable counting sort on the code. Returns (status, order): 0 = already in order
-    (order empty), 1 = `order` sorts the rows, 2 = some symbol's bars are out of datetime order (sort by
-    both keys instead)."""
+    come in datetime order: a stable counting sort on the code. Returns (status, order, duplicate):
+    status 0 = already in order (order empty), 1 = `order` sorts the rows, 2 = some symbol's bars are out of
+    datetime order (sort by both keys instead); `duplicate` = an input row repeating an earlier row's
+    (symbol, datetime), -1 if none (statuses 0 and 1 only: checked in the same pass)."""
     n = len(codes)
-    in_order = True
+    status = 0
+    duplicate = -1
     for i in range(1, n):
         if codes[i] < codes[i - 1] or (codes[i] == codes[i - 1] and dt_ns[i] < dt_ns[i - 1]):
-            in_order = False
+            status = 1
             break
-    if in_order:
-        return 0, np.empty(0, np.int64)
+        if duplicate < 0 and codes[i] == codes[i - 1] and dt_ns[i] == dt_ns[i - 1]:
+            duplicate = i
+    if status == 0:
+        return 0, np.empty(0, np.int64), duplicate
+    duplicate = -1
     last = np.full(n_codes, np.int64(-9223372036854775808))
     for i in range(n):
-        if dt_ns[i] < last[codes[i]]:
-            return 2, np.empty(0, np.int64)
-        last[codes[i]] = dt_ns[i]
+        c = codes[i]
+        if dt_ns[i] < last[c]:
+            return 2, np.empty(0, np.int64), -1
+        if dt_ns[i] == last[c] and duplicate < 0:
+            duplicate = i
+        last[c] = dt_ns[i]
     fill = np.zeros(n_codes + 1, np.int64)
     for i in range(n):
         fill[codes[i] + 1] += 1
@@ -435,7 +455,7 @@ def symbol_order(codes, dt_ns, n_codes):  # pragma: no cover - compiled
     for i in range(n):
         order[fill[codes[i]]] = i
         fill[codes[i]] += 1
-    return 1, order
+    return 1, order, duplicate
 
 
 @njit(**_JIT)

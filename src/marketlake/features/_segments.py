@@ -61,12 +61,9 @@ def seg_or_single(seg: Segments | None, n: int) -> Segments:
 
 def shift(x: np.ndarray, k: int, seg: Segments | None = None) -> np.ndarray:
     """x[t - k] within the symbol, NaN for the first k bars of every symbol."""
-    seg = seg_or_single(seg, len(x))
-    out = np.full(len(x), np.nan)
-    if k < len(x):
-        out[k:] = x[: len(x) - k]
-    out[seg.pos < k] = np.nan
-    return out
+    if k < 0:
+        raise ValueError(f"shift by {k}: only lags (k >= 0) are causal")
+    return _kernels.shift(_f64(x), int(k), *_bounds(seg, len(x)))
 
 
 def _bounds(seg: Segments | None, n: int) -> tuple[np.ndarray, np.ndarray]:
