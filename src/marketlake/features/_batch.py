@@ -44,6 +44,8 @@ class Batch(Rows):
     strings: dict[str, pa.DictionaryArray]  # metadata + source, per row
     trade_days: np.ndarray  # int32 days since epoch in the exchange time zone
     session_id: np.ndarray | None  # (symbol, trade_date) runs, intraday tables only
+    time_codes: np.ndarray  # int64 per row: which distinct datetime (the sector medians' buckets)
+    n_times: int  # distinct datetimes
 
 
 def resolve_table(table: str | TableSpec) -> TableSpec:
@@ -122,14 +124,16 @@ def label(
         strings["source"] = _constant_string(source, n)
     default_tz = "America/New_York" if spec.asset == "stocks" else "UTC"
     strings["exchange_timezone"] = _fill_null(strings["exchange_timezone"], default_tz)
-    trade_days = _trade_days(rows.dt_ns, strings["exchange_timezone"])
+    time_codes, times = pd.factorize(rows.dt_ns)  # bars of many symbols share their datetimes
+    trade_days = _trade_days(time_codes, np.asarray(times, dtype=np.int64), strings["exchange_timezone"])
     session_id = None
     if spec.intraday:
         new = np.ones(n, dtype=bool)
         codes = np.repeat(np.arange(len(lengths)), lengths)
         new[1:] = (codes[1:] != codes[:-1]) | (trade_days[1:] != trade_days[:-1])
         session_id = np.cumsum(new) - 1
-    return Batch(rows.symbols, rows.seg, rows.dt_ns, rows.ohlcv, rows.order, strings, trade_days, session_id)
+    return Batch(rows.symbols, rows.seg, rows.dt_ns, rows.ohlcv, rows.order, strings, trade_days, session_id,
+                 time_codes.astype(np.int64, copy=False), len(times))
 
 
 def _metadata_rows(
@@ -193,22 +197,23 @@ def string_codes(values: pa.DictionaryArray) -> np.ndarray:
     return pa.compute.fill_null(values.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _trade_days(dt_ns: np.ndarray, tz: pa.DictionaryArray) -> np.ndarray:
-    """Calendar date (days since epoch) of each bar in its exchange time zone.
-
-    Converted once per distinct (instant, zone): bars of many symbols share their datetimes.
-    """
-    out = np.empty(len(dt_ns), dtype=np.int32)
+def _trade_days(time_codes: np.ndarray, times: np.ndarray, tz: pa.DictionaryArray) -> np.ndarray:
+    """Calendar date (days since epoch) of each bar in its exchange time zone, converted once per distinct
+    (datetime, zone): `times` are the distinct datetimes (UTC ns), `time_codes` each row's among them."""
     tz_codes = string_codes(tz)  # no NULLs here: missing zones were filled with the table default
     tz_names = tz.dictionary.to_pylist()
+    if len(tz_names) == 1:
+        return _local_days(times, str(tz_names[0]))[time_codes]
+    out = np.empty(len(time_codes), dtype=np.int32)
     for k, name in enumerate(tz_names):
         mask = tz_codes == k
-        sub = dt_ns if mask.all() else dt_ns[mask]
-        codes, uniques = pd.factorize(sub)
-        local = pd.DatetimeIndex(np.asarray(uniques, dtype=np.int64), tz="UTC").tz_convert(str(name)).tz_localize(None)
-        days = (local.as_unit("ns").asi8 // 86_400_000_000_000).astype(np.int32)
-        out[mask] = days[codes]
+        out[mask] = _local_days(times, str(name))[time_codes[mask]]
     return out
+
+
+def _local_days(times: np.ndarray, zone: str) -> np.ndarray:
+    local = pd.DatetimeIndex(times, tz="UTC").tz_convert(zone).tz_localize(None)
+    return (local.as_unit("ns").asi8 // 86_400_000_000_000).astype(np.int32)
 
 
 def selection(rows: Rows, since: datetime | None) -> np.ndarray | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pandas as pd
 
 from marketlake.features import _kernels
 from marketlake.features._segments import Segments, seg_or_single
@@ -33,23 +32,24 @@ def relative_strength(ret: np.ndarray, bench_ret: np.ndarray) -> np.ndarray:
 
 
 def sector_relative_strength(
-    ret: np.ndarray, sector_codes: np.ndarray, dt_ns: np.ndarray, *, min_peers: int = 3, workers: int = 1
+    ret: np.ndarray, sector_codes: np.ndarray, time_codes: np.ndarray, n_times: int, *, min_peers: int = 3,
+    workers: int = 1,
 ) -> np.ndarray:
     """return_20 - median of non-NULL return_20 of the same sector at the same datetime (self included).
 
-    `sector_codes`: one integer per sector, < 0 where the sector is NULL. NULL where the sector is NULL or
+    `sector_codes`: one integer per sector, < 0 where the sector is NULL; `time_codes`: one integer per
+    distinct datetime, 0 <= code < `n_times` (the batch's, made once). NULL where the sector is NULL or
     fewer than `min_peers` values exist at that datetime. `workers` threads split the datetimes (each
     datetime is computed whole by one thread, so the result does not depend on the split).
     """
     values = np.ascontiguousarray(ret, np.float64)
     codes = np.ascontiguousarray(sector_codes, np.int64)
-    dt_codes, dt_uniques = pd.factorize(dt_ns)
     n_groups = max(int(codes.max()) + 1, 0) if len(codes) else 0
-    bounds, rows, in_order, groups = _kernels.bucket_by_time(values, dt_codes.astype(np.int64), codes,
-                                                             len(dt_uniques))
+    bounds, rows, in_order, groups = _kernels.bucket_by_time(values, np.ascontiguousarray(time_codes, np.int64),
+                                                             codes, int(n_times))
     out = np.full(len(values), np.nan)
     cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], max(1, workers) + 1)[1:-1])
-    ranges = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(dt_uniques)]))
+    ranges = list(zip([0, *cuts.tolist()], [*cuts.tolist(), int(n_times)]))
 
     def run(k: tuple[int, int]) -> None:
         _kernels.group_median_diff(in_order, groups, bounds, rows, n_groups, int(min_peers), k[0], k[1], out)

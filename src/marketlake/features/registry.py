@@ -43,6 +43,8 @@ class Context:
     dt_ns: np.ndarray | None = None  # int64 UTC nanoseconds, cross stage only
     symbols: np.ndarray | None = None  # per-segment symbol, cross stage only
     sector: np.ndarray | None = None  # per-row sector code (int, -1 = NULL), cross stage only
+    time_codes: np.ndarray | None = None  # per-row code of its distinct datetime, cross stage only
+    n_times: int = 0  # distinct datetimes, cross stage only
     benchmark: str | None = None
     workers: int = 1  # threads a cross-stage producer may use
     _shared: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
@@ -245,8 +247,9 @@ def _benchmark(c: Context):
 
 @_p("rs_sector_20", stage="cross", reads=("return_20",))
 def _sector(c: Context):
-    assert c.sector is not None and c.dt_ns is not None
-    return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.dt_ns, workers=c.workers),)
+    assert c.sector is not None and c.time_codes is not None
+    return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.time_codes, c.n_times,
+                                                   workers=c.workers),)
 
 
 PRODUCERS: tuple[Producer, ...] = (
