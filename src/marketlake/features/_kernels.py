@@ -239,6 +239,33 @@ def tercile_rank(x, w, starts, stops):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
+def trend_regime(close, sma_50, sma_200):  # pragma: no cover - compiled
+    """+1 / -1 / 0 per bar (definition in `regimes.trend_regime`); NaN where an input is NaN. One pass."""
+    out = np.empty(len(close))
+    for i in range(len(close)):
+        c, fast, slow = close[i], sma_50[i], sma_200[i]
+        if c != c or fast != fast or slow != slow:
+            out[i] = NAN
+        elif c > slow and fast > slow:
+            out[i] = 1.0
+        elif c < slow and fast < slow:
+            out[i] = -1.0
+        else:
+            out[i] = 0.0
+    return out
+
+
+@njit(**_JIT)
+def trend_strength_regime(adx):  # pragma: no cover - compiled
+    """0 / 1 / 2 by ADX < 20, < 25, else (definition in `regimes.trend_strength_regime`); NaN stays NaN."""
+    out = np.empty(len(adx))
+    for i in range(len(adx)):
+        a = adx[i]
+        out[i] = NAN if a != a else (0.0 if a < 20 else (1.0 if a < 25 else 2.0))
+    return out
+
+
+@njit(**_JIT)
 def align_to(dt_ns, bench_dt_ns, bench_values, starts, stops):  # pragma: no cover - compiled
     """The benchmark's value at each row's datetime (merge join per symbol; NaN where it has no bar)."""
     out = np.full(len(dt_ns), NAN)

@@ -63,7 +63,7 @@ def shift(x: np.ndarray, k: int, seg: Segments | None = None) -> np.ndarray:
     """x[t - k] within the symbol, NaN for the first k bars of every symbol."""
     if k < 0:
         raise ValueError(f"shift by {k}: only lags (k >= 0) are causal")
-    return _kernels.shift(_f64(x), int(k), *_bounds(seg, len(x)))
+    return _kernels.shift(f64(x), int(k), *_bounds(seg, len(x)))
 
 
 def _bounds(seg: Segments | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,23 +71,24 @@ def _bounds(seg: Segments | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     return seg.starts, seg.stops
 
 
-def _f64(x: np.ndarray) -> np.ndarray:
+def f64(x: np.ndarray) -> np.ndarray:
+    """x as a contiguous float64 array (no copy when it already is one): what the compiled kernels take."""
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def rolling_sum(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """Sum of the last `window` values (t included), added in a fixed order; NaN before the window is full."""
-    return _kernels.rolling_sum(_f64(x), int(window), *_bounds(seg, len(x)))
+    return _kernels.rolling_sum(f64(x), int(window), *_bounds(seg, len(x)))
 
 
 def rolling_max(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """Highest of the last `window` values (t included); NaN before the window is full or if one is NaN."""
-    return _kernels.rolling_extreme(_f64(x), int(window), *_bounds(seg, len(x)), True)
+    return _kernels.rolling_extreme(f64(x), int(window), *_bounds(seg, len(x)), True)
 
 
 def rolling_min(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
     """Lowest of the last `window` values (t included); NaN before the window is full or if one is NaN."""
-    return _kernels.rolling_extreme(_f64(x), int(window), *_bounds(seg, len(x)), False)
+    return _kernels.rolling_extreme(f64(x), int(window), *_bounds(seg, len(x)), False)
 
 
 def rolling_mean(x: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
@@ -99,7 +100,7 @@ def rolling_std(x: np.ndarray, window: int, *, ddof: int, seg: Segments | None =
 
     A window whose values are all equal has stdev exactly 0 (not rounding noise from the mean).
     """
-    return _kernels.rolling_std(_f64(x), int(window), int(ddof), *_bounds(seg, len(x)))
+    return _kernels.rolling_std(f64(x), int(window), int(ddof), *_bounds(seg, len(x)))
 
 
 def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None) -> np.ndarray:
@@ -109,4 +110,4 @@ def count_in_window(flags: np.ndarray, window: int, seg: Segments | None = None)
 
 def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den with NaN (never inf) where den == 0 (one compiled pass, same IEEE division as NumPy)."""
-    return _kernels.divide(_f64(num), _f64(den))
+    return _kernels.divide(f64(num), f64(den))

@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from marketlake.features import _kernels
-from marketlake.features._segments import Segments, seg_or_single
+from marketlake.features._segments import Segments, f64, seg_or_single
 
 
 def trend_regime(close: np.ndarray, sma_50: np.ndarray, sma_200: np.ndarray) -> np.ndarray:
     """+1 where close > sma_200 and sma_50 > sma_200; -1 where both are below; else 0; NULL without sma_200."""
-    out = np.zeros(len(close))
-    out[(close > sma_200) & (sma_50 > sma_200)] = 1.0
-    out[(close < sma_200) & (sma_50 < sma_200)] = -1.0
-    out[np.isnan(sma_200) | np.isnan(sma_50) | np.isnan(close)] = np.nan
-    return out
+    return _kernels.trend_regime(f64(close), f64(sma_50), f64(sma_200))
 
 
 def volatility_regime(hist_vol: np.ndarray, *, timeperiod: int = 252, seg: Segments | None = None) -> np.ndarray:
@@ -25,11 +21,9 @@ def volatility_regime(hist_vol: np.ndarray, *, timeperiod: int = 252, seg: Segme
     NULL until `timeperiod` non-NULL values exist in the window.
     """
     seg = seg_or_single(seg, len(hist_vol))
-    return _kernels.tercile_rank(np.ascontiguousarray(hist_vol, np.float64), int(timeperiod), seg.starts, seg.stops)
+    return _kernels.tercile_rank(f64(hist_vol), int(timeperiod), seg.starts, seg.stops)
 
 
 def trend_strength_regime(adx: np.ndarray) -> np.ndarray:
     """adx < 20 -> 0 (no trend), < 25 -> 1 (emerging), else 2 (trending); NULL where adx is NULL."""
-    out = np.where(adx < 20, 0.0, np.where(adx < 25, 1.0, 2.0))
-    out[np.isnan(adx)] = np.nan
-    return out
+    return _kernels.trend_strength_regime(f64(adx))
