@@ -1,9 +1,9 @@
 """Many symbols in one contiguous array: segment bookkeeping and boundary-aware NumPy helpers.
 
 The engine sorts all bars by (symbol, datetime) and concatenates them, so each symbol is one contiguous
-segment. Rolling windows run as compiled per-segment loops (`_kernels`); elementwise fields are computed once
-over the whole array and masked with the within-symbol position `pos`. Every helper is exact per window (no
-running sums carried across windows), so a symbol's values never depend on which other symbols share the batch.
+segment. Rolling windows and lags run as compiled per-segment loops (`_kernels`); elementwise fields are
+computed once over the whole array. Every helper is exact per window (no running sums carried across windows),
+so a symbol's values never depend on which other symbols share the batch.
 """
 
 from __future__ import annotations
@@ -22,37 +22,24 @@ class Segments:
     Attributes:
         starts: first row of each segment (int64, ascending).
         stops: one past the last row of each segment.
-        pos: position of every row inside its segment (0 for a symbol's first bar).
     """
 
     starts: np.ndarray
     stops: np.ndarray
-    pos: np.ndarray
-
-    @property
-    def row_start(self) -> np.ndarray:
-        """First row of each row's segment."""
-        return np.arange(len(self.pos), dtype=np.int64) - self.pos
 
     @classmethod
-    def from_lengths(cls, lengths: np.ndarray) -> "Segments":
+    def from_lengths(cls, lengths: np.ndarray) -> Segments:
         lengths = np.asarray(lengths, dtype=np.int64)
         stops = np.cumsum(lengths)
-        starts = stops - lengths
-        n = int(stops[-1]) if len(stops) else 0
-        pos = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
-        return cls(starts=starts, stops=stops, pos=pos)
+        return cls(starts=stops - lengths, stops=stops)
 
     @classmethod
-    def single(cls, n: int) -> "Segments":
+    def single(cls, n: int) -> Segments:
         return cls.from_lengths(np.array([n], dtype=np.int64))
 
     @property
     def n(self) -> int:
-        return len(self.pos)
-
-    def slices(self) -> list[slice]:
-        return [slice(int(a), int(b)) for a, b in zip(self.starts, self.stops)]
+        return int(self.stops[-1]) if len(self.stops) else 0
 
 
 def seg_or_single(seg: Segments | None, n: int) -> Segments:

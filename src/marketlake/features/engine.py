@@ -21,9 +21,11 @@ from marketlake.features._assemble import Labels, labels_arrow, labels_frame, to
 from marketlake.features._batch import (
     Batch,
     FeatureInputError,
+    code_strings,
     label,
     resolve_table,
     selection,
+    sort_keys,
     sort_rows,
     string_codes,
 )
@@ -43,35 +45,39 @@ def _columns(
     On daily tables the labels (metadata strings, trade dates and their output columns) need nothing the
     per-symbol stage makes and vice versa, so they are built on a side thread while that stage runs."""
     spec = resolve_table(table)
+    threads = threads_for(len(bars), workers)
     computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
-    rows = sort_rows(bars)
-    sel = selection(rows, since)
-    n = rows.seg.n if sel is None else len(sel)
-    if computed is None:
-        computed = allocate(n)
-    stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    threads = computed.workers = threads_for(rows.seg.n, workers)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-labels") as side:
+        helper = side if threads > 1 else None  # the second core, idle while this one sorts
+        keys = sort_keys(bars)  # holds the GIL while it hashes symbols: the helper would only wait for it
+        coded = helper.submit(code_strings, bars) if helper is not None else None  # then hashes the strings
+        rows = sort_rows(bars, keys, helper)  # while this thread gathers OHLCV, GIL released
+        sel = selection(rows, since)
+        n = rows.seg.n if sel is None else len(sel)
+        if computed is None:
+            computed = allocate(n)
+        computed.workers = threads
+        stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
 
-    def labelled() -> tuple[Batch, dict[str, object]]:
-        batch = label(bars, rows, spec, source, metadata)
-        return batch, labels_of(batch, stamp, sel)
+        def labelled() -> tuple[Batch, dict[str, object]]:
+            batch = label(bars, rows, spec, source, metadata, coded.result() if coded is not None else None)
+            return batch, labels_of(batch, stamp, sel)
 
-    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
-    cols = computed.cols
-    cols.update({k: pick(v) for k, v in rows.ohlcv.items()})
-    if not rows.seg.n:
-        cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
-        return labelled()[1], computed, n
-    if threads > 1 and not spec.intraday:  # intraday: the symbol stage needs the sessions first
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-labels") as side:
-            future = side.submit(labelled)
+        pick = (lambda x: x) if sel is None else (lambda x: x[sel])
+        cols = computed.cols
+        cols.update({k: pick(v) for k, v in rows.ohlcv.items()})
+        if not rows.seg.n:
+            cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
+            return labelled()[1], computed, n
+        if helper is not None and not spec.intraday:  # intraday: the symbol stage needs the sessions first
+            future = helper.submit(labelled)
             full = symbol_columns(rows, None, spec, threads, computed, sel, keep=CROSS_INPUTS)
             batch, labels = future.result()
-    else:
-        batch, labels = labelled()
-        full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
+        else:
+            batch, labels = labelled()
+            full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
     ctx = Context(cols=full, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
                   sector=string_codes(batch.strings["sector"]), time_codes=batch.time_codes, n_times=batch.n_times,
                   benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
