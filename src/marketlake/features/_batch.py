@@ -277,5 +277,6 @@ def string_column(batch: Batch, name: str, sel: np.ndarray | None) -> pa.Array:
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
 
 
-__all__ = ["Batch", "Coded", "FeatureInputError", "Keys", "Rows", "code_strings", "dictionary", "label", "prepare",
-           "resolve_table", "selection", "sort_keys", "sort_rows", "string_codes", "string_column", "symbol_codes"]
+__all__ = ["Batch", "Coded", "FeatureInputError", "Keys", "Rows", "code_strings", "dictionary", "label",
+           "prepare", "resolve_table", "selection", "sort_keys", "sort_rows", "string_codes", "string_column",
+           "symbol_codes"]

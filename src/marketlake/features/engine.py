@@ -79,7 +79,8 @@ def _columns(
             batch, labels = labelled()
             full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
     ctx = Context(cols=full, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
-                  sector=string_codes(batch.strings["sector"]), time_codes=batch.time_codes, n_times=batch.n_times,
+                  sector=string_codes(batch.strings["sector"]), time_codes=batch.time_codes,
+                  n_times=batch.n_times,
                   benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
     return labels, computed, n
