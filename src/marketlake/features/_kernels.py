@@ -266,9 +266,10 @@ def trend_strength_regime(adx):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def align_to(dt_ns, bench_dt_ns, bench_values, starts, stops):  # pragma: no cover - compiled
-    """The benchmark's value at each row's datetime (merge join per symbol; NaN where it has no bar)."""
-    out = np.full(len(dt_ns), NAN)
+def align_rows(dt_ns, bench_dt_ns, bench_first, starts, stops):  # pragma: no cover - compiled
+    """Row of the benchmark's bar at each row's datetime (merge join per symbol; -1 where it has none).
+    `bench_dt_ns`: the benchmark's datetimes, ascending, its first row being `bench_first`."""
+    out = np.full(len(dt_ns), -1, np.int64)
     m = len(bench_dt_ns)
     for s in range(len(starts)):
         j = 0
@@ -277,30 +278,39 @@ def align_to(dt_ns, bench_dt_ns, bench_values, starts, stops):  # pragma: no cov
             while j < m and bench_dt_ns[j] < d:
                 j += 1
             if j < m and bench_dt_ns[j] == d:
-                out[t] = bench_values[j]
+                out[t] = bench_first + j
+    return out
+
+
+@njit(**_JIT)
+def at_rows(values, rows):  # pragma: no cover - compiled
+    """values[rows[i]] for each i, NaN where rows[i] < 0."""
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        r = rows[i]
+        out[i] = values[r] if r >= 0 else NAN
     return out
 
 
 @njit(**_JIT)
 def beta(ret, bench_ret, w, starts, stops):  # pragma: no cover - compiled
     """OLS slope of ret on bench_ret over each symbol's last w bars where both exist (definition in
-    `cross_section.beta`): running sums S_j over matched bars, window = S_j - S_j-w, and a bar without a
-    benchmark bar keeps the value of the last matched bar."""
-    n = len(ret)
-    out = np.full(n, NAN)
-    sx = np.empty(n)
-    sy = np.empty(n)
-    sxy = np.empty(n)
-    syy = np.empty(n)
+    `cross_section.beta`): running sums S_m over matched bars, window = S_m - S_m-w (S_m-w kept in a ring of
+    w slots, not an array per row), and a bar without a benchmark bar keeps the value of the last matched
+    bar."""
+    out = np.full(len(ret), NAN)
+    rx = np.empty(w)
+    ry = np.empty(w)
+    rxy = np.empty(w)
+    ryy = np.empty(w)
     for s in range(len(starts)):
-        a, b = starts[s], stops[s]
-        m = 0  # matched bars so far (compressed index within this symbol, stored from a)
+        m = 0  # matched bars so far in this symbol; slot m % w holds S_m-w until S_m replaces it
         cur = NAN
         cx = 0.0
         cy = 0.0
         cxy = 0.0
         cyy = 0.0
-        for t in range(a, b):
+        for t in range(starts[s], stops[s]):
             x = ret[t]
             y = bench_ret[t]
             if math.isfinite(x) and math.isfinite(y):
@@ -308,54 +318,51 @@ def beta(ret, bench_ret, w, starts, stops):  # pragma: no cover - compiled
                 cy += y
                 cxy += x * y
                 cyy += y * y
-                j = a + m
-                sx[j] = cx
-                sy[j] = cy
-                sxy[j] = cxy
-                syy[j] = cyy
                 m += 1
+                slot = m % w
                 if m >= w:
                     if m == w:
                         wx, wy, wxy, wyy = cx, cy, cxy, cyy
                     else:
-                        i = j - w
-                        wx = cx - sx[i]
-                        wy = cy - sy[i]
-                        wxy = cxy - sxy[i]
-                        wyy = cyy - syy[i]
+                        wx = cx - rx[slot]
+                        wy = cy - ry[slot]
+                        wxy = cxy - rxy[slot]
+                        wyy = cyy - ryy[slot]
                     num = wxy - wx * wy / w
                     den = wyy - wy * wy / w
                     cur = num / den if den != 0 else NAN
                     if not math.isfinite(cur):
                         cur = NAN
+                rx[slot] = cx
+                ry[slot] = cy
+                rxy[slot] = cxy
+                ryy[slot] = cyy
             out[t] = cur
     return out
 
 
 @njit(**_JIT)
-def bucket_by_time(values, time_codes, group_codes, n_times):  # pragma: no cover - compiled
-    """Rows with a group and a non-NaN value, bucketed by time code (counting sort): (bounds, rows, and their
-    values and group codes in bucket order, so the medians read memory in order, not a symbol apart)."""
-    n = len(values)
+def bucket_by_time(time_codes, group_codes, n_times):  # pragma: no cover - compiled
+    """Rows with a group, bucketed by time code (counting sort): (bounds, rows, their group codes in bucket
+    order); bucket k is rows[bounds[k]:bounds[k + 1]]. Needs no values, so it is built before they exist."""
+    n = len(time_codes)
     bounds = np.zeros(n_times + 1, np.int64)
     for i in range(n):
-        if group_codes[i] >= 0 and values[i] == values[i]:
+        if group_codes[i] >= 0:
             bounds[time_codes[i] + 1] += 1
     for k in range(n_times):
         bounds[k + 1] += bounds[k]
     m = bounds[n_times]
     rows = np.empty(m, np.int64)
-    bucket_values = np.empty(m)
     bucket_groups = np.empty(m, np.int64)
     fill = bounds[:n_times].copy()
     for i in range(n):
-        if group_codes[i] >= 0 and values[i] == values[i]:
+        if group_codes[i] >= 0:
             p = fill[time_codes[i]]
             rows[p] = i
-            bucket_values[p] = values[i]
             bucket_groups[p] = group_codes[i]
             fill[time_codes[i]] = p + 1
-    return bounds, rows, bucket_values, bucket_groups
+    return bounds, rows, bucket_groups
 
 
 @njit(**_JIT)
@@ -401,9 +408,9 @@ def _select(a, lo, hi, k):  # pragma: no cover - compiled
 @njit(**_JIT)
 def group_median_diff(values, groups, bounds, rows, n_groups, min_peers, k0, k1, out):  # pragma: no cover
     """For the time buckets k0..k1 of `bucket_by_time` (`values`, `groups`: in bucket order): out[row] =
-    value - median of the values sharing (time, group), self included, where at least `min_peers` share it
-    (out is left as is elsewhere). Median of an even count = (upper middle + lower middle) / 2, as pandas
-    computes it."""
+    value - median of the non-NaN values sharing (time, group), self included, where at least `min_peers`
+    share it (out is left as is elsewhere and at NaN values). Median of an even count = (upper middle +
+    lower middle) / 2, as pandas computes it."""
     sizes = np.zeros(n_groups, np.int64)
     first = np.zeros(n_groups + 1, np.int64)
     fill = np.zeros(n_groups, np.int64)
@@ -418,14 +425,16 @@ def group_median_diff(values, groups, bounds, rows, n_groups, min_peers, k0, k1,
             continue
         sizes[:] = 0
         for j in range(a, b):
-            sizes[groups[j]] += 1
+            sizes[groups[j]] += values[j] == values[j]
         for g in range(n_groups):  # the bucket's values, grouped (counting sort by group)
             first[g + 1] = first[g] + sizes[g]
             fill[g] = first[g]
         for j in range(a, b):
-            g = groups[j]
-            buf[fill[g]] = values[j]
-            fill[g] += 1
+            v = values[j]
+            if v == v:
+                g = groups[j]
+                buf[fill[g]] = v
+                fill[g] += 1
         for g in range(n_groups):
             m = sizes[g]
             if m < min_peers:
@@ -442,7 +451,7 @@ def group_median_diff(values, groups, bounds, rows, n_groups, min_peers, k0, k1,
                 medians[g] = (upper + lower) / 2
         for j in range(a, b):
             g = groups[j]
-            if sizes[g] >= min_peers:
+            if sizes[g] >= min_peers and values[j] == values[j]:
                 out[rows[j]] = values[j] - medians[g]
 
 

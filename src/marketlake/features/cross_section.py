@@ -1,29 +1,62 @@
 """Cross-sectional fields: relative strength to a benchmark and to sector peers, and beta.
 
-All alignment is by exact `datetime`. Values at bar t use only peers' and the benchmark's values at t
+All alignment is by exact `datetime` (`Layout`, built from the keys before any value exists). Values at bar t use only peers' and the benchmark's values at t
 (and, for beta, at earlier matched bars), so they stay causal when everything is truncated after t.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from marketlake.features import _kernels
-from marketlake.features._segments import Segments, seg_or_single
+from marketlake.features._segments import Segments
 
 
-def align_to(
-    dt_ns: np.ndarray, bench_dt_ns: np.ndarray, bench_values: np.ndarray, seg: Segments | None = None
-) -> np.ndarray:
-    """The benchmark's value at each row's datetime (NaN where the benchmark has no bar then).
+@dataclass(frozen=True)
+class Layout:
+    """Which rows meet at each datetime: each row's benchmark bar and the sector buckets.
 
-    `bench_dt_ns` must be sorted ascending and unique (one symbol's bars); `dt_ns` ascending per segment.
+    Made from the keys and sectors alone, before any value exists, so the engine builds it beside the
+    per-symbol stage and the cross stage only gathers values.
     """
-    seg = seg_or_single(seg, len(dt_ns))
-    return _kernels.align_to(np.ascontiguousarray(dt_ns, np.int64), np.ascontiguousarray(bench_dt_ns, np.int64),
-                             np.ascontiguousarray(bench_values, np.float64), seg.starts, seg.stops)
+
+    bench_rows: np.ndarray | None  # row of the benchmark's bar at each row's datetime, -1 if none; None: absent
+    bounds: np.ndarray  # bucket k (one datetime) is bucket_rows[bounds[k]:bounds[k + 1]]
+    bucket_rows: np.ndarray  # rows with a sector, bucketed by datetime
+    bucket_groups: np.ndarray  # their sector codes
+    n_groups: int
+
+
+def layout(
+    dt_ns: np.ndarray, seg: Segments, symbols: np.ndarray, sector_codes: np.ndarray, time_codes: np.ndarray,
+    n_times: int, benchmark: str | None,
+) -> Layout:
+    """The `Layout` of a batch sorted by (symbol, datetime).
+
+    `symbols`: one per segment; `sector_codes`: one integer per row, < 0 where the sector is NULL;
+    `time_codes`: one integer per distinct datetime, 0 <= code < `n_times`; `benchmark`: its symbol (its bars
+    are one of the segments, or the benchmark columns are NULL).
+    """
+    dt_ns = np.ascontiguousarray(dt_ns, np.int64)
+    hit = np.flatnonzero(symbols == benchmark) if benchmark is not None else np.array([], dtype=np.int64)
+    bench_rows = None
+    if len(hit):
+        a, b = int(seg.starts[hit[0]]), int(seg.stops[hit[0]])
+        bench_rows = _kernels.align_rows(dt_ns, dt_ns[a:b], a, seg.starts, seg.stops)
+    codes = np.ascontiguousarray(sector_codes, np.int64)
+    bounds, rows, groups = _kernels.bucket_by_time(np.ascontiguousarray(time_codes, np.int64), codes, int(n_times))
+    n_groups = max(int(codes.max()) + 1, 0) if len(codes) else 0
+    return Layout(bench_rows, bounds, rows, groups, n_groups)
+
+
+def benchmark_values(values: np.ndarray, lay: Layout) -> np.ndarray:
+    """The benchmark's value of a column at each row's datetime (NaN where it has no bar then)."""
+    if lay.bench_rows is None:
+        return np.full(len(values), np.nan)
+    return _kernels.at_rows(np.ascontiguousarray(values, np.float64), lay.bench_rows)
 
 
 def relative_strength(ret: np.ndarray, bench_ret: np.ndarray) -> np.ndarray:
@@ -31,28 +64,26 @@ def relative_strength(ret: np.ndarray, bench_ret: np.ndarray) -> np.ndarray:
     return ret - bench_ret
 
 
-def sector_relative_strength(
-    ret: np.ndarray, sector_codes: np.ndarray, time_codes: np.ndarray, n_times: int, *, min_peers: int = 3,
-    workers: int = 1,
-) -> np.ndarray:
+def sector_relative_strength(ret: np.ndarray, lay: Layout, *, min_peers: int = 3, workers: int = 1) -> np.ndarray:
     """return_20 - median of non-NULL return_20 of the same sector at the same datetime (self included).
 
-    `sector_codes`: one integer per sector, < 0 where the sector is NULL; `time_codes`: one integer per
-    distinct datetime, 0 <= code < `n_times` (the batch's, made once). NULL where the sector is NULL or
-    fewer than `min_peers` values exist at that datetime. `workers` threads split the datetimes (each
-    datetime is computed whole by one thread, so the result does not depend on the split).
+    Sectors and datetimes come from `lay`. NULL where the sector is NULL or fewer than `min_peers` values exist
+    at that datetime. `workers` threads split the datetimes (each datetime is computed whole by one thread,
+    so the result does not depend on the split).
     """
-    values = np.ascontiguousarray(ret, np.float64)
-    codes = np.ascontiguousarray(sector_codes, np.int64)
-    n_groups = max(int(codes.max()) + 1, 0) if len(codes) else 0
-    bounds, rows, in_order, groups = _kernels.bucket_by_time(values, np.ascontiguousarray(time_codes, np.int64),
-                                                             codes, int(n_times))
-    out = np.full(len(values), np.nan)
+    ret = np.ascontiguousarray(ret, np.float64)
+    bounds = lay.bounds
+    n_times = len(bounds) - 1
+    values = np.empty(len(lay.bucket_rows))  # in bucket order, so the medians read memory in order
+    out = np.full(len(ret), np.nan)
     cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], max(1, workers) + 1)[1:-1])
-    ranges = list(zip([0, *cuts.tolist()], [*cuts.tolist(), int(n_times)]))
+    ranges = list(zip([0, *cuts.tolist()], [*cuts.tolist(), n_times]))
 
     def run(k: tuple[int, int]) -> None:
-        _kernels.group_median_diff(in_order, groups, bounds, rows, n_groups, int(min_peers), k[0], k[1], out)
+        lo, hi = int(bounds[k[0]]), int(bounds[k[1]])
+        np.take(ret, lay.bucket_rows[lo:hi], out=values[lo:hi])
+        _kernels.group_median_diff(values, lay.bucket_groups, bounds, lay.bucket_rows, lay.n_groups,
+                                   int(min_peers), k[0], k[1], out)
 
     if len(ranges) == 1:
         run(ranges[0])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from marketlake.features import _memory
+from marketlake.features import _memory, cross_section
 from marketlake.features._assemble import Labels, labels_arrow, labels_frame, to_arrow, to_frame
 from marketlake.features._batch import (
     Batch,
@@ -65,6 +65,15 @@ def _columns(
             batch = label(bars, rows, spec, source, metadata, coded.result() if coded is not None else None)
             return batch, labels_of(batch, stamp, sel)
 
+        def laid_out(batch: Batch) -> cross_section.Layout:
+            return cross_section.layout(batch.dt_ns, batch.seg, batch.symbols, string_codes(batch.strings["sector"]),
+                                        batch.time_codes, batch.n_times,
+                                        benchmark if benchmark is not None else spec.default_benchmark)
+
+        def beside() -> tuple[Batch, dict[str, object], cross_section.Layout]:
+            batch, labels = labelled()
+            return batch, labels, laid_out(batch)
+
         pick = (lambda x: x) if sel is None else (lambda x: x[sel])
         cols = computed.cols
         cols.update({k: pick(v) for k, v in rows.ohlcv.items()})
@@ -72,16 +81,15 @@ def _columns(
             cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
             return labelled()[1], computed, n
         if helper is not None and not spec.intraday:  # intraday: the symbol stage needs the sessions first
-            future = helper.submit(labelled)
+            future = helper.submit(beside)
             full = symbol_columns(rows, None, spec, threads, computed, sel, keep=CROSS_INPUTS)
-            batch, labels = future.result()
+            batch, labels, lay = future.result()
         else:
             batch, labels = labelled()
+            later = helper.submit(laid_out, batch) if helper is not None else None
             full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
-    ctx = Context(cols=full, seg=batch.seg, table=spec, dt_ns=batch.dt_ns, symbols=batch.symbols,
-                  sector=string_codes(batch.strings["sector"]), time_codes=batch.time_codes,
-                  n_times=batch.n_times,
-                  benchmark=benchmark if benchmark is not None else spec.default_benchmark, workers=threads)
+            lay = later.result() if later is not None else laid_out(batch)
+    ctx = Context(cols=full, seg=batch.seg, table=spec, layout=lay, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
     return labels, computed, n
 

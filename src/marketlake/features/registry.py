@@ -40,12 +40,7 @@ class Context:
     seg: Segments
     table: TableSpec
     session_id: np.ndarray | None = None  # (symbol, trade_date) runs, intraday tables only
-    dt_ns: np.ndarray | None = None  # int64 UTC nanoseconds, cross stage only
-    symbols: np.ndarray | None = None  # per-segment symbol, cross stage only
-    sector: np.ndarray | None = None  # per-row sector code (int, -1 = NULL), cross stage only
-    time_codes: np.ndarray | None = None  # per-row code of its distinct datetime, cross stage only
-    n_times: int = 0  # distinct datetimes, cross stage only
-    benchmark: str | None = None
+    layout: cross_section.Layout | None = None  # benchmark rows and sector buckets, cross stage only
     workers: int = 1  # threads a cross-stage producer may use
     _shared: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
@@ -231,25 +226,18 @@ def _regimes(c: Context):
 
 @_p("rs_benchmark_20", "beta_60", stage="cross", reads=("return_20", "return_1"))
 def _benchmark(c: Context):
-    assert c.dt_ns is not None and c.symbols is not None
+    assert c.layout is not None
     r20, r1 = c["return_20"], c["return_1"]
-    hit = np.flatnonzero(c.symbols == c.benchmark) if c.benchmark is not None else np.array([], dtype=np.int64)
-    if len(hit) == 0:
-        nan = np.full(len(r20), np.nan)
-        return nan, nan.copy()
-    b = slice(int(c.seg.starts[hit[0]]), int(c.seg.stops[hit[0]]))
-    bdt = c.dt_ns[b]
-    b20 = cross_section.align_to(c.dt_ns, bdt, r20[b], c.seg)
-    b1 = cross_section.align_to(c.dt_ns, bdt, r1[b], c.seg)
+    b20 = cross_section.benchmark_values(r20, c.layout)
+    b1 = cross_section.benchmark_values(r1, c.layout)
     return (cross_section.relative_strength(r20, b20),
             cross_section.beta(r1, b1, timeperiod=int(params("beta_60")["timeperiod"]), seg=c.seg))
 
 
 @_p("rs_sector_20", stage="cross", reads=("return_20",))
 def _sector(c: Context):
-    assert c.sector is not None and c.time_codes is not None
-    return (cross_section.sector_relative_strength(c["return_20"], c.sector, c.time_codes, c.n_times,
-                                                   workers=c.workers),)
+    assert c.layout is not None
+    return (cross_section.sector_relative_strength(c["return_20"], c.layout, workers=c.workers),)
 
 
 PRODUCERS: tuple[Producer, ...] = (
