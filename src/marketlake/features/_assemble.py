@@ -49,9 +49,10 @@ def labels_arrow(batch: Batch, stamp: datetime, sel: np.ndarray | None = None) -
         "trade_date": pa.array(pick(batch.trade_days), type=pa.date32()),
         "updated_at": pa.array(np.full(n, _micros(stamp), dtype=np.int64), type=pa.timestamp("us", tz="UTC")),
     }
+    nulls = pa.nulls(n, pa.string())  # one buffer for every absent metadata column
     for f in _LABEL_FIELDS:
         if f.dtype == "string" and f.name != "symbol":
-            out[f.name] = string_column(batch, f.name, sel)
+            out[f.name] = string_column(batch, f.name, sel, nulls)
     return out
 
 

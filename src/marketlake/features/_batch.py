@@ -153,6 +153,7 @@ def label(
     strings: dict[str, pa.DictionaryArray] = {}
     meta_rows = _metadata_rows(metadata, rows.symbols, lengths)
     coded = code_strings(bars) if coded is None else coded
+    absent: pa.DictionaryArray | None = None
     for col in (*METADATA_COLUMNS, "source"):
         if col in coded:
             codes, values = coded[col]
@@ -160,7 +161,7 @@ def label(
         elif meta_rows is not None and col in metadata.columns:  # type: ignore[union-attr]
             strings[col] = _broadcast(metadata[col], *meta_rows)  # type: ignore[index]
         else:
-            strings[col] = _absent(n)
+            strings[col] = absent = _absent(n) if absent is None else absent  # immutable: one for all
     if "source" not in bars.columns and source is not None:
         strings["source"] = _constant_string(source, n)
     default_tz = "America/New_York" if spec.asset == "stocks" else "UTC"
@@ -195,7 +196,9 @@ def _metadata_rows(
 def dictionary(codes: np.ndarray, values: list[str]) -> pa.DictionaryArray:
     """Strings as (int32 codes, distinct values); code -1 = NULL. Cast to plain strings only on output."""
     codes = np.asarray(codes, dtype=np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(values, type=pa.string()))
+    null = codes < 0
+    indices = pa.array(codes, mask=null) if null.any() else pa.array(codes)  # no validity bitmap if no NULL
+    return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
 
 
 def _broadcast(values: pd.Series, rows: np.ndarray, lengths: np.ndarray) -> pa.DictionaryArray:
@@ -211,13 +214,15 @@ def _absent(n: int) -> pa.DictionaryArray:
 
 
 def _constant_string(value: str, n: int) -> pa.DictionaryArray:
-    return dictionary(np.zeros(n, np.int32), [value])
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], type=pa.string()))
 
 
 def _fill_null(values: pa.DictionaryArray, fill: str) -> pa.DictionaryArray:
     """NULLs replaced by `fill` (added to the distinct values if absent)."""
     if values.null_count == 0:
         return values
+    if values.null_count == len(values):  # no zone given at all: the usual case
+        return _constant_string(fill, len(values))
     uniques = values.dictionary.to_pylist()
     if fill not in uniques:
         uniques.append(fill)
@@ -265,13 +270,14 @@ def symbol_codes(batch: Batch, sel: np.ndarray | None) -> np.ndarray:
     return codes if sel is None else codes[sel]
 
 
-def string_column(batch: Batch, name: str, sel: np.ndarray | None) -> pa.Array:
+def string_column(batch: Batch, name: str, sel: np.ndarray | None, nulls: pa.Array | None = None) -> pa.Array:
     """A string column as plain Arrow strings; all-NULL and single-valued ones (the usual metadata of one
-    load) are built directly instead of through a per-row dictionary lookup."""
+    load) are built directly instead of through a per-row dictionary lookup. `nulls`: an all-NULL string
+    array of the output's length to share between absent columns (Arrow arrays are immutable)."""
     values = batch.strings[name]
     n = len(values) if sel is None else len(sel)
     if values.null_count == len(values):
-        return pa.nulls(n, pa.string())
+        return nulls if nulls is not None and len(nulls) == n else pa.nulls(n, pa.string())
     if values.null_count == 0 and len(values.dictionary) == 1:
         return pa.repeat(values.dictionary[0], n)
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
