@@ -6,7 +6,6 @@ stay dictionary-coded until output; each bar gets its trade date in the exchange
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,13 +28,32 @@ class FeatureInputError(MarketlakeError):
 
 @dataclass
 class Rows:
-    """The bars sorted into one contiguous segment per symbol: all the per-symbol stage needs."""
+    """The bars sorted into one contiguous segment per symbol: all the per-symbol stage needs.
+
+    `ohlcv` is allocated here and filled by `gather`, block by block, by the per-symbol stage (which runs
+    over every row): each block copies its rows on its own thread, right before its producers read them.
+    """
 
     symbols: np.ndarray  # per segment (object str)
     seg: Segments
     dt_ns: np.ndarray  # int64 UTC nanoseconds per row
-    ohlcv: dict[str, np.ndarray]
+    ohlcv: dict[str, np.ndarray]  # sorted float64 columns, complete once `gather` has covered every row
     order: np.ndarray | None  # input row of each sorted row (None: the input was already sorted)
+    sources: dict[str, np.ndarray]  # OHLCV as float64 in input order (views of the input where possible)
+
+    def gather(self, r0: int, r1: int) -> dict[str, np.ndarray]:
+        """The sorted rows r0:r1 of OHLCV, copied from the input into `ohlcv` (views of it)."""
+        out = {c: self.ohlcv[c][r0:r1] for c in _OHLCV}
+        for c, dest in out.items():
+            if self.order is None:
+                np.copyto(dest, self.sources[c][r0:r1])
+            else:
+                np.take(self.sources[c], self.order[r0:r1], out=dest)
+        return out
+
+    def gather_all(self) -> None:
+        """Fill `ohlcv` at once (callers that do not run the per-symbol stage over every row)."""
+        self.gather(0, self.seg.n)
 
 
 @dataclass
@@ -51,10 +69,6 @@ class Batch(Rows):
 
 def resolve_table(table: str | TableSpec) -> TableSpec:
     return table if isinstance(table, TableSpec) else get_table(table)
-
-
-def prepare(bars: pd.DataFrame, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None) -> Batch:
-    return label(bars, sort_rows(bars), spec, source, metadata)
 
 
 @dataclass
@@ -100,30 +114,23 @@ def sort_keys(bars: pd.DataFrame) -> Keys:
     return Keys(np.asarray(sym_uniques, dtype=object), codes, dt_ns, order)
 
 
-def sort_rows(bars: pd.DataFrame, keys: Keys | None = None, helper: Executor | None = None) -> Rows:
-    """The bars sorted by (symbol, datetime), OHLCV as contiguous float64 (`keys`: `sort_keys(bars)` if the
-    caller has it).
-
-    `helper`: another thread to gather one of the five OHLCV columns on while this one gathers the others
-    (the gathers release the GIL; on 2M rows they are a third of the sort)."""
+def sort_rows(bars: pd.DataFrame, keys: Keys | None = None) -> Rows:
+    """The bars sorted by (symbol, datetime) (`keys`: `sort_keys(bars)` if the caller has it); OHLCV is
+    allocated, and gathered later by `Rows.gather`."""
     keys = sort_keys(bars) if keys is None else keys
-    order = keys.order
-    far = {c: helper.submit(_float_column, bars[c], order) for c in _OHLCV[:1]} if helper is not None else {}
-    ohlcv = {c: _float_column(bars[c], order) for c in _OHLCV if c not in far}
-    ohlcv = {c: far[c].result() if c in far else ohlcv[c] for c in _OHLCV}
+    sources = {c: _float_source(bars[c]) for c in _OHLCV}
+    n = len(keys.codes)
     lengths = np.bincount(keys.codes, minlength=len(keys.uniques))
     seg = Segments.from_lengths(lengths[lengths > 0])
-    return Rows(keys.uniques[lengths > 0], seg, keys.dt_ns, ohlcv, order)
+    return Rows(keys.uniques[lengths > 0], seg, keys.dt_ns, {c: np.empty(n) for c in _OHLCV}, keys.order, sources)
 
 
-def _float_column(values: pd.Series, order: np.ndarray | None) -> np.ndarray:
-    """A fresh contiguous float64 copy (NULL -> NaN), in `order`; one pass over a float64 column, no more."""
+def _float_source(values: pd.Series) -> np.ndarray:
+    """A column as float64 (NULL -> NaN) in input order, without a copy where it already is one."""
     numeric = pd.to_numeric(values)
-    if isinstance(numeric.dtype, np.dtype):  # NumPy-backed: NaN already means missing; may be a view
-        x = numeric.to_numpy(np.float64)
-        return np.array(x, dtype=np.float64, order="C") if order is None else x.take(order)
-    x = numeric.to_numpy(np.float64, na_value=np.nan)  # nullable / Arrow dtypes: already a new array
-    return np.ascontiguousarray(x if order is None else x.take(order))
+    if isinstance(numeric.dtype, np.dtype):  # NumPy-backed: NaN already means missing
+        return np.ascontiguousarray(numeric.to_numpy(np.float64))
+    return np.ascontiguousarray(numeric.to_numpy(np.float64, na_value=np.nan))  # nullable / Arrow dtypes
 
 
 Coded = dict[str, tuple[np.ndarray, list[str]]]  # string column -> (code per input row, -1 = NULL; values)
@@ -174,8 +181,8 @@ def label(
         codes = np.repeat(np.arange(len(lengths)), lengths)
         new[1:] = (codes[1:] != codes[:-1]) | (trade_days[1:] != trade_days[:-1])
         session_id = np.cumsum(new) - 1
-    return Batch(rows.symbols, rows.seg, rows.dt_ns, rows.ohlcv, rows.order, strings, trade_days, session_id,
-                 time_codes.astype(np.int64, copy=False), len(times))
+    return Batch(rows.symbols, rows.seg, rows.dt_ns, rows.ohlcv, rows.order, rows.sources, strings, trade_days,
+                 session_id, time_codes.astype(np.int64, copy=False), len(times))
 
 
 def _metadata_rows(
@@ -284,5 +291,5 @@ def string_column(batch: Batch, name: str, sel: np.ndarray | None, nulls: pa.Arr
 
 
 __all__ = ["Batch", "Coded", "FeatureInputError", "Keys", "Rows", "code_strings", "dictionary", "label",
-           "prepare", "resolve_table", "selection", "sort_keys", "sort_rows", "string_codes", "string_column",
+           "resolve_table", "selection", "sort_keys", "sort_rows", "string_codes", "string_column",
            "symbol_codes"]

@@ -124,8 +124,8 @@ def symbol_columns(
     of long histories does not pay for writing every column of every bar. The columns named in `keep` are
     returned for all rows either way (the cross stage reads every row of them).
 
-    A block of ~32k rows keeps its ~100 working columns in the CPU cache instead of streaming 2M-row
-    temporaries through memory, and TA-Lib, the compiled kernels and NumPy's loops release the GIL, so
+    A block of ~32k rows gathers its own OHLCV rows (`Rows.gather`) and keeps its ~100 working columns in
+    the CPU cache instead of streaming 2M-row temporaries through memory, and TA-Lib, the compiled kernels and NumPy's loops release the GIL, so
     threads share the work without copying inputs into worker processes. Each symbol is computed by the
     same code whatever the blocking or the thread count, so the output is bit-identical. Which values are
     finite (NULL in storage otherwise) is noted while a block is in cache, not by re-reading 1.5 GB later.
@@ -138,7 +138,7 @@ def symbol_columns(
         a, b = bounds
         r0, r1 = int(batch.seg.starts[a]), int(batch.seg.stops[b - 1])
         sid = None if session_id is None else session_id[r0:r1]
-        cols = _symbol_stage({k: v[r0:r1] for k, v in batch.ohlcv.items()}, lengths[a:b], spec, sid)
+        cols = _symbol_stage(batch.gather(r0, r1), lengths[a:b], spec, sid)
         if sel is None:
             for name in names:
                 if _kernels.emit(cols[name], out.cols[name][r0:r1], finite[name][r0:r1]):

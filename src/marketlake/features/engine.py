@@ -51,7 +51,7 @@ def _columns(
         helper = side if threads > 1 else None  # the second core, idle while this one sorts
         keys = sort_keys(bars)  # holds the GIL while it hashes symbols: the helper would only wait for it
         coded = helper.submit(code_strings, bars) if helper is not None else None  # then hashes the strings
-        rows = sort_rows(bars, keys, helper)  # while this thread gathers OHLCV, GIL released
+        rows = sort_rows(bars, keys)  # OHLCV is gathered block by block in the per-symbol stage
         sel = selection(rows, since)
         n = rows.seg.n if sel is None else len(sel)
         if computed is None:
@@ -76,8 +76,8 @@ def _columns(
 
         pick = (lambda x: x) if sel is None else (lambda x: x[sel])
         cols = computed.cols
-        cols.update({k: pick(v) for k, v in rows.ohlcv.items()})
         if not rows.seg.n:
+            cols.update({k: np.empty(0) for k in rows.ohlcv})
             cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
             return labelled()[1], computed, n
         if helper is not None and not spec.intraday:  # intraday: the symbol stage needs the sessions first
@@ -89,6 +89,7 @@ def _columns(
             later = helper.submit(laid_out, batch) if helper is not None else None
             full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
             lay = later.result() if later is not None else laid_out(batch)
+    cols.update({k: pick(v) for k, v in rows.ohlcv.items()})  # gathered by now
     ctx = Context(cols=full, seg=batch.seg, table=spec, layout=lay, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
     return labels, computed, n
