@@ -9,7 +9,6 @@ Two halves, so the engine can build the first while the per-symbol stage runs:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Callable, Mapping, TypeVar
 
@@ -17,8 +16,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from marketlake.features import _kernels
 from marketlake.features._batch import Batch, dictionary, string_column, symbol_codes
 from marketlake.features._stages import POOL_MIN_ROWS, Computed
+from marketlake.features._threads import map_all
 from marketlake.schema.arrow import bar_schema
 from marketlake.schema.fields import FIELDS, FieldSpec
 
@@ -35,8 +36,7 @@ def _per_field(build: Callable[[FieldSpec], _T], fields: tuple[FieldSpec, ...], 
     """`build` for every field, in order; on `workers` threads for big batches."""
     if workers <= 1 or n_rows < POOL_MIN_ROWS:
         return [build(f) for f in fields]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-assemble") as pool:
-        return list(pool.map(build, fields))
+    return map_all("assemble", workers, build, fields)
 
 
 def labels_arrow(batch: Batch, stamp: datetime, sel: np.ndarray | None = None) -> dict[str, object]:
@@ -79,8 +79,8 @@ def to_arrow(labels: Mapping[str, object], computed: Computed, n: int) -> pa.Tab
 
     def column(f: FieldSpec) -> pa.Array:
         if f.dtype == "int8":
-            x, bad = computed.cols[f.name], ~computed.finite_of(f.name)
-            return pa.array(np.where(bad, 0, x).astype(np.int8), mask=bad)
+            ok = computed.finite_of(f.name)
+            return pa.array(_kernels.as_int8(computed.cols[f.name], ok), mask=~ok)
         return _float_array(computed.cols[f.name], computed.finite_of(f.name))
 
     built = dict(zip((f.name for f in _COMPUTED_FIELDS), _per_field(column, _COMPUTED_FIELDS, n, computed.workers)))
@@ -101,8 +101,8 @@ def to_frame(labels: Mapping[str, object], computed: Computed, n: int) -> pd.Dat
 
     def column(f: FieldSpec) -> object:
         if f.dtype == "int8":
-            x, bad = computed.cols[f.name], ~computed.finite_of(f.name)
-            return pd.arrays.IntegerArray(np.where(bad, 0, x).astype(np.int8), bad)
+            ok = computed.finite_of(f.name)
+            return pd.arrays.IntegerArray(_kernels.as_int8(computed.cols[f.name], ok), ~ok)
         x = computed.cols[f.name]
         if computed.has_inf(f.name):  # NaN already means NULL; only inf needs replacing
             x = np.where(np.isinf(x), np.nan, x)

@@ -531,6 +531,15 @@ def emit_rows(values, rows, dest, finite):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
+def as_int8(values, finite):  # pragma: no cover - compiled
+    """values as int8 (regime labels), 0 where not finite (NULL by the caller's mask): no float temporary."""
+    out = np.empty(len(values), np.int8)
+    for i in range(len(values)):
+        out[i] = np.int8(values[i]) if finite[i] else np.int8(0)
+    return out
+
+
+@njit(**_JIT)
 def divide(num, den):  # pragma: no cover - compiled
     """num / den elementwise in one pass, NaN where the quotient is +-inf (den == 0)."""
     out = np.empty(len(num))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from marketlake.features import _kernels, _memory
 from marketlake.features._batch import Rows
 from marketlake.features._segments import Segments
+from marketlake.features._threads import results, submit_all
 from marketlake.features.registry import PRODUCERS, Context, Producer
 from marketlake.schema.tables import TableSpec
 
@@ -40,21 +41,17 @@ def _run(ctx: Context, stage: str) -> None:
 
 
 def run_cross(ctx: Context) -> dict[str, np.ndarray]:
-    """The cross-stage producers side by side, each given only the columns it declares (`reads`), so one
-    reading anything else fails at once instead of racing another. Returns their columns (all rows)."""
-    producers = [p for p in PRODUCERS if p.stage == "cross"]
+    """The cross-stage producers, each given only the columns it declares (`reads`), so one reading anything
+    else fails at once. Returns their columns (all rows).
 
-    def run(producer: Producer) -> list[np.ndarray] | tuple[np.ndarray, ...]:
-        return producer.run(dataclasses.replace(ctx, cols={k: ctx.cols[k] for k in producer.reads}))
-
-    if ctx.workers <= 1:
-        results = [run(p) for p in producers]
-    else:
-        with ThreadPoolExecutor(max_workers=len(producers), thread_name_prefix="marketlake-cross") as pool:
-            results = list(pool.map(run, producers))
+    They run on the calling thread, one after the other (a producer may fan out on the pool, as the sector
+    medians do): the arrays they return then come from the caller's malloc heap, which keeps its pages
+    between calls, instead of a pool thread's arena, which glibc unmaps once it is empty and maps again,
+    page-faulting ~300 MB per 2M-row call when that happened."""
     out = dataclasses.replace(ctx, cols={})
-    for producer, outs in zip(producers, results):
-        _store(out, producer, outs)
+    for producer in PRODUCERS:
+        if producer.stage == "cross":
+            _store(out, producer, producer.run(dataclasses.replace(ctx, cols={k: ctx.cols[k] for k in producer.reads})))
     return out.cols
 
 
@@ -118,15 +115,26 @@ def symbol_columns(
     batch: Rows, session_id: np.ndarray | None, spec: TableSpec, workers: int, out: Computed,
     sel: np.ndarray | None = None, keep: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
+    """`start_symbol_columns` and wait for it."""
+    return start_symbol_columns(batch, session_id, spec, workers, out, sel, keep)()
+
+
+def start_symbol_columns(
+    batch: Rows, session_id: np.ndarray | None, spec: TableSpec, workers: int, out: Computed,
+    sel: np.ndarray | None = None, keep: tuple[str, ...] = (),
+) -> Callable[[], dict[str, np.ndarray]]:
     """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool, into `out`.
+    With `workers` > 1 the blocks run in the background: the returned `finish` waits for them and returns
+    the `keep` columns, and the calling thread is free meanwhile.
 
     With `sel` (ascending rows), only those rows are written to `out`: a caller asking for the latest bars
     of long histories does not pay for writing every column of every bar. The columns named in `keep` are
     returned for all rows either way (the cross stage reads every row of them).
 
     A block of ~32k rows gathers its own OHLCV rows (`Rows.gather`) and keeps its ~100 working columns in
-    the CPU cache instead of streaming 2M-row temporaries through memory, and TA-Lib, the compiled kernels and NumPy's loops release the GIL, so
-    threads share the work without copying inputs into worker processes. Each symbol is computed by the
+    the CPU cache instead of streaming 2M-row temporaries through memory, and TA-Lib, the compiled kernels
+    and NumPy's loops release the GIL, so threads share the work without copying inputs into worker
+    processes. Each symbol is computed by the
     same code whatever the blocking or the thread count, so the output is bit-identical. Which values are
     finite (NULL in storage otherwise) is noted while a block is in cache, not by re-reading 1.5 GB later.
     """
@@ -157,10 +165,15 @@ def symbol_columns(
     if workers <= 1 or len(blocks) < 2:
         for bounds in blocks:
             run_block(bounds)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-features") as pool:
-            list(pool.map(run_block, blocks))  # list(): re-raises a block's exception here
-    return full
+        return lambda: full
+    futures = submit_all("features", workers, run_block, blocks)
+
+    def finish() -> dict[str, np.ndarray]:
+        results(futures)  # re-raises a block's exception here
+        return full
+
+    return finish
 
 
-__all__ = ["POOL_MIN_ROWS", "Computed", "allocate", "run_cross", "symbol_columns", "threads_for"]
+__all__ = ["POOL_MIN_ROWS", "Computed", "allocate", "run_cross", "start_symbol_columns", "symbol_columns",
+           "threads_for"]

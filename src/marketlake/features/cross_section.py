@@ -6,13 +6,13 @@ All alignment is by exact `datetime` (`Layout`, built from the keys before any v
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from marketlake.features import _kernels
 from marketlake.features._segments import Segments
+from marketlake.features._threads import map_all
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,7 @@ def sector_relative_strength(ret: np.ndarray, lay: Layout, *, min_peers: int = 3
     if len(ranges) == 1:
         run(ranges[0])
     else:
-        with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="marketlake-sector") as pool:
-            list(pool.map(run, ranges))
+        map_all("sector", len(ranges), run, ranges)
     return out
 
 

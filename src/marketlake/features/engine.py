@@ -9,7 +9,6 @@ elementwise) block by block of whole symbols on a thread pool, then the cross-se
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import numpy as np
@@ -21,7 +20,6 @@ from marketlake.features._assemble import Labels, labels_arrow, labels_frame, to
 from marketlake.features._batch import (
     Batch,
     FeatureInputError,
-    code_strings,
     label,
     resolve_table,
     selection,
@@ -29,7 +27,7 @@ from marketlake.features._batch import (
     sort_rows,
     string_codes,
 )
-from marketlake.features._stages import Computed, allocate, run_cross, symbol_columns, threads_for
+from marketlake.features._stages import Computed, allocate, run_cross, start_symbol_columns, threads_for
 from marketlake.features.registry import CROSS_INPUTS, PRODUCERS, Context
 from marketlake.schema.tables import TableSpec
 
@@ -42,53 +40,52 @@ def _columns(
     """Every output column for the requested rows (at or after `since`; all without it): the label columns
     built by `labels_of`, the computed ones, and the number of rows.
 
-    On daily tables the labels (metadata strings, trade dates and their output columns) need nothing the
-    per-symbol stage makes and vice versa, so they are built on a side thread while that stage runs."""
+    The labels (metadata strings, trade dates and their output columns) and the cross-sectional layout need
+    nothing the per-symbol stage makes, so this thread builds them while the pool runs that stage's blocks
+    (intraday tables label first: the stage needs the sessions). Their big arrays then come from this
+    thread's malloc heap, which keeps its pages from call to call."""
     spec = resolve_table(table)
     threads = threads_for(len(bars), workers)
     computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-labels") as side:
-        helper = side if threads > 1 else None  # the second core, idle while this one sorts
-        keys = sort_keys(bars)  # holds the GIL while it hashes symbols: the helper would only wait for it
-        coded = helper.submit(code_strings, bars) if helper is not None else None  # then hashes the strings
-        rows = sort_rows(bars, keys)  # OHLCV is gathered block by block in the per-symbol stage
-        sel = selection(rows, since)
-        n = rows.seg.n if sel is None else len(sel)
-        if computed is None:
-            computed = allocate(n)
-        computed.workers = threads
-        stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=timezone.utc)
+    rows = sort_rows(bars, sort_keys(bars))  # OHLCV is gathered block by block in the per-symbol stage
+    sel = selection(rows, since)
+    n = rows.seg.n if sel is None else len(sel)
+    if computed is None:
+        computed = allocate(n)
+    computed.workers = threads
+    stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
 
-        def labelled() -> tuple[Batch, dict[str, object]]:
-            batch = label(bars, rows, spec, source, metadata, coded.result() if coded is not None else None)
-            return batch, labels_of(batch, stamp, sel)
+    def labelled() -> tuple[Batch, dict[str, object]]:
+        batch = label(bars, rows, spec, source, metadata)
+        return batch, labels_of(batch, stamp, sel)
 
-        def laid_out(batch: Batch) -> cross_section.Layout:
-            return cross_section.layout(batch.dt_ns, batch.seg, batch.symbols, string_codes(batch.strings["sector"]),
-                                        batch.time_codes, batch.n_times,
-                                        benchmark if benchmark is not None else spec.default_benchmark)
+    def laid_out(batch: Batch) -> cross_section.Layout:
+        return cross_section.layout(batch.dt_ns, batch.seg, batch.symbols, string_codes(batch.strings["sector"]),
+                                    batch.time_codes, batch.n_times,
+                                    benchmark if benchmark is not None else spec.default_benchmark)
 
-        def beside() -> tuple[Batch, dict[str, object], cross_section.Layout]:
+    pick = (lambda x: x) if sel is None else (lambda x: x[sel])
+    cols = computed.cols
+    if not rows.seg.n:
+        cols.update({k: np.empty(0) for k in rows.ohlcv})
+        cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
+        return labelled()[1], computed, n
+    if not spec.intraday:  # the blocks run on the pool while this thread labels (intraday: sessions first)
+        finish = start_symbol_columns(rows, None, spec, threads, computed, sel, keep=CROSS_INPUTS)
+        try:
             batch, labels = labelled()
-            return batch, labels, laid_out(batch)
-
-        pick = (lambda x: x) if sel is None else (lambda x: x[sel])
-        cols = computed.cols
-        if not rows.seg.n:
-            cols.update({k: np.empty(0) for k in rows.ohlcv})
-            cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
-            return labelled()[1], computed, n
-        if helper is not None and not spec.intraday:  # intraday: the symbol stage needs the sessions first
-            future = helper.submit(beside)
-            full = symbol_columns(rows, None, spec, threads, computed, sel, keep=CROSS_INPUTS)
-            batch, labels, lay = future.result()
-        else:
-            batch, labels = labelled()
-            later = helper.submit(laid_out, batch) if helper is not None else None
-            full = symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
-            lay = later.result() if later is not None else laid_out(batch)
+            lay = laid_out(batch)
+        finally:
+            full = finish()
+    else:
+        batch, labels = labelled()
+        finish = start_symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
+        try:
+            lay = laid_out(batch)
+        finally:
+            full = finish()
     cols.update({k: pick(v) for k, v in rows.ohlcv.items()})  # gathered by now
     ctx = Context(cols=full, seg=batch.seg, table=spec, layout=lay, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
