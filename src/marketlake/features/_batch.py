@@ -63,7 +63,7 @@ class Batch(Rows):
     strings: dict[str, pa.DictionaryArray]  # metadata + source, per row
     trade_days: np.ndarray  # int32 days since epoch in the exchange time zone
     session_id: np.ndarray | None  # (symbol, trade_date) runs, intraday tables only
-    time_codes: np.ndarray  # int64 per row: which distinct datetime (the sector medians' buckets)
+    time_codes: np.ndarray  # int32 per row: which distinct datetime (the sector medians' buckets)
     n_times: int  # distinct datetimes
 
 
@@ -94,7 +94,7 @@ def sort_keys(bars: pd.DataFrame) -> Keys:
     if dt.hasnans:
         raise FeatureInputError("bars hold rows without a datetime (NaT); validate them before computing features")
     dt_ns = dt.as_unit("ns").asi8
-    codes = sym_codes.astype(np.int64)  # input order throughout: only counted per symbol later
+    codes = sym_codes.astype(np.int64, copy=False)  # input order throughout: only counted per symbol later
     order: np.ndarray | None = None
     if len(codes) > 1:
         status, order, duplicate = _kernels.symbol_order(codes, dt_ns, len(sym_uniques))
@@ -182,7 +182,7 @@ def label(
         new[1:] = (codes[1:] != codes[:-1]) | (trade_days[1:] != trade_days[:-1])
         session_id = np.cumsum(new) - 1
     return Batch(rows.symbols, rows.seg, rows.dt_ns, rows.ohlcv, rows.order, rows.sources, strings, trade_days,
-                 session_id, time_codes.astype(np.int64, copy=False), len(times))
+                 session_id, time_codes.astype(np.int32), len(times))
 
 
 def _metadata_rows(
@@ -239,7 +239,7 @@ def _fill_null(values: pa.DictionaryArray, fill: str) -> pa.DictionaryArray:
 
 def string_codes(values: pa.DictionaryArray) -> np.ndarray:
     """The integer code of every row, -1 for NULL (for grouping without Python string objects)."""
-    return pa.compute.fill_null(values.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pa.compute.fill_null(values.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def _trade_days(time_codes: np.ndarray, times: np.ndarray, tz: pa.DictionaryArray) -> np.ndarray:

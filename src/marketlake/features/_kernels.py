@@ -269,7 +269,7 @@ def trend_strength_regime(adx):  # pragma: no cover - compiled
 def align_rows(dt_ns, bench_dt_ns, bench_first, starts, stops):  # pragma: no cover - compiled
     """Row of the benchmark's bar at each row's datetime (merge join per symbol; -1 where it has none).
     `bench_dt_ns`: the benchmark's datetimes, ascending, its first row being `bench_first`."""
-    out = np.full(len(dt_ns), -1, np.int64)
+    out = np.full(len(dt_ns), -1, np.int32)
     m = len(bench_dt_ns)
     for s in range(len(starts)):
         j = 0
@@ -353,8 +353,8 @@ def bucket_by_time(time_codes, group_codes, n_times):  # pragma: no cover - comp
     for k in range(n_times):
         bounds[k + 1] += bounds[k]
     m = bounds[n_times]
-    rows = np.empty(m, np.int64)
-    bucket_groups = np.empty(m, np.int64)
+    rows = np.empty(m, np.int32)
+    bucket_groups = np.empty(m, np.int32)
     fill = bounds[:n_times].copy()
     for i in range(n):
         if group_codes[i] >= 0:

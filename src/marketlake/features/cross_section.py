@@ -23,10 +23,10 @@ class Layout:
     per-symbol stage and the cross stage only gathers values.
     """
 
-    bench_rows: np.ndarray | None  # row of the benchmark's bar at each row's datetime, -1 if none; None: absent
+    bench_rows: np.ndarray | None  # int32 row of the benchmark's bar at each row's datetime, -1 if none; None: absent
     bounds: np.ndarray  # bucket k (one datetime) is bucket_rows[bounds[k]:bounds[k + 1]]
-    bucket_rows: np.ndarray  # rows with a sector, bucketed by datetime
-    bucket_groups: np.ndarray  # their sector codes
+    bucket_rows: np.ndarray  # rows with a sector, bucketed by datetime (int32: a batch holds < 2**31 rows)
+    bucket_groups: np.ndarray  # their sector codes (int32)
     n_groups: int
 
 
@@ -40,14 +40,16 @@ def layout(
     `time_codes`: one integer per distinct datetime, 0 <= code < `n_times`; `benchmark`: its symbol (its bars
     are one of the segments, or the benchmark columns are NULL).
     """
+    if len(dt_ns) >= 2**31:  # row indices are int32 (half the memory of the layout)
+        raise ValueError(f"{len(dt_ns):,} rows in one batch; compute at most 2**31 - 1 rows per call")
     dt_ns = np.ascontiguousarray(dt_ns, np.int64)
     hit = np.flatnonzero(symbols == benchmark) if benchmark is not None else np.array([], dtype=np.int64)
     bench_rows = None
     if len(hit):
         a, b = int(seg.starts[hit[0]]), int(seg.stops[hit[0]])
         bench_rows = _kernels.align_rows(dt_ns, dt_ns[a:b], a, seg.starts, seg.stops)
-    codes = np.ascontiguousarray(sector_codes, np.int64)
-    bounds, rows, groups = _kernels.bucket_by_time(np.ascontiguousarray(time_codes, np.int64), codes, int(n_times))
+    codes = np.ascontiguousarray(sector_codes, np.int32)
+    bounds, rows, groups = _kernels.bucket_by_time(np.ascontiguousarray(time_codes, np.int32), codes, int(n_times))
     n_groups = max(int(codes.max()) + 1, 0) if len(codes) else 0
     return Layout(bench_rows, bounds, rows, groups, n_groups)
 
