@@ -26,7 +26,7 @@ import pandas as pd
 import psutil
 import talib
 
-from marketlake.features import compute, compute_table
+from marketlake.features import compute, compute_table, retain_memory
 from marketlake.features._talib import binding as cython_talib
 
 
@@ -174,13 +174,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--ta-symbols", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's moving thresholds alone (timings then depend on the process: see "
+                         "marketlake._allocator)")
     args = ap.parse_args()
+    kept = False if args.default_malloc else retain_memory()  # as the CLI does
 
     bars = make_bars(args.symbols, args.bars)
     rows = len(bars)
     stamp = datetime(2025, 1, 1, tzinfo=timezone.utc)
     print(f"bars: {args.symbols:,} symbols x {args.bars} daily bars = {rows:,} rows, 97 fields; "
-          f"{psutil.cpu_count()} CPUs, load average {psutil.getloadavg()[0]:.1f}")
+          f"{psutil.cpu_count()} CPUs, load average {psutil.getloadavg()[0]:.1f}; "
+          f"{'freed memory retained (retain_memory)' if kept else 'default malloc'}")
     results: dict[str, float] = {}
     for label, fn, workers in (
         ("compute_table, workers=1", compute_table, 1),

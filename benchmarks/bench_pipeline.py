@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from marketlake.features import retain_memory
 from marketlake.pipeline import ingest_source, load_bars
 from marketlake.sources.registry import get_source
 from marketlake.storage import DeltaStore
@@ -83,7 +84,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, default=2650)
     ap.add_argument("--skip-minute", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true", help="do not call retain_memory() (the CLI does)")
     args = ap.parse_args()
+    print("freed memory retained (retain_memory, as the CLI)" if not args.default_malloc and retain_memory()
+          else "default malloc")
     daily(args.symbols)
     if not args.skip_minute:
         minute()

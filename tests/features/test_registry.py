@@ -62,7 +62,7 @@ def test_every_talib_field_is_run_through_the_adapter_with_all_its_parameters() 
 def test_compute_table_schema_and_public_api() -> None:
     tbl = features.compute_table(make_bars(2, 40), "stocks_daily_clean")
     assert tbl.schema == bar_schema()
-    assert set(features.__all__) == {"FeatureInputError", "compute", "compute_table"}
+    assert set(features.__all__) == {"FeatureInputError", "compute", "compute_table", "retain_memory"}
     out = features.compute(make_bars(2, 40))
     assert list(out.columns) == [f.name for f in FIELDS]
     assert all(str(out[f.name].dtype) == "Int8" for f in FIELDS if f.dtype == "int8")

@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from marketlake._allocator import retain_memory
 from marketlake.errors import MarketlakeError
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ for _name in _COMMAND_MODULES:
 
 def main() -> None:
     """Run the CLI, turning our own errors into one clear line and exit status 2."""
+    retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
     try:
         app()
     except MarketlakeError as exc:

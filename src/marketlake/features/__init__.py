@@ -6,6 +6,7 @@ family (`price`, `overlap`, `volatility`, `volume`, `volume_profile`, `dynamics`
 The pipeline and live serving call the same `compute`, so there is no training/serving skew.
 """
 
+from marketlake._allocator import retain_memory
 from marketlake.features.engine import FeatureInputError, compute, compute_table
 
-__all__ = ["FeatureInputError", "compute", "compute_table"]
+__all__ = ["FeatureInputError", "compute", "compute_table", "retain_memory"]

@@ -11,6 +11,8 @@ Two policies here:
 * `no_hugepage_advice`: NumPy advises transparent huge pages for big arrays; where the kernel compacts
   memory on a huge-page fault (THP defrag=madvise, common on shared hosts) each fresh 16 MB array cost
   ~25 ms. The columns are written once; huge pages win nothing here.
+* `marketlake._allocator.retain_memory` (opt-in, process-wide; the CLI turns it on) keeps freed heap
+  memory for the next call.
 """
 
 from __future__ import annotations
