@@ -1,10 +1,10 @@
 """compute / compute_table: bars in, the 97 catalogue columns out. Pure (no I/O), deterministic.
 
-Flow: normalise and sort the bars by (symbol, datetime) into one contiguous array per input column
-(`_batch`); run the symbol-stage producers (TA-Lib per symbol slice, compiled per-symbol loops, NumPy
-elementwise) block by block of whole symbols on a thread pool, then the cross-sectional producers
-(benchmark, sector) over the whole batch (`_stages`); assemble the columns in catalogue order, typed as
-`bar_schema()` (`_assemble`).
+Flow: order the bars by (symbol, datetime), one contiguous segment per symbol (`_batch`); run the
+symbol-stage producers (TA-Lib per symbol slice, compiled per-symbol loops, NumPy elementwise) block by
+block of whole symbols on a thread pool, each block gathering its own OHLCV rows, while this thread builds
+the labels and the cross-sectional layout; then the cross-sectional producers (benchmark, sector) over the
+whole batch (`_stages`); assemble the columns in catalogue order, typed as `bar_schema()` (`_assemble`).
 """
 
 from __future__ import annotations
