@@ -72,20 +72,14 @@ def _columns(
         cols.update({k: np.empty(0) for k in rows.ohlcv})
         cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
         return labelled()[1], computed, n
-    if not spec.intraday:  # the blocks run on the pool while this thread labels (intraday: sessions first)
-        finish = start_symbol_columns(rows, None, spec, threads, computed, sel, keep=CROSS_INPUTS)
-        try:
-            batch, labels = labelled()
-            lay = laid_out(batch)
-        finally:
-            full = finish()
-    else:
-        batch, labels = labelled()
-        finish = start_symbol_columns(rows, batch.session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
-        try:
-            lay = laid_out(batch)
-        finally:
-            full = finish()
+    first = labelled() if spec.intraday else None  # intraday: the per-symbol stage needs the sessions
+    session_id = first[0].session_id if first is not None else None
+    finish = start_symbol_columns(rows, session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
+    try:  # the blocks run on the pool meanwhile
+        batch, labels = first if first is not None else labelled()
+        lay = laid_out(batch)
+    finally:
+        full = finish()
     cols.update({k: pick(v) for k, v in rows.ohlcv.items()})  # gathered by now
     ctx = Context(cols=full, seg=batch.seg, table=spec, layout=lay, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
