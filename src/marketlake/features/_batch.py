@@ -114,10 +114,10 @@ def sort_keys(bars: pd.DataFrame) -> Keys:
     return Keys(np.asarray(sym_uniques, dtype=object), codes, dt_ns, order)
 
 
-def sort_rows(bars: pd.DataFrame, keys: Keys | None = None) -> Rows:
-    """The bars sorted by (symbol, datetime) (`keys`: `sort_keys(bars)` if the caller has it); OHLCV is
-    allocated, and gathered later by `Rows.gather`."""
-    keys = sort_keys(bars) if keys is None else keys
+def sort_rows(bars: pd.DataFrame) -> Rows:
+    """The bars sorted by (symbol, datetime) (`sort_keys`); OHLCV is allocated here and gathered later, block
+    by block, by `Rows.gather`."""
+    keys = sort_keys(bars)
     sources = {c: _float_source(bars[c]) for c in _OHLCV}
     n = len(keys.codes)
     lengths = np.bincount(keys.codes, minlength=len(keys.uniques))
@@ -137,8 +137,8 @@ Coded = dict[str, tuple[np.ndarray, list[str]]]  # string column -> (code per in
 
 
 def code_strings(bars: pd.DataFrame) -> Coded:
-    """The metadata and source columns `bars` carries, dictionary-coded in input order. Needs nothing from
-    the sort, so the engine runs it beside `sort_rows`."""
+    """The metadata and source columns `bars` carries, dictionary-coded in input order (the distinct values
+    are few: metadata repeats per symbol)."""
     coded: Coded = {}
     for col in (*METADATA_COLUMNS, "source"):
         if col in bars.columns:
@@ -148,18 +148,16 @@ def code_strings(bars: pd.DataFrame) -> Coded:
 
 
 def label(
-    bars: pd.DataFrame, rows: Rows, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None,
-    coded: Coded | None = None,
+    bars: pd.DataFrame, rows: Rows, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None
 ) -> Batch:
     """The string columns (dictionary-coded), trade dates and intraday sessions of the sorted rows.
 
-    Independent of the per-symbol stage on daily tables, so the engine runs it beside that stage.
-    `coded`: `code_strings(bars)` if the caller already has it."""
+    Independent of the per-symbol stage on daily tables, so the engine runs it beside that stage."""
     n = rows.seg.n
     lengths = rows.seg.stops - rows.seg.starts
     strings: dict[str, pa.DictionaryArray] = {}
     meta_rows = _metadata_rows(metadata, rows.symbols, lengths)
-    coded = code_strings(bars) if coded is None else coded
+    coded = code_strings(bars)
     absent: pa.DictionaryArray | None = None
     for col in (*METADATA_COLUMNS, "source"):
         if col in coded:

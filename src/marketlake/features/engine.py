@@ -23,7 +23,6 @@ from marketlake.features._batch import (
     label,
     resolve_table,
     selection,
-    sort_keys,
     sort_rows,
     string_codes,
 )
@@ -47,7 +46,7 @@ def _columns(
     spec = resolve_table(table)
     threads = threads_for(len(bars), workers)
     computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
-    rows = sort_rows(bars, sort_keys(bars))  # OHLCV is gathered block by block in the per-symbol stage
+    rows = sort_rows(bars)  # OHLCV is gathered block by block in the per-symbol stage
     sel = selection(rows, since)
     n = rows.seg.n if sel is None else len(sel)
     if computed is None:
