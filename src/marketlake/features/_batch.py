@@ -51,10 +51,6 @@ class Rows:
                 np.take(self.sources[c], self.order[r0:r1], out=dest)
         return out
 
-    def gather_all(self) -> None:
-        """Fill `ohlcv` at once (callers that do not run the per-symbol stage over every row)."""
-        self.gather(0, self.seg.n)
-
 
 @dataclass
 class Batch(Rows):
@@ -133,20 +129,6 @@ def _float_source(values: pd.Series) -> np.ndarray:
     return np.ascontiguousarray(numeric.to_numpy(np.float64, na_value=np.nan))  # nullable / Arrow dtypes
 
 
-Coded = dict[str, tuple[np.ndarray, list[str]]]  # string column -> (code per input row, -1 = NULL; values)
-
-
-def code_strings(bars: pd.DataFrame) -> Coded:
-    """The metadata and source columns `bars` carries, dictionary-coded in input order (the distinct values
-    are few: metadata repeats per symbol)."""
-    coded: Coded = {}
-    for col in (*METADATA_COLUMNS, "source"):
-        if col in bars.columns:
-            codes, uniques = pd.factorize(bars[col], use_na_sentinel=True)  # repeats per symbol: few values
-            coded[col] = (codes, [str(u) for u in uniques])
-    return coded
-
-
 def label(
     bars: pd.DataFrame, rows: Rows, spec: TableSpec, source: str | None, metadata: pd.DataFrame | None = None
 ) -> Batch:
@@ -157,12 +139,12 @@ def label(
     lengths = rows.seg.stops - rows.seg.starts
     strings: dict[str, pa.DictionaryArray] = {}
     meta_rows = _metadata_rows(metadata, rows.symbols, lengths)
-    coded = code_strings(bars)
     absent: pa.DictionaryArray | None = None
     for col in (*METADATA_COLUMNS, "source"):
-        if col in coded:
-            codes, values = coded[col]
-            strings[col] = dictionary(codes if rows.order is None else codes[rows.order], values)
+        if col in bars.columns:
+            codes, uniques = pd.factorize(bars[col], use_na_sentinel=True)  # repeats per symbol: few values
+            in_order = codes if rows.order is None else codes[rows.order]
+            strings[col] = dictionary(in_order, [str(u) for u in uniques])
         elif meta_rows is not None and col in metadata.columns:  # type: ignore[union-attr]
             strings[col] = _broadcast(metadata[col], *meta_rows)  # type: ignore[index]
         else:
@@ -288,6 +270,5 @@ def string_column(batch: Batch, name: str, sel: np.ndarray | None, nulls: pa.Arr
     return (values if sel is None else values.take(pa.array(sel))).cast(pa.string())
 
 
-__all__ = ["Batch", "Coded", "FeatureInputError", "Keys", "Rows", "code_strings", "dictionary", "label",
-           "resolve_table", "selection", "sort_keys", "sort_rows", "string_codes", "string_column",
-           "symbol_codes"]
+__all__ = ["Batch", "FeatureInputError", "Keys", "Rows", "dictionary", "label", "resolve_table", "selection",
+           "sort_keys", "sort_rows", "string_codes", "string_column", "symbol_codes"]

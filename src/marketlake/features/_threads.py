@@ -30,7 +30,7 @@ _lock = threading.Lock()
 
 
 def pool(role: str, workers: int) -> ThreadPoolExecutor:
-    """This process's pool of `workers` threads for `role` (e.g. "features", "labels", "cross")."""
+    """This process's pool of `workers` threads for `role` ("features", "sector", "assemble")."""
     global _owner
     with _lock:
         if os.getpid() != _owner:  # forked: the parent's threads do not exist here
