@@ -29,7 +29,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,7 +57,7 @@ def main() -> int:
     limits = plan_limits(args.plan)
     per_min, minute_s = limits.credits_per_minute, args.minute_seconds
     table = get_table("stocks_daily_clean")
-    now = datetime(2024, 11, 5, 22, tzinfo=timezone.utc)
+    now = datetime(2024, 11, 5, 22, tzinfo=UTC)
     symbols = [f"S{i:04d}" for i in range(args.symbols)]
     state = FakeState(api_key="bench-key", credits_per_minute=per_min, minute_seconds=minute_s,
                       market_now=now, listings={s: date(2021, 10, 1) for s in symbols})

@@ -18,7 +18,7 @@ import resource
 import threading
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ class PeakRSS:
         self._stop = threading.Event()
         self._proc = psutil.Process()
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.peak = self._proc.memory_info().rss
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -182,7 +182,7 @@ def main() -> None:
 
     bars = make_bars(args.symbols, args.bars)
     rows = len(bars)
-    stamp = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    stamp = datetime(2025, 1, 1, tzinfo=UTC)
     print(f"bars: {args.symbols:,} symbols x {args.bars} daily bars = {rows:,} rows, 97 fields; "
           f"{psutil.cpu_count()} CPUs, load average {psutil.getloadavg()[0]:.1f}; "
           f"{'freed memory retained (retain_memory)' if kept else 'default malloc'}")

@@ -16,7 +16,7 @@ import argparse
 import resource
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -25,7 +25,7 @@ from marketlake.pipeline import ingest_source, load_bars
 from marketlake.sources.registry import get_source
 from marketlake.storage import DeltaStore
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _peak_gb() -> float:

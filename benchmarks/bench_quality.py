@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +23,7 @@ from marketlake.schema import get_table
 from marketlake.sources.registry import get_source
 from marketlake.storage import DeltaStore
 
-END = datetime(2025, 11, 1, tzinfo=timezone.utc)
+END = datetime(2025, 11, 1, tzinfo=UTC)
 TABLE = "stocks_daily_clean"
 
 

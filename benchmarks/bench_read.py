@@ -13,7 +13,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     synth = _synth()
     symbols = [f"SYM{i:03d}" for i in range(args.symbols)]
-    rows = synth.synthetic_bars(symbols, periods=args.bars, start=datetime(2021, 1, 4, tzinfo=timezone.utc))  # type: ignore[attr-defined]
+    rows = synth.synthetic_bars(symbols, periods=args.bars, start=datetime(2021, 1, 4, tzinfo=UTC))  # type: ignore[attr-defined]
     print(f"rows: {rows.num_rows:,} x {rows.num_columns} columns")
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse(tmp)
@@ -89,7 +89,7 @@ def main() -> None:
         sec_ms = _median_ms(
             lambda: store.read("stocks_daily_clean", symbols=sector_syms, start="2023-06-01", end="2023-06-30 23:59:59")
         )
-        lo, hi = datetime(2023, 6, 1, tzinfo=timezone.utc), datetime(2023, 6, 30, 23, 59, 59, tzinfo=timezone.utc)
+        lo, hi = datetime(2023, 6, 1, tzinfo=UTC), datetime(2023, 6, 30, 23, 59, 59, tzinfo=UTC)
         sec_polars = _median_ms(
             lambda: pl.scan_delta(path).filter(
                 pl.col("symbol").is_in(sector_syms) & pl.col("datetime").is_between(lo, hi)

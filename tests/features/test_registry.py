@@ -9,7 +9,16 @@ import pytest
 
 import marketlake.features as features
 from marketlake.features import (
-    _talib, cross_section, dynamics, overlap, price, regimes, undefined, volatility, volume, volume_profile,
+    _talib,
+    cross_section,
+    dynamics,
+    overlap,
+    price,
+    regimes,
+    undefined,
+    volatility,
+    volume,
+    volume_profile,
 )
 from marketlake.features.registry import PRODUCERS
 from marketlake.schema import FIELDS, bar_schema

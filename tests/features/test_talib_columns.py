@@ -12,7 +12,6 @@ import talib
 
 from marketlake.features import compute
 from marketlake.schema import FIELDS
-
 from tests.features.feature_bars import make_bars
 
 

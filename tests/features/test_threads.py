@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -14,7 +14,7 @@ from marketlake.features import compute_table
 from marketlake.features._stages import _BLOCK_ROWS
 from tests.features.feature_bars import make_bars
 
-_STAMP = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_STAMP = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _bars():  # type: ignore[no-untyped-def]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from marketlake.features.engine import FeatureInputError
 from marketlake.schema import FIELDS, bar_schema
 from tests.features.feature_bars import make_bars
 
-STAMP = datetime(2025, 1, 1, tzinfo=timezone.utc)
+STAMP = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

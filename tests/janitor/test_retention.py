@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow.compute as pc
 import pytest
@@ -16,13 +16,13 @@ from marketlake.schema import get_table
 from marketlake.storage import DeltaStore
 from tests.janitor.conftest import small_bars
 
-NOW = datetime(2024, 7, 1, tzinfo=timezone.utc)
+NOW = datetime(2024, 7, 1, tzinfo=UTC)
 
 
 def test_expired_partitions_pure() -> None:
     spec = get_table("stocks_1min_clean")
     parts = {"2023-12-31": (1, 1), "2024-01-01": (2, 2), "2024-01-02": (3, 3)}
-    got = expired_partitions(parts, spec, days=182, now=datetime(2024, 7, 2, tzinfo=timezone.utc))
+    got = expired_partitions(parts, spec, days=182, now=datetime(2024, 7, 2, tzinfo=UTC))
     # cutoff 2024-01-02 00:00: 2024-01-01 ends exactly at the cutoff -> dropped; 2024-01-02 kept
     assert [e.partition for e in got] == ["2023-12-31", "2024-01-01"]
     assert expired_partitions(parts, get_table("stocks_daily_clean"), days=None, now=NOW) == []
@@ -41,7 +41,7 @@ def test_retention_drops_whole_hourly_partitions(tmp_path) -> None:  # type: ign
     bars = small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=800)
     store.write_bars("stocks_hourly_clean", bars)
     plan = retention_plan(store, now=NOW)
-    cutoff = datetime(2022, 7, 2, tzinfo=timezone.utc)
+    cutoff = datetime(2022, 7, 2, tzinfo=UTC)
     assert plan and all(e.partition < "2022-07-02" for e in plan)
     assert store.read("stocks_hourly_clean").num_rows == bars.num_rows  # dry run changed nothing
     runner = CliRunner()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from marketlake.schema import FIELD_NAMES, PARTITION_COLUMN
 from marketlake.sources.registry import get_source
 from marketlake.storage import DeltaStore
 
-UTC = timezone.utc
+UTC = UTC
 START = datetime(2023, 1, 1, tzinfo=UTC)
 MID = datetime(2024, 3, 1, tzinfo=UTC)
 END = datetime(2024, 6, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -52,9 +52,9 @@ def test_nulls_beyond_warmup_only() -> None:
 def test_missing_bars_against_calendar_with_holidays() -> None:
     t = small_bars(stocks=2, crypto=0, days=60)
     dts = t.column("datetime").to_pylist()
-    assert datetime(2024, 6, 19, 13, 30, tzinfo=timezone.utc) not in dts  # Juneteenth: no session, not missing
+    assert datetime(2024, 6, 19, 13, 30, tzinfo=UTC) not in dts  # Juneteenth: no session, not missing
     assert check_missing_bars(build(SPEC, t)) == []
-    drop = datetime(2024, 6, 12, 13, 30, tzinfo=timezone.utc)
+    drop = datetime(2024, 6, 12, 13, 30, tzinfo=UTC)
     keep = pc.invert(pc.and_(pc.equal(t.column("symbol"), "AAPL"), pc.equal(t.column("datetime"), drop)))
     got = check_missing_bars(build(SPEC, t.filter(keep)))
     assert [(x.symbol, x.count, x.first_datetime) for x in got] == [("AAPL", 1, drop)]
@@ -68,8 +68,8 @@ def test_crypto_hourly_missing_and_staleness() -> None:
     got = check_missing_bars(build(spec, t.filter(pc.not_equal(t.column("datetime"), gone))))
     assert {(x.symbol, x.first_datetime) for x in got} == {(s, gone) for s in ("BTC/USD", "ETH/USD")}
     frame = build(spec, t)
-    assert check_staleness(frame, as_of=datetime(2024, 6, 29, 12, tzinfo=timezone.utc), max_sessions=3) == []
-    stale = check_staleness(frame, as_of=datetime(2024, 7, 10, tzinfo=timezone.utc), max_sessions=3)
+    assert check_staleness(frame, as_of=datetime(2024, 6, 29, 12, tzinfo=UTC), max_sessions=3) == []
+    stale = check_staleness(frame, as_of=datetime(2024, 7, 10, tzinfo=UTC), max_sessions=3)
     assert {x.symbol for x in stale} == {"BTC/USD", "ETH/USD"} and stale[0].count == 11
 
 
@@ -77,9 +77,9 @@ def test_staleness_counts_sessions_not_days() -> None:
     t = small_bars(stocks=2, crypto=0, days=30)  # last bar 2024-06-27 (Thursday)
     frame = build(SPEC, t)
     # Fri 28, Mon 1, Tue 2, Wed 3 (early close); Thu 4 July holiday; Fri 5 -> 5 sessions by Saturday
-    got = check_staleness(frame, as_of=datetime(2024, 7, 6, tzinfo=timezone.utc), max_sessions=3)
+    got = check_staleness(frame, as_of=datetime(2024, 7, 6, tzinfo=UTC), max_sessions=3)
     assert {(x.symbol, x.count) for x in got} == {("SPY", 5), ("AAPL", 5)}
-    assert check_staleness(frame, as_of=datetime(2024, 7, 3, 12, tzinfo=timezone.utc), max_sessions=3) == []
+    assert check_staleness(frame, as_of=datetime(2024, 7, 3, 12, tzinfo=UTC), max_sessions=3) == []
 
 
 def test_coverage_universe_target_and_history() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
@@ -14,7 +14,7 @@ from marketlake.quality import QualityConfig, run_quality
 from marketlake.storage import DeltaStore
 from tests.quality.conftest import replace_rows
 
-AS_OF = datetime(2024, 6, 29, tzinfo=timezone.utc)
+AS_OF = datetime(2024, 6, 29, tzinfo=UTC)
 CFG = QualityConfig(as_of=AS_OF, targets={"stocks_daily_clean": 1})
 T = "stocks_daily_clean"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +33,14 @@ def _sp500(shared: Path, symbols: list[str]) -> pd.DataFrame:
 def test_real_splits_and_benchmark_gap(shared_data: Path, tmp_path: Path) -> None:
     store = DeltaStore(tmp_path / "wh")
     load_bars(store, DAILY, _sp500(shared_data, ["DVA", "UAA", "AAPL", "MSFT"]), source="csv")
-    rep = run_quality(store, config=QualityConfig(as_of=datetime(2017, 8, 12, tzinfo=timezone.utc)))
+    rep = run_quality(store, config=QualityConfig(as_of=datetime(2017, 8, 12, tzinfo=UTC)))
     splits = {(i.symbol, f"{i.first_datetime:%Y-%m-%d}") for i in rep.issues if i.check == "split"}
     assert {("DVA", "2013-09-09"), ("UAA", "2014-04-15")} <= splits  # 2:1 splits left unadjusted
     assert not {s for s, _ in splits} & {"AAPL", "MSFT"}  # AAPL's 2014 split is adjusted in this file
     deps = {(i.symbol, i.field) for i in rep.issues if i.check == "dependency"}
     assert ("AAPL", "rs_benchmark_20") in deps  # SPY is not in the file
     assert any(i.check == "metadata" and i.field == "exchange" for i in rep.issues)  # csv has no metadata
-    fixed = run_quality(store, config=QualityConfig(as_of=datetime(2017, 8, 12, tzinfo=timezone.utc)), fix=True)
+    fixed = run_quality(store, config=QualityConfig(as_of=datetime(2017, 8, 12, tzinfo=UTC)), fix=True)
     assert any(r.symbol == "DVA" and "not repairable" in r.detail for r in fixed.repairs)  # a file: no re-fetch
 
 
@@ -66,6 +66,6 @@ def test_real_minute_session_gap(shared_data: Path) -> None:
                   "close": df["close"].astype(float)})
     clean = check_missing_bars(build(spec, t))  # 4 full sessions x 390 minutes, plus a 16:00 print per day
     assert [(i.field, i.count) for i in clean] == [("datetime", 4)]
-    gone = datetime(2020, 12, 16, 15, 0, tzinfo=timezone.utc)
+    gone = datetime(2020, 12, 16, 15, 0, tzinfo=UTC)
     got = check_missing_bars(build(spec, t.filter(pc.not_equal(t.column("datetime"), gone))))
     assert [(i.symbol, i.count, i.first_datetime) for i in got if i.field is None] == [("SPY", 1, gone)]

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from marketlake.cli.main import app
 from marketlake.cli.schema_cmd import render_markdown
+from marketlake.errors import ConfigError
 from marketlake.schema import (
-    FIELDS,
     FIELD_NAMES,
+    FIELDS,
     PARTITION_COLUMN,
     TABLES,
     bar_schema,
@@ -21,8 +22,6 @@ from marketlake.schema import (
     get_table,
     storage_schema,
 )
-from marketlake.errors import ConfigError
-
 from tests.conftest import PROJECT_ROOT, SHARED_SPEC
 
 

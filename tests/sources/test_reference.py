@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 from marketlake.errors import ParseError
 from marketlake.schema import METADATA_COLUMNS
 from marketlake.sources.reference import (
-    detect_format, load_nasdaq_listed, load_other_listed, load_reference, load_sp500, merge_reference, mic_for,
+    detect_format,
+    load_nasdaq_listed,
+    load_other_listed,
+    load_reference,
+    load_sp500,
+    merge_reference,
+    mic_for,
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from marketlake.schema import METADATA_COLUMNS, get_table
 from marketlake.sources import get_source
 from marketlake.validate import grid_between, validate_bars
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def fetch(table: str, *, symbols=None, start, end, **opts) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +19,7 @@ EXCHANGES = ("NASDAQ", "NYSE")
 def synthetic_bars(
     symbols: list[str],
     *,
-    start: datetime = datetime(2021, 1, 4, tzinfo=timezone.utc),
+    start: datetime = datetime(2021, 1, 4, tzinfo=UTC),
     periods: int = 30,
     step: timedelta = timedelta(days=1),
     seed: int = 0,
@@ -35,7 +35,7 @@ def synthetic_bars(
     dts = base + offs.astype("timedelta64[us]")
     sym_index = {s: i for i, s in enumerate(symbols)}
     idx = np.array([sym_index[s] for s in sym], dtype=np.int64)
-    stamp = updated_at or datetime(2025, 1, 1, tzinfo=timezone.utc)
+    stamp = updated_at or datetime(2025, 1, 1, tzinfo=UTC)
     cols: list[pa.Array] = []
     for field in bar_schema():
         name, typ = field.name, field.type

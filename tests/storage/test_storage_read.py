@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -40,10 +40,10 @@ def _expected(full: pd.DataFrame, symbols=None, start=None, end=None) -> pd.Data
     [
         (["S03"], None, None),
         (["S03", "S10"], None, None),
-        (None, datetime(2021, 2, 10, tzinfo=timezone.utc), datetime(2021, 3, 5, tzinfo=timezone.utc)),
-        (["S09"], datetime(2021, 3, 1, tzinfo=timezone.utc), None),
+        (None, datetime(2021, 2, 10, tzinfo=UTC), datetime(2021, 3, 5, tzinfo=UTC)),
+        (["S09"], datetime(2021, 3, 1, tzinfo=UTC), None),
         (["NOPE"], None, None),
-        (None, datetime(2030, 1, 1, tzinfo=timezone.utc), None),
+        (None, datetime(2030, 1, 1, tzinfo=UTC), None),
     ],
 )
 def test_filtered_read_matches_full_read(filled, symbols, start, end):
@@ -76,7 +76,7 @@ def test_warehouse_read_bounds_and_outputs(filled):
     pl_df = wh.read(T, ["S01"], as_="polars")
     assert pl_df.height == 120
     arrow = wh.read(T, ["S01"], start=datetime(2021, 1, 5), as_="arrow")  # naive = UTC
-    assert pc.min(arrow["datetime"]).as_py() == datetime(2021, 1, 5, tzinfo=timezone.utc)
+    assert pc.min(arrow["datetime"]).as_py() == datetime(2021, 1, 5, tzinfo=UTC)
 
 
 def test_read_sees_new_versions(filled):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -37,7 +37,7 @@ def test_monthly_partitions_for_daily_table(store):
 
 
 def test_daily_partitions_for_intraday_table(store):
-    start = datetime(2024, 3, 1, 22, tzinfo=timezone.utc)
+    start = datetime(2024, 3, 1, 22, tzinfo=UTC)
     rows = synthetic_bars(["BTC/USD"], periods=5, start=start, step=timedelta(hours=1))
     store.write_bars("crypto_hourly_clean", rows)
     parts = sorted({p[PARTITION_COLUMN] for p in DeltaTable(store.path("crypto_hourly_clean")).partitions()})

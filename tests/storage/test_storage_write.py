@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from storage_synth import synthetic_bars
 
 T = "stocks_daily_clean"
-LATER = datetime(2025, 6, 1, tzinfo=timezone.utc)
+LATER = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def _set(rows: pa.Table, column: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:

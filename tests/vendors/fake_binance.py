@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -38,7 +38,7 @@ def assets_of(symbol: str) -> tuple[str, str]:
 @dataclass
 class BinanceState:
     listings: dict[str, datetime]  # wire symbol -> first kline open (UTC)
-    market_now: datetime = datetime(2024, 11, 5, 15, 7, tzinfo=timezone.utc)
+    market_now: datetime = datetime(2024, 11, 5, 15, 7, tzinfo=UTC)
     weight_per_minute: int = 6000
     minute_seconds: float = 0.25
     other_weight: int = 0  # weight other clients on the same IP use in every window

@@ -16,10 +16,11 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,7 @@ class FakeState:
     api_key: str
     credits_per_minute: int = 8
     minute_seconds: float = 0.2
-    market_now: datetime = datetime(2024, 11, 5, 15, 7, tzinfo=timezone.utc)
+    market_now: datetime = datetime(2024, 11, 5, 15, 7, tzinfo=UTC)
     listings: dict[str, date] = field(default_factory=dict)  # symbol -> first day of data
     error_style: str = "body"  # "body" (200 + status error), "status" (real HTTP status) or "mixed"
     p_5xx: float = 0.0
@@ -86,7 +87,7 @@ def _bar_opens(symbol: str, interval: str, first: date, now: datetime) -> list[d
     out: list[datetime] = []
     step = {"1min": 60, "1h": 3600, "1day": 86400}[interval]
     if _is_crypto(symbol):
-        t = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+        t = datetime(first.year, first.month, first.day, tzinfo=UTC)
         while t <= now:
             out.append(t)
             t += timedelta(seconds=step)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -25,13 +25,13 @@ from marketlake.storage import DeltaStore
 from tests.vendors.conftest import MINUTE_S
 from tests.vendors.fake_binance import BinanceState, FakeBinance, klines
 
-NOW = datetime(2024, 11, 5, 15, 7, tzinfo=timezone.utc)
+NOW = datetime(2024, 11, 5, 15, 7, tzinfo=UTC)
 
 
 @pytest.fixture
 def bn_state() -> BinanceState:
-    return BinanceState(listings={"BTCUSDT": datetime(2022, 1, 1, tzinfo=timezone.utc),
-                                  "ETHUSDT": datetime(2024, 6, 1, tzinfo=timezone.utc)},
+    return BinanceState(listings={"BTCUSDT": datetime(2022, 1, 1, tzinfo=UTC),
+                                  "ETHUSDT": datetime(2024, 6, 1, tzinfo=UTC)},
                         market_now=NOW, minute_seconds=MINUTE_S)
 
 
@@ -119,7 +119,7 @@ def test_ingest_end_to_end_then_resume(tmp_path: Path, bn_state: BinanceState) -
 
 
 def test_symbol_mapping_over_exchange_info(bn_state: BinanceState) -> None:
-    bn_state.listings.update({s: datetime(2024, 1, 1, tzinfo=timezone.utc)
+    bn_state.listings.update({s: datetime(2024, 1, 1, tzinfo=UTC)
                               for s in ("ETHBTC", "SOLFDUSD", "BTCUSDC", "BTCEUR")})
     names = ["BTC/USD", "ethusdt", "ETHBTC", "SOLFDUSD", "BTCEUR", "ETH/USDT", "NOPEUSDT"]
     with FakeBinance(bn_state) as fake, _client(fake.url) as client:
@@ -151,7 +151,7 @@ def test_cli_ingest_and_stock_table_refused(tmp_path: Path, bn_state: BinanceSta
     res = runner.invoke(app, ["ingest", "binance", "--table", "stocks_daily_clean", "--symbols", "BTCUSDT",
                               "-w", str(tmp_path / "wh")])
     assert isinstance(res.exception, ConfigError) and "crypto" in str(res.exception)
-    bn_state.market_now = datetime.now(timezone.utc)  # the CLI uses the real clock
+    bn_state.market_now = datetime.now(UTC)  # the CLI uses the real clock
     with FakeBinance(bn_state) as fake:
         monkeypatch.setenv("BINANCE_BASE_URL", fake.url)
         monkeypatch.setenv("MARKETLAKE_MINUTE_SECONDS", str(MINUTE_S))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -56,7 +56,7 @@ def test_request_larger_than_a_minute_is_refused() -> None:
 
 
 def test_daily_cap_persists_across_restart() -> None:
-    clock = FakeClock(datetime(2024, 11, 5, 12, tzinfo=timezone.utc).timestamp())
+    clock = FakeClock(datetime(2024, 11, 5, 12, tzinfo=UTC).timestamp())
     usage = MemoryUsage()
     b = CreditBudget("twelvedata", limits=plan_limits("basic"), clock=clock, usage=usage)
     for _ in range(99):

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +36,7 @@ def _run(url: str, wh: Path, *, kill_after: float | None = None) -> int:
 
 
 def test_kill_9_then_rerun_finishes_cleanly(tmp_path: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     (tmp_path / "ml.toml").write_text("[twelvedata]\nplan = 'custom'\ncredits_per_minute = 1\n")
     state = FakeState(api_key=API_KEY, credits_per_minute=1, minute_seconds=0.5, market_now=now,
                       listings={"AAPL/USD": date(2024, 1, 1), "MSFT/USD": date(2024, 1, 1)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -40,9 +40,9 @@ def test_batch_with_unknown_symbol_and_dst(td_state: FakeState, style: str) -> N
     td_state.error_style = style
     with FakeTwelveData(td_state) as fake, _client(fake.url) as client:
         bars, errors = _fetch_all(client, td_state, ["AAPL", "NOPE", "MSFT"], "stocks_hourly_clean",
-                                  datetime(2024, 10, 30, tzinfo=timezone.utc))
+                                  datetime(2024, 10, 30, tzinfo=UTC))
         single, single_err = _fetch_all(client, td_state, ["ZZZZ"], "stocks_daily_clean",
-                                        datetime(2024, 10, 1, tzinfo=timezone.utc))
+                                        datetime(2024, 10, 1, tzinfo=UTC))
     assert set(errors) == {"NOPE"} and errors["NOPE"].code == 404
     assert single.empty and single_err["ZZZZ"].code == 404
     aapl = bars[bars.symbol == "AAPL"]
@@ -59,7 +59,7 @@ def test_batch_with_unknown_symbol_and_dst(td_state: FakeState, style: str) -> N
 
 def test_daily_stock_bar_stamped_at_session_open(td_server: FakeTwelveData, td_state: FakeState) -> None:
     with _client(td_server.url) as client:
-        bars, _ = _fetch_all(client, td_state, ["SPY"], "stocks_daily_clean", datetime(2024, 7, 1, tzinfo=timezone.utc))
+        bars, _ = _fetch_all(client, td_state, ["SPY"], "stocks_daily_clean", datetime(2024, 7, 1, tzinfo=UTC))
     stamps = set(bars["datetime"])
     assert pd.Timestamp("2024-07-03 13:30Z") in stamps  # summer
     assert pd.Timestamp("2024-11-04 14:30Z") in stamps  # winter
@@ -74,7 +74,7 @@ def test_zero_violations_and_exact_credit_accounting(td_state: FakeState) -> Non
     with FakeTwelveData(td_state) as fake, _client(fake.url, timeout_s=0.2) as client:
         for _ in range(5):
             _fetch_all(client, td_state, ["AAPL", "MSFT", "SPY", "NVDA", "BTC/USD", "ETH/USD"],
-                       "stocks_daily_clean", datetime(2024, 10, 1, tzinfo=timezone.utc))
+                       "stocks_daily_clean", datetime(2024, 10, 1, tzinfo=UTC))
         client.earliest_timestamp("AAPL", interval="1day")
         client.stocks()
     assert td_state.violations == 0
@@ -140,7 +140,7 @@ def test_key_never_leaks(td_state: FakeState, caplog: pytest.LogCaptureFixture) 
     with FakeTwelveData(td_state) as fake:
         client = _client(fake.url)
         texts.append(repr(client))
-        _fetch_all(client, td_state, ["AAPL", "NOPE"], "stocks_daily_clean", datetime(2024, 10, 1, tzinfo=timezone.utc))
+        _fetch_all(client, td_state, ["AAPL", "NOPE"], "stocks_daily_clean", datetime(2024, 10, 1, tzinfo=UTC))
         bad = _client(fake.url, key="bad-" + API_KEY)
         with pytest.raises(AuthError) as info:
             bad.stocks()
@@ -157,7 +157,7 @@ def test_pages_fetched_ahead_while_the_caller_loads(td_state: FakeState, prefetc
     symbols = ["AAPL", "MSFT", "SPY", "NVDA", "BTC/USD"]
     with FakeTwelveData(td_state) as fake, _client(fake.url, per_minute=40) as client:
         pages = fetch_window(client, symbols, get_table("stocks_daily_clean"), now=lambda: td_state.market_now,
-                             start=datetime(2024, 10, 1, tzinfo=timezone.utc), batch_size=1, prefetch=prefetch)
+                             start=datetime(2024, 10, 1, tzinfo=UTC), batch_size=1, prefetch=prefetch)
         first = next(pages)
         time.sleep(0.4)  # the caller "loads" the first page
         sent_while_loading = [p for p, _ in td_state.requests].count("/time_series")
@@ -176,7 +176,7 @@ def test_generic_fetch_stops_paging_at_earliest_timestamp(td_state: FakeState) -
     td_state.credits_per_minute = 40
     td_state.empty_window = "error"  # a page before the first bar is an error, as on the real API
     td_state.listings = {"BTC/USD": date(2024, 10, 29), "ETH/USD": date(2024, 11, 4)}
-    td_state.market_now = datetime(2024, 10, 29, tzinfo=timezone.utc) + timedelta(minutes=9_998)
+    td_state.market_now = datetime(2024, 10, 29, tzinfo=UTC) + timedelta(minutes=9_998)
     table = get_table("crypto_1min_clean")
     assert len(make_values(td_state, "BTC/USD", "1min")) == 9_999  # two full pages reach the first bar
     with FakeTwelveData(td_state) as fake, _client(fake.url, per_minute=40) as client:

@@ -4,7 +4,7 @@ series at a time, checked against independent oracles (float(), json, zoneinfo).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from marketlake.sources.twelvedata.convert import batch_to_bars, series_to_bars
 from marketlake.sources.twelvedata.wire import WireMeta, WireSeries
 from tests.vendors.fake_twelvedata import FakeState, make_values
 
-NOW = datetime(2024, 11, 5, 15, 7, tzinfo=timezone.utc)
+NOW = datetime(2024, 11, 5, 15, 7, tzinfo=UTC)
 
 
 def _series(symbol: str, values: list[dict[str, object]], tz: str = "America/New_York") -> WireSeries:
@@ -85,7 +85,7 @@ def test_dst_overlap_and_gap_resolved_per_symbol_in_one_batch() -> None:
     gap = [dict(rows[0], datetime="2024-03-10 02:00:00")]  # does not exist in New York
     answers = [("A", _series("A", rows[::-1])), ("U", _series("U", rows[:2][::-1], tz="UTC")),
                ("L", _series("L", lone)), ("G", _series("G", gap))]
-    bars = batch_to_bars(answers, table, now=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    bars = batch_to_bars(answers, table, now=datetime(2025, 1, 1, tzinfo=UTC))
     got = {s: g["datetime"].tolist() for s, g in bars.groupby("symbol", sort=False)}
     # 00:00 and the first 01:00 are EDT (UTC-4); the repeated 01:00 and 02:00 are EST (UTC-5)
     assert got["A"] == [pd.Timestamp(t) for t in ("2024-11-03 04:00Z", "2024-11-03 05:00Z",

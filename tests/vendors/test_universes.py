@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,7 +61,7 @@ def test_cli_ingest_twelvedata_universe_nasdaq100(tmp_path: Path, monkeypatch: p
 
     with open(NASDAQ100_FILE, newline="") as fh:  # the data file itself, read without our resolver
         constituents = [r["Symbol"] for r in csv.DictReader(line for line in fh if not line.startswith("#"))]
-    now = datetime.now(timezone.utc)  # the CLI runs on the real clock
+    now = datetime.now(UTC)  # the CLI runs on the real clock
     gone = "ANSS"  # acquired after the list's date: the vendor answers 404 for it
     state = FakeState(api_key=API_KEY, credits_per_minute=400, minute_seconds=0.25, market_now=now,
                       listings={s: (now - timedelta(days=20)).date() for s in constituents if s != gone})

@@ -19,8 +19,8 @@ Model (pure arithmetic, no I/O):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 from marketlake.schema import TABLES, TableSpec
 from marketlake.sources.budget import PlanLimits

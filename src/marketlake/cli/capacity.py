@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -16,10 +16,10 @@ PlanName = Literal["basic", "grow", "pro", "ultra", "custom"]
 
 def capacity(
     plan: Annotated[str, typer.Option("--plan", help="basic, grow, pro, ultra or custom (from the config).")] = "basic",
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file (tiers, custom plan).")] = None,
-    cadence: Annotated[Optional[str], typer.Option("--cadence", help="Refresh cadence, e.g. 1d (default), 1h, 15min.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file (tiers, custom plan).")] = None,
+    cadence: Annotated[str | None, typer.Option("--cadence", help="Refresh cadence, e.g. 1d (default), 1h, 15min.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per table.")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a plot (.png or .html).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a plot (.png or .html).")] = None,
 ) -> None:
     """Credits per day, backfill cost and time, and the largest symbol counts that fit, per table."""
     from marketlake.capacity import parse_cadence, plan_capacity, summarize

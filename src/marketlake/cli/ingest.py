@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from marketlake.schema import TABLE_NAMES, get_table
 from marketlake.sources.registry import get_source
 
 TablesOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--table", "-t", help="Production table (repeatable). Default: all six."),
 ]
 
@@ -50,9 +50,9 @@ def synthetic(
     stocks: Annotated[int, typer.Option(help="Number of synthetic stocks (SPY included).")] = 20,
     crypto: Annotated[int, typer.Option(help="Number of synthetic crypto pairs (BTC/USD included).")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same market.")] = 42,
-    start: Annotated[Optional[str], typer.Option(help="First date (ISO).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Last date (ISO).")] = None,
-    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated subset of symbols.")] = None,
+    start: Annotated[str | None, typer.Option(help="First date (ISO).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date (ISO).")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated subset of symbols.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Generate an offline, deterministic market and load it."""
@@ -76,8 +76,8 @@ def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str 
 def csv(
     path: Annotated[Path, typer.Argument(help="CSV file (optionally .gz): symbol,datetime,open,high,low,close,volume")],
     table: Annotated[str, typer.Option("--table", "-t", help="Target production table.")],
-    symbol: Annotated[Optional[str], typer.Option(help="Symbol for files without a symbol column.")] = None,
-    tz: Annotated[Optional[str], typer.Option(help="Time zone of naive timestamps (default: the exchange's).")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol for files without a symbol column.")] = None,
+    tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps (default: the exchange's).")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Import bars from a CSV file; bad rows go to `quarantine` with the reason."""
@@ -87,8 +87,8 @@ def csv(
 def parquet(
     path: Annotated[Path, typer.Argument(help="Parquet file or directory with the bar columns.")],
     table: Annotated[str, typer.Option("--table", "-t", help="Target production table.")],
-    symbol: Annotated[Optional[str], typer.Option(help="Symbol for files without a symbol column.")] = None,
-    tz: Annotated[Optional[str], typer.Option(help="Time zone of naive timestamps.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol for files without a symbol column.")] = None,
+    tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Import bars from Parquet; bad rows go to `quarantine` with the reason."""

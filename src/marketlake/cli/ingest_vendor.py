@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,10 +13,10 @@ from marketlake.errors import ConfigError
 
 def twelvedata(
     table: Annotated[str, typer.Option("--table", "-t", help="Production table, e.g. stocks_daily_clean.")],
-    symbols: Annotated[Optional[str], typer.Option("--symbols", "-s", help="Comma-separated symbols.")] = None,
-    universe: Annotated[Optional[str], typer.Option("--universe", "-u", help="Named universe from the config.")] = None,
-    plan: Annotated[Optional[str], typer.Option("--plan", help="basic, grow, pro, ultra, custom (default: config).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file.")] = None,
+    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols.")] = None,
+    universe: Annotated[str | None, typer.Option("--universe", "-u", help="Named universe from the config.")] = None,
+    plan: Annotated[str | None, typer.Option("--plan", help="basic, grow, pro, ultra, custom (default: config).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file.")] = None,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
@@ -51,11 +51,11 @@ def twelvedata(
 def binance(
     table: Annotated[str, typer.Option("--table", "-t", help="Crypto table, e.g. crypto_daily_clean.")],
     symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated pairs: BTC/USD,ETH/BTC or BTCUSDT.")],
-    start: Annotated[Optional[str], typer.Option("--start", help="First bar (ISO, UTC); default: resume.")] = None,
-    end: Annotated[Optional[str], typer.Option("--end", help="Last bar (ISO, UTC).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC); default: resume.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last bar (ISO, UTC).")] = None,
     keep_vendor_symbols: Annotated[bool, typer.Option(
         "--keep-vendor-symbols", help="Store Binance's pair (BTCUSDT) instead of BTC/USD.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file.")] = None,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:

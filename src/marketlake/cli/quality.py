@@ -6,7 +6,7 @@ The exit status lets cron and CI act: 0 when no error-level issue remains, 1 oth
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -50,9 +50,8 @@ def quality(
     cfg = load_config(config_file)
     moment = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
     if moment is not None and moment.tzinfo is None:
-        from datetime import timezone
 
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     qcfg = QualityConfig(
         universes=universes_from_config(cfg), targets=dict(cfg.tiers), missing_tolerance=tolerance,
         stale_sessions=stale_sessions, outlier_sigma=sigma, as_of=moment, reference_paths=tuple(reference or ()),

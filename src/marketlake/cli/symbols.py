@@ -7,9 +7,9 @@ bar per table, active flags): reference files only fill the metadata columns.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 import pyarrow as pa
@@ -52,7 +52,7 @@ def symbols_table(merged: pd.DataFrame, existing: pa.Table, *, now: datetime) ->
 
 
 def load(
-    files: Annotated[Optional[list[Path]], typer.Argument(help="Reference CSV files (format detected).")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help="Reference CSV files (format detected).")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Load reference files into the symbol master (default: the bundled S&P 500 and NASDAQ Trader lists)."""
@@ -63,7 +63,7 @@ def load(
         raise ConfigError("no reference files given and none found in ../shared/data/reference")
     merged = merge_reference([load_reference(p) for p in paths])
     store = DeltaStore(warehouse)
-    rows = symbols_table(merged, store.read_support("symbols"), now=datetime.now(timezone.utc))
+    rows = symbols_table(merged, store.read_support("symbols"), now=datetime.now(UTC))
     store.upsert_support("symbols", rows, keys=["symbol"])
     out = console()
     out.print(f"loaded {rows.num_rows} symbols from {len(paths)} file(s) into {warehouse}")
@@ -72,7 +72,7 @@ def load(
 def list_symbols(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 50,
-    sector: Annotated[Optional[str], typer.Option(help="Only this sector.")] = None,
+    sector: Annotated[str | None, typer.Option(help="Only this sector.")] = None,
 ) -> None:
     """List the symbol master."""
     from marketlake.storage import DeltaStore

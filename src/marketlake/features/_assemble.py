@@ -9,8 +9,9 @@ Two halves, so the engine can build the first while the per-symbol stage runs:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd

@@ -20,10 +20,10 @@ import ctypes.util
 import glob
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Mapping
 
 import numpy as np
 import talib as _public

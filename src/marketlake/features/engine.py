@@ -9,7 +9,7 @@ whole batch (`_stages`); assemble the columns in catalogue order, typed as `bar_
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -52,9 +52,9 @@ def _columns(
     if computed is None:
         computed = allocate(n)
     computed.workers = threads
-    stamp = updated_at if updated_at is not None else datetime.now(timezone.utc)
+    stamp = updated_at if updated_at is not None else datetime.now(UTC)
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
 
     def labelled() -> tuple[Batch, dict[str, object]]:
         batch = label(bars, rows, spec, source, metadata)

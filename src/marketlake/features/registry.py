@@ -10,8 +10,9 @@ declare the symbol-stage columns they read (`reads`), are given only those, and 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -26,7 +27,14 @@ from marketlake.features import (
     volatility,
     volume,
 )
-from marketlake.features._segments import Segments, count_in_window, rolling_max, rolling_min, rolling_sum, shift
+from marketlake.features._segments import (
+    Segments,
+    count_in_window,
+    rolling_max,
+    rolling_min,
+    rolling_sum,
+    shift,
+)
 from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -128,7 +128,7 @@ def apply(
                     metrics = mt.compact(store, p.name)
                     freed = 0
                     detail = f"{p.reason}; removed {metrics.get('numFilesRemoved')} added {metrics.get('numFilesAdded')}"
-                done.append({"logged_at": datetime.now(timezone.utc), "name": p.name, "class": p.object_class,
+                done.append({"logged_at": datetime.now(UTC), "name": p.name, "class": p.object_class,
                              "action": p.action, "bytes": int(freed), "detail": detail})
         finally:
             _log(store, done)

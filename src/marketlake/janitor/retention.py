@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -71,7 +71,7 @@ def retention_plan(
     store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None
 ) -> list[RetentionEntry]:
     """Every partition that `apply_retention` would drop, over all existing production tables."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     out: list[RetentionEntry] = []
     for name, spec in TABLES.items():
         days = retention_days(spec, overrides)
@@ -92,7 +92,7 @@ def apply_retention(
             mine = [e for e in entries if e.table == table]
             mt.drop_partitions(store, table, [e.partition for e in mine])
             logged.append({
-                "logged_at": datetime.now(timezone.utc), "name": table, "class": "production", "action": "retention",
+                "logged_at": datetime.now(UTC), "name": table, "class": "production", "action": "retention",
                 "bytes": sum(e.bytes for e in mine),
                 "detail": f"dropped {len(mine)} partitions ({sum(e.rows for e in mine)} rows) "
                           f"{mine[0].partition}..{mine[-1].partition}, older than {mine[0].cutoff:%Y-%m-%d}",

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def load_bars(
     started = time.perf_counter()
     report = LoadReport(table=spec.name, source=source, rows_in=len(raw))
     bench = benchmark or spec.default_benchmark
-    stamp = now or datetime.now(timezone.utc)
+    stamp = now or datetime.now(UTC)
     store.ensure_tables([spec.name])
 
     say("validating")
@@ -170,7 +170,7 @@ def refresh_cross_section(
     spec = get_table(table) if isinstance(table, str) else table
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    stamp = now or datetime.now(timezone.utc)
+    stamp = now or datetime.now(UTC)
     report = LoadReport(table=spec.name, source="refresh", rows_in=0)
     if not store.exists(spec.name):
         return report
@@ -231,7 +231,7 @@ def compute_in_chunks(
         runs[-1].extend(members.index.tolist())
         filled += rows
     out = []
-    for i, run in enumerate(runs):
+    for _i, run in enumerate(runs):
         wanted = set(run) | {benchmark}
         part = compute_table(bars[bars["symbol"].isin(wanted)], spec, benchmark=benchmark, updated_at=updated_at,
                              metadata=metadata, since=since)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Callable
 
 from marketlake.pipeline.ingest import ingest_source
 from marketlake.pipeline.report import LoadReport
@@ -32,8 +32,8 @@ DEFAULT_TIERS: dict[str, DemoTier] = {
 
 def demo_end(today: date | None = None) -> datetime:
     """End of the demo window: the start of today (UTC), so re-runs on one day load identical bars."""
-    day = today or datetime.now(timezone.utc).date()
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    day = today or datetime.now(UTC).date()
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def build_demo(

@@ -33,7 +33,7 @@ class LoadReport:
     def changed(self) -> int:
         return self.inserted + self.updated
 
-    def merge(self, other: "LoadReport") -> None:
+    def merge(self, other: LoadReport) -> None:
         """Accumulate another report of the same table (multi-batch loads)."""
         for name in ("rows_in", "rows_valid", "quarantined", "symbols_loaded", "symbols_computed",
                      "inserted", "updated", "unchanged"):

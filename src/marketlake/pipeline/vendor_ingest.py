@@ -17,9 +17,10 @@ spends no credits). One run per warehouse: the writer lock is held throughout.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -57,7 +58,7 @@ class StoreUsage:
 
     def record(self, vendor: str, minute: datetime, *, credits: int, requests: int) -> None:
         row = {"vendor": [vendor], "day": [minute.date()], "minute": [minute], "credits": [credits],
-               "requests": [requests], "updated_at": [datetime.now(timezone.utc)]}
+               "requests": [requests], "updated_at": [datetime.now(UTC)]}
         self.store.upsert_support("api_usage", pa.table(row, schema=SUPPORT_SCHEMAS["api_usage"]),
                                   keys=["vendor", "minute"])
 
@@ -180,7 +181,7 @@ def ingest_twelvedata(
             progress is kept and a re-run continues from there.
     """
     spec = get_table(table) if isinstance(table, str) else table
-    clock_now = now or (lambda: datetime.now(timezone.utc))
+    clock_now = now or (lambda: datetime.now(UTC))
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     credits0, requests0 = client.budget.total_credits, client.requests_sent
@@ -287,7 +288,7 @@ def ingest_binance(
         report.not_found = dict(source.not_found)
         invalid = {s: r for s, r in source.not_found.items() if f"binance {INVALID_SYMBOL}:" in r}
         if invalid:
-            mark_inactive(store, invalid, now=datetime.now(timezone.utc), source="binance")
+            mark_inactive(store, invalid, now=datetime.now(UTC), source="binance")
     report.weight = budget.total_credits - weight0
     report.requests = source.client.requests_sent - requests0
     report.seconds = time.perf_counter() - started
@@ -309,7 +310,7 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
             known[symbol] = _utc(prev)
 
     def persist(found: dict[str, pd.Timestamp], errors: dict[str, WireError]) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows, missing = [], {}
         for symbol, floor in found.items():
             old = state.get(symbol, {})
@@ -367,7 +368,7 @@ class _Deferred:
                "last_bar": None, "earliest_available": None, "backfill_complete": None,
                "status": "peers_stale" if stale else "peers_fresh",
                "message": "cross-sectional fields of stored peers await a refresh" if stale else None,
-               "updated_at": datetime.now(timezone.utc)}
+               "updated_at": datetime.now(UTC)}
         self.store.upsert_support("ingest_state", pa.Table.from_pylist([row], schema=SUPPORT_SCHEMAS["ingest_state"]),
                                   keys=["table", "symbol"])
         self.marked = stale
@@ -386,7 +387,7 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
         load = load_bars(store, spec, raw, source=SOURCE, metadata=meta, peers=peers)
         report.loads.append(load)
         say(f"loaded {len(raw):,} bars of {raw['symbol'].nunique()} symbols ({load.changed:,} changed)")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows, missing = [], {}
     for r in results:
         for s in r.request.symbols:

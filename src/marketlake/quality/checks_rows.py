@@ -143,7 +143,7 @@ def check_bar_metadata(frame: Frame) -> list[Issue]:
     return out
 
 
-def check_symbol_master(master: "pd.DataFrame", *, symbols: set[str] | None = None) -> list[Issue]:
+def check_symbol_master(master: pd.DataFrame, *, symbols: set[str] | None = None) -> list[Issue]:
     """Gaps in the `symbols` support table (active symbols only), one issue per symbol and field."""
     out: list[Issue] = []
     if master.empty:

@@ -9,7 +9,7 @@ present count a `bincount` of on-grid rows, so 2,650 symbols cost the same few a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def check_staleness(frame: Frame, *, as_of: datetime | None, max_sessions: int,
     """Symbols whose last bar is more than `max_sessions` complete sessions old."""
     if frame.data.num_rows == 0:
         return []
-    moment = as_of or datetime.now(timezone.utc)
+    moment = as_of or datetime.now(UTC)
     last = frame.ts_us[frame.starts + frame.counts - 1]
     behind = sessions_since(frame, last, moment)
     out = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -53,7 +53,7 @@ def recompute(store: DeltaStore, spec: TableSpec, symbols: list[str], *, now: da
     peers = set(index.loc[index["sector"].isin(sectors), "symbol"])
     needed = sorted(set(symbols) | peers | ({spec.default_benchmark} & set(index["symbol"])))
     bars = store.read(spec.name, symbols=needed, columns=[*BAR_COLUMNS, "source", *METADATA_COLUMNS]).to_pandas()
-    rows = compute_table(bars, spec, updated_at=now or datetime.now(timezone.utc))
+    rows = compute_table(bars, spec, updated_at=now or datetime.now(UTC))
     rows = rows.filter(pc.is_in(rows.column("symbol"), pa.array(sorted(symbols), pa.string())))
     result = store.write_bars(spec.name, rows)
     return result.inserted + result.updated

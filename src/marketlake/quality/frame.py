@@ -10,7 +10,7 @@ column-wise NumPy (bincount by code, masks against `pos`) instead of a Python lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -71,7 +71,7 @@ class Frame:
 def to_dt(us: int | np.integer | None) -> datetime | None:
     if us is None:
         return None
-    return datetime.fromtimestamp(int(us) / 1e6, tz=timezone.utc)
+    return datetime.fromtimestamp(int(us) / 1e6, tz=UTC)
 
 
 def build(spec: TableSpec, data: pa.Table) -> Frame:

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -159,7 +159,7 @@ def run_quality(
     names = list(tables) if tables else [t for t in TABLE_NAMES if store.exists(t)]
     for t in names:
         get_table(t)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     run_id = uuid.uuid4().hex
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -175,7 +175,7 @@ def run_quality(
         for i in issues:
             i.fixed = i.key not in after and i.key in attempted
     timings["total"] = time.perf_counter() - t0
-    report = QualityReport(run_id, started, datetime.now(timezone.utc), names, issues, repairs, timings)
+    report = QualityReport(run_id, started, datetime.now(UTC), names, issues, repairs, timings)
     if record:
         _record(store, report)
     return report

@@ -7,9 +7,10 @@ engine and the quality monitor's warm-up rules all read this module. It imports 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 DType = Literal["string", "float64", "int8", "date", "timestamp"]
 

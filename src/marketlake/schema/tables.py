@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 Asset = Literal["stocks", "crypto"]
 Timeframe = Literal["daily", "hourly", "1min"]

@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from marketlake.errors import BudgetExceeded, ConfigError
@@ -278,7 +278,7 @@ class CreditBudget:
             rows = [(idx, *self._spent[idx]) for idx in sorted(self._dirty)]
             self._dirty.clear()
         for idx, credits, n in rows:
-            minute = datetime.fromtimestamp(idx * self.minute_seconds, tz=timezone.utc)
+            minute = datetime.fromtimestamp(idx * self.minute_seconds, tz=UTC)
             self.usage.record(self.vendor, minute, credits=credits, requests=n)
 
     def _roll_day(self, now: float) -> None:
@@ -289,7 +289,7 @@ class CreditBudget:
 
 
 def _utc_day(t: float) -> date:
-    return datetime.fromtimestamp(t, tz=timezone.utc).date()
+    return datetime.fromtimestamp(t, tz=UTC).date()
 
 
 __all__ = [

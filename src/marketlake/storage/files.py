@@ -41,7 +41,7 @@ class FileIndex:
     min_dt: np.ndarray  # int64 microseconds, INT64 min when unknown
     max_dt: np.ndarray  # int64 microseconds, INT64 max when unknown
     last_modified_ms: int
-    fragments: dict[str, "_Cached"] = field(default_factory=dict)
+    fragments: dict[str, _Cached] = field(default_factory=dict)
 
     @property
     def files(self) -> int:

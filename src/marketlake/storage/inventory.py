@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,7 @@ class ObjectInfo:
 def _ts(us: int) -> datetime | None:
     if us in (np.iinfo(np.int64).min, np.iinfo(np.int64).max):
         return None
-    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
 
 
 def _symbol_count(store: DeltaStore, name: str) -> int | None:
@@ -73,7 +73,7 @@ def table_info(store: DeltaStore, name: str, factory: Any) -> Any:
     has_dt = "datetime" in store.table(name, refresh=False).schema().to_arrow().names if index.files else False
     last = None
     if index.last_modified_ms:
-        last = datetime.fromtimestamp(index.last_modified_ms / 1000, tz=timezone.utc)
+        last = datetime.fromtimestamp(index.last_modified_ms / 1000, tz=UTC)
     return factory(
         name=name,
         rows=int(index.records.sum()),

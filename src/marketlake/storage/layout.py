@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -23,8 +23,8 @@ def to_utc(value: str | date | datetime | None) -> datetime | None:
     if not isinstance(value, datetime):
         value = datetime.combine(value, time.min)
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def conform(rows: pa.Table, schema: pa.Schema, *, table: str, fill_missing: bool = False) -> pa.Table:
@@ -121,10 +121,10 @@ def with_partition(rows: pa.Table, spec: TableSpec) -> pa.Table:
 def partition_bounds(value: str, spec: TableSpec) -> tuple[datetime, datetime]:
     """[start, end) of a partition value in UTC."""
     if spec.partitioning == "month":
-        start = datetime.strptime(value, "%Y-%m").replace(tzinfo=timezone.utc)
+        start = datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC)
         end = (start + timedelta(days=32)).replace(day=1)
     else:
-        start = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        start = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         end = start + timedelta(days=1)
     return start, end
 

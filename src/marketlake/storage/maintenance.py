@@ -15,7 +15,7 @@ import hashlib
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,7 +116,7 @@ def _stats(name: str, path: str, kind: str) -> ObjectStats:
                 continue
     if kind in ("delta", "parquet"):
         partitions = len({os.path.relpath(os.path.dirname(f), path) for f in parquet} - {"."})
-    last = datetime.fromtimestamp(newest, tz=timezone.utc) if newest else None
+    last = datetime.fromtimestamp(newest, tz=UTC) if newest else None
     versions = delta_versions(path) if kind == "delta" else 0
     return ObjectStats(name, path, kind, classify(stem), size, files, rows, partitions, versions, last)
 

@@ -24,7 +24,14 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from marketlake.errors import SchemaMismatch, StorageError
-from marketlake.schema import PARTITION_COLUMN, SUPPORT_SCHEMAS, TABLE_NAMES, bar_schema, get_table, storage_schema
+from marketlake.schema import (
+    PARTITION_COLUMN,
+    SUPPORT_SCHEMAS,
+    TABLE_NAMES,
+    bar_schema,
+    get_table,
+    storage_schema,
+)
 from marketlake.storage import files as _files
 from marketlake.storage import inventory as _inventory
 from marketlake.storage import support as _support

@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -218,7 +218,7 @@ def _quarantine_table(
     bad = np.flatnonzero(rule_of >= 0)
     if len(bad) == 0:
         return schema.empty_table()
-    when = quarantined_at or datetime.now(timezone.utc)
+    when = quarantined_at or datetime.now(UTC)
     sub = raw.iloc[bad]
     if "_raw" in raw.columns:
         raw_text = [r if isinstance(r, str) else None for r in sub["_raw"].tolist()]
@@ -236,7 +236,7 @@ def _quarantine_table(
     )
     rules = [RULE_IDS[i] for i in rule_of[bad]]
     reasons: list[str] = []
-    for j, (pos, rule) in enumerate(zip(bad, rules)):
+    for _j, (pos, rule) in enumerate(zip(bad, rules)):
         cols_hit = [c for c, m in detail[rule].items() if m[pos]]
         reasons.append(RULES[rule].format(cols=", ".join(cols_hit), timeframe=table.timeframe))
     seen: dict[str, int] = {}

@@ -46,7 +46,7 @@ class Sessions:
     open_ns: np.ndarray
     close_ns: np.ndarray
 
-    def between(self, start_ns: int, end_ns: int) -> "Sessions":
+    def between(self, start_ns: int, end_ns: int) -> Sessions:
         """The sessions whose open lies in [start_ns, end_ns]."""
         lo = int(np.searchsorted(self.open_ns, start_ns, side="left"))
         hi = int(np.searchsorted(self.open_ns, end_ns, side="right"))

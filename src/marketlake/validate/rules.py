@@ -7,8 +7,8 @@ its reason names every column involved in that rule.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 RULES: Mapping[str, str] = MappingProxyType(
     {

@@ -9,8 +9,9 @@ Crypto tables only (1m, 1h, 1d).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable, ClassVar, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pandas as pd
 
@@ -60,7 +61,7 @@ class BinanceSource:
         keep_vendor_symbols: bool = False,
     ) -> None:
         self.client = client or make_client(config)
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.keep_vendor_symbols = keep_vendor_symbols
         self.not_found: dict[str, str] = {}
         self._pairs: dict[str, Pair] = {}  # input or stored name -> pair

@@ -11,8 +11,8 @@ Rules:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -7,9 +7,9 @@ past `end`, or at the still-forming kline.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 

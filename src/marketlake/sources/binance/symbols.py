@@ -20,8 +20,8 @@ refused with a `ConfigError`: pick one, or keep the vendor's symbols.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from marketlake.errors import ConfigError
 from marketlake.sources.binance.client import BinanceClient

@@ -9,8 +9,9 @@ This module names the positions and parses the envelopes; `convert.py` turns row
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 OPEN_TIME_MS, OPEN, HIGH, LOW, CLOSE, VOLUME, CLOSE_TIME_MS = range(7)
 KLINE_FIELDS: tuple[str, ...] = (

@@ -13,9 +13,10 @@ from __future__ import annotations
 import gzip
 import io
 import re
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, ClassVar, Iterator, Sequence
+from typing import IO, ClassVar
 
 import pandas as pd
 

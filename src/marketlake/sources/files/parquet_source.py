@@ -7,9 +7,10 @@ zone-aware ones as they are, naive ones in the zone option. Locations read ``fil
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Iterator, Sequence
+from typing import ClassVar
 
 import pandas as pd
 import pyarrow as pa

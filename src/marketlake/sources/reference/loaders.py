@@ -14,9 +14,10 @@ so a misspelt code fails loudly instead of entering the warehouse.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import pandas as pd
 

@@ -7,8 +7,9 @@ bars are produced (bar start + length <= now), so a demo never stores a bar that
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, ClassVar, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ class SyntheticSource:
         return self._meta[self._meta["symbol"].isin(list(symbols))].reset_index(drop=True)
 
     def _window(self, table: TableSpec, start: Any, end: Any) -> tuple[int, int]:
-        now = self.now or pd.Timestamp(datetime.now(timezone.utc))
+        now = self.now or pd.Timestamp(datetime.now(UTC))
         end_ts = to_utc(end) or self.end or now.floor("D")
         start_ts = to_utc(start) or self.start
         if start_ts is None:

@@ -7,8 +7,9 @@ Files (the same set for every vendor): `client.py` (the only I/O), `wire.py` (ra
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable, ClassVar, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pandas as pd
 
@@ -62,7 +63,7 @@ class TwelveDataSource:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.client = client or make_client(config, plan=plan)
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.not_found: dict[str, str] = {}
         self.floors: dict[str, EarliestBars] = {}  # table -> earliest bars asked so far (kept per source)
 

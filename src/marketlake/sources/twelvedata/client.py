@@ -17,8 +17,9 @@ text that came back from the vendor or from httpx.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 from pydantic import SecretStr

@@ -23,8 +23,9 @@ DST inference, `json.dumps`) run only for the rows that need them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -11,9 +11,9 @@ older page).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
