@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from marketlake.pipeline.report import LoadReport
@@ -38,7 +38,7 @@ def print_rejections(console: Console, reports: Sequence[LoadReport]) -> None:
 
 
 @contextmanager
-def stage_progress(console: Console, description: str) -> Iterator[tuple[Progress, int]]:
+def stage_progress(console: Console, description: str) -> Iterator[tuple[Progress, TaskID]]:
     """A spinner + elapsed-time bar whose text follows the pipeline's stage messages."""
     progress = Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import talib as _public
@@ -152,10 +153,10 @@ def per_symbol(
     if lib is None:
         return _by_binding(name, xs, seg, fn, params)
     outs = [np.empty(seg.n) for _ in range(fn.n_out)]
-    padded = (*xs, *(xs[0],) * (4 - len(xs)))
-    o = (*outs, *(outs[0],) * (3 - len(outs)))
+    x0, x1, x2, x3 = (*xs, *(xs[0],) * (4 - len(xs)))
+    o0, o1, o2 = (*outs, *(outs[0],) * (3 - len(outs)))
     lookback, ints, floats = _prepared(name, tuple((k, params[k]) for k in (*fn.ints, *fn.floats)))
-    rc = _apply(fn.fid, lookback, *padded, ints, floats, seg.starts, seg.stops, *o)
+    rc = _apply(fn.fid, lookback, x0, x1, x2, x3, ints, floats, seg.starts, seg.stops, o0, o1, o2)
     if rc != 0:
         raise TALibError(f"TA-Lib {name}({dict(params)}) failed with TA_RetCode {rc}")
     return outs
@@ -216,7 +217,7 @@ STOCH = _ta("STOCH", _PD, _PD, _PD, _I, _I, _I, _I, _I, _PI, _PI, _PD, _PD)
 BBANDS = _ta("BBANDS", _PD, _I, _D, _D, _I, _PI, _PI, _PD, _PD, _PD)
 PPO = _ta("PPO", _PD, _I, _I, _I, _PI, _PI, _PD)
 
-_JIT = {"cache": True, "nogil": True, "boundscheck": False}
+_JIT: dict[str, Any] = {"cache": True, "nogil": True, "boundscheck": False}
 
 
 @njit(**_JIT)

@@ -102,7 +102,9 @@ def _ticker(i: int, length: int, taken: set[str]) -> str:
 @lru_cache(maxsize=8)
 def stock_universe(n: int) -> pd.DataFrame:
     """The first `n` stock symbols (SPY first) with `symbol` + METADATA_COLUMNS."""
-    rows = [("SPY", "SPDR S&P 500 ETF Trust", "etf", "NYSE", None, None)]
+    rows: list[tuple[str, str, str, str, str | None, str | None]] = [
+        ("SPY", "SPDR S&P 500 ETF Trust", "etf", "NYSE", None, None)
+    ]
     rows += [(s, name, "stock", ex, sec, ind) for s, name, sec, ind, ex in _KNOWN_STOCKS]
     taken = {r[0] for r in rows}
     sectors = list(GICS_SECTORS)
