@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
 
-from marketlake.errors import StorageError
+from marketlake.errors import ConfigError, StorageError
 from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, bar_schema
 from marketlake.storage import DeltaStore, TableInfo
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.report import LoadReport
 
 OutputKind = Literal["pandas", "arrow", "polars"]
 Bound = str | date | datetime | None
@@ -36,6 +40,17 @@ def _convert(table: pa.Table, as_: OutputKind) -> Any:
     if as_ == "pandas":
         return table.to_pandas()
     raise ValueError(f"as_ must be 'pandas', 'arrow' or 'polars', not {as_!r}")
+
+
+def _to_pandas(frame: Any, what: str) -> Any:
+    """pandas stays as is; Arrow tables and Polars frames are converted (both have `to_pandas`)."""
+    import pandas as pd
+
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    raise ConfigError(f"{what} must be a pandas or Polars DataFrame or an Arrow table, not {type(frame).__name__}")
 
 
 def _sql_str(value: str) -> str:
@@ -68,16 +83,75 @@ class Warehouse:
         end: Bound = None,
         columns: list[str] | None = None,
         *,
+        resample: str | None = None,
         as_: OutputKind = "pandas",
     ) -> Any:
-        """Rows of a production table sorted by (symbol, datetime); start/end inclusive, naive = UTC."""
+        """Rows of a production table sorted by (symbol, datetime); start/end inclusive, naive = UTC.
+
+        `columns` selects fields; `symbol` and `datetime` always come first, so rows stay identifiable.
+        `resample` ("5min", "15min", "1h", "1d", ...) aggregates the stored bars into coarser bars aligned
+        to the sessions (see `marketlake.resample`): the result has symbol, datetime and OHLCV only.
+        """
+        self._require_warehouse()
         if isinstance(symbols, str):
             symbols = [symbols]
+        if resample is not None:
+            from marketlake.resample import RESAMPLE_COLUMNS, resample_bars, rule_ns
+            from marketlake.schema import get_table
+
+            spec = get_table(table)
+            rule_ns(resample, spec)  # a bad rule fails before any file is read
+            extra = [c for c in columns or () if c not in RESAMPLE_COLUMNS]
+            if extra:
+                raise ConfigError(
+                    f"resample= returns symbol, datetime and OHLCV only; drop {extra} from columns= or read "
+                    f"them without resample="
+                )
+            rows = self.store.read(table, symbols=symbols, start=start, end=end, columns=list(RESAMPLE_COLUMNS))
+            return _convert(resample_bars(rows, spec, resample), as_)
+        if columns is not None:
+            columns = ["symbol", "datetime", *[c for c in columns if c not in ("symbol", "datetime")]]
         return _convert(self.store.read(table, symbols=symbols, start=start, end=end, columns=columns), as_)
+
+    def ingest(
+        self,
+        frame: Any,
+        *,
+        table: str,
+        source: str = "python",
+        metadata: Any = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> LoadReport:
+        """Load raw bars (pandas, Polars or Arrow; `symbol, datetime, open, high, low, close, volume`) into
+        `table` through the same pipeline as every other source: validation (bad rows go to `quarantine`
+        with the reason), the 97 fields, one Delta commit. Re-running with the same bars changes nothing.
+
+        `source` is stored on the rows; `metadata` (one row per symbol: sector, exchange, ...) fills the
+        metadata columns, with gaps filled from the symbol master.
+        """
+        import pandas as pd
+
+        from marketlake.pipeline import load_bars
+
+        raw = _to_pandas(frame, "frame")
+        meta = None if metadata is None else _to_pandas(metadata, "metadata")
+        if not isinstance(raw, pd.DataFrame):
+            raise ConfigError("ingest() takes a pandas or Polars DataFrame or an Arrow table")
+        with self.store.writer_lock():
+            return load_bars(self.store, table, raw, source=source, metadata=meta, progress=progress)
 
     def tables(self) -> list[TableInfo]:
         """Inventory of every Delta table in the warehouse, production tables first."""
+        self._require_warehouse()
         return [self.store.table_info(name) for name in self.store.tables()]
+
+    def _require_warehouse(self) -> None:
+        """A missing local warehouse is a mistake (a typo, the wrong directory), never an empty result."""
+        if not self.store.remote and not os.path.isdir(self.store.root):
+            raise StorageError(
+                f"no warehouse at {self.store.root}: check the path, or create one with `marketlake demo`, "
+                f"`marketlake ingest ...` or Warehouse(path).ingest(frame, table=...)"
+            )
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A new in-memory DuckDB connection with one view per table (the caller closes it)."""
@@ -133,6 +207,7 @@ class Warehouse:
         The connection is kept between calls (views, DuckDB's Parquet metadata cache): objects a query
         creates (temp tables, macros) persist until `close()`.
         """
+        self._require_warehouse()
         with self._lock:
             try:
                 con = self._session(query)
