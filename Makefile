@@ -12,6 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m marketlake.features.warmup
 	touch $(STAMP)
 
 install: $(STAMP)

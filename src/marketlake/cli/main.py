@@ -50,10 +50,28 @@ for _name in _COMMAND_MODULES:
         _mod.register_ingest(ingest_app)
 
 
+_COMPUTING_COMMANDS = frozenset({"demo", "ingest", "quality", "symbols"})
+
+
+def _compile_on_first_run(argv: list[str]) -> None:
+    """Say so, instead of pausing silently, when a computing command must first compile the kernels."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] not in _COMPUTING_COMMANDS or "--help" in argv:
+        return
+    from marketlake.features.warmup import kernels_ready, warm_up
+
+    if kernels_ready():
+        return
+    typer.echo("marketlake: first run on this machine: compiling the feature kernels (once, 30-60 s)...", err=True)
+    seconds = warm_up()
+    typer.echo(f"marketlake: feature kernels ready ({seconds:.0f} s)", err=True)
+
+
 def main() -> None:
     """Run the CLI, turning our own errors into one clear line and exit status 2."""
     retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
     try:
+        _compile_on_first_run(sys.argv[1:])
         app()
     except MarketlakeError as exc:
         typer.echo(f"error: {exc}", err=True)
