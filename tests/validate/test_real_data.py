@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,9 +20,7 @@ def _load(path: Path, table=DAILY, **kw) -> pd.DataFrame:
 def test_sp500_defects_found_and_good_rows_kept(shared_data: Path) -> None:
     raw = _load(shared_data / "ohlcv" / "sp500_daily_2012_2017.csv.gz")
     assert len(raw) == 606_801
-    t0 = time.perf_counter()
-    res = validate_bars(raw, DAILY, source="csv")
-    assert time.perf_counter() - t0 < 2.0
+    res = validate_bars(raw, DAILY, source="csv")  # its speed is a benchmark's business (bench_import)
     q = res.quarantined.to_pandas()
     missing = q[q["rule"] == "missing_value"]["reason"]
     assert missing.str.contains(r"\bopen\b").sum() == 384

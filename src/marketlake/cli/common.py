@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -16,11 +16,15 @@ WarehouseOption = Annotated[
         "--warehouse",
         "-w",
         envvar="MARKETLAKE_WAREHOUSE",
-        help="Warehouse directory (default ./warehouse).",
+        help="Warehouse directory or URI (default: MARKETLAKE_WAREHOUSE, else `warehouse` in the config file, "
+             "else ./warehouse).",
         show_default=False,
     ),
 ]
-DEFAULT_WAREHOUSE = Path(os.environ.get("MARKETLAKE_WAREHOUSE", "warehouse"))
+# Unset on the command line: `cli.options.with_common_options`, which wraps every command, replaces it by
+# the resolved warehouse (MARKETLAKE_WAREHOUSE, the config file's `warehouse`, ./warehouse) before the
+# command runs, so command bodies always see a Path.
+DEFAULT_WAREHOUSE: Path = cast(Path, None)
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
 from marketlake._allocator import retain_memory
+from marketlake.cli.options import apply_to_app
 from marketlake.errors import MarketlakeError
 
 app = typer.Typer(
@@ -19,7 +21,7 @@ app = typer.Typer(
     help="Market-data warehouse: ingest, 97 standardized fields, Delta tables, SQL.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold API keys
-    add_completion=False,
+    add_completion=True,
 )
 ingest_app = typer.Typer(help="Load bars from a source into a production table.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
@@ -37,6 +39,22 @@ _COMMAND_MODULES = (
     "marketlake.cli.janitor",
 )
 
+def _show_version(value: bool) -> None:
+    if value:
+        from marketlake import __version__
+
+        typer.echo(f"marketlake {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Market-data warehouse: ingest, 97 standardized fields, Delta tables, SQL."""
+
+
 for _name in _COMMAND_MODULES:
     try:
         _mod = importlib.import_module(_name)
@@ -48,6 +66,7 @@ for _name in _COMMAND_MODULES:
         _mod.register(app)
     if hasattr(_mod, "register_ingest"):
         _mod.register_ingest(ingest_app)
+apply_to_app(app)  # --quiet, --verbose, --config and the warehouse resolution on every command
 
 
 _COMPUTING_COMMANDS = frozenset({"demo", "ingest", "quality", "symbols"})

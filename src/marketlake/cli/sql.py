@@ -2,45 +2,32 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import typer
-from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, render_table
 from marketlake.warehouse import Warehouse
 
-Format = Literal["table", "csv", "json"]
 
-
-def render(result: pa.Table, *, limit: int = 200) -> Table:
-    """A Rich table of the first `limit` rows."""
-    out = Table(caption=f"{result.num_rows:,} rows" + (f" (first {limit} shown)" if result.num_rows > limit else ""))
-    for name in result.column_names:
-        out.add_column(name)
-    for row in result.slice(0, limit).to_pylist():
-        out.add_row(*["NULL" if v is None else str(v) for v in row.values()])
-    return out
+def render(result: pa.Table, *, limit: int = 200) -> list[Any]:
+    """Rich renderables for a result: a grid when it fits the console, one block per row otherwise."""
+    return render_table(result, width=console().width, limit=limit)
 
 
 def sql(
-    query: Annotated[str, typer.Argument(help="DuckDB SQL, e.g. \"SELECT * FROM stocks_daily_clean LIMIT 5\".")],
+    query: Annotated[str, typer.Argument(help='DuckDB SQL, e.g. "SELECT * FROM stocks_daily_clean LIMIT 5"; quote '
+                                              'reserved column names: "check", "table".')],
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows shown in table format (files get all).")] = 200,
 ) -> None:
     """Run a query; production and support tables are views by their names."""
     result = Warehouse(warehouse).sql(query, as_="arrow")
-    if fmt == "csv":
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(result, sink)
-        typer.echo(sink.getvalue().to_pybytes().decode(), nl=False)
-    elif fmt == "json":
-        typer.echo(json.dumps(result.to_pylist(), default=str))
-    else:
-        console().print(render(result))
+    emit(result, fmt=fmt, output=output, limit=limit)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
 from marketlake.storage import TableInfo
 from marketlake.warehouse import Warehouse
 
@@ -43,14 +44,20 @@ def render(infos: list[TableInfo]) -> Table:
 
 def tables(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Show every table of the warehouse: rows, symbols, date range, partitions, files, bytes."""
     infos = Warehouse(warehouse).tables()
-    if as_json:
+    fmt = Format.json if as_json else fmt
+    if fmt is Format.json and output is None:  # the historical layout: one indented object per table
         typer.echo(json.dumps([asdict(i) for i in infos], default=str, indent=2))
         return
-    console().print(render(infos))
+    if fmt is Format.table and output is None:
+        console().print(render(infos))
+        return
+    emit(records_to_table([asdict(i) for i in infos]), fmt=fmt, output=output)
 
 
 def register(app: typer.Typer) -> None:

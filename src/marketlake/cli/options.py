@@ -1,0 +1,125 @@
+"""Options every command takes, added in one place: `--quiet`, `--verbose`, `--config`, and the warehouse.
+
+`with_common_options(fn)` returns a command that accepts `-q/--quiet`, `-v/--verbose` and `--config PATH`
+(unless it declares them itself) and publishes them, for the duration of the call, as the current
+`Invocation` that progress and output helpers read. The CLI applies it to every registered command, so a
+new command gets the same vocabulary without repeating it.
+
+A command's `warehouse` parameter left unset resolves like every other setting: `-w` > the
+MARKETLAKE_WAREHOUSE environment variable > `warehouse` in the config file > `./warehouse`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from marketlake.cli.progress import Reporter
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the user asked for on this command line, beyond the command's own arguments."""
+
+    quiet: bool = False
+    verbose: bool = False
+    config: Path | None = None
+
+    def reporter(self) -> Reporter:
+        from marketlake.cli.common import console
+
+        return Reporter(console(stderr=True), quiet=self.quiet, verbose=self.verbose)
+
+
+_CURRENT: ContextVar[Invocation | None] = ContextVar("marketlake_cli_invocation", default=None)
+
+
+def current() -> Invocation:
+    """The options of the command being run (defaults outside a command)."""
+    return _CURRENT.get() or Invocation()
+
+
+@contextmanager
+def invocation(value: Invocation) -> Iterator[Invocation]:
+    token = _CURRENT.set(value)
+    try:
+        yield value
+    finally:
+        _CURRENT.reset(token)
+
+
+def resolve_warehouse(value: str | Path | None, config: Path | None = None) -> str:
+    """-w, else MARKETLAKE_WAREHOUSE, else the config file's `warehouse`, else ./warehouse."""
+    if value is not None and str(value) != "":
+        return str(value)
+    from marketlake.config import load_config
+
+    return load_config(config).warehouse if config else load_config().warehouse
+
+
+_QUIET = inspect.Parameter(
+    "quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
+    annotation=Annotated[bool, typer.Option("--quiet", "-q", help="Print results only: no progress or notes.")],
+)
+_VERBOSE = inspect.Parameter(
+    "verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
+    annotation=Annotated[bool, typer.Option("--verbose", "-v", help="Also print detail messages.")],
+)
+_CONFIG = inspect.Parameter(
+    "config", inspect.Parameter.KEYWORD_ONLY, default=None,
+    annotation=Annotated[Path | None, typer.Option("--config", help="Config file (default: ./marketlake.toml).")],
+)
+
+
+def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` plus `--quiet/--verbose/--config` (see the module docstring); idempotent."""
+    if getattr(fn, "__marketlake_common__", False):
+        return fn
+    sig = inspect.signature(fn, eval_str=True)  # real Annotated[...] objects, not `from __future__` strings
+    own = set(sig.parameters)
+    added = [p for p in (_QUIET, _VERBOSE, _CONFIG) if p.name not in own]
+    resolves_warehouse = "warehouse" in own
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        extra = {p.name: kwargs.pop(p.name, p.default) for p in added}
+        quiet = bool(kwargs.get("quiet", extra.get("quiet", False)))
+        verbose = bool(kwargs.get("verbose", extra.get("verbose", False)))
+        config = kwargs.get("config", extra.get("config"))
+        if resolves_warehouse and kwargs.get("warehouse") is None:
+            kwargs["warehouse"] = Path(resolve_warehouse(None, config))
+        with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
+            return fn(*args, **kwargs)
+
+    params = list(sig.parameters.values())
+    keyword_at = next((i for i, p in enumerate(params) if p.kind == inspect.Parameter.VAR_KEYWORD), len(params))
+    params[keyword_at:keyword_at] = added
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    # Typer reads annotations through typing.get_type_hints: give it the evaluated ones
+    command.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not inspect.Parameter.empty}
+    if sig.return_annotation is not inspect.Signature.empty:
+        command.__annotations__["return"] = sig.return_annotation
+    del command.__wrapped__  # type: ignore[attr-defined]  # so inspect.signature reads __signature__ only
+    command.__marketlake_common__ = True  # type: ignore[attr-defined]
+    return command
+
+
+def apply_to_app(app: typer.Typer) -> None:
+    """Wrap every command of `app` and of its sub-apps (after they registered)."""
+    for info in app.registered_commands:
+        if info.callback is not None:
+            info.callback = with_common_options(info.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            apply_to_app(group.typer_instance)
+
+
+__all__ = ["Invocation", "apply_to_app", "current", "invocation", "resolve_warehouse", "with_common_options"]
