@@ -12,6 +12,7 @@ import sys
 import typer
 
 from marketlake._allocator import retain_memory
+from marketlake.cli.common import configure_lock
 from marketlake.errors import MarketlakeError
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ def main() -> None:
     """Run the CLI, turning our own errors into one clear line and exit status 2."""
     retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
     try:
+        configure_lock()
         app()
     except MarketlakeError as exc:
         typer.echo(f"error: {exc}", err=True)
