@@ -2,7 +2,8 @@
 
 Read-modify-write roles (`repair`, `load`, `symbols`) run the real operation with one pause injected
 just before its commit: they print READ and wait for a line on stdin. The `ingest` role loads new MSFT
-bars and prints WAIT when it has to wait for the writer lock, DONE when it committed. The test lets
+bars and prints WAIT when it has to wait for the writer lock, DONE when it committed; `ingest-killed`
+is the same load killed between its bars commit and its symbol-master commit. The test lets
 the ingest run while the other side sits between its read and its commit.
 """
 
@@ -63,7 +64,16 @@ def main(role: str, root: str, extra: str | None = None) -> None:
 
     store = DeltaStore(root)
     spec = get_table(TABLE)
-    if role == "ingest":
+    if role == "ingest-killed":  # killed by SIGKILL after the bars commit, before the symbol-master commit
+        import os
+        import signal
+
+        from marketlake.pipeline import core
+
+        core.record_symbols = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[assignment]
+        bars, meta = ingest_bars()
+        load_bars(store, spec, bars, source="synthetic", metadata=meta)
+    elif role == "ingest":
         _lock.configure(notify=lambda msg: print(f"WAIT {msg}", flush=True))
         bars, meta = ingest_bars()
         load_bars(store, spec, bars, source="synthetic", metadata=meta)

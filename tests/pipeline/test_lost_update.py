@@ -129,3 +129,22 @@ def test_symbols_load_does_not_revert_the_master_of_an_ingest(seeded: Path, tmp_
     assert pd.Timestamp(master.loc["MSFT", f"last_bar_{rc.TABLE}"]) == bars["datetime"].max()  # the ingest's
     assert master.loc["MSFT", "metadata_source"]  # and the reference load's (the ingest does not set it)
     assert how == "WAIT"
+
+
+def test_kill_between_bars_and_master_commit_is_repaired_by_the_rerun(seeded: Path, tmp_path: Path) -> None:
+    """Two commits per load: the re-run finds the bars unchanged and still brings the master up to date."""
+    root = _copy(seeded, tmp_path)
+    killed = _spawn("ingest-killed", str(root))
+    assert killed.wait(timeout=180) == -9, killed.stderr.read() if killed.stderr else ""
+    _assert_ingest_kept(root)  # the bars commit landed
+    bars, meta = rc.ingest_bars()
+    last = f"last_bar_{rc.TABLE}"
+    assert pd.Timestamp(DeltaStore(root).read_support("symbols").to_pandas().set_index("symbol").loc["MSFT", last]) \
+        < bars["datetime"].max()  # the master commit did not
+    report = load_bars(DeltaStore(root), get_table(rc.TABLE), bars, source="synthetic", metadata=meta)
+    assert report.changed == 0  # nothing to write in the table...
+    master = DeltaStore(root).read_support("symbols").to_pandas().set_index("symbol")
+    assert pd.Timestamp(master.loc["MSFT", last]) == bars["datetime"].max()  # ...yet the master is repaired
+    before = DeltaStore(root).version("symbols")
+    load_bars(DeltaStore(root), get_table(rc.TABLE), bars, source="synthetic", metadata=meta)
+    assert DeltaStore(root).version("symbols") == before  # and a further re-run commits nothing

@@ -133,6 +133,10 @@ def _load_valid(
     if since is _NO_CHANGE:
         report.unchanged = len(good)
         say("nothing changed")
+        # A load is two commits (bars, then the symbol master): a run killed between them left the bars
+        # stored and the master stale, and its re-run ends here. Bring the master up to date from the
+        # stored bars (no commit when it already is).
+        record_symbols(store, spec, history[history["symbol"].isin(touched)], resolved, master=master, now=stamp)
         return
 
     t = time.perf_counter()
