@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from marketlake.errors import WarehouseLocked
+from marketlake.errors import ConfigError, WarehouseLocked
 from marketlake.storage import LOCK_NAME, DeltaStore
 from marketlake.storage.lock import ENV_WAIT, writer_lock
 
@@ -147,3 +147,22 @@ def test_live_holder_is_never_taken_over(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_config_key_sets_the_default_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketlake.cli.common import configure_lock
+    from marketlake.config import load_config
+    from marketlake.storage import lock
+
+    monkeypatch.delenv(ENV_WAIT, raising=False)
+    monkeypatch.setattr(lock, "_SETTINGS", dict(lock._SETTINGS))  # the process-wide defaults, restored after
+    assert lock.default_wait() == lock.DEFAULT_WAIT_S == 600
+    cfg_file = tmp_path / "marketlake.toml"
+    cfg_file.write_text("lock_wait_seconds = 42\n")
+    configure_lock(load_config(cfg_file))
+    assert lock.default_wait() == 42
+    monkeypatch.setenv(ENV_WAIT, "7")
+    assert lock.default_wait() == 7 and load_config(cfg_file).lock_wait_seconds == 7
+    monkeypatch.setenv(ENV_WAIT, "soon")
+    with pytest.raises(ConfigError, match="not a number"):
+        lock.default_wait()

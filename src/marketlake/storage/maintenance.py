@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,8 +182,10 @@ def vacuum(store: DeltaStore, name: str, *, retention_hours: int, dry_run: bool 
     writes), when it is older than the retention (its modification time): a lite vacuum never sees
     those. Files of the current version and files removed within the retention (time travel) are kept;
     hidden files and folders (`_delta_log`, names starting with `_` or `.` other than partitions) too.
+    A dry run reads only, so it takes no lock (`janitor plan` previews while a load runs); the real
+    run holds the writer lock, so no write can be under way while files are deleted.
     """
-    with store.writer_lock():
+    with nullcontext() if dry_run else store.writer_lock():
         dt = store.table(name)
         files = dt.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False,
                           full=True)
