@@ -52,6 +52,7 @@ class MarketlakeConfig(BaseModel):
     universes: dict[str, UniverseConfig] = Field(default_factory=dict)
     tiers: dict[str, int] = Field(default_factory=dict)  # table name -> target symbol count
     minute_seconds: float = 60.0
+    lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
@@ -84,6 +85,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
     data["binance"] = bn
     if env.get("MARKETLAKE_WAREHOUSE"):
         data["warehouse"] = env["MARKETLAKE_WAREHOUSE"]
+    if env.get("MARKETLAKE_LOCK_WAIT"):
+        data["lock_wait_seconds"] = env["MARKETLAKE_LOCK_WAIT"]
     if env.get("MARKETLAKE_MINUTE_SECONDS"):
         data["minute_seconds"] = float(env["MARKETLAKE_MINUTE_SECONDS"])
     try:

@@ -49,3 +49,22 @@ def parse_when(value: str | None) -> datetime | None:
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO date or datetime (e.g. 2024-01-31)") from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def configure_lock(config: object | None = None) -> None:
+    """Every command waits for the writer lock the same way: the configured time, saying who holds it.
+
+    The config file is read best-effort here (a command that needs it reports a broken one itself);
+    `MARKETLAKE_LOCK_WAIT` wins over the file inside `storage.lock` anyway.
+    """
+    from marketlake.config import MarketlakeConfig, load_config
+    from marketlake.errors import MarketlakeError
+    from marketlake.storage import lock
+
+    if not isinstance(config, MarketlakeConfig):
+        try:
+            config = load_config(config) if isinstance(config, str | Path) else load_config()
+        except MarketlakeError:
+            config = None
+    wait = config.lock_wait_seconds if isinstance(config, MarketlakeConfig) else None
+    lock.configure(wait_seconds=wait, notify=lambda msg: typer.echo(msg, err=True))

@@ -7,8 +7,19 @@ from typing import Annotated
 
 import typer
 
-from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when, split_symbols
+from marketlake.cli.common import (
+    DEFAULT_WAREHOUSE,
+    WarehouseOption,
+    configure_lock,
+    console,
+    parse_when,
+    split_symbols,
+)
 from marketlake.errors import ConfigError
+
+
+def _wait(seconds: float | None) -> float | bool | None:
+    return None if seconds is None else (float(seconds) if seconds > 0 else False)
 
 
 def twelvedata(
@@ -17,7 +28,9 @@ def twelvedata(
     universe: Annotated[str | None, typer.Option("--universe", "-u", help="Named universe from the config.")] = None,
     plan: Annotated[str | None, typer.Option("--plan", help="basic, grow, pro, ultra, custom (default: config).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Config file.")] = None,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
+        show_default=False)] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Backfill each symbol to the table's history target, then update from the last stored bar."""
@@ -30,6 +43,7 @@ def twelvedata(
 
     spec = get_table(table)
     cfg = load_config(config) if config else load_config()
+    configure_lock(cfg)
     names = split_symbols(symbols)
     if universe:
         names = (names or []) + resolve_universe(universe, cfg, table=spec.name)
@@ -39,7 +53,7 @@ def twelvedata(
     out = console()
     client = make_client(cfg, plan=plan, usage=StoreUsage(store))
     with client:
-        report = ingest_twelvedata(store, spec, names, client=client, lock_wait=wait if wait > 0 else False,
+        report = ingest_twelvedata(store, spec, names, client=client, lock_wait=_wait(wait),
                                    progress=lambda m: out.print(f"[dim]{m}[/dim]"))
     out.print(f"{report.table}: {report.symbols} symbols, {report.requested} requested, {report.up_to_date} up to date, "
               f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
@@ -56,7 +70,9 @@ def binance(
     keep_vendor_symbols: Annotated[bool, typer.Option(
         "--keep-vendor-symbols", help="Store Binance's pair (BTCUSDT) instead of BTC/USD.")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="Config file.")] = None,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another run to finish (0: refuse).")] = 0.0,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
+        show_default=False)] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Load Binance public klines (no key); resumes from the last stored bar unless --start is given.
@@ -77,11 +93,12 @@ def binance(
     if not names:
         raise ConfigError("give --symbols BTC/USD,ETHUSDT")
     cfg = load_config(config) if config else load_config()
+    configure_lock(cfg)
     out = console()
     with make_client(cfg) as client:
         source = BinanceSource(client=client, keep_vendor_symbols=keep_vendor_symbols)
         report = ingest_binance(DeltaStore(warehouse), spec, names, source=source,
-                                start=parse_when(start), end=parse_when(end), lock_wait=wait if wait > 0 else False,
+                                start=parse_when(start), end=parse_when(end), lock_wait=_wait(wait),
                                 progress=lambda m: out.print(f"[dim]{m}[/dim]"))
     out.print(f"{report.table}: {report.symbols} symbols, {report.rows_changed:,} rows written, "
               f"weight {report.weight} in {report.requests} requests, {report.seconds:.1f}s")

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from marketlake._allocator import retain_memory
+from marketlake.cli.common import configure_lock
 from marketlake.cli.options import apply_to_app
 from marketlake.errors import MarketlakeError
 
@@ -90,6 +91,7 @@ def main() -> None:
     """Run the CLI, turning our own errors into one clear line and exit status 2."""
     retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
     try:
+        configure_lock()
         _compile_on_first_run(sys.argv[1:])
         app()
     except MarketlakeError as exc:

@@ -94,6 +94,10 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         quiet = bool(kwargs.get("quiet", extra.get("quiet", False)))
         verbose = bool(kwargs.get("verbose", extra.get("verbose", False)))
         config = kwargs.get("config", extra.get("config"))
+        if config is not None:  # the lock wait of the file named on this command line
+            from marketlake.cli.common import configure_lock
+
+            configure_lock(config)
         if resolves_warehouse and kwargs.get("warehouse") is None:
             kwargs["warehouse"] = Path(resolve_warehouse(None, config))
         with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):

@@ -63,8 +63,9 @@ def load(
         raise ConfigError("no reference files given and none found in ../shared/data/reference")
     merged = merge_reference([load_reference(p) for p in paths])
     store = DeltaStore(warehouse)
-    rows = symbols_table(merged, store.read_support("symbols"), now=datetime.now(UTC))
-    store.upsert_support("symbols", rows, keys=["symbol"])
+    with store.writer_lock():  # read..upsert: a load recording first/last bars meanwhile must not be undone
+        rows = symbols_table(merged, store.read_support("symbols"), now=datetime.now(UTC))
+        store.upsert_support("symbols", rows, keys=["symbol"])
     out = console()
     out.print(f"loaded {rows.num_rows} symbols from {len(paths)} file(s) into {warehouse}")
 

@@ -6,9 +6,12 @@ tested and diffed before anything changes. Rules (tables.md naming convention):
 - legacy and temp objects are removed;
 - an unknown object is removed only when named explicitly (`include`): we cannot know what it is;
 - production and support tables are never removed, only vacuumed (old Delta versions past the
-  retention, orphan files of crashed writes) and compacted/re-clustered when partitions hold several
-  small files.
-Every applied action is written to `janitor_log`.
+  retention, and orphan files of killed writes: data files no version references, older than the
+  retention) and compacted/re-clustered when partitions hold several small files.
+Every applied action is written to `janitor_log` twice: before it starts (`detail` "started: ...",
+0 bytes), so a kill mid-apply still leaves a record of what was under way, and when it has finished
+("done: ...", the bytes freed) or failed ("failed: ..."). A "started" row without its "done" row is an
+interrupted action; re-running `apply` finishes what is left.
 """
 
 from __future__ import annotations
@@ -89,8 +92,10 @@ def plan(
             continue
         files, size = mt.vacuum(store, e.name, retention_hours=vacuum_hours, dry_run=True)
         if files:
+            orphans = len(mt.orphan_files(store, e.name, files, retention_hours=vacuum_hours))
+            what = f" ({orphans} orphan files of interrupted writes)" if orphans else ""
             out.append(PlanEntry(e.name, e.object_class, e.kind, "vacuum", size,
-                                 f"{len(files)} files unused for {vacuum_hours} h"))
+                                 f"{len(files)} files unused for {vacuum_hours} h{what}"))
         if compact and e.object_class == "production":
             needed, small = mt.needs_compaction(store, e.name)
             if needed:
@@ -104,6 +109,12 @@ def _log(store: DeltaStore, rows: list[dict[str, Any]]) -> None:
         store.append_support("janitor_log", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["janitor_log"]))
 
 
+def log_row(name: str, object_class: str, action: str, status: str, detail: str, freed: int = 0) -> dict[str, Any]:
+    """One `janitor_log` row; `status` (started, done, failed) leads the detail."""
+    return {"logged_at": datetime.now(UTC), "name": name, "class": object_class, "action": action,
+            "bytes": int(freed), "detail": f"{status}: {detail}"}
+
+
 def apply(
     store: DeltaStore,
     *,
@@ -111,28 +122,32 @@ def apply(
     vacuum_hours: int = DEFAULT_VACUUM_HOURS,
     compact: bool = True,
 ) -> list[PlanEntry]:
-    """Carry out the plan under the writer lock; every action is logged to `janitor_log`."""
-    done: list[dict[str, Any]] = []
+    """Carry out the plan under the writer lock; each action is logged before it starts and when done."""
     with store.writer_lock():
         actions = plan(store, include=include, vacuum_hours=vacuum_hours, compact=compact)
-        try:
-            for p in actions:
-                detail = p.reason
-                if p.action == "remove":
-                    if p.object_class in PROTECTED:  # belt and braces: decide() never plans this
-                        raise ConfigError(f"refusing to remove {p.object_class} table {p.name}")
-                    freed = mt.delete_object(store, p.name)
-                elif p.action == "vacuum":
-                    _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)
-                else:
-                    metrics = mt.compact(store, p.name)
-                    freed = 0
-                    detail = f"{p.reason}; removed {metrics.get('numFilesRemoved')} added {metrics.get('numFilesAdded')}"
-                done.append({"logged_at": datetime.now(UTC), "name": p.name, "class": p.object_class,
-                             "action": p.action, "bytes": int(freed), "detail": detail})
-        finally:
-            _log(store, done)
+        for p in actions:
+            if p.action == "remove" and p.object_class in PROTECTED:  # belt and braces: decide() never plans this
+                raise ConfigError(f"refusing to remove {p.object_class} table {p.name}")
+        _log(store, [log_row(p.name, p.object_class, p.action, "started", p.reason) for p in actions])
+        for p in actions:
+            try:
+                freed, detail = _carry_out(store, p, vacuum_hours=vacuum_hours)
+            except Exception as exc:
+                _log(store, [log_row(p.name, p.object_class, p.action, "failed", f"{p.reason}; {exc}")])
+                raise
+            _log(store, [log_row(p.name, p.object_class, p.action, "done", detail, freed)])
     return actions
 
 
-__all__ = ["DEFAULT_VACUUM_HOURS", "PROTECTED", "PlanEntry", "apply", "decide", "plan"]
+def _carry_out(store: DeltaStore, p: PlanEntry, *, vacuum_hours: int) -> tuple[int, str]:
+    """Do one planned action; returns (bytes freed, detail for the log)."""
+    if p.action == "remove":
+        return mt.delete_object(store, p.name), p.reason
+    if p.action == "vacuum":
+        _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)
+        return freed, p.reason
+    metrics = mt.compact(store, p.name)
+    return 0, f"{p.reason}; removed {metrics.get('numFilesRemoved')} added {metrics.get('numFilesAdded')}"
+
+
+__all__ = ["DEFAULT_VACUUM_HOURS", "PROTECTED", "PlanEntry", "apply", "decide", "log_row", "plan"]

@@ -3,7 +3,7 @@
 A partition is dropped only when ALL of it is older than the window (its end <= now - retention), so a
 partially expired month or day stays until it has fully aged out: no row inside the window is lost and
 no data file is rewritten. Dry-run by default; `apply_retention` drops in one commit per table and logs
-to `janitor_log`.
+to `janitor_log` before and after each drop.
 """
 
 from __future__ import annotations
@@ -84,22 +84,35 @@ def retention_plan(
 def apply_retention(
     store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None
 ) -> list[RetentionEntry]:
-    """Drop the expired partitions (one commit per table) and log each table's drop."""
+    """Drop the expired partitions (one commit per table); each table's drop is logged to `janitor_log`
+    before it starts ("started: ...") and after it committed ("done: ...", the bytes), as `janitor apply`
+    does, so a kill in between leaves a record and a re-run drops what is left."""
+    from marketlake.janitor.plan import log_row
+
     with store.writer_lock():
         entries = retention_plan(store, now=now, overrides=overrides)
-        logged = []
-        for table in sorted({e.table for e in entries}):
+        tables = sorted({e.table for e in entries})
+        what = {}
+        for table in tables:
             mine = [e for e in entries if e.table == table]
-            mt.drop_partitions(store, table, [e.partition for e in mine])
-            logged.append({
-                "logged_at": datetime.now(UTC), "name": table, "class": "production", "action": "retention",
-                "bytes": sum(e.bytes for e in mine),
-                "detail": f"dropped {len(mine)} partitions ({sum(e.rows for e in mine)} rows) "
-                          f"{mine[0].partition}..{mine[-1].partition}, older than {mine[0].cutoff:%Y-%m-%d}",
-            })
-        if logged:
-            store.append_support("janitor_log", pa.Table.from_pylist(logged, schema=SUPPORT_SCHEMAS["janitor_log"]))
+            what[table] = (mine, f"{len(mine)} partitions ({sum(e.rows for e in mine)} rows) "
+                                 f"{mine[0].partition}..{mine[-1].partition}, older than {mine[0].cutoff:%Y-%m-%d}")
+        _log(store, [log_row(t, "production", "retention", "started", f"dropping {what[t][1]}") for t in tables])
+        for table in tables:
+            mine, detail = what[table]
+            try:
+                mt.drop_partitions(store, table, [e.partition for e in mine])
+            except Exception as exc:
+                _log(store, [log_row(table, "production", "retention", "failed", f"dropping {detail}; {exc}")])
+                raise
+            _log(store, [log_row(table, "production", "retention", "done", f"dropped {detail}",
+                                 sum(e.bytes for e in mine))])
     return entries
+
+
+def _log(store: DeltaStore, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        store.append_support("janitor_log", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["janitor_log"]))
 
 
 __all__ = ["RetentionEntry", "apply_retention", "expired_partitions", "retention_days", "retention_plan"]

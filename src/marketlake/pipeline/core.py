@@ -68,7 +68,6 @@ def load_bars(
     report = LoadReport(table=spec.name, source=source, rows_in=len(raw))
     bench = benchmark or spec.default_benchmark
     stamp = now or datetime.now(UTC)
-    store.ensure_tables([spec.name])
 
     say("validating")
     t = time.perf_counter()
@@ -81,12 +80,16 @@ def load_bars(
     }
     report.timings["validate"] = time.perf_counter() - t
 
-    if not good.empty:
-        _load_valid(store, spec, good, source=source, metadata=metadata, benchmark=bench, stamp=stamp,
-                    report=report, say=say, peers=peers)
-    if checked.quarantined.num_rows:
-        say(f"quarantining {checked.quarantined.num_rows} rows")
-        store.upsert_support("quarantine", checked.quarantined, keys=["row_id"])
+    # From the first read of stored history and master to the last commit: a writer committing in between
+    # would otherwise be overwritten with what this load read before it (a lost update).
+    with store.writer_lock():
+        store.ensure_tables([spec.name])
+        if not good.empty:
+            _load_valid(store, spec, good, source=source, metadata=metadata, benchmark=bench, stamp=stamp,
+                        report=report, say=say, peers=peers)
+        if checked.quarantined.num_rows:
+            say(f"quarantining {checked.quarantined.num_rows} rows")
+            store.upsert_support("quarantine", checked.quarantined, keys=["row_id"])
     report.seconds = time.perf_counter() - started
     return report
 
@@ -130,6 +133,10 @@ def _load_valid(
     if since is _NO_CHANGE:
         report.unchanged = len(good)
         say("nothing changed")
+        # A load is two commits (bars, then the symbol master): a run killed between them left the bars
+        # stored and the master stale, and its re-run ends here. Bring the master up to date from the
+        # stored bars (no commit when it already is).
+        record_symbols(store, spec, history[history["symbol"].isin(touched)], resolved, master=master, now=stamp)
         return
 
     t = time.perf_counter()
@@ -172,12 +179,20 @@ def refresh_cross_section(
     started = time.perf_counter()
     stamp = now or datetime.now(UTC)
     report = LoadReport(table=spec.name, source="refresh", rows_in=0)
+    with store.writer_lock():  # the read, the recompute and the commit: nothing may land in between
+        _refresh(store, spec, report, since=since, benchmark=benchmark, say=say, stamp=stamp)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _refresh(store: DeltaStore, spec: TableSpec, report: LoadReport, *, since: datetime | None,
+             benchmark: str | None, say: Progress, stamp: datetime) -> None:
     if not store.exists(spec.name):
-        return report
+        return
     t = time.perf_counter()
     bars = store.read(spec.name, columns=[*BAR_COLUMNS, "source"], sort=False).to_pandas()
     if bars.empty:
-        return report
+        return
     meta = _stored_metadata(store, spec, bars.groupby("symbol", sort=False)["datetime"].max())
     report.timings["read_history"] = time.perf_counter() - t
     report.symbols_computed = len(meta)
@@ -192,8 +207,6 @@ def refresh_cross_section(
     report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
     report.version = result.version
     report.timings["write"] = time.perf_counter() - t
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 CHUNK_ROWS = 2_000_000

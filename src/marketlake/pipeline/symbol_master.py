@@ -24,7 +24,9 @@ def record_symbols(
     """Upsert master rows for the symbols in `bars`; returns how many rows changed.
 
     Existing values win over new ones only where the new value is NULL, so a curated master
-    (reference files, vendor profiles) is never blanked by a source that knows less.
+    (reference files, vendor profiles) is never blanked by a source that knows less. `master` must have
+    been read under the writer lock the caller still holds (`load_bars` does): rows upserted from an
+    older read would undo what another writer recorded meanwhile.
     """
     schema = SUPPORT_SCHEMAS["symbols"]
     spans = bars.groupby("symbol", sort=True)["datetime"].agg(["min", "max"])

@@ -165,7 +165,7 @@ def ingest_twelvedata(
     overlap_bars: int = 3,
     batch_size: int | None = None,
     outputsize: int = MAX_OUTPUTSIZE,
-    lock_wait: bool | float = False,
+    lock_wait: bool | float | None = None,
     progress: Progress | None = None,
     prefetch: int = PREFETCH,
 ) -> VendorIngestReport:
@@ -176,7 +176,7 @@ def ingest_twelvedata(
     `prefetch` more (never a page already stored).
 
     Raises:
-        WarehouseLocked: another run holds the warehouse (and `lock_wait` did not allow waiting).
+        WarehouseLocked: another run holds the warehouse past `lock_wait` (None: the default wait).
         AuthError, BudgetExceeded: the key/plan is wrong or the day's credits are spent; stored
             progress is kept and a re-run continues from there.
     """
@@ -245,7 +245,7 @@ def ingest_binance(
     start: datetime | None = None,
     end: datetime | None = None,
     overlap_bars: int = 3,
-    lock_wait: bool | float = False,
+    lock_wait: bool | float | None = None,
     progress: Progress | None = None,
 ) -> BinanceIngestReport:
     """Load Binance klines through `ingest_source` (validate, quarantine, features, write).

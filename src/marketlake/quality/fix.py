@@ -46,6 +46,11 @@ def _sources(store: DeltaStore, table: str, symbols: list[str]) -> dict[str, str
 
 def recompute(store: DeltaStore, spec: TableSpec, symbols: list[str], *, now: datetime | None = None) -> int:
     """Recompute the 97 fields of `symbols` from their stored bars; returns rows written."""
+    with store.writer_lock():  # read..commit: an ingest landing in between would be reverted
+        return _recompute(store, spec, symbols, now=now)
+
+
+def _recompute(store: DeltaStore, spec: TableSpec, symbols: list[str], *, now: datetime | None) -> int:
     from marketlake.features import compute_table
 
     index = store.read(spec.name, columns=["symbol", "sector"]).to_pandas().drop_duplicates("symbol", keep="last")
@@ -93,6 +98,12 @@ def enrich(store: DeltaStore, spec: TableSpec | None, symbols: list[str], refere
     known = [s for s in symbols if s in reference.index]
     if not known:
         return []
+    with store.writer_lock():  # read..commit, for the bars and for the master
+        _enrich(store, spec, known, reference)
+    return known
+
+
+def _enrich(store: DeltaStore, spec: TableSpec | None, known: list[str], reference: pd.DataFrame) -> None:
     if spec is not None:
         from marketlake.pipeline import load_bars
 
@@ -111,7 +122,6 @@ def enrich(store: DeltaStore, spec: TableSpec | None, symbols: list[str], refere
             rows[col] = rows[col].astype(object).where(rows[col].notna(), ref[col].astype(object))
         store.upsert_support("symbols", pa.Table.from_pandas(rows.reset_index(), preserve_index=False),
                             keys=["symbol"])
-    return known
 
 
 def repair(store: DeltaStore, issues: list[Issue], config: QualityConfig, *,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,11 +177,18 @@ def delete_object(store: DeltaStore, name: str) -> int:
 def vacuum(store: DeltaStore, name: str, *, retention_hours: int, dry_run: bool = True) -> tuple[list[str], int]:
     """Files (and their bytes) no version within `retention_hours` needs; removed unless `dry_run`.
 
-    Orphan files of crashed writes are included: they are in no version at all.
+    A "full" vacuum: besides the files that versions past the retention removed, it lists the table
+    directory and takes every data file that no version in the log references (orphans of killed
+    writes), when it is older than the retention (its modification time): a lite vacuum never sees
+    those. Files of the current version and files removed within the retention (time travel) are kept;
+    hidden files and folders (`_delta_log`, names starting with `_` or `.` other than partitions) too.
+    A dry run reads only, so it takes no lock (`janitor plan` previews while a load runs); the real
+    run holds the writer lock, so no write can be under way while files are deleted.
     """
-    with store.writer_lock():
+    with nullcontext() if dry_run else store.writer_lock():
         dt = store.table(name)
-        files = dt.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False)
+        files = dt.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False,
+                          full=True)
         root = Path(store.path(name))
         size = 0
         for f in files:
@@ -188,9 +196,18 @@ def vacuum(store: DeltaStore, name: str, *, retention_hours: int, dry_run: bool 
             if p.exists():
                 size += p.stat().st_size
         if not dry_run and files:
-            dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+            dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False,
+                      full=True)
             store._forget(name)
     return [str(f) for f in files], size
+
+
+def orphan_files(store: DeltaStore, name: str, files: list[str], *, retention_hours: int) -> list[str]:
+    """Those of `files` (from `vacuum`) that are orphans: not a removal the log records (a lite vacuum's
+    list), so no version references them at all."""
+    dt = store.table(name)
+    removed = set(dt.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False))
+    return [f for f in files if f not in removed]
 
 
 def needs_compaction(store: DeltaStore, name: str, *, small_file_bytes: int = 8 << 20) -> tuple[bool, int]:
@@ -260,6 +277,7 @@ __all__ = [
     "drop_partitions",
     "file_checksums",
     "needs_compaction",
+    "orphan_files",
     "partition_sizes",
     "scan_objects",
     "table_schema",

@@ -8,7 +8,7 @@ crash at any point leaves the previous version intact (orphan Parquet files are 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -111,11 +111,13 @@ class DeltaStore:
             return True
         return DeltaTable.is_deltatable(self.path(name), storage_options=self.storage_options)
 
-    def writer_lock(self, *, wait: bool | float = True) -> AbstractContextManager[None]:
-        """The warehouse writer lock (re-entrant within a process); see `storage.lock`."""
+    def writer_lock(
+        self, *, wait: bool | float | None = None, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """The warehouse writer lock (re-entrant within a process); None waits the default; see `storage.lock`."""
         if self.remote:
             raise StorageError("the writer lock needs a local warehouse directory", table=None)
-        return writer_lock(self.root, wait=wait)
+        return writer_lock(self.root, wait=wait, on_wait=on_wait)
 
     def ensure_tables(self, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
         """Create missing production (and named support) tables; check existing ones. Idempotent."""
