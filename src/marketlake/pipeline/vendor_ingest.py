@@ -44,7 +44,12 @@ Progress = Callable[[str], None]
 
 
 class StoreUsage:
-    """`UsageStore` over the `api_usage` support table (so a restart cannot overspend the day)."""
+    """`UsageStore` over the `api_usage` support table (so a restart cannot overspend the day).
+
+    Append-only: each flush of each process adds its own increment rows, and a day's spend is their
+    sum. Overwriting a (vendor, minute) row would drop what an earlier run spent in that minute, and
+    a read-modify-write would race with another process; appending has neither problem.
+    """
 
     def __init__(self, store: DeltaStore) -> None:
         self.store = store
@@ -59,8 +64,7 @@ class StoreUsage:
     def record(self, vendor: str, minute: datetime, *, credits: int, requests: int) -> None:
         row = {"vendor": [vendor], "day": [minute.date()], "minute": [minute], "credits": [credits],
                "requests": [requests], "updated_at": [datetime.now(UTC)]}
-        self.store.upsert_support("api_usage", pa.table(row, schema=SUPPORT_SCHEMAS["api_usage"]),
-                                  keys=["vendor", "minute"])
+        self.store.append_support("api_usage", pa.table(row, schema=SUPPORT_SCHEMAS["api_usage"]))
 
 
 @dataclass
@@ -188,6 +192,7 @@ def ingest_twelvedata(
     report = VendorIngestReport(spec.name, symbols=len(symbols))
     batch = max(1, min(batch_size or MAX_BATCH, MAX_BATCH, client.budget.per_minute))
     with store.writer_lock(wait=lock_wait):
+        client.budget.reload_day()  # another run may have spent today's credits while this one waited
         store.ensure_tables([spec.name])
         symbols = _skip_inactive(store, list(dict.fromkeys(symbols)), report)
         extents = stored_extents(store, spec, symbols)
