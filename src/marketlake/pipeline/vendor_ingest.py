@@ -17,7 +17,7 @@ spends no credits). One run per warehouse: the writer lock is held throughout.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.pipeline.core import load_bars, refresh_cross_section
+from marketlake.pipeline.ingest_state import IngestState, read_states, write_states
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
@@ -112,15 +113,6 @@ def stored_extents(store: DeltaStore, table: TableSpec, symbols: Sequence[str]) 
     return {str(s): (pd.Timestamp(r["min"]), pd.Timestamp(r["max"])) for s, r in agg.iterrows()}
 
 
-def _read_state(store: DeltaStore, table: TableSpec) -> dict[str, dict[str, object]]:
-    t = store.read_support("ingest_state")
-    if t.num_rows == 0:
-        return {}
-    frame = t.to_pandas()
-    frame = frame[frame["table"] == table.name]
-    return {str(r["symbol"]): r for r in frame.to_dict("records")}
-
-
 def _next_bar_complete(table: TableSpec, last: pd.Timestamp, now: datetime) -> bool:
     """Could a bar after `last` be complete by `now`? (False: requesting would buy nothing.)"""
     session = timedelta(hours=6, minutes=30) if table.asset == "stocks" and table.timeframe == "daily" else table.bar_interval
@@ -131,7 +123,7 @@ def plan_symbols(
     table: TableSpec,
     symbols: Sequence[str],
     extents: dict[str, tuple[pd.Timestamp, pd.Timestamp]],
-    state: dict[str, dict[str, object]],
+    state: Mapping[str, IngestState],
     *,
     now: datetime,
     overlap_bars: int,
@@ -145,10 +137,10 @@ def plan_symbols(
             plan.backfill_new.append(s)
             continue
         first, last = extents[s]
-        st = state.get(s, {})
-        earliest = st.get("earliest_available")
-        done = bool(st.get("backfill_complete")) or first <= target + slack or (
-            earliest is not None and not pd.isna(earliest) and first <= pd.Timestamp(earliest))
+        st = state.get(s)
+        earliest = st.earliest_available if st else None
+        done = bool(st and st.backfill_complete) or first <= target + slack or (
+            earliest is not None and first <= pd.Timestamp(earliest))
         if not done:
             plan.backfill_older.setdefault(first.to_pydatetime(), []).append(s)
         if _next_bar_complete(table, last, now):
@@ -196,7 +188,7 @@ def ingest_twelvedata(
         store.ensure_tables([spec.name])
         symbols = _skip_inactive(store, list(dict.fromkeys(symbols)), report)
         extents = stored_extents(store, spec, symbols)
-        state = _read_state(store, spec)
+        state = read_states(store, spec.name)
         stale_before = _peers_stale(state.pop(PEERS_MARKER, None))
         deferred = _Deferred(store, spec, stale=stale_before)
         plan = plan_symbols(spec, symbols, extents, state, now=clock_now(), overlap_bars=overlap_bars)
@@ -300,7 +292,7 @@ def ingest_binance(
     return report
 
 
-def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state: dict[str, dict[str, object]],
+def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state: dict[str, IngestState],
             report: VendorIngestReport, *, say: Progress) -> EarliestBars:
     """The pager's floors: each symbol's earliest bar from `ingest_state`, else asked when paging needs it.
 
@@ -310,19 +302,18 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
     """
     known: dict[str, pd.Timestamp] = {}
     for symbol, row in state.items():
-        prev = row.get("earliest_available")
-        if prev is not None and not pd.isna(prev):  # type: ignore[arg-type]
-            known[symbol] = _utc(prev)
+        if row.earliest_available is not None:
+            known[symbol] = pd.Timestamp(row.earliest_available)
 
     def persist(found: dict[str, pd.Timestamp], errors: dict[str, WireError]) -> None:
         now = datetime.now(UTC)
         rows, missing = [], {}
         for symbol, floor in found.items():
-            old = state.get(symbol, {})
-            first = old.get("first_bar")
-            reached = first is not None and not pd.isna(first) and _utc(first) <= floor  # type: ignore[arg-type]
-            rows.append(_state_row(spec, symbol, state, status=str(old.get("status") or "ok"),
-                                   message=old.get("message"), now=now, earliest=floor, complete=reached))  # type: ignore[arg-type]
+            old = state.get(symbol)
+            first = old.first_bar if old else None
+            reached = first is not None and pd.Timestamp(first) <= floor
+            rows.append(_state_row(spec, symbol, state, status=(old.status if old else None) or "ok",
+                                   message=old.message if old else None, now=now, earliest=floor, complete=reached))
         for symbol, err in errors.items():
             if err.code == 404:
                 missing[symbol] = f"twelvedata {err.code}: {err.message}"[:300]
@@ -333,17 +324,12 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
     return EarliestBars(client, spec, known=known, on_answer=persist)
 
 
-def _utc(value: object) -> pd.Timestamp:
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-
-
 PEERS_MARKER = "*"
 """`ingest_state` row (table, "*"): backfill pages were loaded without refreshing their peers."""
 
 
-def _peers_stale(row: dict[str, object] | None) -> bool:
-    return row is not None and row.get("status") == "peers_stale"
+def _peers_stale(row: IngestState | None) -> bool:
+    return row is not None and row.status == "peers_stale"
 
 
 class _Deferred:
@@ -369,18 +355,15 @@ class _Deferred:
         self._mark(stale=False)
 
     def _mark(self, *, stale: bool) -> None:
-        row = {"table": self.spec.name, "symbol": PEERS_MARKER, "source": "marketlake", "first_bar": None,
-               "last_bar": None, "earliest_available": None, "backfill_complete": None,
-               "status": "peers_stale" if stale else "peers_fresh",
-               "message": "cross-sectional fields of stored peers await a refresh" if stale else None,
-               "updated_at": datetime.now(UTC)}
-        self.store.upsert_support("ingest_state", pa.Table.from_pylist([row], schema=SUPPORT_SCHEMAS["ingest_state"]),
-                                  keys=["table", "symbol"])
+        write_states(self.store, [IngestState(
+            self.spec.name, PEERS_MARKER, source="marketlake", status="peers_stale" if stale else "peers_fresh",
+            message="cross-sectional fields of stored peers await a refresh" if stale else None,
+            updated_at=datetime.now(UTC))])
         self.marked = stale
 
 
 def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
-          state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress,
+          state: dict[str, IngestState], *, target: datetime, backfill: bool, say: Progress,
           earliest: dict[str, pd.Timestamp] | None = None, peers: bool = True) -> None:
     """Load fetched bars (one commit), then record state and 404s. Order matters for resume."""
     report.requested += sum(len(r.request.symbols) for r in results)
@@ -416,43 +399,42 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
     _record(store, rows, missing, report, now=now)
 
 
-def _record(store: DeltaStore, rows: list[dict[str, object]], missing: dict[str, str], report: VendorIngestReport,
+def _record(store: DeltaStore, rows: list[IngestState], missing: dict[str, str], report: VendorIngestReport,
             *, now: datetime) -> None:
     """Write `ingest_state` rows (one commit), then mark the 404s inactive and report them."""
-    if rows:
-        store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
-                             keys=["table", "symbol"])
+    write_states(store, rows)
     if missing:
         mark_inactive(store, missing, now=now)
         report.not_found.update(missing)
 
 
-def _state_row(spec: TableSpec, symbol: str, state: dict[str, dict[str, object]], *, status: str,
+def _state_row(spec: TableSpec, symbol: str, state: dict[str, IngestState], *, status: str,
                message: str | None, now: datetime, complete: bool | None = None,
-               first: object = None, last: object = None, earliest: object = None) -> dict[str, object]:
-    old = state.get(symbol, {})
+               first: object = None, last: object = None, earliest: object = None) -> IngestState:
+    """`symbol`'s record updated: bar extent widened, floor and completeness kept once known."""
+    old = state.get(symbol) or IngestState(spec.name, symbol)
 
-    def pick(new: object, key: str, fn: Callable[[object, object], object]) -> object:
-        prev = old.get(key)
-        if new is None or pd.isna(new):  # type: ignore[arg-type]
-            return None if prev is None or pd.isna(prev) else prev  # type: ignore[arg-type]
-        return new if prev is None or pd.isna(prev) else fn(prev, new)  # type: ignore[arg-type]
+    def pick(new: datetime | None, prev: datetime | None, fn: Callable[[datetime, datetime], datetime]) -> datetime | None:
+        if new is None or prev is None:
+            return new if prev is None else prev
+        return fn(prev, new)
 
-    row = {
-        "table": spec.name, "symbol": symbol, "source": SOURCE,
-        "first_bar": _py(pick(first, "first_bar", min)), "last_bar": _py(pick(last, "last_bar", max)),
-        "earliest_available": _py(earliest if earliest is not None else old.get("earliest_available")),
-        "backfill_complete": bool(complete) or bool(old.get("backfill_complete") or False),
-        "status": status, "message": message, "updated_at": now,
-    }
+    row = old.updated(
+        source=SOURCE, first_bar=pick(_py(first), old.first_bar, min), last_bar=pick(_py(last), old.last_bar, max),
+        earliest_available=_py(earliest) if earliest is not None else old.earliest_available,
+        backfill_complete=bool(complete) or old.backfill_complete, status=status, message=message, updated_at=now)
     state[symbol] = row
     return row
 
 
 def _py(value: object) -> datetime | None:
-    if value is None or value is pd.NaT or pd.isna(value):  # type: ignore[arg-type]
+    """A bar time (Timestamp, datetime, NaT or None) as a UTC datetime or None."""
+    if value is None or value is pd.NaT:
         return None
-    return pd.Timestamp(value).to_pydatetime()  # type: ignore[arg-type]
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    if pd.isna(ts):
+        return None
+    return (ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")).to_pydatetime()
 
 
 def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestReport) -> list[str]:
