@@ -48,6 +48,8 @@ class FakeState:
     # {"code":404,"message":"Data not found","status":"error"} (twelvedata/twelvedata-python#58)
     empty_window: str = "empty"
     plan_has_profile: bool = False
+    drop_from_batch: dict[str, int] = field(default_factory=dict)  # symbol -> batch answers to leave it out of
+    malformed_batches: int = 0  # batch /time_series answers sent as a JSON list instead of an object
     seed: int = 7
     clock: Callable[[], float] = time.time
     # observed
@@ -229,6 +231,15 @@ class _Handler(BaseHTTPRequestHandler):
                     out[s] = {"code": 404, "message": f"**symbol** {s} not found", "status": "error"}
                 else:
                     out[s] = _series(st, s, q)
+            with st.lock:
+                for s in [s for s in symbols if st.drop_from_batch.get(s, 0) > 0 and len(symbols) > 1]:
+                    st.drop_from_batch[s] -= 1
+                    del out[s]
+                malformed = len(symbols) > 1 and st.malformed_batches > 0
+                st.malformed_batches -= int(malformed)
+            if malformed:
+                self._send(200, [], headers)
+                return
             if len(symbols) == 1:
                 body = out[symbols[0]]
                 if body["status"] == "error":

@@ -70,11 +70,17 @@ class StoreUsage:
 
 @dataclass
 class IngestReport:
-    """What one vendor ingest run did: symbols asked, those the vendor does not know, loads, requests."""
+    """What one vendor ingest run did: symbols asked, those the vendor does not know, loads, requests.
+
+    `not_found`: symbols the vendor said it does not know (deactivated); `failed`: symbols whose last
+    answer in this run was another error (missing from a batch answer, malformed, 5xx): kept active and
+    asked again on the next run.
+    """
 
     table: str
     symbols: int = 0
     not_found: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     loads: list[LoadReport] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
@@ -82,6 +88,11 @@ class IngestReport:
     @property
     def rows_changed(self) -> int:
         return sum(r.changed for r in self.loads)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every requested symbol failed or is unknown: nothing this run was asked for could be served."""
+        return self.symbols > 0 and len(self.not_found.keys() | self.failed.keys()) >= self.symbols
 
 
 @dataclass
@@ -381,10 +392,13 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
         for s in r.request.symbols:
             if s in r.errors:
                 err = r.errors[s]
-                if err.code == 404:
+                if err.code == 404:  # the vendor's own "unknown symbol": deactivated
                     missing[s] = f"twelvedata {err.code}: {err.message}"[:300]
+                else:  # missing from a batch answer, malformed, 5xx: kept active, asked again next run
+                    report.failed[s] = f"twelvedata {err.code}: {err.message}"[:300]
                 rows.append(_state_row(spec, s, state, status="error", message=f"{err.code}: {err.message}"[:300], now=now))
                 continue
+            report.failed.pop(s, None)
             complete = None
             if backfill:
                 oldest = r.oldest.get(s)
