@@ -25,6 +25,7 @@ class TwelveDataConfig(BaseModel):
     plan: str = "basic"
     credits_per_minute: int | None = None  # for plan = "custom"
     credits_per_day: int | None = None
+    recheck_inactive_days: int = Field(default=30, ge=0)  # a symbol deactivated by a 404 is asked again after
 
 
 class BinanceConfig(BaseModel):

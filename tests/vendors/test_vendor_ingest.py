@@ -206,3 +206,41 @@ def test_symbol_always_missing_fails_the_run_for_it_but_stays_active(tmp_path: P
         again = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT"], client=client, now=now)
     assert again.failed == {} and again.requested == 2  # asked again on the next run, and loaded
     assert set(store.read("stocks_daily_clean", columns=["symbol"]).to_pandas()["symbol"]) == {"AAPL", "MSFT"}
+
+
+def _age_inactive(store: DeltaStore, symbol: str, days: float) -> None:
+    import pyarrow as pa
+
+    from marketlake.schema import SUPPORT_SCHEMAS
+
+    row = next(r for r in store.read_support("symbols").to_pylist() if r["symbol"] == symbol)
+    row["updated_at"] = pd.Timestamp.now(tz="UTC").to_pydatetime() - timedelta(days=days)
+    store.upsert_support("symbols", pa.Table.from_pylist([row], schema=SUPPORT_SCHEMAS["symbols"]), keys=["symbol"])
+
+
+def test_deactivated_symbol_is_rechecked_after_the_configured_days(tmp_path: Path, td_state: FakeState) -> None:
+    td_state.credits_per_minute = 40
+    store = DeltaStore(tmp_path / "wh")
+    now = lambda: td_state.market_now  # noqa: E731
+    asked = lambda: sum(q["symbol"].split(",").count("NOPE") for p, q in td_state.requests  # noqa: E731
+                        if p == "/time_series")
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "NOPE"], client=client, now=now)
+        assert asked() == 1 and not _master(store).at["NOPE", "active"]
+        _age_inactive(store, "NOPE", days=9)
+        skipped = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "NOPE"], client=client, now=now,
+                                    recheck_inactive_days=10)
+        assert asked() == 1 and "NOPE" in skipped.not_found  # not due yet: no credit spent on it
+        _age_inactive(store, "NOPE", days=11)
+        still = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "NOPE"], client=client, now=now,
+                                  recheck_inactive_days=10)
+        assert asked() == 2 and still.credits == 1 and "404" in still.not_found["NOPE"]
+        ingest_twelvedata(store, "stocks_daily_clean", ["NOPE"], client=client, now=now, recheck_inactive_days=10)
+        assert asked() == 2  # marked again just now: the next re-check is 10 days away
+        td_state.listings["NOPE"] = date(2024, 3, 1)  # the vendor serves it now
+        _age_inactive(store, "NOPE", days=11)
+        back = ingest_twelvedata(store, "stocks_daily_clean", ["NOPE"], client=client, now=now,
+                                 recheck_inactive_days=10)
+    assert asked() == 3 and back.not_found == {} and back.rows_changed > 0
+    master = _master(store)
+    assert master.at["NOPE", "active"] and pd.isna(master.at["NOPE", "inactive_reason"])

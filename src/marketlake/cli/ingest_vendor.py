@@ -40,7 +40,8 @@ def twelvedata(
     client = make_client(cfg, plan=plan, usage=StoreUsage(store))
     with client:
         report = ingest_twelvedata(store, spec, names, client=client, lock_wait=wait if wait > 0 else False,
-                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"))
+                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"),
+                                   recheck_inactive_days=cfg.twelvedata.recheck_inactive_days)
     out.print(f"{report.table}: {report.symbols} symbols, {report.requested} requested, {report.up_to_date} up to date, "
               f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
               f"{report.seconds:.1f}s")

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from marketlake.sources.binance import BinanceSource
 
 SOURCE = "twelvedata"
+RECHECK_INACTIVE_DAYS = 30
+"""Days after which a symbol deactivated by the vendor's 404 is asked again (`[twelvedata] recheck_inactive_days`)."""
 PREFETCH = 1
 """Backfill pages fetched ahead of the one being loaded (see `sources.ahead`)."""
 Progress = Callable[[str], None]
@@ -175,12 +177,17 @@ def ingest_twelvedata(
     lock_wait: bool | float = False,
     progress: Progress | None = None,
     prefetch: int = PREFETCH,
+    recheck_inactive_days: float = RECHECK_INACTIVE_DAYS,
 ) -> VendorIngestReport:
     """Backfill and update `symbols` in `table` from TwelveData; safe to kill and re-run.
 
     Backfill pages are fetched `prefetch` pages ahead of the one being loaded, so credits keep being
     spent while a page is validated and written; a kill can therefore waste the page being loaded and
     `prefetch` more (never a page already stored).
+
+    A symbol deactivated by the vendor's 404 is skipped (no credits) until `recheck_inactive_days` have
+    passed since it was marked; then it is asked again: reactivated if the vendor now serves it, marked
+    again (for another period) if it still answers 404.
 
     Raises:
         WarehouseLocked: another run holds the warehouse (and `lock_wait` did not allow waiting).
@@ -197,7 +204,10 @@ def ingest_twelvedata(
     with store.writer_lock(wait=lock_wait):
         client.budget.reload_day()  # another run may have spent today's credits while this one waited
         store.ensure_tables([spec.name])
-        symbols = _skip_inactive(store, list(dict.fromkeys(symbols)), report)
+        symbols, rechecked = _skip_inactive(store, list(dict.fromkeys(symbols)), report,
+                                            recheck_after=timedelta(days=recheck_inactive_days))
+        if rechecked:
+            say(f"re-checking {len(rechecked)} symbols deactivated over {recheck_inactive_days:g} days ago")
         extents = stored_extents(store, spec, symbols)
         state = read_states(store, spec.name)
         stale_before = _peers_stale(state.pop(PEERS_MARKER, None))
@@ -230,6 +240,10 @@ def ingest_twelvedata(
                       earliest=floors.known, peers=False)
         # 3. the pages above left sector peers' / everyone's benchmark fields stale: one refresh for all
         deferred.finish(report, say=say)
+        revived = [s for s in rechecked if s not in report.not_found and s not in report.failed
+                   and state.get(s) is not None and state[s].status == "ok"]
+        if revived:
+            mark_active(store, revived, now=datetime.now(UTC))
     client.budget.flush()
     report.credits = client.budget.total_credits - credits0
     report.requests = client.requests_sent - requests0
@@ -451,30 +465,57 @@ def _py(value: object) -> datetime | None:
     return (ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")).to_pydatetime()
 
 
-def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestReport) -> list[str]:
-    """Symbols marked inactive by an earlier 404 are not requested again (no credits spent)."""
-    master = store.read_support("symbols", columns=["symbol", "active", "inactive_reason"])
+def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestReport, *,
+                   recheck_after: timedelta) -> tuple[list[str], list[str]]:
+    """(symbols to request, those among them being re-checked).
+
+    Symbols marked inactive by an earlier 404 are not requested again (no credits spent) until
+    `recheck_after` has passed since they were marked (`symbols.updated_at`): a vendor may list a
+    symbol later (an IPO's ticker in use, a data gap fixed), so a 404 is not forever.
+    """
+    master = store.read_support("symbols", columns=["symbol", "active", "inactive_reason", "updated_at"])
     if master.num_rows == 0:
-        return symbols
-    frame = master.to_pandas()
-    dead = frame[(frame["active"] == False) & frame["inactive_reason"].fillna("").str.startswith("twelvedata")]  # noqa: E712
-    reasons = dict(zip(dead["symbol"], dead["inactive_reason"]))
+        return symbols, []
+    wanted = set(symbols)
+    due = datetime.now(UTC) - recheck_after
+    reasons, rechecked = {}, []
+    for row in master.to_pylist():
+        reason = row["inactive_reason"] or ""
+        if row["symbol"] not in wanted or row["active"] is not False or not reason.startswith("twelvedata"):
+            continue
+        marked = row["updated_at"]
+        if marked is not None and marked > due:
+            reasons[row["symbol"]] = reason
+        else:
+            rechecked.append(row["symbol"])
     report.not_found.update({s: reasons[s] for s in symbols if s in reasons})
-    return [s for s in symbols if s not in reasons]
+    return [s for s in symbols if s not in reasons], rechecked
+
+
+def mark_active(store: DeltaStore, symbols: Sequence[str], *, now: datetime) -> None:
+    """Set `active = true` and clear the reason of `symbols` (a re-checked symbol the vendor serves again)."""
+    master = store.read_support("symbols")
+    rows = [{**row, "active": True, "inactive_reason": None, "updated_at": now}
+            for row in master.to_pylist() if row["symbol"] in set(symbols)]
+    if rows:
+        store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["symbols"]), keys=["symbol"])
 
 
 def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime, source: str = SOURCE) -> None:
-    """Set `active = false` and the reason in `symbols`, keeping every other column."""
+    """Set `active = false` and the reason in `symbols`, keeping every other column.
+
+    Rows go Arrow -> Python -> Arrow (`to_pylist`: NULL stays None), never through pandas, where a NULL
+    string or timestamp would come back as NaN/NaT and fail the write.
+    """
     schema = SUPPORT_SCHEMAS["symbols"]
-    master = store.read_support("symbols").to_pandas()
-    old = {str(r["symbol"]): r for r in master.to_dict("records")} if len(master) else {}
+    old = {r["symbol"]: r for r in store.read_support("symbols").to_pylist() if r["symbol"] in reasons}
     rows = []
     for symbol, reason in reasons.items():
         row = {name: old.get(symbol, {}).get(name) for name in schema.names}
         row.update(symbol=symbol, active=False, inactive_reason=reason, updated_at=now)
         row["metadata_source"] = row.get("metadata_source") or source
-        rows.append({k: (None if not isinstance(v, (str, bool, datetime)) and pd.isna(v) else v) for k, v in row.items()})
+        rows.append(row)
     store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
 
 
-__all__ = ["PREFETCH", "BinanceIngestReport", "IngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]
+__all__ = ["PREFETCH", "BinanceIngestReport", "IngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_active", "mark_inactive", "plan_symbols", "stored_extents"]
