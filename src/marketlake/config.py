@@ -53,6 +53,7 @@ class MarketlakeConfig(BaseModel):
     universes: dict[str, UniverseConfig] = Field(default_factory=dict)
     tiers: dict[str, int] = Field(default_factory=dict)  # table name -> target symbol count
     minute_seconds: float = 60.0
+    request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:

@@ -199,7 +199,7 @@ def ingest_twelvedata(
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     credits0, requests0 = client.budget.total_credits, client.requests_sent
-    report = VendorIngestReport(spec.name, symbols=len(symbols))
+    report = VendorIngestReport(spec.name, symbols=len(dict.fromkeys(symbols)))
     batch = max(1, min(batch_size or MAX_BATCH, MAX_BATCH, client.budget.per_minute))
     with store.writer_lock(wait=lock_wait):
         client.budget.reload_day()  # another run may have spent today's credits while this one waited

@@ -29,7 +29,14 @@ from pydantic import SecretStr
 
 from marketlake.errors import AuthError, ConfigError, RateLimitError, VendorError
 from marketlake.sources.budget import CreditBudget
-from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, redact
+from marketlake.sources.http import (
+    DEFAULT_DEADLINE_S,
+    Attempts,
+    RetryPolicy,
+    bound_requests,
+    budgeted_get,
+    redact,
+)
 from marketlake.sources.twelvedata.wire import WireError, WireSeries, is_error, parse_list, parse_time_series
 
 log = logging.getLogger(__name__)
@@ -50,7 +57,8 @@ class TwelveDataClient:
         budget: credit budget charged before each request.
         base_url: API root; tests point it at a loopback server.
         retry: backoff policy for 5xx and timeouts.
-        timeout_s: per-request timeout.
+        timeout_s: per socket operation (connect, each read, each write).
+        deadline_s: overall seconds per request attempt, however slowly the server answers.
         transport: optional httpx transport (tests).
     """
 
@@ -62,6 +70,7 @@ class TwelveDataClient:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         timeout_s: float = 30.0,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
@@ -79,6 +88,8 @@ class TwelveDataClient:
             timeout=timeout_s,
             transport=transport,
         )
+        self.deadline_s = deadline_s
+        bound_requests(self._http)
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -188,7 +199,8 @@ class TwelveDataClient:
             RateLimitError: 429 persisted over `retry.rate_limit_attempts` vendor minutes.
             VendorError: 5xx/timeouts persisted over `retry.max_attempts`, or an undecodable body.
         """
-        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="TwelveData", path=path)
+        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="TwelveData", path=path,
+                            deadline_s=self.deadline_s)
         limited = 0
         while True:
             resp = budgeted_get(self._http, attempts, params, cost=credits)
