@@ -25,6 +25,7 @@ class TwelveDataConfig(BaseModel):
     plan: str = "basic"
     credits_per_minute: int | None = None  # for plan = "custom"
     credits_per_day: int | None = None
+    recheck_inactive_days: int = Field(default=30, ge=0)  # a symbol deactivated by a 404 is asked again after
 
 
 class BinanceConfig(BaseModel):
@@ -53,6 +54,7 @@ class MarketlakeConfig(BaseModel):
     tiers: dict[str, int] = Field(default_factory=dict)  # table name -> target symbol count
     minute_seconds: float = 60.0
     lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
+    request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:

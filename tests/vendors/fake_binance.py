@@ -44,6 +44,7 @@ class BinanceState:
     other_weight: int = 0  # weight other clients on the same IP use in every window
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # forced (status, headers)
     bad_high: set[tuple[str, int]] = field(default_factory=set)  # (symbol, kline index) with high < low
+    reverse_pages: bool = False  # klines pages sent newest first (the right klines, in the wrong order)
     # observed
     requests: list[dict[str, str]] = field(default_factory=list)
     per_window: dict[int, int] = field(default_factory=dict)
@@ -141,7 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [r for r in rows if r[0] >= int(q["startTime"])]
         if "endTime" in q:
             rows = [r for r in rows if r[0] <= int(q["endTime"])]
-        self._send(200, rows[:limit], headers)
+        page = rows[:limit]
+        self._send(200, page[::-1] if st.reverse_pages else page, headers)
 
 
     def _exchange_info(self, q: dict[str, str], headers: dict[str, str]) -> None:

@@ -48,6 +48,9 @@ class FakeState:
     # {"code":404,"message":"Data not found","status":"error"} (twelvedata/twelvedata-python#58)
     empty_window: str = "empty"
     plan_has_profile: bool = False
+    drop_from_batch: dict[str, int] = field(default_factory=dict)  # symbol -> batch answers to leave it out of
+    malformed_batches: int = 0  # batch /time_series answers sent as a JSON list instead of an object
+    drip_s: float = 0.0  # > 0: every answer (status line, headers, body) sent one byte per `drip_s` seconds
     seed: int = 7
     clock: Callable[[], float] = time.time
     # observed
@@ -158,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
+        if self.state.drip_s > 0:
+            self._drip(status, data)
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -165,6 +171,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
+
+    def _drip(self, status: int, data: bytes) -> None:
+        """A server that never stalls long enough for a read timeout, yet never finishes in time."""
+        raw = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+               .encode() + data)
+        self.close_connection = True
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+                time.sleep(self.state.drip_s)
+        except OSError:  # the client gave up and closed
+            pass
 
     def _error(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
         st = self.state
@@ -229,6 +248,15 @@ class _Handler(BaseHTTPRequestHandler):
                     out[s] = {"code": 404, "message": f"**symbol** {s} not found", "status": "error"}
                 else:
                     out[s] = _series(st, s, q)
+            with st.lock:
+                for s in [s for s in symbols if st.drop_from_batch.get(s, 0) > 0 and len(symbols) > 1]:
+                    st.drop_from_batch[s] -= 1
+                    del out[s]
+                malformed = len(symbols) > 1 and st.malformed_batches > 0
+                st.malformed_batches -= int(malformed)
+            if malformed:
+                self._send(200, [], headers)
+                return
             if len(symbols) == 1:
                 body = out[symbols[0]]
                 if body["status"] == "error":

@@ -80,3 +80,31 @@ def test_observe_left_and_429_exhaust_window() -> None:
     assert clock.t >= 660
     wait = b.exhaust_window()
     assert 0 < wait <= 60.01
+
+
+def test_restarts_within_one_vendor_minute_add_their_spend() -> None:
+    """Each process persists what *it* spent; a restart in the same minute must not overwrite the first's."""
+    clock = FakeClock(datetime(2024, 11, 5, 12, tzinfo=UTC).timestamp())
+    usage = MemoryUsage()
+    limits = PlanLimits("x", 100, 5, None)
+    spent = 0
+    for _ in range(6):  # six runs, all in the same vendor minute
+        b = CreditBudget("twelvedata", limits=limits, clock=clock, usage=usage)
+        try:
+            b.acquire(2)
+            spent += 2
+        except BudgetExceeded:
+            pass
+        b.flush()
+    assert spent == 4 and usage.credits_on("twelvedata", date(2024, 11, 5)) == 4
+
+
+def test_refund_after_the_write_ahead_is_persisted_as_a_negative_increment() -> None:
+    clock = FakeClock(datetime(2024, 11, 5, 12, tzinfo=UTC).timestamp())
+    usage = MemoryUsage()
+    b = CreditBudget("twelvedata", limits=PlanLimits("x", 100, 50, None), clock=clock, usage=usage)
+    b.acquire(3)
+    b.acquire(4)
+    b.refund(4)  # the second never reached the vendor
+    b.flush()
+    assert usage.credits_on("twelvedata", date(2024, 11, 5)) == 3

@@ -166,3 +166,81 @@ def test_run_killed_before_the_refresh_refreshes_on_the_next_run(tmp_path: Path,
     assert rerun.credits == 0 and [load.source for load in rerun.loads] == ["refresh"]
     state = store.read_support("ingest_state").to_pandas().set_index("symbol")
     assert state.at[PEERS_MARKER, "status"] == "peers_fresh"
+
+
+def _master(store: DeltaStore) -> pd.DataFrame:
+    return store.read_support("symbols").to_pandas().set_index("symbol")
+
+
+def test_symbol_missing_from_a_batch_is_retried_never_deactivated(tmp_path: Path, td_state: FakeState) -> None:
+    td_state.credits_per_minute = 40
+    td_state.drop_from_batch = {"MSFT": 2}  # left out of two batch answers, then answered
+    td_state.malformed_batches = 1  # and one batch answer that is not an object at all
+    store = DeltaStore(tmp_path / "wh")
+    now = lambda: td_state.market_now  # noqa: E731
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        rep = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT", "SPY"], client=client, now=now)
+    assert rep.not_found == {} and rep.failed == {}
+    bars = store.read("stocks_daily_clean", columns=["symbol"]).to_pandas()
+    assert set(bars["symbol"]) == {"AAPL", "MSFT", "SPY"}
+    assert _master(store)["active"].all()
+    # malformed (3 symbols), then MSFT alone twice (the fake drops it only from batches: answered the first time)
+    sizes = [len(q["symbol"].split(",")) for p, q in td_state.requests if p == "/time_series"]
+    assert sizes == [3, 3, 1]
+
+
+def test_symbol_always_missing_fails_the_run_for_it_but_stays_active(tmp_path: Path, td_state: FakeState) -> None:
+    td_state.credits_per_minute = 40
+    td_state.malformed_batches = 99  # every batch answer malformed; single-symbol answers are fine
+    store = DeltaStore(tmp_path / "wh")
+    now = lambda: td_state.market_now  # noqa: E731
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        client.retry = RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.05, seed=3)
+        rep = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT"], client=client, now=now)
+        assert rep.not_found == {} and set(rep.failed) == {"AAPL", "MSFT"}
+        assert "not a JSON object" in rep.failed["AAPL"]
+        state = store.read_support("ingest_state").to_pandas().set_index("symbol")
+        assert (state.loc[["AAPL", "MSFT"], "status"] == "error").all()
+        assert not store.read_support("symbols").num_rows or _master(store)["active"].all()
+        td_state.malformed_batches = 0
+        again = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "MSFT"], client=client, now=now)
+    assert again.failed == {} and again.requested == 2  # asked again on the next run, and loaded
+    assert set(store.read("stocks_daily_clean", columns=["symbol"]).to_pandas()["symbol"]) == {"AAPL", "MSFT"}
+
+
+def _age_inactive(store: DeltaStore, symbol: str, days: float) -> None:
+    import pyarrow as pa
+
+    from marketlake.schema import SUPPORT_SCHEMAS
+
+    row = next(r for r in store.read_support("symbols").to_pylist() if r["symbol"] == symbol)
+    row["updated_at"] = pd.Timestamp.now(tz="UTC").to_pydatetime() - timedelta(days=days)
+    store.upsert_support("symbols", pa.Table.from_pylist([row], schema=SUPPORT_SCHEMAS["symbols"]), keys=["symbol"])
+
+
+def test_deactivated_symbol_is_rechecked_after_the_configured_days(tmp_path: Path, td_state: FakeState) -> None:
+    td_state.credits_per_minute = 40
+    store = DeltaStore(tmp_path / "wh")
+    now = lambda: td_state.market_now  # noqa: E731
+    asked = lambda: sum(q["symbol"].split(",").count("NOPE") for p, q in td_state.requests  # noqa: E731
+                        if p == "/time_series")
+    with FakeTwelveData(td_state) as fake, _client(fake.url, store) as client:
+        ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "NOPE"], client=client, now=now)
+        assert asked() == 1 and not _master(store).at["NOPE", "active"]
+        _age_inactive(store, "NOPE", days=9)
+        skipped = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "NOPE"], client=client, now=now,
+                                    recheck_inactive_days=10)
+        assert asked() == 1 and "NOPE" in skipped.not_found  # not due yet: no credit spent on it
+        _age_inactive(store, "NOPE", days=11)
+        still = ingest_twelvedata(store, "stocks_daily_clean", ["AAPL", "NOPE"], client=client, now=now,
+                                  recheck_inactive_days=10)
+        assert asked() == 2 and still.credits == 1 and "404" in still.not_found["NOPE"]
+        ingest_twelvedata(store, "stocks_daily_clean", ["NOPE"], client=client, now=now, recheck_inactive_days=10)
+        assert asked() == 2  # marked again just now: the next re-check is 10 days away
+        td_state.listings["NOPE"] = date(2024, 3, 1)  # the vendor serves it now
+        _age_inactive(store, "NOPE", days=11)
+        back = ingest_twelvedata(store, "stocks_daily_clean", ["NOPE"], client=client, now=now,
+                                 recheck_inactive_days=10)
+    assert asked() == 3 and back.not_found == {} and back.rows_changed > 0
+    master = _master(store)
+    assert master.at["NOPE", "active"] and pd.isna(master.at["NOPE", "inactive_reason"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,7 +15,10 @@ from marketlake.cli.common import (
     parse_when,
     split_symbols,
 )
-from marketlake.errors import ConfigError
+from marketlake.errors import ConfigError, SourceError
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.vendor_ingest import IngestReport
 
 
 def _wait(seconds: float | None) -> float | bool | None:
@@ -54,12 +57,16 @@ def twelvedata(
     client = make_client(cfg, plan=plan, usage=StoreUsage(store))
     with client:
         report = ingest_twelvedata(store, spec, names, client=client, lock_wait=_wait(wait),
-                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"))
+                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"),
+                                   recheck_inactive_days=cfg.twelvedata.recheck_inactive_days)
     out.print(f"{report.table}: {report.symbols} symbols, {report.requested} requested, {report.up_to_date} up to date, "
               f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
               f"{report.seconds:.1f}s")
     for sym, reason in sorted(report.not_found.items()):
         out.print(f"[yellow]inactive[/yellow] {sym}: {reason}")
+    for sym, reason in sorted(report.failed.items()):
+        out.print(f"[yellow]failed[/yellow] {sym}: {reason} (asked again next run)")
+    _refuse_all_failed("twelvedata", report)
 
 
 def binance(
@@ -104,6 +111,16 @@ def binance(
               f"weight {report.weight} in {report.requests} requests, {report.seconds:.1f}s")
     for sym, reason in sorted(report.not_found.items()):
         out.print(f"[yellow]not loaded[/yellow] {sym}: {reason}")
+    _refuse_all_failed("binance", report)
+
+
+def _refuse_all_failed(vendor: str, report: IngestReport) -> None:
+    """A run that could serve none of its symbols exits non-zero (scripts and schedulers must notice)."""
+    if report.all_failed:
+        unknown, failed = len(report.not_found), len(report.failed.keys() - report.not_found.keys())
+        raise SourceError(f"{vendor}: none of the {report.symbols} requested symbols could be loaded ({unknown} "
+                          f"unknown or invalid, {failed} failed); check the symbols and the lines above",
+                          source=vendor)
 
 
 

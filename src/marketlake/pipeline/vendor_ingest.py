@@ -17,7 +17,7 @@ spends no credits). One run per warehouse: the writer lock is held throughout.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.pipeline.core import load_bars, refresh_cross_section
+from marketlake.pipeline.ingest_state import IngestState, read_states, write_states
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
@@ -38,13 +39,20 @@ if TYPE_CHECKING:
     from marketlake.sources.binance import BinanceSource
 
 SOURCE = "twelvedata"
+RECHECK_INACTIVE_DAYS = 30
+"""Days after which a symbol deactivated by the vendor's 404 is asked again (`[twelvedata] recheck_inactive_days`)."""
 PREFETCH = 1
 """Backfill pages fetched ahead of the one being loaded (see `sources.ahead`)."""
 Progress = Callable[[str], None]
 
 
 class StoreUsage:
-    """`UsageStore` over the `api_usage` support table (so a restart cannot overspend the day)."""
+    """`UsageStore` over the `api_usage` support table (so a restart cannot overspend the day).
+
+    Append-only: each flush of each process adds its own increment rows, and a day's spend is their
+    sum. Overwriting a (vendor, minute) row would drop what an earlier run spent in that minute, and
+    a read-modify-write would race with another process; appending has neither problem.
+    """
 
     def __init__(self, store: DeltaStore) -> None:
         self.store = store
@@ -59,17 +67,22 @@ class StoreUsage:
     def record(self, vendor: str, minute: datetime, *, credits: int, requests: int) -> None:
         row = {"vendor": [vendor], "day": [minute.date()], "minute": [minute], "credits": [credits],
                "requests": [requests], "updated_at": [datetime.now(UTC)]}
-        self.store.upsert_support("api_usage", pa.table(row, schema=SUPPORT_SCHEMAS["api_usage"]),
-                                  keys=["vendor", "minute"])
+        self.store.append_support("api_usage", pa.table(row, schema=SUPPORT_SCHEMAS["api_usage"]))
 
 
 @dataclass
 class IngestReport:
-    """What one vendor ingest run did: symbols asked, those the vendor does not know, loads, requests."""
+    """What one vendor ingest run did: symbols asked, those the vendor does not know, loads, requests.
+
+    `not_found`: symbols the vendor said it does not know (deactivated); `failed`: symbols whose last
+    answer in this run was another error (missing from a batch answer, malformed, 5xx): kept active and
+    asked again on the next run.
+    """
 
     table: str
     symbols: int = 0
     not_found: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     loads: list[LoadReport] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
@@ -77,6 +90,11 @@ class IngestReport:
     @property
     def rows_changed(self) -> int:
         return sum(r.changed for r in self.loads)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every requested symbol failed or is unknown: nothing this run was asked for could be served."""
+        return self.symbols > 0 and len(self.not_found.keys() | self.failed.keys()) >= self.symbols
 
 
 @dataclass
@@ -108,15 +126,6 @@ def stored_extents(store: DeltaStore, table: TableSpec, symbols: Sequence[str]) 
     return {str(s): (pd.Timestamp(r["min"]), pd.Timestamp(r["max"])) for s, r in agg.iterrows()}
 
 
-def _read_state(store: DeltaStore, table: TableSpec) -> dict[str, dict[str, object]]:
-    t = store.read_support("ingest_state")
-    if t.num_rows == 0:
-        return {}
-    frame = t.to_pandas()
-    frame = frame[frame["table"] == table.name]
-    return {str(r["symbol"]): r for r in frame.to_dict("records")}
-
-
 def _next_bar_complete(table: TableSpec, last: pd.Timestamp, now: datetime) -> bool:
     """Could a bar after `last` be complete by `now`? (False: requesting would buy nothing.)"""
     session = timedelta(hours=6, minutes=30) if table.asset == "stocks" and table.timeframe == "daily" else table.bar_interval
@@ -127,7 +136,7 @@ def plan_symbols(
     table: TableSpec,
     symbols: Sequence[str],
     extents: dict[str, tuple[pd.Timestamp, pd.Timestamp]],
-    state: dict[str, dict[str, object]],
+    state: Mapping[str, IngestState],
     *,
     now: datetime,
     overlap_bars: int,
@@ -141,10 +150,10 @@ def plan_symbols(
             plan.backfill_new.append(s)
             continue
         first, last = extents[s]
-        st = state.get(s, {})
-        earliest = st.get("earliest_available")
-        done = bool(st.get("backfill_complete")) or first <= target + slack or (
-            earliest is not None and not pd.isna(earliest) and first <= pd.Timestamp(earliest))
+        st = state.get(s)
+        earliest = st.earliest_available if st else None
+        done = bool(st and st.backfill_complete) or first <= target + slack or (
+            earliest is not None and first <= pd.Timestamp(earliest))
         if not done:
             plan.backfill_older.setdefault(first.to_pydatetime(), []).append(s)
         if _next_bar_complete(table, last, now):
@@ -168,12 +177,17 @@ def ingest_twelvedata(
     lock_wait: bool | float | None = None,
     progress: Progress | None = None,
     prefetch: int = PREFETCH,
+    recheck_inactive_days: float = RECHECK_INACTIVE_DAYS,
 ) -> VendorIngestReport:
     """Backfill and update `symbols` in `table` from TwelveData; safe to kill and re-run.
 
     Backfill pages are fetched `prefetch` pages ahead of the one being loaded, so credits keep being
     spent while a page is validated and written; a kill can therefore waste the page being loaded and
     `prefetch` more (never a page already stored).
+
+    A symbol deactivated by the vendor's 404 is skipped (no credits) until `recheck_inactive_days` have
+    passed since it was marked; then it is asked again: reactivated if the vendor now serves it, marked
+    again (for another period) if it still answers 404.
 
     Raises:
         WarehouseLocked: another run holds the warehouse past `lock_wait` (None: the default wait).
@@ -185,13 +199,17 @@ def ingest_twelvedata(
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     credits0, requests0 = client.budget.total_credits, client.requests_sent
-    report = VendorIngestReport(spec.name, symbols=len(symbols))
+    report = VendorIngestReport(spec.name, symbols=len(dict.fromkeys(symbols)))
     batch = max(1, min(batch_size or MAX_BATCH, MAX_BATCH, client.budget.per_minute))
     with store.writer_lock(wait=lock_wait):
+        client.budget.reload_day()  # another run may have spent today's credits while this one waited
         store.ensure_tables([spec.name])
-        symbols = _skip_inactive(store, list(dict.fromkeys(symbols)), report)
+        symbols, rechecked = _skip_inactive(store, list(dict.fromkeys(symbols)), report,
+                                            recheck_after=timedelta(days=recheck_inactive_days))
+        if rechecked:
+            say(f"re-checking {len(rechecked)} symbols deactivated over {recheck_inactive_days:g} days ago")
         extents = stored_extents(store, spec, symbols)
-        state = _read_state(store, spec)
+        state = read_states(store, spec.name)
         stale_before = _peers_stale(state.pop(PEERS_MARKER, None))
         deferred = _Deferred(store, spec, stale=stale_before)
         plan = plan_symbols(spec, symbols, extents, state, now=clock_now(), overlap_bars=overlap_bars)
@@ -222,6 +240,10 @@ def ingest_twelvedata(
                       earliest=floors.known, peers=False)
         # 3. the pages above left sector peers' / everyone's benchmark fields stale: one refresh for all
         deferred.finish(report, say=say)
+        revived = [s for s in rechecked if s not in report.not_found and s not in report.failed
+                   and state.get(s) is not None and state[s].status == "ok"]
+        if revived:
+            mark_active(store, revived, now=datetime.now(UTC))
     client.budget.flush()
     report.credits = client.budget.total_credits - credits0
     report.requests = client.requests_sent - requests0
@@ -295,7 +317,7 @@ def ingest_binance(
     return report
 
 
-def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state: dict[str, dict[str, object]],
+def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state: dict[str, IngestState],
             report: VendorIngestReport, *, say: Progress) -> EarliestBars:
     """The pager's floors: each symbol's earliest bar from `ingest_state`, else asked when paging needs it.
 
@@ -305,19 +327,18 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
     """
     known: dict[str, pd.Timestamp] = {}
     for symbol, row in state.items():
-        prev = row.get("earliest_available")
-        if prev is not None and not pd.isna(prev):  # type: ignore[arg-type]
-            known[symbol] = _utc(prev)
+        if row.earliest_available is not None:
+            known[symbol] = pd.Timestamp(row.earliest_available)
 
     def persist(found: dict[str, pd.Timestamp], errors: dict[str, WireError]) -> None:
         now = datetime.now(UTC)
         rows, missing = [], {}
         for symbol, floor in found.items():
-            old = state.get(symbol, {})
-            first = old.get("first_bar")
-            reached = first is not None and not pd.isna(first) and _utc(first) <= floor  # type: ignore[arg-type]
-            rows.append(_state_row(spec, symbol, state, status=str(old.get("status") or "ok"),
-                                   message=old.get("message"), now=now, earliest=floor, complete=reached))  # type: ignore[arg-type]
+            old = state.get(symbol)
+            first = old.first_bar if old else None
+            reached = first is not None and pd.Timestamp(first) <= floor
+            rows.append(_state_row(spec, symbol, state, status=(old.status if old else None) or "ok",
+                                   message=old.message if old else None, now=now, earliest=floor, complete=reached))
         for symbol, err in errors.items():
             if err.code == 404:
                 missing[symbol] = f"twelvedata {err.code}: {err.message}"[:300]
@@ -328,17 +349,12 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
     return EarliestBars(client, spec, known=known, on_answer=persist)
 
 
-def _utc(value: object) -> pd.Timestamp:
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-
-
 PEERS_MARKER = "*"
 """`ingest_state` row (table, "*"): backfill pages were loaded without refreshing their peers."""
 
 
-def _peers_stale(row: dict[str, object] | None) -> bool:
-    return row is not None and row.get("status") == "peers_stale"
+def _peers_stale(row: IngestState | None) -> bool:
+    return row is not None and row.status == "peers_stale"
 
 
 class _Deferred:
@@ -364,18 +380,15 @@ class _Deferred:
         self._mark(stale=False)
 
     def _mark(self, *, stale: bool) -> None:
-        row = {"table": self.spec.name, "symbol": PEERS_MARKER, "source": "marketlake", "first_bar": None,
-               "last_bar": None, "earliest_available": None, "backfill_complete": None,
-               "status": "peers_stale" if stale else "peers_fresh",
-               "message": "cross-sectional fields of stored peers await a refresh" if stale else None,
-               "updated_at": datetime.now(UTC)}
-        self.store.upsert_support("ingest_state", pa.Table.from_pylist([row], schema=SUPPORT_SCHEMAS["ingest_state"]),
-                                  keys=["table", "symbol"])
+        write_states(self.store, [IngestState(
+            self.spec.name, PEERS_MARKER, source="marketlake", status="peers_stale" if stale else "peers_fresh",
+            message="cross-sectional fields of stored peers await a refresh" if stale else None,
+            updated_at=datetime.now(UTC))])
         self.marked = stale
 
 
 def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], report: VendorIngestReport,
-          state: dict[str, dict[str, object]], *, target: datetime, backfill: bool, say: Progress,
+          state: dict[str, IngestState], *, target: datetime, backfill: bool, say: Progress,
           earliest: dict[str, pd.Timestamp] | None = None, peers: bool = True) -> None:
     """Load fetched bars (one commit), then record state and 404s. Order matters for resume."""
     report.requested += sum(len(r.request.symbols) for r in results)
@@ -393,10 +406,13 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
         for s in r.request.symbols:
             if s in r.errors:
                 err = r.errors[s]
-                if err.code == 404:
+                if err.code == 404:  # the vendor's own "unknown symbol": deactivated
                     missing[s] = f"twelvedata {err.code}: {err.message}"[:300]
+                else:  # missing from a batch answer, malformed, 5xx: kept active, asked again next run
+                    report.failed[s] = f"twelvedata {err.code}: {err.message}"[:300]
                 rows.append(_state_row(spec, s, state, status="error", message=f"{err.code}: {err.message}"[:300], now=now))
                 continue
+            report.failed.pop(s, None)
             complete = None
             if backfill:
                 oldest = r.oldest.get(s)
@@ -411,69 +427,95 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
     _record(store, rows, missing, report, now=now)
 
 
-def _record(store: DeltaStore, rows: list[dict[str, object]], missing: dict[str, str], report: VendorIngestReport,
+def _record(store: DeltaStore, rows: list[IngestState], missing: dict[str, str], report: VendorIngestReport,
             *, now: datetime) -> None:
     """Write `ingest_state` rows (one commit), then mark the 404s inactive and report them."""
-    if rows:
-        store.upsert_support("ingest_state", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["ingest_state"]),
-                             keys=["table", "symbol"])
+    write_states(store, rows)
     if missing:
         mark_inactive(store, missing, now=now)
         report.not_found.update(missing)
 
 
-def _state_row(spec: TableSpec, symbol: str, state: dict[str, dict[str, object]], *, status: str,
+def _state_row(spec: TableSpec, symbol: str, state: dict[str, IngestState], *, status: str,
                message: str | None, now: datetime, complete: bool | None = None,
-               first: object = None, last: object = None, earliest: object = None) -> dict[str, object]:
-    old = state.get(symbol, {})
+               first: object = None, last: object = None, earliest: object = None) -> IngestState:
+    """`symbol`'s record updated: bar extent widened, floor and completeness kept once known."""
+    old = state.get(symbol) or IngestState(spec.name, symbol)
 
-    def pick(new: object, key: str, fn: Callable[[object, object], object]) -> object:
-        prev = old.get(key)
-        if new is None or pd.isna(new):  # type: ignore[arg-type]
-            return None if prev is None or pd.isna(prev) else prev  # type: ignore[arg-type]
-        return new if prev is None or pd.isna(prev) else fn(prev, new)  # type: ignore[arg-type]
+    def pick(new: datetime | None, prev: datetime | None, fn: Callable[[datetime, datetime], datetime]) -> datetime | None:
+        if new is None or prev is None:
+            return new if prev is None else prev
+        return fn(prev, new)
 
-    row = {
-        "table": spec.name, "symbol": symbol, "source": SOURCE,
-        "first_bar": _py(pick(first, "first_bar", min)), "last_bar": _py(pick(last, "last_bar", max)),
-        "earliest_available": _py(earliest if earliest is not None else old.get("earliest_available")),
-        "backfill_complete": bool(complete) or bool(old.get("backfill_complete") or False),
-        "status": status, "message": message, "updated_at": now,
-    }
+    row = old.updated(
+        source=SOURCE, first_bar=pick(_py(first), old.first_bar, min), last_bar=pick(_py(last), old.last_bar, max),
+        earliest_available=_py(earliest) if earliest is not None else old.earliest_available,
+        backfill_complete=bool(complete) or old.backfill_complete, status=status, message=message, updated_at=now)
     state[symbol] = row
     return row
 
 
 def _py(value: object) -> datetime | None:
-    if value is None or value is pd.NaT or pd.isna(value):  # type: ignore[arg-type]
+    """A bar time (Timestamp, datetime, NaT or None) as a UTC datetime or None."""
+    if value is None or value is pd.NaT:
         return None
-    return pd.Timestamp(value).to_pydatetime()  # type: ignore[arg-type]
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    if pd.isna(ts):
+        return None
+    return (ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")).to_pydatetime()
 
 
-def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestReport) -> list[str]:
-    """Symbols marked inactive by an earlier 404 are not requested again (no credits spent)."""
-    master = store.read_support("symbols", columns=["symbol", "active", "inactive_reason"])
+def _skip_inactive(store: DeltaStore, symbols: list[str], report: VendorIngestReport, *,
+                   recheck_after: timedelta) -> tuple[list[str], list[str]]:
+    """(symbols to request, those among them being re-checked).
+
+    Symbols marked inactive by an earlier 404 are not requested again (no credits spent) until
+    `recheck_after` has passed since they were marked (`symbols.updated_at`): a vendor may list a
+    symbol later (an IPO's ticker in use, a data gap fixed), so a 404 is not forever.
+    """
+    master = store.read_support("symbols", columns=["symbol", "active", "inactive_reason", "updated_at"])
     if master.num_rows == 0:
-        return symbols
-    frame = master.to_pandas()
-    dead = frame[(frame["active"] == False) & frame["inactive_reason"].fillna("").str.startswith("twelvedata")]  # noqa: E712
-    reasons = dict(zip(dead["symbol"], dead["inactive_reason"]))
+        return symbols, []
+    wanted = set(symbols)
+    due = datetime.now(UTC) - recheck_after
+    reasons, rechecked = {}, []
+    for row in master.to_pylist():
+        reason = row["inactive_reason"] or ""
+        if row["symbol"] not in wanted or row["active"] is not False or not reason.startswith("twelvedata"):
+            continue
+        marked = row["updated_at"]
+        if marked is not None and marked > due:
+            reasons[row["symbol"]] = reason
+        else:
+            rechecked.append(row["symbol"])
     report.not_found.update({s: reasons[s] for s in symbols if s in reasons})
-    return [s for s in symbols if s not in reasons]
+    return [s for s in symbols if s not in reasons], rechecked
+
+
+def mark_active(store: DeltaStore, symbols: Sequence[str], *, now: datetime) -> None:
+    """Set `active = true` and clear the reason of `symbols` (a re-checked symbol the vendor serves again)."""
+    master = store.read_support("symbols")
+    rows = [{**row, "active": True, "inactive_reason": None, "updated_at": now}
+            for row in master.to_pylist() if row["symbol"] in set(symbols)]
+    if rows:
+        store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=SUPPORT_SCHEMAS["symbols"]), keys=["symbol"])
 
 
 def mark_inactive(store: DeltaStore, reasons: dict[str, str], *, now: datetime, source: str = SOURCE) -> None:
-    """Set `active = false` and the reason in `symbols`, keeping every other column."""
+    """Set `active = false` and the reason in `symbols`, keeping every other column.
+
+    Rows go Arrow -> Python -> Arrow (`to_pylist`: NULL stays None), never through pandas, where a NULL
+    string or timestamp would come back as NaN/NaT and fail the write.
+    """
     schema = SUPPORT_SCHEMAS["symbols"]
-    master = store.read_support("symbols").to_pandas()
-    old = {str(r["symbol"]): r for r in master.to_dict("records")} if len(master) else {}
+    old = {r["symbol"]: r for r in store.read_support("symbols").to_pylist() if r["symbol"] in reasons}
     rows = []
     for symbol, reason in reasons.items():
         row = {name: old.get(symbol, {}).get(name) for name in schema.names}
         row.update(symbol=symbol, active=False, inactive_reason=reason, updated_at=now)
         row["metadata_source"] = row.get("metadata_source") or source
-        rows.append({k: (None if not isinstance(v, (str, bool, datetime)) and pd.isna(v) else v) for k, v in row.items()})
+        rows.append(row)
     store.upsert_support("symbols", pa.Table.from_pylist(rows, schema=schema), keys=["symbol"])
 
 
-__all__ = ["PREFETCH", "BinanceIngestReport", "IngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_inactive", "plan_symbols", "stored_extents"]
+__all__ = ["PREFETCH", "BinanceIngestReport", "IngestReport", "StoreUsage", "VendorIngestReport", "ingest_binance", "ingest_twelvedata", "mark_active", "mark_inactive", "plan_symbols", "stored_extents"]

@@ -11,7 +11,9 @@ Model (three limits, all enforced):
   paced evenly. Pacing keeps little spend near window boundaries, where client/server clock skew would
   otherwise turn a full burst into a 429, and it makes long backfills run at exactly the plan rate;
 - a daily cap (UTC day) persisted through `UsageStore`, written *before* the request is sent, so a
-  restart (even after `kill -9`) cannot overspend.
+  restart (even after `kill -9`) cannot overspend. Each process persists the *increments* it spent
+  (added to the store, never overwriting a row another process wrote for the same minute), and the
+  day's spend is the sum of every increment: runs restarted within one vendor minute add up.
 
 A request acquired within `guard_s` of a window's end is charged to both windows, because it may land
 on the vendor's side after the boundary.
@@ -98,7 +100,10 @@ class UsageStore(Protocol):
         ...
 
     def record(self, vendor: str, minute: datetime, *, credits: int, requests: int) -> None:
-        """Set the totals of one vendor minute (idempotent upsert keyed by vendor and minute)."""
+        """Add an increment to one vendor minute (append-only; `credits` is negative for a refund).
+
+        Several processes may spend in the same minute, so a store must add, never overwrite.
+        """
         ...
 
 
@@ -112,7 +117,8 @@ class MemoryUsage:
         return sum(c for (v, m), (c, _) in self.minutes.items() if v == vendor and m.date() == day)
 
     def record(self, vendor: str, minute: datetime, *, credits: int, requests: int) -> None:
-        self.minutes[(vendor, minute)] = (credits, requests)
+        c, n = self.minutes.get((vendor, minute), (0, 0))
+        self.minutes[(vendor, minute)] = (c + credits, n + requests)
 
 
 class CreditBudget:
@@ -154,6 +160,7 @@ class CreditBudget:
         self._tokens_at = now
         self._windows: dict[int, int] = {}  # window index -> credits charged
         self._spent: dict[int, tuple[int, int]] = {}  # window -> (credits, requests) really spent
+        self._persisted: dict[int, tuple[int, int]] = {}  # window -> the part of `_spent` already in `usage`
         self._dirty: set[int] = set()
         self._day = _utc_day(now)
         self._day_spent = usage.credits_on(vendor, self._day) if usage else 0
@@ -271,15 +278,34 @@ class CreditBudget:
                 self._dirty.add(w)
 
     def flush(self) -> None:
-        """Persist this day's per-minute totals."""
+        """Persist what this process spent since the last flush, per vendor minute (increments)."""
         if self.usage is None:
             return
         with self._lock:
-            rows = [(idx, *self._spent[idx]) for idx in sorted(self._dirty)]
+            rows = []
+            for idx in sorted(self._dirty):
+                (c, n), (pc, pn) = self._spent[idx], self._persisted.get(idx, (0, 0))
+                if (c, n) != (pc, pn):
+                    rows.append((idx, c - pc, n - pn))
+                self._persisted[idx] = (c, n)
             self._dirty.clear()
         for idx, credits, n in rows:
             minute = datetime.fromtimestamp(idx * self.minute_seconds, tz=UTC)
             self.usage.record(self.vendor, minute, credits=credits, requests=n)
+
+    def reload_day(self) -> None:
+        """Re-read today's spend from `usage` (plus what this process has not persisted yet).
+
+        Why: the budget is made before a run takes the warehouse lock; another run may have spent
+        credits while this one waited for it.
+        """
+        if self.usage is None:
+            return
+        spent = self.usage.credits_on(self.vendor, self._day)
+        with self._lock:
+            unsent = sum(self._spent[i][0] - self._persisted.get(i, (0, 0))[0] for i in self._spent
+                         if _utc_day(i * self.minute_seconds) == self._day)
+            self._day_spent = spent + unsent
 
     def _roll_day(self, now: float) -> None:
         day = _utc_day(now)

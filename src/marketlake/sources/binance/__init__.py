@@ -35,11 +35,12 @@ def make_client(
     retry: RetryPolicy | None = None,
     timeout_s: float = 30.0,
 ) -> BinanceClient:
-    """A client wired from the configuration (base URL, weight per minute, vendor-minute length)."""
+    """A client wired from the configuration (base URL, weight per minute, vendor-minute length, deadline)."""
     cfg = config or load_config()
     limits = PlanLimits("binance", cfg.binance.weight_per_minute, None, None)
     budget = CreditBudget("binance", limits=limits, minute_seconds=cfg.minute_seconds, clock=clock)
-    return BinanceClient(budget=budget, base_url=cfg.binance.base_url, retry=retry, timeout_s=timeout_s)
+    return BinanceClient(budget=budget, base_url=cfg.binance.base_url, retry=retry, timeout_s=timeout_s,
+                         deadline_s=cfg.request_deadline_s)
 
 
 @register("binance")

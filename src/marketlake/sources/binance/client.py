@@ -6,6 +6,7 @@ to a `CreditBudget` counting weight before sending it, and adopts the server's o
 
 Errors:
 - 429: the weight limit was hit; wait `Retry-After` seconds (else until the next minute), retry, bounded;
+  a `Retry-After` over `RetryPolicy.max_wait_s` (100000, 1e400) is a `RateLimitError` at once;
 - 418: the IP is banned for repeatedly ignoring 429s: `RateLimitError` at once, with the ban length;
   retrying would only extend the ban;
 - 5xx and timeouts: exponential backoff with jitter (`RetryPolicy`), bounded, then `VendorError`;
@@ -25,7 +26,14 @@ import httpx
 from marketlake.errors import RateLimitError
 from marketlake.sources.binance.wire import Kline, WireError, WireSymbol, parse_exchange_info, parse_klines
 from marketlake.sources.budget import CreditBudget
-from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, retry_after_seconds
+from marketlake.sources.http import (
+    DEFAULT_DEADLINE_S,
+    Attempts,
+    RetryPolicy,
+    bound_requests,
+    budgeted_get,
+    retry_after_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +54,8 @@ class BinanceClient:
         budget: weight budget (per-minute weight limit) charged before each request.
         base_url: API root (`BINANCE_BASE_URL` / `[binance] base_url`); tests point it at loopback.
         retry: backoff policy for 5xx/timeouts and the number of 429s waited out.
-        timeout_s: per-request timeout.
+        timeout_s: per socket operation (connect, each read, each write).
+        deadline_s: overall seconds per request attempt, however slowly the server answers.
         transport: optional httpx transport.
     """
 
@@ -57,6 +66,7 @@ class BinanceClient:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         timeout_s: float = 30.0,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.budget = budget
@@ -64,6 +74,8 @@ class BinanceClient:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers={"User-Agent": "marketlake"},
                                   timeout=timeout_s, transport=transport)
+        self.deadline_s = deadline_s
+        bound_requests(self._http)
         self.requests_sent = 0
         self.used_weight: int | None = None  # last X-MBX-USED-WEIGHT-1M seen
 
@@ -115,7 +127,8 @@ class BinanceClient:
             RateLimitError: 418 (banned), or 429 persisting over `retry.rate_limit_attempts`.
             VendorError: 5xx/timeouts persisting over `retry.max_attempts`, or an undecodable 2xx body.
         """
-        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="Binance", path=path)
+        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="Binance", path=path,
+                            deadline_s=self.deadline_s)
         limited = 0
         while True:
             resp = budgeted_get(self._http, attempts, params, cost=weight)
@@ -145,6 +158,11 @@ class BinanceClient:
                         f"Binance kept answering 429 on {path} ({limited} times); lower [binance] "
                         "weight_per_minute or retry later", vendor=VENDOR, retry_after_s=wait, status=429,
                         code=_code(body))
+                if wait is not None and wait > self.retry.max_wait_s:
+                    raise RateLimitError(
+                        f"Binance answered 429 on {path} asking to wait {wait:.0f}s (Retry-After), longer than "
+                        f"the {self.retry.max_wait_s:.0f}s a run waits; retry after that, and lower [binance] "
+                        "weight_per_minute", vendor=VENDOR, retry_after_s=wait, status=429, code=_code(body))
                 next_window = self.budget.exhaust_window()
                 wait = next_window if wait is None else wait
                 log.info("binance 429 on %s: waiting %.2fs (Retry-After)", path, wait)

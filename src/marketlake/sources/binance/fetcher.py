@@ -1,8 +1,9 @@
 """Binance klines in three steps: build the query (pure), extract (I/O), transform (pure).
 
 Paging goes *forward*: Binance answers oldest first from `startTime`, up to `limit` (<= 1000) klines.
-The next page starts one millisecond after the last kline's open time; paging stops on a short page,
-past `end`, or at the still-forming kline.
+The next page starts one millisecond after the newest kline's open time (the largest, whatever order
+the page came in: a page in reverse order once made the pager step one kline per request); paging
+stops on a short page, past `end`, at the still-forming kline, or when a page does not move forward.
 """
 
 from __future__ import annotations
@@ -77,9 +78,17 @@ def transform(query: KlinesQuery, answer: list[Kline] | WireError, *, now: datet
     if isinstance(answer, WireError):
         return KlinesResult(query, empty_raw_bars(), pd.DataFrame({"symbol": []}), error=answer)
     bars = klines_to_bars(answer, symbol=query.symbol, pair=query.pair.pair, interval=query.interval, now=now)
-    last = int(answer[-1][OPEN_TIME_MS]) if answer else None
+    opens = [t for t in (_int(k[OPEN_TIME_MS]) for k in answer) if t is not None]
+    last = max(opens) if opens else None
     return KlinesResult(query, bars, pd.DataFrame([pair_metadata(query.pair)]), received=len(answer),
                         last_open_ms=last)
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        return None
 
 
 def fetch_symbol(client: BinanceClient, pair: Pair, table: TableSpec, *, start: datetime | None,
@@ -95,6 +104,8 @@ def fetch_symbol(client: BinanceClient, pair: Pair, table: TableSpec, *, start: 
             return
         nxt = result.last_open_ms + 1
         if query.end_ms is not None and nxt > query.end_ms:
+            return
+        if query.start_ms is not None and nxt <= query.start_ms:  # the page did not move forward
             return
         query = KlinesQuery(query.pair, query.interval, nxt, query.end_ms, query.limit)
 

@@ -33,7 +33,7 @@ def make_client(
     retry: RetryPolicy | None = None,
     timeout_s: float = 30.0,
 ) -> TwelveDataClient:
-    """A client wired from the configuration (key, base URL, plan, vendor-minute length)."""
+    """A client wired from the configuration (key, base URL, plan, vendor-minute length, deadline)."""
     cfg = config or load_config()
     td = cfg.twelvedata
     limits = plan_limits(plan or td.plan, credits_per_minute=td.credits_per_minute,
@@ -41,7 +41,7 @@ def make_client(
     budget = CreditBudget("twelvedata", limits=limits, minute_seconds=cfg.minute_seconds, clock=clock,
                           usage=usage, burst=min(MAX_BATCH, limits.credits_per_minute))
     return TwelveDataClient(api_key=td.api_key, budget=budget, base_url=td.base_url, retry=retry,
-                            timeout_s=timeout_s)
+                            timeout_s=timeout_s, deadline_s=cfg.request_deadline_s)
 
 
 @register("twelvedata")

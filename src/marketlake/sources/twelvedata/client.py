@@ -8,7 +8,10 @@ arrive either as HTTP statuses or as `{"status":"error"}` inside a 200, onto mar
 - 429 (either form): mark the vendor minute spent, wait for the next one, retry (bounded);
 - 5xx and timeouts: exponential backoff with jitter (`RetryPolicy`), bounded;
 - 401/403: `AuthError` at once, one clear message;
-- per-symbol errors in a batch (404 unknown symbol, ...) are returned to the caller as `WireError`.
+- per-symbol errors in a batch (404 unknown symbol, ...) are returned to the caller as `WireError`;
+  a symbol missing from a batch answer, a malformed answer, or a per-symbol 5xx is asked again (only
+  those symbols, with backoff, bounded by `retry.max_attempts`) and, if it persists, returned as a
+  retryable error: never as a 404, which would deactivate the symbol.
 
 The key never enters a message, a repr or a URL: it is held as `SecretStr` and redacted from any
 text that came back from the vendor or from httpx.
@@ -26,7 +29,14 @@ from pydantic import SecretStr
 
 from marketlake.errors import AuthError, ConfigError, RateLimitError, VendorError
 from marketlake.sources.budget import CreditBudget
-from marketlake.sources.http import Attempts, RetryPolicy, budgeted_get, redact
+from marketlake.sources.http import (
+    DEFAULT_DEADLINE_S,
+    Attempts,
+    RetryPolicy,
+    bound_requests,
+    budgeted_get,
+    redact,
+)
 from marketlake.sources.twelvedata.wire import WireError, WireSeries, is_error, parse_list, parse_time_series
 
 log = logging.getLogger(__name__)
@@ -47,7 +57,8 @@ class TwelveDataClient:
         budget: credit budget charged before each request.
         base_url: API root; tests point it at a loopback server.
         retry: backoff policy for 5xx and timeouts.
-        timeout_s: per-request timeout.
+        timeout_s: per socket operation (connect, each read, each write).
+        deadline_s: overall seconds per request attempt, however slowly the server answers.
         transport: optional httpx transport (tests).
     """
 
@@ -59,6 +70,7 @@ class TwelveDataClient:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         timeout_s: float = 30.0,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
@@ -76,6 +88,8 @@ class TwelveDataClient:
             timeout=timeout_s,
             transport=transport,
         )
+        self.deadline_s = deadline_s
+        bound_requests(self._http)
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -102,7 +116,10 @@ class TwelveDataClient:
         end_date: datetime | str | None = None,
         timezone: str | None = None,
     ) -> dict[str, WireSeries | WireError]:
-        """Bars for up to `MAX_BATCH` symbols in one request (one credit per symbol), newest first."""
+        """Bars for up to `MAX_BATCH` symbols in one request (one credit per symbol), newest first.
+
+        Symbols whose answer is missing, malformed or a 5xx are asked again (see the module docstring).
+        """
         syms = list(symbols)
         if not 1 <= len(syms) <= MAX_BATCH:
             raise ValueError(f"time_series takes 1..{MAX_BATCH} symbols, got {len(syms)}")
@@ -118,8 +135,18 @@ class TwelveDataClient:
             params["end_date"] = _fmt(end_date)
         if timezone:
             params["timezone"] = timezone
-        body = self._get("/time_series", params, credits=len(syms))
-        return parse_time_series(body, syms)
+        answers = parse_time_series(self._get("/time_series", params, credits=len(syms)), syms)
+        for attempt in range(1, self.retry.max_attempts):
+            again = [s for s, a in answers.items() if isinstance(a, WireError) and a.retryable]
+            if not again:
+                break
+            delay = self.retry.delay(attempt - 1)
+            log.info("twelvedata /time_series: no usable answer for %d symbols, asking again in %.2fs",
+                     len(again), delay)
+            self.budget.clock.sleep(delay)
+            params["symbol"] = ",".join(again)
+            answers.update(parse_time_series(self._get("/time_series", params, credits=len(again)), again))
+        return answers
 
     def stocks(self, **filters: str) -> list[dict[str, Any]]:
         return self._list("/stocks", filters)
@@ -172,7 +199,8 @@ class TwelveDataClient:
             RateLimitError: 429 persisted over `retry.rate_limit_attempts` vendor minutes.
             VendorError: 5xx/timeouts persisted over `retry.max_attempts`, or an undecodable body.
         """
-        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="TwelveData", path=path)
+        attempts = Attempts(self.retry, self.budget, vendor=VENDOR, label="TwelveData", path=path,
+                            deadline_s=self.deadline_s)
         limited = 0
         while True:
             resp = budgeted_get(self._http, attempts, params, cost=credits)

@@ -28,7 +28,7 @@ from marketlake.sources.twelvedata.convert import (
     local_wall_time,
     series_metadata,
 )
-from marketlake.sources.twelvedata.wire import WireError, WireSeries
+from marketlake.sources.twelvedata.wire import INCOMPLETE, WireError, WireSeries
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def transform(
             series.append((symbol, answer))
             result.counts[symbol] = len(answer.values)
         else:
-            result.errors[symbol] = answer or WireError(404, f"no answer for {symbol}")
+            result.errors[symbol] = answer or WireError(INCOMPLETE, f"no answer for {symbol}")
     result.bars = batch_to_bars(series, table, now=now)
     if len(result.bars):
         oldest = result.bars.groupby("symbol", sort=False)["datetime"].min()

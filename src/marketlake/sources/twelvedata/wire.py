@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+INCOMPLETE = 502
+"""Code of a `WireError` we make when a batch answer lacks a symbol or is malformed: a server-side failure
+worth retrying, never the vendor's 404 for that symbol (which alone means "unknown symbol")."""
+
 
 @dataclass(frozen=True)
 class WireError:
@@ -29,6 +33,11 @@ class WireError:
             code = default_code
         message = obj.get("message")
         return cls(code=code, message=str(message) if message is not None else "no message")
+
+    @property
+    def retryable(self) -> bool:
+        """A server-side failure (5xx, or an answer we made for a missing/malformed one): ask again."""
+        return self.code >= 500
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,11 @@ def parse_time_series(obj: Any, symbols: list[str]) -> dict[str, WireSeries | Wi
 
     A single-symbol request answers `{meta, values, status}`; a batch answers an object keyed by
     symbol (no top-level status), each value a series or an error. A symbol missing from a batch
-    answer is reported as a 404-like error so the caller never silently loses it.
+    answer is reported as an `INCOMPLETE` error (retryable; never a 404: the vendor did not say it does
+    not know the symbol), so the caller never silently loses it.
     """
     if not isinstance(obj, Mapping):
-        err = WireError(code=500, message="response is not a JSON object")
+        err = WireError(code=INCOMPLETE, message="response is not a JSON object")
         return {s: err for s in symbols}
     if len(symbols) == 1 and ("values" in obj or "meta" in obj or is_error(obj)):
         return {symbols[0]: parse_series(obj)}
@@ -99,7 +109,7 @@ def parse_time_series(obj: Any, symbols: list[str]) -> dict[str, WireSeries | Wi
         if isinstance(item, Mapping):
             out[s] = parse_series(item)
         else:
-            out[s] = WireError(code=404, message=f"symbol {s} missing from batch answer")
+            out[s] = WireError(code=INCOMPLETE, message=f"symbol {s} missing from the batch answer")
     return out
 
 
@@ -115,6 +125,7 @@ def parse_list(obj: Any) -> list[dict[str, Any]] | WireError:
 
 
 __all__ = [
+    "INCOMPLETE",
     "WireError",
     "WireMeta",
     "WireSeries",
