@@ -183,3 +183,28 @@ def test_gap_refetched_only_over_its_own_range(wh: DeltaStore) -> None:
     plan = run_quality(wh, config=CFG, fix=True, plan_only=True, record=False).plan
     assert [(p.action, p.source, p.start, p.end) for p in plan] == [
         ("refetch", "synthetic", dts[249].as_py(), dts[251].as_py())]
+
+
+def test_symbol_master_checked_only_for_used_symbols_and_cli_summary(wh: DeltaStore) -> None:
+    import pandas as pd
+
+    from marketlake.schema import SUPPORT_SCHEMAS
+
+    schema = SUPPORT_SCHEMAS["symbols"]
+    extra = pd.DataFrame({"symbol": [f"Z{k:04d}" for k in range(300)] + ["QQQM"], "asset_type": "stock",
+                          "active": True})
+    cols = {f.name: extra[f.name] if f.name in extra else None for f in schema}
+    table = pa.Table.from_arrays([pa.array(cols[f.name] if cols[f.name] is not None else [None] * len(extra),
+                                           type=f.type, from_pandas=True) for f in schema], schema=schema)
+    wh.upsert_support("symbols", table, keys=["symbol"])  # 301 master rows, no metadata, no bars
+    cfg = QualityConfig(as_of=AS_OF, targets={T: 1}, universes={T: ("QQQM",)})
+    master_issues = {i.symbol for i in run_quality(wh, config=cfg, record=False).issues if i.table == "symbols"}
+    assert master_issues == {"QQQM"}  # in a configured universe; the 300 unused symbols are not reported
+    args = ["quality", "-w", wh.root, "--as-of", AS_OF.isoformat()]
+    full = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    assert len(full["issues"]) > 2 and full["summary"]
+    text = " ".join(CliRunner().invoke(app, [*args, "--limit", "2"]).output.replace("│", " ").split())
+    assert f"showing 2 of {len(full['issues'])} rows" in text
+    for check, row in full["summary"].items():
+        assert f"{check} {row['error']} {row['warning']} {row['info']}" in text
+    assert sum(sum(r.values()) for r in full["summary"].values()) == len(full["issues"])
