@@ -62,12 +62,29 @@ def detect_format(columns: Sequence[str]) -> Format:
     raise ValueError(f"unknown reference format (columns: {', '.join(map(str, columns))})")
 
 
+def comment_lines(path: Path) -> int:
+    """Leading `#` lines (a snapshot's source and date) to skip; plain or gzip-compressed files."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    n = 0
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                n += 1
+    except (OSError, EOFError) as exc:
+        raise ParseError(f"cannot read: {exc}", path=str(path), source="reference") from None
+    return n
+
+
 def _read(path: Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise ParseError("file does not exist", path=str(path), source="reference")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skiprows=comment_lines(path))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ParseError(f"not a reference CSV: {exc}", path=str(path), source="reference") from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     return frame.apply(lambda s: s.str.strip())
@@ -135,7 +152,10 @@ def load_reference(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise ParseError("file does not exist", path=str(p), source="reference")
-    header = pd.read_csv(p, nrows=0, dtype=str).columns.tolist()
+    try:
+        header = pd.read_csv(p, nrows=0, dtype=str, skiprows=comment_lines(p)).columns.tolist()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ParseError(f"not a reference CSV: {exc}", path=str(p), line=1, source="reference") from None
     try:
         fmt = detect_format(header)
     except ValueError as exc:
