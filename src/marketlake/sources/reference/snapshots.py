@@ -131,9 +131,9 @@ def update_reference(
                                       "truncated or the wrong file; kept the previous list", source="reference")
                 staged.append((kind, url, str(tmp), n))
         out = []
-        for kind, url, tmp, n in staged:  # every list validated: install them
+        for kind, url, staged_path, n in staged:  # every list validated: install them
             dest = target / UPDATED[kind]
-            os.replace(tmp, dest)
+            os.replace(staged_path, dest)
             out.append(Updated(kind, url, dest, n))
         return out
     finally:
