@@ -76,3 +76,12 @@ def test_readme_path_leaves_no_stored_symbol_without_the_masters_metadata(tmp_pa
 
     r = run.invoke(app, ["symbols", "load", "-w", wh])  # nothing changed: no commit
     assert r.exit_code == 0 and DeltaTable(store.path(T)).version() == version + 1
+
+    # a re-ingest keeps what the master says (the source's own SPY says NYSE; the listing says NYSE Arca)
+    r = run.invoke(app, ["ingest", "synthetic", "-t", T, "--stocks", "12", "--start", "2024-01-01",
+                         "--end", "2024-06-28", "-w", wh])
+    assert r.exit_code == 0, r.output
+    assert DeltaTable(store.path(T)).version() == version + 1
+    spy = store.read(T, symbols=["SPY"], columns=["exchange", "mic_code"]).to_pandas()
+    assert set(zip(spy["exchange"], spy["mic_code"])) == {("NYSE Arca", "ARCX")}
+    assert store.read_support("symbols").to_pandas().set_index("symbol").loc["SPY", "mic_code"] == "ARCX"

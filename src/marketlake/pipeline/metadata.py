@@ -36,16 +36,25 @@ def resolve_metadata(
     provided: pd.DataFrame | None,
     master: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """One row per symbol with every metadata column: provided first, then the master, then defaults.
+    """One row per symbol with every metadata column: curated master, provided, the master, defaults.
 
-    The source's own metadata wins because it describes the bars being loaded; the master fills the
-    gaps (e.g. GICS sectors from the reference files), and table defaults fill what is implied.
+    A master row built from the reference lists (`symbols load`: GICS sectors, listing venue) is what
+    the user chose, so it wins; otherwise the source's own metadata wins because it describes the bars
+    being loaded, and the master fills the gaps. Table defaults fill what is implied. (With the source
+    first, every re-ingest of a synthetic or vendor symbol undid `symbols load` on its bars and in the
+    master: SPY back to NYSE instead of NYSE Arca.)
     """
     frame = pd.DataFrame({"symbol": pd.Series(sorted(set(symbols)), dtype=object)})
     for col in METADATA_COLUMNS:
         frame[col] = pd.Series([None] * len(frame), dtype=object)
     frame = frame.set_index("symbol")
-    for layer in (provided, master):
+    curated = None
+    if master is not None and not master.empty and "metadata_source" in master.columns:
+        from marketlake.sources.reference import PRIORITY
+
+        pattern = r"(?:^|,)(?:" + "|".join(PRIORITY) + r")(?:,|$)"
+        curated = master[master["metadata_source"].fillna("").astype(str).str.contains(pattern)]
+    for layer in (curated, provided, master):
         if layer is None or layer.empty:
             continue
         cols = [c for c in METADATA_COLUMNS if c in layer.columns]
