@@ -17,8 +17,8 @@ from marketlake.quality import QualityConfig, run_quality
 from marketlake.storage import DeltaStore
 
 # the demo's own code path, fewer symbols (the 1-minute tier keeps its 28 days: the opens need them)
-TIERS = {"daily": DemoTier(stocks=8, crypto=3, days=400), "hourly": DemoTier(stocks=4, crypto=3, days=90),
-         "1min": DemoTier(stocks=6, crypto=2, days=28)}
+TIERS = {"daily": DemoTier(stocks=4, crypto=2, days=400), "hourly": DemoTier(stocks=3, crypto=2, days=40),
+         "1min": DemoTier(stocks=4, crypto=1, days=28)}
 
 
 @pytest.fixture(scope="module")
