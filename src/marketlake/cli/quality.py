@@ -23,7 +23,7 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 def render_summary(report: QualityReport) -> Table:
     """Open issues counted per check and severity: the first thing to read."""
     out = Table(title=f"quality run {report.run_id[:12]}: {report.count('error')} errors, "
-                      f"{report.count('warning')} warnings, {report.count('info')} infos")
+                      f"{report.count('warning')} warnings, {report.count('info')} infos", min_width=64)
     for col in ("check", "errors", "warnings", "infos"):
         out.add_column(col, justify="left" if col == "check" else "right")
     for check, row in report.summary():
@@ -96,9 +96,12 @@ def quality(
         if fix and not yes:
             if report.plan:
                 out.print(render_plan(report))
-                out.print("Nothing was changed. Run again with --fix --yes to apply the repairs.")
+                if any(p.action != "refuse" for p in report.plan):
+                    out.print("Nothing was changed. Run again with --fix --yes to apply the repairs.")
+                else:
+                    out.print("Nothing was changed; none of these issues can be repaired automatically.")
             else:
-                out.print("Nothing to repair.")
+                out.print("No repair applies to these issues.")
         for r in report.repairs:
             out.print(f"repair {r.table} {r.symbol or ''} {r.field}: {r.detail}")
     if not report.ok:
