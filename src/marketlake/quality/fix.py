@@ -240,8 +240,8 @@ def plan_repairs(store: DeltaStore, issues: list[Issue], config: QualityConfig) 
             items = [i for i in meta if i.table == table]
             names = sorted({i.symbol for i in items if i.symbol})
             if reference is None:
-                plan.append(Planned("refuse", "metadata", table, (), "not repairable without reference files "
-                                    "(pass --reference PATH, e.g. sp500_constituents.csv)"))
+                plan.append(Planned("refuse", "metadata", table, (), "not repairable without reference files: run "
+                                    "`marketlake symbols load` (the bars follow the master) or pass --reference PATH"))
                 continue
             known = tuple(s for s in names if s in reference.index)
             if known:
