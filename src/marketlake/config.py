@@ -44,6 +44,18 @@ class UniverseConfig(BaseModel):
     asset: str = "stocks"
 
 
+class ReferenceConfig(BaseModel):
+    """`[reference]`: where `symbols update` downloads the reference lists from, and where it keeps them.
+
+    `urls` maps a list (sp500, nasdaq_listed, other_listed) to its URL (defaults: the public sources);
+    `dir` is the user reference directory (default ~/.local/share/marketlake/reference).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    urls: dict[str, str] = Field(default_factory=dict)
+    dir: str | None = None
+
+
 class MarketlakeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     warehouse: str = DEFAULT_WAREHOUSE
@@ -52,6 +64,7 @@ class MarketlakeConfig(BaseModel):
     benchmarks: dict[str, str] = Field(default_factory=dict)  # table name -> benchmark symbol
     universes: dict[str, UniverseConfig] = Field(default_factory=dict)
     tiers: dict[str, int] = Field(default_factory=dict)  # table name -> target symbol count
+    reference: ReferenceConfig = ReferenceConfig()
     minute_seconds: float = 60.0
     lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
@@ -97,4 +110,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
         raise ConfigError(f"invalid configuration: {exc}".replace("\n", "; ")) from None
 
 
-__all__ = ["MarketlakeConfig", "TwelveDataConfig", "BinanceConfig", "UniverseConfig", "load_config"]
+__all__ = ["MarketlakeConfig", "ReferenceConfig", "TwelveDataConfig", "BinanceConfig", "UniverseConfig", "load_config"]

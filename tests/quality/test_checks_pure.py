@@ -108,3 +108,19 @@ def test_split_and_outlier_detection() -> None:
     assert "3:1 split" in [x for x in got if x.check == "split"][0].detail
     outliers = {(x.symbol, x.first_datetime) for x in got if x.check == "outlier"}
     assert ("AAPL", df.loc[spike, "datetime"].to_pydatetime()) in outliers
+
+
+def test_crypto_grid_keeps_its_last_stamp() -> None:
+    """The crypto grid ends ON the last bar (it was lost to float rounding: every last bar 'off the grid')."""
+    from marketlake.validate.grid import grid_between, session_bars
+
+    for table in ("crypto_daily_clean", "crypto_hourly_clean", "crypto_1min_clean"):
+        spec = get_table(table)
+        step = spec.bar_seconds * 1_000_000_000
+        end = int(datetime(2026, 11, 30, tzinfo=UTC).timestamp()) * 1_000_000_000
+        for n in (1, 2, 399, 400, 8760, 40_000):
+            start = end - (n - 1) * step
+            grid = grid_between(spec, start, end)
+            assert (len(grid), int(grid[0]), int(grid[-1])) == (n, start, end), (table, n)
+    opens, _ = session_bars(get_table("crypto_hourly_clean"), end - 399 * 86_400 * 10**9, end)
+    assert len(opens) == 400 and int(opens[-1]) == end

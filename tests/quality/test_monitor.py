@@ -119,3 +119,92 @@ def test_schema_mismatch_is_an_error(wh: DeltaStore) -> None:
     assert schema and all(i.table == "stocks_hourly_clean" for i in schema)
     assert any(i.field == "datetime" and "missing" in i.detail for i in schema)
     assert not rep.ok
+
+
+def _versions(store: DeltaStore) -> dict[str, int]:
+    from marketlake.schema import TABLE_NAMES
+
+    return {t: DeltaTable(store.path(t)).version() for t in TABLE_NAMES if store.exists(t)}
+
+
+def test_fix_previews_without_yes_and_applies_with_yes(wh: DeltaStore) -> None:
+    orig = replace_rows(wh, T, "AAPL", lambda d: d.assign(
+        rsi_14=d["rsi_14"].where(~d.index.isin([100, 101]), None)))
+    before = _versions(wh)
+    args = ["quality", "-w", wh.root, "--as-of", AS_OF.isoformat(), "--fix"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1, res.output  # as a normal run: the error is still there
+    assert "repair plan" in res.output and "recompute" in res.output and "--fix --yes" in res.output
+    assert _versions(wh) == before
+    assert wh.read(T, symbols=["AAPL"], columns=["rsi_14"]).column("rsi_14").null_count > 0
+    res = CliRunner().invoke(app, [*args, "--yes"])
+    assert res.exit_code == 0, res.output
+    assert wh.read(T, symbols=["AAPL"], columns=["rsi_14"]).column("rsi_14").equals(orig.column("rsi_14"))
+    logged = [r for r in wh.read_support("quality_issues").to_pylist() if r["check"] == "repair"]
+    assert [(r["table"], r["symbol"], r["field"]) for r in logged] == [(T, "AAPL", "nulls")]
+    assert "recomputed" in logged[0]["detail"]
+
+
+def _mixed_sources(wh: DeltaStore, cut: int, gap: tuple[int, int]) -> pa.Table:
+    """MSFT: bars before row `cut` relabelled as a file import (`csv`), rows gap[0]..gap[1]-1 deleted."""
+    dts = wh.read(T, symbols=["MSFT"], columns=["datetime"]).column("datetime")
+    when = dts[cut].as_py()
+    replace_rows(wh, T, "MSFT", lambda d: d.assign(source=d["source"].where(d["datetime"] >= when, "csv")))
+    gone = [dts[k].as_py() for k in range(*gap)]
+    DeltaTable(wh.path(T)).delete(
+        "symbol = 'MSFT' AND datetime IN (" + ", ".join(f"'{d.isoformat()}'" for d in gone) + ")")
+    return wh.read(T, symbols=["MSFT"])
+
+
+def test_gap_between_two_sources_is_never_filled(wh: DeltaStore) -> None:
+    # real (csv) bars before the gap, synthetic after it: the old policy (mode of `source`) padded it
+    kept = _mixed_sources(wh, cut=150, gap=(150, 160))
+    rep = run_quality(wh, config=CFG, fix=True)
+    assert [i.fixed for i in rep.issues if i.check == "missing_bars"] == [False]
+    assert [r.detail for r in rep.repairs if r.field == "missing_bars"] == [
+        "not repairable: 1 gap(s): the bars around it come from different sources ('csv' before, "
+        "'synthetic' after)"]
+    assert wh.read(T, symbols=["MSFT"]).equals(kept)
+
+
+def test_synthetic_bars_never_enter_a_mixed_series(wh: DeltaStore) -> None:
+    # synthetic on both sides of the gap, but the series also holds real bars: refused
+    kept = _mixed_sources(wh, cut=100, gap=(200, 205))
+    plan = run_quality(wh, config=CFG, fix=True, plan_only=True, record=False).plan
+    assert [(p.action, p.symbols) for p in plan if p.check == "missing_bars"] == [("refuse", ("MSFT",))]
+    assert "never fetched into a series with bars of another source (csv)" in plan[-1].detail
+    run_quality(wh, config=CFG, fix=True)
+    assert wh.read(T, symbols=["MSFT"]).equals(kept)
+
+
+def test_gap_refetched_only_over_its_own_range(wh: DeltaStore) -> None:
+    dts = wh.read(T, symbols=["MSFT"], columns=["datetime"]).column("datetime")
+    DeltaTable(wh.path(T)).delete(f"symbol = 'MSFT' AND datetime = '{dts[250].as_py().isoformat()}'")
+    plan = run_quality(wh, config=CFG, fix=True, plan_only=True, record=False).plan
+    assert [(p.action, p.source, p.start, p.end) for p in plan] == [
+        ("refetch", "synthetic", dts[249].as_py(), dts[251].as_py())]
+
+
+def test_symbol_master_checked_only_for_used_symbols_and_cli_summary(wh: DeltaStore) -> None:
+    import pandas as pd
+
+    from marketlake.schema import SUPPORT_SCHEMAS
+
+    schema = SUPPORT_SCHEMAS["symbols"]
+    extra = pd.DataFrame({"symbol": [f"Z{k:04d}" for k in range(300)] + ["QQQM"], "asset_type": "stock",
+                          "active": True})
+    cols = {f.name: extra[f.name] if f.name in extra else None for f in schema}
+    table = pa.Table.from_arrays([pa.array(cols[f.name] if cols[f.name] is not None else [None] * len(extra),
+                                           type=f.type, from_pandas=True) for f in schema], schema=schema)
+    wh.upsert_support("symbols", table, keys=["symbol"])  # 301 master rows, no metadata, no bars
+    cfg = QualityConfig(as_of=AS_OF, targets={T: 1}, universes={T: ("QQQM",)})
+    master_issues = {i.symbol for i in run_quality(wh, config=cfg, record=False).issues if i.table == "symbols"}
+    assert master_issues == {"QQQM"}  # in a configured universe; the 300 unused symbols are not reported
+    args = ["quality", "-w", wh.root, "--as-of", AS_OF.isoformat()]
+    full = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    assert len(full["issues"]) > 2 and full["summary"]
+    text = " ".join(CliRunner().invoke(app, [*args, "--limit", "2"]).output.replace("│", " ").split())
+    assert f"showing 2 of {len(full['issues'])} rows" in text
+    for check, row in full["summary"].items():
+        assert f"{check} {row['error']} {row['warning']} {row['info']}" in text
+    assert sum(sum(r.values()) for r in full["summary"].values()) == len(full["issues"])

@@ -1,8 +1,11 @@
-"""`marketlake symbols load|list`: the symbol master from reference files.
+"""`marketlake symbols load|update|list`: the symbol master from reference files.
 
 Loading merges the reference files (see marketlake.sources.reference) and upserts them into the
 `symbols` support table by symbol, keeping what the pipeline recorded for known symbols (first/last
-bar per table, active flags): reference files only fill the metadata columns.
+bar per table, active flags): reference files only fill the metadata columns. Then the stored bars
+follow the master: those whose metadata changed are rewritten (one commit per table).
+Without arguments the three lists are the downloaded copies (`symbols update`) if any, else the
+dated snapshots shipped in the package, so the command works from any directory.
 """
 
 from __future__ import annotations
@@ -17,18 +20,23 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.config import load_config
 from marketlake.errors import ConfigError
 from marketlake.schema import METADATA_COLUMNS, SUPPORT_SCHEMAS
-from marketlake.sources.reference import load_reference, merge_reference
+from marketlake.sources.reference import (
+    default_reference_files,
+    load_reference,
+    merge_reference,
+    update_reference,
+)
 
 symbols_app = typer.Typer(help="The symbol master (`symbols` support table).", no_args_is_help=True)
-REFERENCE_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "reference"
-DEFAULT_FILES = ("sp500_constituents.csv", "nasdaq_listed.csv", "other_listed.csv")
+ConfigOption = Annotated[str | None, typer.Option("--config", help="marketlake.toml ([reference] urls, dir).")]
 
 
-def default_files() -> list[Path]:
-    """The three bundled reference files of ../shared/data/reference, when present."""
-    return [REFERENCE_DIR / f for f in DEFAULT_FILES if (REFERENCE_DIR / f).is_file()]
+def default_files(directory: str | None = None) -> list[Path]:
+    """The three reference lists: downloaded by `symbols update` if present, else the shipped snapshots."""
+    return default_reference_files(directory)
 
 
 def symbols_table(merged: pd.DataFrame, existing: pa.Table, *, now: datetime) -> pa.Table:
@@ -54,13 +62,16 @@ def symbols_table(merged: pd.DataFrame, existing: pa.Table, *, now: datetime) ->
 def load(
     files: Annotated[list[Path] | None, typer.Argument(help="Reference CSV files (format detected).")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    config_file: ConfigOption = None,
 ) -> None:
-    """Load reference files into the symbol master (default: the bundled S&P 500 and NASDAQ Trader lists)."""
+    """Load reference files into the symbol master (default: the S&P 500 and NASDAQ Trader lists), then
+    rewrite the stored bars whose metadata changed."""
+    from marketlake.pipeline.metadata import follow_master
     from marketlake.storage import DeltaStore
 
-    paths = list(files or default_files())
+    paths = list(files or default_files(load_config(config_file).reference.dir))
     if not paths:
-        raise ConfigError("no reference files given and none found in ../shared/data/reference")
+        raise ConfigError("no reference files given")
     merged = merge_reference([load_reference(p) for p in paths])
     store = DeltaStore(warehouse)
     with store.writer_lock():  # read..upsert: a load recording first/last bars meanwhile must not be undone
@@ -68,6 +79,24 @@ def load(
         store.upsert_support("symbols", rows, keys=["symbol"])
     out = console()
     out.print(f"loaded {rows.num_rows} symbols from {len(paths)} file(s) into {warehouse}")
+    for rep in follow_master(store, progress=lambda m: out.print(f"[dim]{m}[/]")):
+        out.print(f"{rep.table}: {rep.updated:,} bars rewritten with the master's metadata "
+                  f"({rep.symbols_computed} symbols recomputed, version {rep.version})")
+
+
+def update(
+    config_file: ConfigOption = None,
+    directory: Annotated[str | None, typer.Option("--dir", help="Where to keep the lists (default: [reference] "
+                                                  "dir, else ~/.local/share/marketlake/reference).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per download.")] = 30.0,
+) -> None:
+    """Download current S&P 500 and NASDAQ Trader lists; `symbols load` and `sp500` use them from then on."""
+    cfg = load_config(config_file).reference
+    done = update_reference(urls=cfg.urls, directory=directory or cfg.dir, timeout_s=timeout)
+    out = console()
+    for u in done:
+        out.print(f"{u.kind}: {u.symbols:,} symbols from {u.url} -> {u.path}")
+    out.print("Run `marketlake symbols load` to bring the symbol master (and the bars) up to date.")
 
 
 def list_symbols(
@@ -94,5 +123,6 @@ def list_symbols(
 
 def register(app: typer.Typer) -> None:
     symbols_app.command("load")(load)
+    symbols_app.command("update")(update)
     symbols_app.command("list")(list_symbols)
     app.add_typer(symbols_app, name="symbols")

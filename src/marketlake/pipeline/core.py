@@ -168,11 +168,16 @@ def refresh_cross_section(
     benchmark: str | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    symbols: list[str] | None = None,
+    metadata: pd.DataFrame | None = None,
 ) -> LoadReport:
     """Recompute every stored symbol from its stored bars and write the rows that differ (one commit).
 
     What `load_bars(peers=False)` deferred: the peers' cross-sectional fields. Rows before `since` are
-    not compared (None: all rows). A table that is already consistent gets no commit.
+    not compared (None: all rows). A table that is already consistent gets no commit. `symbols`
+    limits the recompute to those symbols (they must include the peers whose fields they move);
+    `metadata` (symbol + metadata columns) replaces the stored metadata where it has a value: how
+    bars follow the symbol master (`pipeline.metadata.follow_master`).
     """
     spec = get_table(table) if isinstance(table, str) else table
     say = progress or (lambda _msg: None)
@@ -190,10 +195,12 @@ def _refresh(store: DeltaStore, spec: TableSpec, report: LoadReport, *, since: d
     if not store.exists(spec.name):
         return
     t = time.perf_counter()
-    bars = store.read(spec.name, columns=[*BAR_COLUMNS, "source"], sort=False).to_pandas()
+    bars = store.read(spec.name, symbols=symbols, columns=[*BAR_COLUMNS, "source"], sort=False).to_pandas()
     if bars.empty:
         return
     meta = _stored_metadata(store, spec, bars.groupby("symbol", sort=False)["datetime"].max())
+    if metadata is not None:
+        meta = resolve_metadata(meta["symbol"].tolist(), spec, provided=metadata, master=meta)
     report.timings["read_history"] = time.perf_counter() - t
     report.symbols_computed = len(meta)
     t = time.perf_counter()

@@ -1,10 +1,25 @@
-"""Symbol metadata for a load: what the source says, filled in from the symbol master, then defaults."""
+"""Symbol metadata for a load: what the source says, filled in from the symbol master, then defaults.
+
+And the other direction, `follow_master`: after the master changes (`symbols load`, a vendor metadata
+refresh), the stored bars whose metadata differs from it are rewritten, so sector, exchange, MIC...
+on the bars are what the master says (before, loading the master left the bars as they were: 481 of
+580 symbols kept NULL sector and exchange on their bars).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
 import pandas as pd
 
-from marketlake.schema import METADATA_COLUMNS, TableSpec
+from marketlake.schema import METADATA_COLUMNS, TABLE_NAMES, TableSpec, get_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from marketlake.pipeline.report import LoadReport
+    from marketlake.storage import DeltaStore
 
 
 def default_metadata(table: TableSpec) -> dict[str, str]:
@@ -21,16 +36,25 @@ def resolve_metadata(
     provided: pd.DataFrame | None,
     master: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """One row per symbol with every metadata column: provided first, then the master, then defaults.
+    """One row per symbol with every metadata column: curated master, provided, the master, defaults.
 
-    The source's own metadata wins because it describes the bars being loaded; the master fills the
-    gaps (e.g. GICS sectors from the reference files), and table defaults fill what is implied.
+    A master row built from the reference lists (`symbols load`: GICS sectors, listing venue) is what
+    the user chose, so it wins; otherwise the source's own metadata wins because it describes the bars
+    being loaded, and the master fills the gaps. Table defaults fill what is implied. (With the source
+    first, every re-ingest of a synthetic or vendor symbol undid `symbols load` on its bars and in the
+    master: SPY back to NYSE instead of NYSE Arca.)
     """
     frame = pd.DataFrame({"symbol": pd.Series(sorted(set(symbols)), dtype=object)})
     for col in METADATA_COLUMNS:
         frame[col] = pd.Series([None] * len(frame), dtype=object)
     frame = frame.set_index("symbol")
-    for layer in (provided, master):
+    curated = None
+    if master is not None and not master.empty and "metadata_source" in master.columns:
+        from marketlake.sources.reference import PRIORITY
+
+        pattern = r"(?:^|,)(?:" + "|".join(PRIORITY) + r")(?:,|$)"
+        curated = master[master["metadata_source"].fillna("").astype(str).str.contains(pattern)]
+    for layer in (curated, provided, master):
         if layer is None or layer.empty:
             continue
         cols = [c for c in METADATA_COLUMNS if c in layer.columns]
@@ -44,4 +68,71 @@ def resolve_metadata(
     return frame.reset_index()
 
 
-__all__ = ["default_metadata", "resolve_metadata"]
+def _norm(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.astype(object)
+    return out.where(out.notna() & (out.astype(str) != ""), None)
+
+
+def metadata_changes(stored: pd.DataFrame, master: pd.DataFrame) -> pd.DataFrame:
+    """Symbols of `stored` (symbol + metadata, one row each) whose metadata the master changes.
+
+    Returns their new metadata: the master's value where it has one, else the stored value (the master
+    fills and corrects; it never blanks what a source recorded).
+    """
+    cols = list(METADATA_COLUMNS)
+    if stored.empty or master.empty:
+        return pd.DataFrame(columns=["symbol", *cols])
+    have = _norm(stored.drop_duplicates("symbol", keep="last").set_index("symbol").reindex(columns=cols))
+    want = _norm(master.drop_duplicates("symbol", keep="last").set_index("symbol").reindex(columns=cols))
+    common = have.index.intersection(want.index)
+    if common.empty:
+        return pd.DataFrame(columns=["symbol", *cols])
+    have, want = have.loc[common], want.loc[common]
+    new = want.where(want.notna(), have)
+    differs = np.zeros(len(common), dtype=bool)
+    for c in cols:
+        a, b = have[c], new[c]
+        differs |= ~((a.isna() & b.isna()) | (a == b)).to_numpy()
+    return new.loc[differs].reset_index()
+
+
+def follow_master(
+    store: DeltaStore,
+    *,
+    tables: Sequence[str] | None = None,
+    master: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+    now: datetime | None = None,
+) -> list[LoadReport]:
+    """Rewrite the stored bars whose metadata differs from the symbol master; one commit per table.
+
+    The recompute goes through the pipeline's refresh (`refresh_cross_section`) over the changed
+    symbols plus their old and new sector peers and the benchmark: a sector change moves the peers'
+    `rs_sector_20`. A table whose bars already follow the master gets no commit.
+    """
+    from marketlake.pipeline.core import _stored_metadata, refresh_cross_section
+
+    say = progress or (lambda _m: None)
+    current = master if master is not None else store.read_support("symbols").to_pandas()
+    reports: list[LoadReport] = []
+    for name in tables or [t for t in TABLE_NAMES if store.exists(t)]:
+        spec = get_table(name)
+        if not store.exists(name):
+            continue
+        last = store.read(name, columns=["symbol", "datetime"], sort=False).to_pandas()
+        if last.empty:
+            continue
+        stored = _stored_metadata(store, spec, last.groupby("symbol", sort=False)["datetime"].max())
+        changed = metadata_changes(stored, current)
+        if changed.empty:
+            continue
+        sectors = set(changed["sector"].dropna()) | set(
+            stored.loc[stored["symbol"].isin(changed["symbol"]), "sector"].dropna())
+        peers = set(stored.loc[stored["sector"].isin(sectors), "symbol"])
+        todo = sorted(set(changed["symbol"]) | peers | ({spec.default_benchmark} & set(stored["symbol"])))
+        say(f"{name}: metadata of {len(changed)} symbols follows the master ({len(todo)} recomputed)")
+        reports.append(refresh_cross_section(store, spec, symbols=todo, metadata=changed, progress=progress, now=now))
+    return reports
+
+
+__all__ = ["default_metadata", "follow_master", "metadata_changes", "resolve_metadata"]

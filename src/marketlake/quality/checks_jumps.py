@@ -22,11 +22,44 @@ _NAMES.update({1 / 1.5: "3:2 split", 1.5: "2:3 reverse split", 1 / 1.25: "5:4 sp
                1.25: "4:5 reverse split", 4 / 3: "3:4 reverse split"})
 _MIN_JUMP = np.log(1.18)
 _WINDOW = 10
+_MIN_BREAKS = 20  # returns across session breaks needed for their own robust sigma
 
 
 def _nearest_ratio(r: float, tolerance: float) -> float | None:
     best = min(SPLIT_RATIOS, key=lambda k: abs(np.log(r / k)))
     return best if abs(np.log(r / best)) <= np.log1p(tolerance) else None
+
+
+def robust_z(frame: Frame, lr: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|log return - median| in robust sigmas, with moves across a session break measured apart.
+
+    On an intraday table the first bar of a session carries the overnight (or weekend) gap, a move of
+    a different scale than one minute of trading: judged by the intraday sigma, ordinary opens looked
+    like 10-35 sigma outliers. So each symbol has two populations, returns within a session and
+    returns across a break (the previous bar is more than one bar interval earlier). A break
+    population of fewer than `_MIN_BREAKS` returns is too small for its own MAD; it borrows the
+    symbol's intraday sigma scaled by sqrt(elapsed intervals), the random-walk bound (conservative).
+    Returns (z, across_break).
+    """
+    n = frame.data.num_rows
+    brk = np.zeros(n, dtype=bool)
+    if frame.spec.intraday:
+        step_us = int(frame.spec.bar_seconds) * 1_000_000
+        gap = np.r_[0, np.diff(frame.ts_us)]
+        brk = valid & (frame.pos >= 1) & (gap > step_us)
+    group = frame.codes.astype(np.int64) * 2 + brk
+    med = pd.Series(lr).groupby(group).transform("median").to_numpy()
+    dev = np.abs(lr - med)
+    robust = np.maximum(1.4826 * pd.Series(dev).groupby(group).transform("median").to_numpy(), 1e-4)
+    if brk.any():
+        size = pd.Series(valid).groupby(group).transform("sum").to_numpy()
+        small = brk & (size < _MIN_BREAKS)
+        if small.any():
+            inside = ~brk & valid
+            per_symbol = pd.Series(np.where(inside, robust, np.nan)).groupby(frame.codes).transform("max").to_numpy()
+            scale = np.sqrt(np.maximum(np.r_[1, np.diff(frame.ts_us)] / (int(frame.spec.bar_seconds) * 1_000_000), 1))
+            robust = np.where(small, np.fmax(per_symbol * scale, robust), robust)
+    return dev / robust, brk
 
 
 def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
@@ -40,12 +73,7 @@ def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
     valid = (frame.pos >= 1) & (close > 0) & (prev > 0)
     lr = np.full(n, np.nan)
     lr[valid] = np.log(close[valid] / prev[valid])
-    df = pd.DataFrame({"c": frame.codes, "lr": lr})
-    med = df.groupby("c")["lr"].transform("median").to_numpy()
-    dev = np.abs(lr - med)
-    mad = pd.Series(dev).groupby(frame.codes).transform("median").to_numpy()
-    robust = np.maximum(1.4826 * mad, 1e-4)
-    z = dev / robust
+    z, brk = robust_z(frame, lr, valid)
     cand = np.flatnonzero(valid & ((z > sigma) | (np.abs(lr) > _MIN_JUMP)))
     out: list[Issue] = []
     for i in cand:
@@ -72,9 +100,10 @@ def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
                              1, when, when))
         elif z[i] > sigma and p >= 1:
             tick = "; reverts at once (bad tick?)" if not persists else ""
+            across = " of moves across a session break" if brk[i] else ""
             out.append(Issue("outlier", "warning", frame.spec.name, frame.symbols[c], "close",
                              f"close-to-close move x{ratio:.3f} at {when:%Y-%m-%d %H:%M} is {z[i]:.1f} robust "
-                             f"sigmas{tick}", 1, when, when))
+                             f"sigmas{across}{tick}", 1, when, when))
     return out
 
 

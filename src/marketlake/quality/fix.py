@@ -2,21 +2,27 @@
 
 - unexplained NULLs -> recompute the symbol's 97 fields from its stored bars (with its benchmark and
   sector peers, as the pipeline does) and upsert them;
-- missing bars and unadjusted splits -> re-fetch the symbol's bars from the source recorded in its
-  `source` column and load them through the pipeline (validation, features, one commit); only sources
-  that can be re-fetched (synthetic, twelvedata) qualify, files cannot;
+- missing bars -> re-fetch each gap from the source of the stored bars on BOTH sides of it, and load
+  them through the pipeline (validation, features, one commit); only sources that can be re-fetched
+  (synthetic, twelvedata) qualify, files cannot, and synthetic bars never enter a series that has bars
+  of another source (a real SPY with a gap is not padded with made-up prices);
+- unadjusted splits -> re-backfill the whole series, only when all its bars share one re-fetchable source;
 - missing metadata -> enrich from reference files (S&P 500, NASDAQ Trader) and reload the symbol.
-Every repair (or refusal) becomes an issue of check `repair`, stored with the run. The runner re-checks
-afterwards and marks only the issues that are really gone as fixed.
+`plan_repairs` only reads and returns the plan (`quality --fix` prints it); `apply_repairs` carries it out
+(`quality --fix --yes`). Every applied repair (or refusal) becomes an issue of check `repair`, stored
+with the run in `quality_issues`. The runner re-checks afterwards and marks only the issues that are
+really gone as fixed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,15 +39,6 @@ DEFAULT_SOURCE_OPTIONS: dict[str, dict[str, Any]] = {"synthetic": {"stocks": 500
 
 def _note(table: str, symbol: str | None, what: str, detail: str, *, ok: bool) -> Issue:
     return Issue("repair", "info" if ok else "warning", table, symbol, what, detail)
-
-
-def _sources(store: DeltaStore, table: str, symbols: list[str]) -> dict[str, str | None]:
-    got = store.read(table, symbols=symbols, columns=["symbol", "source"]).to_pandas()
-    out: dict[str, str | None] = {s: None for s in symbols}
-    for sym, grp in got.groupby("symbol"):
-        vals = grp["source"].dropna()
-        out[str(sym)] = str(vals.mode().iloc[0]) if not vals.empty else None
-    return out
 
 
 def recompute(store: DeltaStore, spec: TableSpec, symbols: list[str], *, now: datetime | None = None) -> int:
@@ -124,79 +121,185 @@ def _enrich(store: DeltaStore, spec: TableSpec | None, known: list[str], referen
                             keys=["symbol"])
 
 
-def repair(store: DeltaStore, issues: list[Issue], config: QualityConfig, *,
-           progress: Callable[[str], None] | None = None) -> tuple[list[Issue], set[Key]]:
-    """Apply the repairs the issues call for; returns the repair log and the issue keys attempted."""
-    say = progress or (lambda _m: None)
-    log: list[Issue] = []
-    attempted: set[Key] = set()
+@dataclass
+class Planned:
+    """One repair of the plan: what would be done (or why it cannot be), before anything is written.
+
+    `action` is "recompute", "refetch", "enrich" or "refuse"; `keys` are the issue keys it addresses.
+    """
+
+    action: str
+    check: str
+    table: str
+    symbols: tuple[str, ...]
+    detail: str
+    source: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    keys: set[Key] = field(default_factory=set)
+
+    def as_issue(self, detail: str | None = None, *, ok: bool = True) -> Issue:
+        sym = self.symbols[0] if len(self.symbols) == 1 else None
+        return _note(self.table, sym, self.check, detail or self.detail, ok=ok and self.action != "refuse")
+
+
+def _to_ns(col: pa.ChunkedArray) -> np.ndarray:
+    return pc.cast(col, pa.timestamp("ns", "UTC")).to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
+def _ns_dt(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def gap_plan(store: DeltaStore, spec: TableSpec, issue: Issue) -> list[Planned]:
+    """Re-fetch ranges for one symbol's missing bars, from the source of the bars around each gap.
+
+    A gap (missing calendar stamps between two stored bars) is re-fetchable only when the bars on
+    both sides come from the same re-fetchable source; gaps between bars of one source merge into
+    one range. Synthetic bars are never fetched into a symbol that has bars of any other source,
+    so a real series is never padded with made-up prices.
+    """
+    from marketlake.validate.grid import grid_between
+
+    sym = issue.symbol or ""
+    got = store.read(spec.name, symbols=[sym], columns=["datetime", "source"])
+    ts = _to_ns(got.column("datetime"))
+    src = np.array([s if s is not None else "" for s in got.column("source").to_pylist()], dtype=object)
+    if ts.size < 2:
+        return []
+    grid = grid_between(spec, int(ts[0]), int(ts[-1]))
+    missing = np.setdiff1d(grid, ts)
+    if missing.size == 0:
+        return []
+    after = np.unique(np.searchsorted(ts, missing))  # row after each gap; the row before is after - 1
+    seg = np.r_[0, np.cumsum(src[1:] != src[:-1])]
+    sources = set(src.tolist())
+    out: list[Planned] = []
+    refused: dict[str, int] = defaultdict(int)
+    ok_runs: dict[int, list[int]] = defaultdict(list)
+    for p in after.tolist():
+        a, b = str(src[p - 1]), str(src[p])
+        if a != b:
+            refused[f"the bars around it come from different sources ({a or 'unknown'!r} before, "
+                    f"{b or 'unknown'!r} after)"] += 1
+        elif a not in REFETCHABLE:
+            refused[f"source {a or 'unknown'!r} cannot be re-fetched (re-import the file or load it "
+                    f"from {', '.join(REFETCHABLE)})"] += 1
+        elif a == "synthetic" and sources != {"synthetic"}:
+            refused["synthetic bars are never fetched into a series with bars of another source "
+                    f"({', '.join(sorted(s or 'unknown' for s in sources - {'synthetic'}))})"] += 1
+        else:
+            ok_runs[int(seg[p])].append(p)
+    for runs in ok_runs.values():
+        lo, hi = min(runs) - 1, max(runs)
+        n = int(np.count_nonzero((missing > ts[lo]) & (missing < ts[hi])))
+        source = str(src[lo])
+        out.append(Planned("refetch", issue.check, spec.name, (sym,),
+                           f"re-fetch {n} missing bars {_ns_dt(int(ts[lo])):%Y-%m-%d %H:%M}.."
+                           f"{_ns_dt(int(ts[hi])):%Y-%m-%d %H:%M} from {source} (the source of the bars "
+                           "around the gap)", source=source, start=_ns_dt(int(ts[lo])), end=_ns_dt(int(ts[hi])),
+                           keys={issue.key}))
+    for why, n in refused.items():
+        out.append(Planned("refuse", issue.check, spec.name, (sym,), f"not repairable: {n} gap(s): {why}"))
+    return out
+
+
+def split_plan(store: DeltaStore, spec: TableSpec, issue: Issue) -> Planned:
+    """Re-backfill a suspected split from the symbol's source: only when all its bars share one source."""
+    sym = issue.symbol or ""
+    got = store.read(spec.name, symbols=[sym], columns=["datetime", "source"])
+    sources = {s or "" for s in got.column("source").to_pylist()}
+    if len(sources) != 1 or next(iter(sources)) not in REFETCHABLE:
+        names = ", ".join(sorted(s or "unknown" for s in sources))
+        return Planned("refuse", issue.check, spec.name, (sym,),
+                       f"not repairable: bars from {names}; re-backfill needs one re-fetchable source "
+                       f"({', '.join(REFETCHABLE)}) for the whole series")
+    source = next(iter(sources))
+    start = pc.min(got.column("datetime")).as_py()
+    end = pc.max(got.column("datetime")).as_py() + timedelta(seconds=1)
+    return Planned("refetch", issue.check, spec.name, (sym,),
+                   f"re-backfill {got.num_rows} bars {start:%Y-%m-%d}..{end:%Y-%m-%d} from {source}",
+                   source=source, start=start, end=end, keys={issue.key})
+
+
+def plan_repairs(store: DeltaStore, issues: list[Issue], config: QualityConfig) -> list[Planned]:
+    """The repairs the issues call for, in the order they would be applied; reads only, writes nothing."""
+    plan: list[Planned] = []
     by: dict[tuple[str, str], list[Issue]] = defaultdict(list)
     for i in issues:
         by[(i.check, i.table)].append(i)
-
     for (check, table), items in sorted(by.items()):
         if check != "nulls":
             continue
-        spec = get_table(table)
-        symbols = sorted({i.symbol for i in items if i.symbol})
-        say(f"recomputing {len(symbols)} symbols of {table}")
-        try:
-            n = recompute(store, spec, symbols)
-            attempted |= {i.key for i in items}
-            log += [_note(table, s, "nulls", f"recomputed features ({n} rows rewritten in the table)", ok=True)
-                    for s in symbols]
-        except MarketlakeError as exc:
-            log.append(_note(table, None, "nulls", f"recompute failed: {exc}", ok=False))
-
+        symbols = tuple(sorted({i.symbol for i in items if i.symbol}))
+        plan.append(Planned("recompute", check, table, symbols,
+                            f"recompute the features of {len(symbols)} symbol(s): {', '.join(symbols[:10])}"
+                            + (" ..." if len(symbols) > 10 else ""), keys={i.key for i in items}))
     for (check, table), items in sorted(by.items()):
         if check not in ("missing_bars", "split"):
             continue
         spec = get_table(table)
-        todo = [i for i in items if i.symbol and not (check == "missing_bars" and i.field == "datetime")]
-        if not todo:
-            continue
-        sources = _sources(store, table, sorted({i.symbol for i in todo if i.symbol}))
-        for i in todo:
-            src = sources.get(i.symbol or "")
-            if src not in REFETCHABLE:
-                log.append(_note(table, i.symbol, check, f"not repairable: source {src!r} cannot be re-fetched "
-                                 f"(re-import the file or load it from {', '.join(REFETCHABLE)})", ok=False))
+        for i in items:
+            if not i.symbol or (check == "missing_bars" and i.field == "datetime"):
                 continue
-            start = end = None
-            if check == "missing_bars" and i.first_datetime and i.last_datetime:
-                start, end = i.first_datetime - spec.bar_interval, i.last_datetime + spec.bar_interval
-            else:
-                bounds = store.read(table, symbols=[i.symbol or ""], columns=["datetime"]).column("datetime")
-                start, end = pc.min(bounds).as_py(), pc.max(bounds).as_py() + timedelta(seconds=1)
-            say(f"re-fetching {i.symbol} of {table} from {src}")
-            try:
-                detail = refetch(store, spec, i.symbol or "", src, start=start, end=end, config=config)
-                attempted.add(i.key)
-                log.append(_note(table, i.symbol, check, detail, ok=True))
-            except MarketlakeError as exc:
-                log.append(_note(table, i.symbol, check, f"re-fetch failed: {exc}", ok=False))
-
+            plan += gap_plan(store, spec, i) if check == "missing_bars" else [split_plan(store, spec, i)]
     meta = [i for i in issues if i.check == "metadata" and i.symbol]
     if meta:
         reference = _reference(config)
-        tables = sorted({i.table for i in meta})
-        for table in tables:
+        for table in sorted({i.table for i in meta}):
             items = [i for i in meta if i.table == table]
-            symbols = sorted({i.symbol for i in items if i.symbol})
+            names = sorted({i.symbol for i in items if i.symbol})
             if reference is None:
-                log.append(_note(table, None, "metadata", "not repairable without reference files "
-                                 "(pass --reference PATH, e.g. sp500_constituents.csv)", ok=False))
+                plan.append(Planned("refuse", "metadata", table, (), "not repairable without reference files: run "
+                                    "`marketlake symbols load` (the bars follow the master) or pass --reference PATH"))
                 continue
-            try:
-                done = set(enrich(store, None if table == "symbols" else get_table(table), symbols, reference))
-            except MarketlakeError as exc:
-                log.append(_note(table, None, "metadata", f"enrichment failed: {exc}", ok=False))
-                continue
-            attempted |= {i.key for i in items if i.symbol in done}
-            for s in symbols:
-                log.append(_note(table, s, "metadata", "enriched from reference data" if s in done
-                                 else "not repairable: symbol not in the reference data", ok=s in done))
+            known = tuple(s for s in names if s in reference.index)
+            if known:
+                plan.append(Planned("enrich", "metadata", table, known,
+                                    f"fill metadata of {len(known)} symbol(s) from reference data",
+                                    keys={i.key for i in items if i.symbol in known}))
+            plan += [Planned("refuse", "metadata", table, (s,), "not repairable: symbol not in the reference data")
+                     for s in names if s not in known]
+    return plan
+
+
+def apply_repairs(store: DeltaStore, plan: list[Planned], config: QualityConfig, *,
+                  progress: Callable[[str], None] | None = None) -> tuple[list[Issue], set[Key]]:
+    """Apply a plan; returns the repair log (one `repair` issue per applied or refused repair) and the keys tried."""
+    say = progress or (lambda _m: None)
+    log: list[Issue] = []
+    attempted: set[Key] = set()
+    reference = _reference(config) if any(p.action == "enrich" for p in plan) else None
+    for p in plan:
+        if p.action == "refuse":
+            log.append(p.as_issue())
+            continue
+        try:
+            if p.action == "recompute":
+                say(f"recomputing {len(p.symbols)} symbols of {p.table}")
+                n = recompute(store, get_table(p.table), list(p.symbols))
+                log += [_note(p.table, s, p.check, f"recomputed features ({n} rows rewritten in the table)", ok=True)
+                        for s in p.symbols]
+            elif p.action == "refetch":
+                say(f"re-fetching {p.symbols[0]} of {p.table} from {p.source}")
+                detail = refetch(store, get_table(p.table), p.symbols[0], p.source or "", start=p.start,
+                                 end=p.end, config=config)
+                log.append(p.as_issue(f"{p.detail}: {detail}"))
+            elif p.action == "enrich" and reference is not None:
+                spec = None if p.table == "symbols" else get_table(p.table)
+                done = set(enrich(store, spec, list(p.symbols), reference))
+                log += [_note(p.table, s, "metadata", "enriched from reference data", ok=True) for s in sorted(done)]
+            attempted |= p.keys
+        except MarketlakeError as exc:
+            log.append(p.as_issue(f"{p.action} failed: {exc}", ok=False))
     return log, attempted
 
 
-__all__ = ["REFETCHABLE", "enrich", "recompute", "refetch", "repair"]
+def repair(store: DeltaStore, issues: list[Issue], config: QualityConfig, *,
+           progress: Callable[[str], None] | None = None) -> tuple[list[Issue], set[Key]]:
+    """Plan and apply the repairs the issues call for; returns the repair log and the issue keys attempted."""
+    return apply_repairs(store, plan_repairs(store, issues, config), config, progress=progress)
+
+
+__all__ = ["REFETCHABLE", "Planned", "apply_repairs", "enrich", "gap_plan", "plan_repairs", "recompute",
+           "refetch", "repair", "split_plan"]

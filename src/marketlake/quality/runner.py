@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +23,7 @@ from marketlake.quality import checks_rows as rows
 from marketlake.quality.checks_jumps import check_jumps
 from marketlake.quality.checks_time import check_coverage, check_missing_bars, check_staleness
 from marketlake.quality.frame import build
-from marketlake.quality.issues import SEVERITY_ORDER, Issue, QualityConfig, issues_table
+from marketlake.quality.issues import CHECKS, SEVERITY_ORDER, Issue, QualityConfig, issues_table
 from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, TABLES, get_table, storage_schema
 from marketlake.storage import DeltaStore
 from marketlake.storage import maintenance as mt
@@ -41,6 +42,17 @@ class QualityReport:
     issues: list[Issue]
     repairs: list[Issue] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    plan: list[Any] = field(default_factory=list)  # fix.Planned: what `--fix` would do (nothing applied)
+
+    def summary(self) -> list[tuple[str, dict[str, int]]]:
+        """Open issues per check and severity, checks in catalogue order: what a person reads first."""
+        counts: dict[str, dict[str, int]] = {}
+        for i in self.issues:
+            if not i.fixed:
+                row = counts.setdefault(i.check, {"error": 0, "warning": 0, "info": 0})
+                row[i.severity] += 1
+        order = {c: n for n, c in enumerate(CHECKS)}
+        return sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))
 
     def count(self, severity: str) -> int:
         return sum(1 for i in self.issues if i.severity == severity and not i.fixed)
@@ -55,7 +67,10 @@ class QualityReport:
             "finished_at": self.finished_at.isoformat(), "tables": self.tables,
             "errors": self.count("error"), "warnings": self.count("warning"), "infos": self.count("info"),
             "fixed": sum(1 for i in self.issues if i.fixed), "ok": self.ok,
+            "summary": {check: row for check, row in self.summary()},
             "issues": [i.to_dict() for i in self.issues], "repairs": [r.to_dict() for r in self.repairs],
+            "plan": [{"action": p.action, "check": p.check, "table": p.table, "symbols": list(p.symbols),
+                      "detail": p.detail} for p in self.plan],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -99,8 +114,9 @@ def universes_from_config(cfg: MarketlakeConfig) -> dict[str, tuple[str, ...]]:
 
 
 def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master: pd.DataFrame,
-                benchmark: str | None = None, timings: dict[str, float] | None = None) -> list[Issue]:
-    """Every check on one production table."""
+                benchmark: str | None = None, timings: dict[str, float] | None = None,
+                seen: set[str] | None = None) -> list[Issue]:
+    """Every check on one production table (its symbols are added to `seen`)."""
     spec = get_table(table)
     tm = timings if timings is not None else {}
     t = time.perf_counter()
@@ -109,6 +125,8 @@ def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master:
         return issues  # reading through the catalogue schema would fail or mislead
     data = mt.scan_table(store, table)  # file order: the frame sorts only what it needs
     frame = build(spec, data)
+    if seen is not None:
+        seen.update(frame.symbols)
     tm[f"{table}.read"] = time.perf_counter() - t
     inactive = set(master.loc[master.get("active", pd.Series(dtype=bool)).eq(False), "symbol"]) if not master.empty else set()
     steps: list[tuple[str, Callable[[], list[Issue]]]] = [
@@ -132,14 +150,22 @@ def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master:
 
 def check_all(store: DeltaStore, tables: Sequence[str], config: QualityConfig,
               timings: dict[str, float] | None = None) -> list[Issue]:
-    """Checks over the given tables plus the symbol master; sorted by severity, table, symbol."""
+    """Checks over the given tables plus the symbol master; sorted by severity, table, symbol.
+
+    The master's completeness is checked only for the symbols a person uses: those with bars in the
+    checked tables or in a configured universe. A master loaded from the full NASDAQ Trader lists holds
+    ~12,000 symbols; reporting their gaps buried the few that matter (6 stored symbols, 14,960 warnings).
+    """
     master = store.read_support("symbols").to_pandas() if store.exists("symbols") else pd.DataFrame()
     issues: list[Issue] = []
+    used: set[str] = set()
     for table in tables:
         if store.exists(table):
-            issues += check_table(store, table, config, master=master, timings=timings)
+            issues += check_table(store, table, config, master=master, timings=timings, seen=used)
+    for symbols in config.universes.values():
+        used.update(symbols)
     if not master.empty:
-        issues += rows.check_symbol_master(master)
+        issues += rows.check_symbol_master(master, symbols=used)
     issues.sort(key=lambda i: (SEVERITY_ORDER[i.severity], i.table, i.check, i.symbol or "", i.field or ""))
     return issues
 
@@ -150,10 +176,15 @@ def run_quality(
     tables: Sequence[str] | None = None,
     config: QualityConfig | None = None,
     fix: bool = False,
+    plan_only: bool = False,
     record: bool = True,
     progress: Progress | None = None,
 ) -> QualityReport:
-    """Check (and with `fix`, repair then re-check) and store the run."""
+    """Check (and with `fix`, repair then re-check) and store the run.
+
+    With `plan_only` (and `fix`) the repairs are planned and returned in `report.plan`, and no
+    production table is written: `quality --fix` previews, `quality --fix --yes` applies.
+    """
     cfg = config or QualityConfig()
     say = progress or (lambda _m: None)
     names = list(tables) if tables else [t for t in TABLE_NAMES if store.exists(t)]
@@ -166,16 +197,20 @@ def run_quality(
     say(f"checking {', '.join(names) or 'no tables'}")
     issues = check_all(store, names, cfg, timings)
     repairs: list[Issue] = []
+    planned: list[Any] = []
     if fix and issues:
-        from marketlake.quality.fix import repair
+        from marketlake.quality.fix import apply_repairs, plan_repairs
 
+        say("planning repairs")
+        planned = plan_repairs(store, issues, cfg)
+    if planned and not plan_only:
         say("repairing")
-        repairs, attempted = repair(store, issues, cfg, progress=say)
+        repairs, attempted = apply_repairs(store, planned, cfg, progress=say)
         after = {i.key for i in check_all(store, names, cfg)}
         for i in issues:
             i.fixed = i.key not in after and i.key in attempted
     timings["total"] = time.perf_counter() - t0
-    report = QualityReport(run_id, started, datetime.now(UTC), names, issues, repairs, timings)
+    report = QualityReport(run_id, started, datetime.now(UTC), names, issues, repairs, timings, planned)
     if record:
         _record(store, report)
     return report

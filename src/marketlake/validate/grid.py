@@ -110,7 +110,10 @@ def grid_between(table: TableSpec, start_ns: int, end_ns: int) -> np.ndarray:
     step = step_ns(table)
     if table.calendar is None:
         first = -(-start_ns // step) * step
-        return np.arange(first, end_ns + 1, step, dtype=np.int64)
+        # integer count: np.arange sizes its output in float64, which drops the last stamp of a span of
+        # ~1e18 ns (every crypto symbol's last bar was reported "off the calendar grid")
+        n = max((end_ns - first) // step + 1, 0)
+        return first + step * np.arange(n, dtype=np.int64)
     s = sessions(table.calendar)
     # Sessions that may overlap the window: opens up to end, closes after start.
     lo = int(np.searchsorted(s.close_ns, start_ns, side="right"))
@@ -135,7 +138,7 @@ def session_bars(table: TableSpec, start_ns: int, end_ns: int) -> tuple[np.ndarr
     if table.calendar is None:
         day = 86_400 * _NS
         first = (start_ns // day) * day
-        opens = np.arange(first, end_ns + 1, day, dtype=np.int64)
+        opens = first + day * np.arange((end_ns - first) // day + 1, dtype=np.int64)  # integer count, as above
         return opens, np.full(len(opens), day // step, dtype=np.int64)
     s = sessions(table.calendar)
     lo = int(np.searchsorted(s.close_ns, start_ns, side="right"))
