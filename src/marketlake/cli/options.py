@@ -79,21 +79,35 @@ _CONFIG = inspect.Parameter(
 )
 
 
+def _flags(param: inspect.Parameter) -> set[str]:
+    """The command-line flags a parameter declares (`--config`, `-q`, ...), from its Annotated option."""
+    flags: set[str] = set()
+    for meta in getattr(param.annotation, "__metadata__", ()):
+        decls = [getattr(meta, "default", None), *(getattr(meta, "param_decls", ()) or ())]
+        flags.update(d for d in decls if isinstance(d, str) and d.startswith("-"))  # Annotated: first = a flag
+    return flags
+
+
 def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` plus `--quiet/--verbose/--config` (see the module docstring); idempotent."""
     if getattr(fn, "__marketlake_common__", False):
         return fn
     sig = inspect.signature(fn, eval_str=True)  # real Annotated[...] objects, not `from __future__` strings
-    own = set(sig.parameters)
-    added = [p for p in (_QUIET, _VERBOSE, _CONFIG) if p.name not in own]
-    resolves_warehouse = "warehouse" in own
+    owner = {}  # our option -> the command's own parameter that already declares its flag
+    for param in sig.parameters.values():
+        declared = _flags(param) | {f"--{param.name}"}
+        for ours in (_QUIET, _VERBOSE, _CONFIG):
+            if f"--{ours.name}" in declared:
+                owner[ours.name] = param.name
+    added = [p for p in (_QUIET, _VERBOSE, _CONFIG) if p.name not in owner]
+    resolves_warehouse = "warehouse" in sig.parameters
 
     @functools.wraps(fn)
     def command(*args: Any, **kwargs: Any) -> Any:
         extra = {p.name: kwargs.pop(p.name, p.default) for p in added}
-        quiet = bool(kwargs.get("quiet", extra.get("quiet", False)))
-        verbose = bool(kwargs.get("verbose", extra.get("verbose", False)))
-        config = kwargs.get("config", extra.get("config"))
+        quiet = bool(kwargs.get(owner.get("quiet", ""), extra.get("quiet", False)))
+        verbose = bool(kwargs.get(owner.get("verbose", ""), extra.get("verbose", False)))
+        config = kwargs.get(owner.get("config", ""), extra.get("config"))
         if config is not None:  # the lock wait of the file named on this command line
             from marketlake.cli.common import configure_lock
 
