@@ -1,6 +1,6 @@
 """DeltaStore: the only object that touches Delta Lake and the warehouse directory.
 
-One directory per table under the warehouse root (production tables partitioned by `_partition`,
+One directory per table under the warehouse root (production tables partitioned by `partition_period`,
 support tables unpartitioned). Writes take the warehouse writer lock and land in one Delta commit, so a
 crash at any point leaves the previous version intact (orphan Parquet files are vacuumed later).
 """
@@ -32,10 +32,12 @@ from marketlake.schema import (
     get_table,
     storage_schema,
 )
+from marketlake.storage import commits as _commits
 from marketlake.storage import files as _files
 from marketlake.storage import inventory as _inventory
 from marketlake.storage import support as _support
 from marketlake.storage import writer as _writer
+from marketlake.storage.commits import TABLE_PROPERTIES, hooks, layout_description
 from marketlake.storage.layout import sort_rows, to_utc
 from marketlake.storage.lock import writer_lock
 from marketlake.storage.writer import WriteResult
@@ -129,7 +131,8 @@ class DeltaStore:
                 partition_by = [PARTITION_COLUMN] if name in TABLE_NAMES else None
                 DeltaTable.create(
                     self.path(name), schema, mode="ignore", partition_by=partition_by,
-                    storage_options=self.storage_options,
+                    storage_options=self.storage_options, configuration=dict(TABLE_PROPERTIES),
+                    description=layout_description(),
                 )
                 created.append(name)
         return created
@@ -298,9 +301,12 @@ class DeltaStore:
         with self.writer_lock():
             dt = self.table(table)
             props = _writer.writer_properties(get_table(table) if table in TABLE_NAMES else None)
+            info = _commits.commit_properties("zorder" if zorder else "compact")
             if zorder:
-                return dict(dt.optimize.z_order(["symbol"], writer_properties=props))
-            return dict(dt.optimize.compact(writer_properties=props))
+                return dict(dt.optimize.z_order(["symbol"], writer_properties=props, commit_properties=info,
+                                                post_commithook_properties=hooks()))
+            return dict(dt.optimize.compact(writer_properties=props, commit_properties=info,
+                                            post_commithook_properties=hooks()))
 
     # -- support tables ---------------------------------------------------------------------------
     def read_support(self, name: str, *, columns: list[str] | None = None, filter_expr: ds.Expression | None = None) -> pa.Table:

@@ -10,6 +10,7 @@ from deltalake import write_deltalake
 
 from marketlake.errors import StorageError
 from marketlake.schema import SUPPORT_SCHEMAS, classify
+from marketlake.storage.commits import TABLE_PROPERTIES, commit_properties, hooks, layout_description
 from marketlake.storage.layout import conform, dedupe
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def _ensure(store: DeltaStore, name: str, schema: pa.Schema) -> None:
     if not store.exists(name):
         from deltalake import DeltaTable
 
-        DeltaTable.create(store.path(name), schema, mode="ignore", storage_options=store.storage_options)
+        DeltaTable.create(store.path(name), schema, mode="ignore", storage_options=store.storage_options,
+                          configuration=dict(TABLE_PROPERTIES), description=layout_description())
 
 
 def append_support(store: DeltaStore, name: str, rows: pa.Table) -> int:
@@ -64,7 +66,9 @@ def append_support(store: DeltaStore, name: str, rows: pa.Table) -> int:
         _ensure(store, name, schema)
         dt = store.table(name)
         if data.num_rows:
-            write_deltalake(dt, data, mode="append", storage_options=store.storage_options)
+            write_deltalake(dt, data, mode="append", storage_options=store.storage_options,
+                            commit_properties=commit_properties("append", rowsInserted=data.num_rows),
+                            post_commithook_properties=hooks())
             dt.update_incremental()
         return int(dt.version())
 
@@ -85,12 +89,15 @@ def upsert_support(store: DeltaStore, name: str, rows: pa.Table, *, keys: list[s
         dt = store.table(name)
         if data.num_rows == 0:
             return int(dt.version())
+        info = commit_properties("upsert_support", rowsWritten=data.num_rows)
         if not dt.get_add_actions().num_rows:
-            write_deltalake(dt, data, mode="append", storage_options=store.storage_options)
+            write_deltalake(dt, data, mode="append", storage_options=store.storage_options,
+                            commit_properties=info, post_commithook_properties=hooks())
         else:
             predicate = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
             (
-                dt.merge(data, predicate, source_alias="s", target_alias="t")
+                dt.merge(data, predicate, source_alias="s", target_alias="t", commit_properties=info,
+                         post_commithook_properties=hooks())
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute()
