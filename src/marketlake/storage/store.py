@@ -162,20 +162,30 @@ class DeltaStore:
             )
 
     def table(self, name: str, *, refresh: bool = True) -> DeltaTable:
-        """The DeltaTable object (cached; refreshed to the latest version unless `refresh=False`)."""
+        """The DeltaTable object (cached; refreshed to the latest version unless `refresh=False`).
+
+        A table of an older layout is migrated on its first open (`storage.migrate`)."""
         dt = self._tables.get(name)
         if dt is None:
-            try:
-                dt = DeltaTable(self.path(name), storage_options=self.storage_options)
-            except TableNotFoundError:
-                raise StorageError(
-                    f"table {name} does not exist in {self.root}; create it with DeltaStore.ensure_tables() "
-                    f"or load data first", table=name,
-                ) from None
+            dt = self._open(name)
+            if not self.remote and _commits.layout_of(dt.metadata().description) < _commits.LAYOUT_VERSION:
+                from marketlake.storage.migrate import migrate_table
+
+                migrate_table(self, name)  # written by an older release: migrate on first open
+                dt = self._open(name)
             self._tables[name] = dt
         elif refresh:
             dt.update_incremental()
         return dt
+
+    def _open(self, name: str) -> DeltaTable:
+        try:
+            return DeltaTable(self.path(name), storage_options=self.storage_options)
+        except TableNotFoundError:
+            raise StorageError(
+                f"table {name} does not exist in {self.root}; create it with DeltaStore.ensure_tables() "
+                f"or load data first", table=name,
+            ) from None
 
     @property
     def filesystem(self) -> pafs.FileSystem:
