@@ -8,6 +8,8 @@ tested and diffed before anything changes. Rules (tables.md naming convention):
 - production and support tables are never removed, only vacuumed (old Delta versions past the
   retention, orphan files of crashed writes) and compacted/re-clustered when partitions hold several
   small files.
+- a damaged table (commit, checkpoint or data file, `storage.integrity`) is repaired back to its last
+  good version, and neither vacuumed nor compacted until then.
 Every applied action is written to `janitor_log`.
 """
 
@@ -23,10 +25,10 @@ import pyarrow as pa
 from marketlake.errors import ConfigError
 from marketlake.janitor.audit import AuditEntry, audit
 from marketlake.schema import SUPPORT_SCHEMAS
-from marketlake.storage import DeltaStore
+from marketlake.storage import DeltaStore, integrity
 from marketlake.storage import maintenance as mt
 
-Action = Literal["remove", "vacuum", "compact", "keep"]
+Action = Literal["remove", "vacuum", "compact", "keep", "repair"]
 PROTECTED = ("production", "support")
 DEFAULT_VACUUM_HOURS = 168
 
@@ -87,6 +89,10 @@ def plan(
     for e in entries:
         if e.object_class not in PROTECTED or e.kind != "delta" or "/" in e.name:
             continue
+        fix = _repair_entry(store, e)
+        if fix is not None:
+            out.append(fix)
+            continue
         files, size = mt.vacuum(store, e.name, retention_hours=vacuum_hours, dry_run=True)
         if files:
             out.append(PlanEntry(e.name, e.object_class, e.kind, "vacuum", size,
@@ -97,6 +103,19 @@ def plan(
                 out.append(PlanEntry(e.name, e.object_class, e.kind, "compact", 0,
                                      f"{small} small files in shared partitions; compact and re-cluster"))
     return out
+
+
+def _repair_entry(store: DeltaStore, e: AuditEntry) -> PlanEntry | None:
+    """The repair of a damaged table (a `keep` entry saying why when there is no good version)."""
+    damage = integrity.scan(store, e.name, full_data=e.object_class == "support")
+    if not damage:
+        return None
+    what = "; ".join(d.describe() for d in damage[:2]) + (f"; {len(damage) - 2} more" if len(damage) > 2 else "")
+    todo = integrity.plan_repair(store, e.name, damage)
+    if todo is None:
+        return PlanEntry(e.name, e.object_class, e.kind, "keep", 0,
+                         f"damaged ({what}); no good version to go back to: restore it from a backup")
+    return PlanEntry(e.name, e.object_class, e.kind, "repair", 0, f"damaged ({what}); {todo.describe()}")
 
 
 def _log(store: DeltaStore, rows: list[dict[str, Any]]) -> None:
@@ -122,6 +141,11 @@ def apply(
                     if p.object_class in PROTECTED:  # belt and braces: decide() never plans this
                         raise ConfigError(f"refusing to remove {p.object_class} table {p.name}")
                     freed = mt.delete_object(store, p.name)
+                elif p.action == "repair":
+                    integrity.repair(store, p.name)
+                    freed = 0
+                elif p.action == "keep":
+                    continue
                 elif p.action == "vacuum":
                     _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)
                 else:

@@ -36,7 +36,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from marketlake.errors import StorageError
-from marketlake.schema import LEGACY_PARTITION_COLUMNS, PARTITION_COLUMN
+from marketlake.schema import LEGACY_PARTITION_COLUMNS, PARTITION_COLUMN, TABLE_NAMES, classify
 from marketlake.storage.commits import LAYOUT_VERSION, TABLE_PROPERTIES, layout_description, layout_of
 
 if TYPE_CHECKING:
@@ -187,9 +187,11 @@ def migrate_table(store: DeltaStore, name: str, *, dry_run: bool = False) -> Mig
 
 
 def migrate_warehouse(store: DeltaStore, *, dry_run: bool = False) -> list[Migration]:
-    """Migrate every Delta table of the warehouse; tables already current are left alone."""
+    """Migrate every production and support table; tables already current are left alone."""
     out = []
     for name in store.table_names():
+        if name not in TABLE_NAMES and classify(name) != "support":
+            continue  # legacy and unknown objects: not ours to change
         done = migrate_table(store, name, dry_run=dry_run)
         if done is not None:
             out.append(done)

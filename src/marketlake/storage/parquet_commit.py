@@ -87,7 +87,7 @@ def _write_one(
     dictionary = [f.name for f in data.schema if pa.types.is_string(f.type) or pa.types.is_int8(f.type)]
     pq.write_table(  # dictionary-encoding float columns tripled the write time for no size gain
         data, path, filesystem=filesystem, row_group_size=group_rows, compression=COMPRESSION,
-        write_statistics=True, use_dictionary=dictionary,
+        write_statistics=True, use_dictionary=dictionary, write_page_checksum=True,  # a garbled page is caught
     )
     size = filesystem.get_file_info(path).size
     return AddAction(

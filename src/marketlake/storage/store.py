@@ -23,17 +23,19 @@ import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from marketlake.errors import SchemaMismatch, StorageError
+from marketlake.errors import CorruptTable, SchemaMismatch, StorageError
 from marketlake.schema import (
     PARTITION_COLUMN,
     SUPPORT_SCHEMAS,
     TABLE_NAMES,
     bar_schema,
+    classify,
     get_table,
     storage_schema,
 )
 from marketlake.storage import commits as _commits
 from marketlake.storage import files as _files
+from marketlake.storage import integrity as _integrity
 from marketlake.storage import inventory as _inventory
 from marketlake.storage import support as _support
 from marketlake.storage import writer as _writer
@@ -92,6 +94,7 @@ class DeltaStore:
         self._tables: dict[str, DeltaTable] = {}
         self._index: dict[str, _files.FileIndex] = {}
         self._symbol_counts: dict[tuple[str, int], int] = {}
+        self._log_seen: dict[str, _integrity._Seen] = {}
         self._format = ds.ParquetFileFormat()
         self._threads: tuple[int, ThreadPoolExecutor] | None = None
         if self.remote:
@@ -111,6 +114,9 @@ class DeltaStore:
         """True when `name` is a Delta table in this warehouse."""
         if name in self._tables:
             return True
+        if not self.remote:  # a damaged log is still a table (is_deltatable says no): never re-create it
+            log = os.path.join(self.path(name), "_delta_log")
+            return os.path.isdir(log) and any(_integrity.is_log_file(n) for n in os.listdir(log))
         return DeltaTable.is_deltatable(self.path(name), storage_options=self.storage_options)
 
     def writer_lock(self, *, wait: bool | float = True) -> AbstractContextManager[None]:
@@ -164,11 +170,16 @@ class DeltaStore:
     def table(self, name: str, *, refresh: bool = True) -> DeltaTable:
         """The DeltaTable object (cached; refreshed to the latest version unless `refresh=False`).
 
-        A table of an older layout is migrated on its first open (`storage.migrate`)."""
+        A production or support table of an older layout is migrated on its first open (`storage.migrate`);
+        legacy and unknown objects are left as they are (the janitor removes them)."""
         dt = self._tables.get(name)
+        if dt is None or refresh:
+            _integrity.verify_log(self, name)  # CorruptTable rather than a wrong version or a Rust error
+            dt = self._tables.get(name)
         if dt is None:
             dt = self._open(name)
-            if not self.remote and _commits.layout_of(dt.metadata().description) < _commits.LAYOUT_VERSION:
+            ours = name in TABLE_NAMES or classify(name) == "support"  # never legacy or unknown objects
+            if ours and not self.remote and _commits.layout_of(dt.metadata().description) < _commits.LAYOUT_VERSION:
                 from marketlake.storage.migrate import migrate_table
 
                 migrate_table(self, name)  # written by an older release: migrate on first open
@@ -186,6 +197,9 @@ class DeltaStore:
                 f"table {name} does not exist in {self.root}; create it with DeltaStore.ensure_tables() "
                 f"or load data first", table=name,
             ) from None
+        except Exception as exc:  # noqa: BLE001 - delta-rs' own errors on a log the check did not fault
+            raise CorruptTable(f"table {name} cannot be opened: {str(exc).splitlines()[0][:200]}; "
+                               f"`marketlake janitor plan` shows the repair", table=name) from None
 
     @property
     def filesystem(self) -> pafs.FileSystem:
@@ -362,6 +376,7 @@ class DeltaStore:
 
     def _forget(self, name: str) -> None:
         self._tables.pop(name, None)
+        self._log_seen.pop(name, None)
         self._index.pop(name, None)
 
 

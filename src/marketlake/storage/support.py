@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import write_deltalake
 
-from marketlake.errors import StorageError
+from marketlake.errors import CorruptTable, StorageError
 from marketlake.schema import SUPPORT_SCHEMAS, classify
 from marketlake.storage.commits import TABLE_PROPERTIES, commit_properties, hooks, layout_description
 from marketlake.storage.layout import conform, dedupe
@@ -42,12 +42,25 @@ def read_support(
         return empty.select(columns) if columns else empty
     dt = store.table(name)
     schema = pa.schema(dt.schema().to_arrow())
-    data = pa.table(dt.to_pyarrow_table()) if dt.version() >= 0 else schema.empty_table()
+    try:
+        data = pa.table(dt.to_pyarrow_table()) if dt.version() >= 0 else schema.empty_table()
+    except Exception as exc:  # noqa: BLE001 - delta-rs/Arrow errors on a damaged data file
+        raise _damaged(store, name, exc) from None
     if name in SUPPORT_SCHEMAS:
         data = data.cast(SUPPORT_SCHEMAS[name])
     if filter_expr is not None:
         data = data.filter(filter_expr)
     return data.select(columns) if columns else data
+
+
+def _damaged(store: DeltaStore, name: str, exc: Exception) -> CorruptTable:
+    """The CorruptTable for a support table that failed to read, naming its damaged data files."""
+    from marketlake.storage.integrity import check_data
+
+    damage = check_data(store, name, full=True)
+    what = "; ".join(f"data file {d.describe()}" for d in damage[:3]) or str(exc).splitlines()[0][:200]
+    return CorruptTable(f"table {name} is damaged: {what}. `marketlake janitor plan` shows the repair",
+                        table=name, files=[d.file for d in damage])
 
 
 def _ensure(store: DeltaStore, name: str, schema: pa.Schema) -> None:
