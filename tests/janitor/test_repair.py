@@ -111,3 +111,17 @@ def test_a_damaged_support_table_is_repaired_alone(tmp_path: Path, bars: pa.Tabl
     _apply(store.root)
     fresh = DeltaStore(store.root)
     assert fresh.read_support("quarantine").num_rows == 1 and fresh.read(T).num_rows == bars.num_rows
+
+
+def test_damaged_checkpoint_is_refused_then_moved_aside(tmp_path: Path, bars: pa.Table) -> None:
+    store = DeltaStore(tmp_path / "wh")
+    rows = bars.slice(0, CHECKPOINT_INTERVAL + 1)
+    for k in range(rows.num_rows):
+        store.write_bars(T, rows.slice(k, 1))
+    expected = store.read(T)
+    checkpoint = sorted((Path(store.path(T)) / "_delta_log").glob("*.checkpoint.parquet"))[-1]
+    damage(checkpoint, "garble")
+    with pytest.raises(CorruptTable, match=checkpoint.name):
+        DeltaStore(store.root).read(T)
+    _apply(store.root)
+    assert not checkpoint.exists() and DeltaStore(store.root).read(T).equals(expected)
