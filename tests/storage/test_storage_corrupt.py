@@ -86,3 +86,12 @@ def test_a_broken_support_table_does_not_block_production(three_writes: DeltaSto
     assert fresh.write_bars(T, synthetic_bars(["NEW"], periods=30)).inserted == 30
     assert fresh.read(T).num_rows == before + 30
     fresh.append_support("ingest_state", pa.Table.from_pylist([{"table": T, "symbol": "NEW"}]))
+
+
+def test_upsert_into_a_support_table_with_a_damaged_data_file_names_it(store: DeltaStore) -> None:
+    rows = pa.Table.from_pylist([{"table": T, "symbol": s, "status": "ok"} for s in ("A", "B")])
+    store.upsert_support("ingest_state", rows, keys=["table", "symbol"])
+    data = [p for p in Path(store.path("ingest_state")).glob("*.parquet")]
+    damage(data[0], "truncate")
+    with pytest.raises(CorruptTable, match=data[0].name):
+        DeltaStore(store.root).upsert_support("ingest_state", rows, keys=["table", "symbol"])

@@ -108,13 +108,19 @@ def upsert_support(store: DeltaStore, name: str, rows: pa.Table, *, keys: list[s
                             commit_properties=info, post_commithook_properties=hooks())
         else:
             predicate = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
-            (
-                dt.merge(data, predicate, source_alias="s", target_alias="t", commit_properties=info,
-                         post_commithook_properties=hooks())
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            try:
+                (
+                    dt.merge(data, predicate, source_alias="s", target_alias="t", commit_properties=info,
+                             post_commithook_properties=hooks())
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
+                )
+            except Exception as exc:  # noqa: BLE001 - MERGE reads the stored files: name a damaged one
+                damaged = _damaged(store, name, exc)
+                if damaged.files:
+                    raise damaged from None
+                raise
         dt.update_incremental()
         return int(dt.version())
 
