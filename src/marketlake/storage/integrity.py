@@ -215,12 +215,10 @@ def check_data(store: DeltaStore, name: str, *, full: bool = False) -> list[Dama
 
     dt = DeltaTable(store.path(name), storage_options=store.storage_options)
     version = int(dt.version())
-    out = []
-    for rel in _active_paths(dt):
-        problem = data_problem(os.path.join(store.path(name), rel), full=full)
-        if problem is not None:
-            out.append(Damage(name, rel, "data", version, problem))
-    return out
+    paths = _active_paths(dt)
+    check = lambda rel: data_problem(os.path.join(store.path(name), rel), full=full)  # noqa: E731
+    problems = list(store._pool().map(check, paths)) if len(paths) > 1 else [check(p) for p in paths]
+    return [Damage(name, rel, "data", version, p) for rel, p in zip(paths, problems) if p is not None]
 
 
 def _active_paths(dt: object) -> list[str]:
@@ -249,10 +247,12 @@ class Repair:
     moved: list[str]  # files moved aside, relative to the table directory
     restore_to: int | None  # the version restored (data damage), None for log repairs
     back_to: int | None  # the version the table is at afterwards when known
+    current: int | None = None  # the version before the repair (data damage)
 
     def describe(self) -> str:
         if self.restore_to is not None:
-            return f"restore version {self.restore_to} (the newest without the damaged data file)"
+            undone = f", undoing versions {self.restore_to + 1}..{self.current}" if self.current is not None else ""
+            return f"restore version {self.restore_to} (the newest without the damaged data file{undone})"
         files = ", ".join(self.moved[:3]) + (f" and {len(self.moved) - 3} more" if len(self.moved) > 3 else "")
         back = f"back to version {self.back_to}: " if self.back_to is not None else ""
         return f"{back}move aside {files}"
@@ -280,7 +280,8 @@ def plan_repair(store: DeltaStore, name: str, damage: list[Damage]) -> Repair | 
         return Repair(name, sorted(moved), None, back)
     bad = {d.file for d in damage}
     version = _newest_without(store, name, bad)
-    return None if version is None else Repair(name, [], version, version)
+    current = max((d.version for d in damage if d.version is not None), default=None)
+    return None if version is None else Repair(name, [], version, version, current)
 
 
 def _newest_without(store: DeltaStore, name: str, bad: set[str]) -> int | None:
