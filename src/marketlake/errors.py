@@ -11,6 +11,7 @@ MarketlakeError
  +-- StorageError           a table cannot be read or written; carries ``table``
  |    +-- SchemaMismatch    a stored table does not match the catalogue
  |    +-- WarehouseLocked   another writer holds the warehouse lock
+ |    +-- CorruptTable      a commit, checkpoint or data file of a table is damaged; carries ``files``
  +-- BudgetExceeded         a request would overspend the credit budget; carries ``credits_needed``
 
 Messages say what failed and what to do about it. No secret (API key) ever enters a message.
@@ -109,6 +110,14 @@ class WarehouseLocked(StorageError):
     """Another process is writing to the warehouse."""
 
 
+class CorruptTable(StorageError):
+    """A file of a table (commit, checkpoint or data file) is empty, truncated or garbled."""
+
+    def __init__(self, message: str, *, table: str | None, files: list[str] | None = None) -> None:
+        super().__init__(message, table=table)
+        self.files = list(files or [])
+
+
 class BudgetExceeded(MarketlakeError):
     """Sending a request would overspend the vendor credit budget."""
 
@@ -122,6 +131,7 @@ __all__ = [
     "AuthError",
     "BudgetExceeded",
     "ConfigError",
+    "CorruptTable",
     "MarketlakeError",
     "ParseError",
     "RateLimitError",

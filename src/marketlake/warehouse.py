@@ -202,7 +202,7 @@ class Warehouse:
         return con
 
     def sql(self, query: str, *, as_: OutputKind = "pandas") -> Any:
-        """Run a DuckDB query where every table is a view by its name (97 columns, no `_partition`).
+        """Run a DuckDB query where every table is a view by its name (97 columns, no `partition_period`).
 
         The connection is kept between calls (views, DuckDB's Parquet metadata cache): objects a query
         creates (temp tables, macros) persist until `close()`.

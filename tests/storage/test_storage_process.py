@@ -14,6 +14,7 @@ import pytest
 from storage_synth import synthetic_bars
 
 from marketlake.errors import WarehouseLocked
+from marketlake.schema import PARTITION_COLUMN
 from marketlake.storage import DeltaStore
 
 T = "stocks_daily_clean"
@@ -85,7 +86,7 @@ def test_kill_9_mid_write_leaves_table_as_before(tmp_path, delay_s):
         assert after.equals(before)
     else:  # the commit landed before the kill: then the write is complete
         assert fresh.version(T) == version + 1 and after.num_rows == 2 * before.num_rows
-    leftovers = [p.name for p in (tmp_path / T).iterdir() if not p.name.startswith(("_partition=", "_delta_log"))]
+    leftovers = [p.name for p in (tmp_path / T).iterdir() if not p.name.startswith((f"{PARTITION_COLUMN}=", "_delta_log"))]
     assert leftovers == []
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [T]
     with fresh.writer_lock(wait=False):  # the kernel released the dead writer's lock

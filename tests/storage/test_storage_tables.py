@@ -33,7 +33,7 @@ def test_monthly_partitions_for_daily_table(store):
     parts = sorted({p[PARTITION_COLUMN] for p in dt.partitions()})
     assert parts == ["2021-01", "2021-02", "2021-03"]
     for f in dt.file_uris():
-        assert "_partition=2021-0" in f
+        assert f"{PARTITION_COLUMN}=2021-0" in f
 
 
 def test_daily_partitions_for_intraday_table(store):

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "marketlake.cli.capacity",
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
+    "marketlake.cli.migrate",
 )
 
 def _show_version(value: bool) -> None:

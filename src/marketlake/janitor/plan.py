@@ -7,7 +7,9 @@ tested and diffed before anything changes. Rules (tables.md naming convention):
 - an unknown object is removed only when named explicitly (`include`): we cannot know what it is;
 - production and support tables are never removed, only vacuumed (old Delta versions past the
   retention, and orphan files of killed writes: data files no version references, older than the
-  retention) and compacted/re-clustered when partitions hold several small files.
+  retention) and compacted/re-clustered when partitions hold several small files;
+- a damaged table (commit, checkpoint or data file, `storage.integrity`) is repaired back to its last
+  good version, and neither vacuumed nor compacted until then.
 Every applied action is written to `janitor_log` twice: before it starts (`detail` "started: ...",
 0 bytes), so a kill mid-apply still leaves a record of what was under way, and when it has finished
 ("done: ...", the bytes freed) or failed ("failed: ..."). A "started" row without its "done" row is an
@@ -26,10 +28,10 @@ import pyarrow as pa
 from marketlake.errors import ConfigError
 from marketlake.janitor.audit import AuditEntry, audit
 from marketlake.schema import SUPPORT_SCHEMAS
-from marketlake.storage import DeltaStore
+from marketlake.storage import DeltaStore, integrity
 from marketlake.storage import maintenance as mt
 
-Action = Literal["remove", "vacuum", "compact", "keep"]
+Action = Literal["remove", "vacuum", "compact", "keep", "repair"]
 PROTECTED = ("production", "support")
 DEFAULT_VACUUM_HOURS = 168
 
@@ -90,6 +92,10 @@ def plan(
     for e in entries:
         if e.object_class not in PROTECTED or e.kind != "delta" or "/" in e.name:
             continue
+        fix = _repair_entry(store, e)
+        if fix is not None:
+            out.append(fix)
+            continue
         files, size = mt.vacuum(store, e.name, retention_hours=vacuum_hours, dry_run=True)
         if files:
             orphans = len(mt.orphan_files(store, e.name, files, retention_hours=vacuum_hours))
@@ -102,6 +108,19 @@ def plan(
                 out.append(PlanEntry(e.name, e.object_class, e.kind, "compact", 0,
                                      f"{small} small files in shared partitions; compact and re-cluster"))
     return out
+
+
+def _repair_entry(store: DeltaStore, e: AuditEntry) -> PlanEntry | None:
+    """The repair of a damaged table (a `keep` entry saying why when there is no good version)."""
+    damage = integrity.scan(store, e.name, full_data=e.object_class == "support")
+    if not damage:
+        return None
+    what = "; ".join(d.describe() for d in damage[:2]) + (f"; {len(damage) - 2} more" if len(damage) > 2 else "")
+    todo = integrity.plan_repair(store, e.name, damage)
+    if todo is None:
+        return PlanEntry(e.name, e.object_class, e.kind, "keep", 0,
+                         f"damaged ({what}); no good version to go back to: restore it from a backup")
+    return PlanEntry(e.name, e.object_class, e.kind, "repair", 0, f"damaged ({what}); {todo.describe()}")
 
 
 def _log(store: DeltaStore, rows: list[dict[str, Any]]) -> None:
@@ -125,6 +144,7 @@ def apply(
     """Carry out the plan under the writer lock; each action is logged before it starts and when done."""
     with store.writer_lock():
         actions = plan(store, include=include, vacuum_hours=vacuum_hours, compact=compact)
+        actions = [p for p in actions if p.action != "keep"]
         for p in actions:
             if p.action == "remove" and p.object_class in PROTECTED:  # belt and braces: decide() never plans this
                 raise ConfigError(f"refusing to remove {p.object_class} table {p.name}")
@@ -143,6 +163,9 @@ def _carry_out(store: DeltaStore, p: PlanEntry, *, vacuum_hours: int) -> tuple[i
     """Do one planned action; returns (bytes freed, detail for the log)."""
     if p.action == "remove":
         return mt.delete_object(store, p.name), p.reason
+    if p.action == "repair":
+        integrity.repair(store, p.name)
+        return 0, p.reason
     if p.action == "vacuum":
         _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)
         return freed, p.reason

@@ -185,13 +185,15 @@ def refresh_cross_section(
     stamp = now or datetime.now(UTC)
     report = LoadReport(table=spec.name, source="refresh", rows_in=0)
     with store.writer_lock():  # the read, the recompute and the commit: nothing may land in between
-        _refresh(store, spec, report, since=since, benchmark=benchmark, say=say, stamp=stamp)
+        _refresh(store, spec, report, since=since, benchmark=benchmark, say=say, stamp=stamp, symbols=symbols,
+                 metadata=metadata)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _refresh(store: DeltaStore, spec: TableSpec, report: LoadReport, *, since: datetime | None,
-             benchmark: str | None, say: Progress, stamp: datetime) -> None:
+             benchmark: str | None, say: Progress, stamp: datetime, symbols: list[str] | None,
+             metadata: pd.DataFrame | None) -> None:
     if not store.exists(spec.name):
         return
     t = time.perf_counter()

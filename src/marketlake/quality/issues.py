@@ -19,11 +19,11 @@ from marketlake.schema import SUPPORT_SCHEMAS
 Severity = Literal["error", "warning", "info"]
 Check = Literal[
     "schema", "nulls", "metadata", "coverage", "missing_bars", "duplicates", "ohlc", "staleness",
-    "split", "outlier", "dependency", "repair",
+    "split", "outlier", "dependency", "repair", "corruption",
 ]
 CHECKS: tuple[str, ...] = (
     "schema", "nulls", "metadata", "coverage", "missing_bars", "duplicates", "ohlc", "staleness", "split",
-    "outlier", "dependency",
+    "outlier", "dependency", "corruption",
 )
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 

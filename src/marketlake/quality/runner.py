@@ -19,7 +19,9 @@ import pandas as pd
 import pyarrow as pa
 
 from marketlake.config import MarketlakeConfig
+from marketlake.errors import CorruptTable
 from marketlake.quality import checks_rows as rows
+from marketlake.quality.checks_corruption import check_corruption, corruption_issue
 from marketlake.quality.checks_jumps import check_jumps
 from marketlake.quality.checks_time import check_coverage, check_missing_bars, check_staleness
 from marketlake.quality.frame import build
@@ -123,7 +125,10 @@ def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master:
     issues = check_schema(store, table)
     if issues:
         return issues  # reading through the catalogue schema would fail or mislead
-    data = mt.scan_table(store, table)  # file order: the frame sorts only what it needs
+    try:
+        data = mt.scan_table(store, table)  # file order: the frame sorts only what it needs
+    except Exception as exc:  # noqa: BLE001 - DuckDB/Arrow errors on a garbled data file
+        return corruption_issue(store, table, exc)
     frame = build(spec, data)
     if seen is not None:
         seen.update(frame.symbols)
@@ -152,15 +157,19 @@ def check_all(store: DeltaStore, tables: Sequence[str], config: QualityConfig,
               timings: dict[str, float] | None = None) -> list[Issue]:
     """Checks over the given tables plus the symbol master; sorted by severity, table, symbol.
 
-    The master's completeness is checked only for the symbols a person uses: those with bars in the
-    checked tables or in a configured universe. A master loaded from the full NASDAQ Trader lists holds
-    ~12,000 symbols; reporting their gaps buried the few that matter (6 stored symbols, 14,960 warnings).
+    Corruption is checked first: a damaged table is left out of the other checks. The master's
+    completeness is checked only for the symbols a person uses: those with bars in the checked tables or
+    in a configured universe. A master loaded from the full NASDAQ Trader lists holds ~12,000 symbols;
+    reporting their gaps buried the few that matter (6 stored symbols, 14,960 warnings).
     """
-    master = store.read_support("symbols").to_pandas() if store.exists("symbols") else pd.DataFrame()
-    issues: list[Issue] = []
+    issues = check_corruption(store)
+    damaged = {i.table for i in issues}
+    master = pd.DataFrame()
+    if store.exists("symbols") and "symbols" not in damaged:
+        master = store.read_support("symbols").to_pandas()
     used: set[str] = set()
     for table in tables:
-        if store.exists(table):
+        if store.exists(table) and table not in damaged:
             issues += check_table(store, table, config, master=master, timings=timings, seen=used)
     for symbols in config.universes.values():
         used.update(symbols)
@@ -212,7 +221,10 @@ def run_quality(
     timings["total"] = time.perf_counter() - t0
     report = QualityReport(run_id, started, datetime.now(UTC), names, issues, repairs, timings, planned)
     if record:
-        _record(store, report)
+        try:
+            _record(store, report)
+        except CorruptTable:  # quality_runs/quality_issues damaged: reported as corruption above
+            pass
     return report
 
 

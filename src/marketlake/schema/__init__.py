@@ -19,6 +19,7 @@ from marketlake.schema.naming import SUPPORT_TABLES, ObjectClass, classify
 from marketlake.schema.support import SUPPORT_SCHEMAS
 from marketlake.schema.tables import (
     CLUSTER_COLUMNS,
+    LEGACY_PARTITION_COLUMNS,
     PARTITION_COLUMN,
     TABLE_NAMES,
     TABLES,
@@ -36,6 +37,7 @@ __all__ = [
     "GROUPS",
     "IDENTITY_COLUMNS",
     "KEY_COLUMNS",
+    "LEGACY_PARTITION_COLUMNS",
     "METADATA_COLUMNS",
     "ObjectClass",
     "PARTITION_COLUMN",

@@ -12,8 +12,18 @@ Asset = Literal["stocks", "crypto"]
 Timeframe = Literal["daily", "hourly", "1min"]
 Partitioning = Literal["month", "day"]
 
-PARTITION_COLUMN = "_partition"
-"""The one storage-only column: Delta needs a physical partition column. Reads never show it."""
+PARTITION_COLUMN = "partition_period"
+"""The one storage-only column, and the only one other Delta readers see besides the 97 fields.
+
+It holds the UTC calendar period of `datetime` that a row is filed under: `2024-07` (month) in daily
+tables, `2024-07-03` (day) in intraday ones, hence "period". It lives only in the Delta log and in the
+folder names (`partition_period=2024-07/`): it is never written into the data files, and our reads never
+show it. It must not start with `_`: pyarrow's dataset discovery (and other tools) skip such folders as
+hidden, so a plain `pyarrow.dataset` scan of a table found no rows under the old name `_partition`.
+"""
+
+LEGACY_PARTITION_COLUMNS: tuple[str, ...] = ("_partition",)
+"""Partition column names of older layouts, renamed by `storage.migrate`."""
 
 CLUSTER_COLUMNS: tuple[str, ...] = ("symbol", "sector", "exchange")
 
@@ -113,6 +123,7 @@ def get_table(name: str) -> TableSpec:
 
 __all__ = [
     "CLUSTER_COLUMNS",
+    "LEGACY_PARTITION_COLUMNS",
     "PARTITION_COLUMN",
     "TABLES",
     "TABLE_NAMES",

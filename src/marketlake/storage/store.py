@@ -1,6 +1,6 @@
 """DeltaStore: the only object that touches Delta Lake and the warehouse directory.
 
-One directory per table under the warehouse root (production tables partitioned by `_partition`,
+One directory per table under the warehouse root (production tables partitioned by `partition_period`,
 support tables unpartitioned). Writes take the warehouse writer lock and land in one Delta commit, so a
 crash at any point leaves the previous version intact (orphan Parquet files are vacuumed later).
 """
@@ -23,19 +23,23 @@ import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from marketlake.errors import SchemaMismatch, StorageError
+from marketlake.errors import CorruptTable, SchemaMismatch, StorageError
 from marketlake.schema import (
     PARTITION_COLUMN,
     SUPPORT_SCHEMAS,
     TABLE_NAMES,
     bar_schema,
+    classify,
     get_table,
     storage_schema,
 )
+from marketlake.storage import commits as _commits
 from marketlake.storage import files as _files
+from marketlake.storage import integrity as _integrity
 from marketlake.storage import inventory as _inventory
 from marketlake.storage import support as _support
 from marketlake.storage import writer as _writer
+from marketlake.storage.commits import TABLE_PROPERTIES, hooks, layout_description
 from marketlake.storage.layout import sort_rows, to_utc
 from marketlake.storage.lock import writer_lock
 from marketlake.storage.writer import WriteResult
@@ -90,6 +94,7 @@ class DeltaStore:
         self._tables: dict[str, DeltaTable] = {}
         self._index: dict[str, _files.FileIndex] = {}
         self._symbol_counts: dict[tuple[str, int], int] = {}
+        self._log_seen: dict[str, _integrity._Seen] = {}
         self._format = ds.ParquetFileFormat()
         self._threads: tuple[int, ThreadPoolExecutor] | None = None
         if self.remote:
@@ -109,6 +114,9 @@ class DeltaStore:
         """True when `name` is a Delta table in this warehouse."""
         if name in self._tables:
             return True
+        if not self.remote:  # a damaged log is still a table (is_deltatable says no): never re-create it
+            log = os.path.join(self.path(name), "_delta_log")
+            return os.path.isdir(log) and any(_integrity.is_log_file(n) for n in os.listdir(log))
         return DeltaTable.is_deltatable(self.path(name), storage_options=self.storage_options)
 
     def writer_lock(
@@ -131,7 +139,8 @@ class DeltaStore:
                 partition_by = [PARTITION_COLUMN] if name in TABLE_NAMES else None
                 DeltaTable.create(
                     self.path(name), schema, mode="ignore", partition_by=partition_by,
-                    storage_options=self.storage_options,
+                    storage_options=self.storage_options, configuration=dict(TABLE_PROPERTIES),
+                    description=layout_description(),
                 )
                 created.append(name)
         return created
@@ -161,20 +170,38 @@ class DeltaStore:
             )
 
     def table(self, name: str, *, refresh: bool = True) -> DeltaTable:
-        """The DeltaTable object (cached; refreshed to the latest version unless `refresh=False`)."""
+        """The DeltaTable object (cached; refreshed to the latest version unless `refresh=False`).
+
+        A production or support table of an older layout is migrated on its first open (`storage.migrate`);
+        legacy and unknown objects are left as they are (the janitor removes them)."""
         dt = self._tables.get(name)
+        if dt is None or refresh:
+            _integrity.verify_log(self, name)  # CorruptTable rather than a wrong version or a Rust error
+            dt = self._tables.get(name)
         if dt is None:
-            try:
-                dt = DeltaTable(self.path(name), storage_options=self.storage_options)
-            except TableNotFoundError:
-                raise StorageError(
-                    f"table {name} does not exist in {self.root}; create it with DeltaStore.ensure_tables() "
-                    f"or load data first", table=name,
-                ) from None
+            dt = self._open(name)
+            ours = name in TABLE_NAMES or classify(name) == "support"  # never legacy or unknown objects
+            if ours and not self.remote and _commits.layout_of(dt.metadata().description) < _commits.LAYOUT_VERSION:
+                from marketlake.storage.migrate import migrate_table
+
+                migrate_table(self, name)  # written by an older release: migrate on first open
+                dt = self._open(name)
             self._tables[name] = dt
         elif refresh:
             dt.update_incremental()
         return dt
+
+    def _open(self, name: str) -> DeltaTable:
+        try:
+            return DeltaTable(self.path(name), storage_options=self.storage_options)
+        except TableNotFoundError:
+            raise StorageError(
+                f"table {name} does not exist in {self.root}; create it with DeltaStore.ensure_tables() "
+                f"or load data first", table=name,
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - delta-rs' own errors on a log the check did not fault
+            raise CorruptTable(f"table {name} cannot be opened: {str(exc).splitlines()[0][:200]}; "
+                               f"`marketlake janitor plan` shows the repair", table=name) from None
 
     @property
     def filesystem(self) -> pafs.FileSystem:
@@ -300,9 +327,12 @@ class DeltaStore:
         with self.writer_lock():
             dt = self.table(table)
             props = _writer.writer_properties(get_table(table) if table in TABLE_NAMES else None)
+            info = _commits.commit_properties("zorder" if zorder else "compact")
             if zorder:
-                return dict(dt.optimize.z_order(["symbol"], writer_properties=props))
-            return dict(dt.optimize.compact(writer_properties=props))
+                return dict(dt.optimize.z_order(["symbol"], writer_properties=props, commit_properties=info,
+                                                post_commithook_properties=hooks()))
+            return dict(dt.optimize.compact(writer_properties=props, commit_properties=info,
+                                            post_commithook_properties=hooks()))
 
     # -- support tables ---------------------------------------------------------------------------
     def read_support(self, name: str, *, columns: list[str] | None = None, filter_expr: ds.Expression | None = None) -> pa.Table:
@@ -348,6 +378,7 @@ class DeltaStore:
 
     def _forget(self, name: str) -> None:
         self._tables.pop(name, None)
+        self._log_seen.pop(name, None)
         self._index.pop(name, None)
 
 

@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import write_deltalake
 
-from marketlake.errors import StorageError
+from marketlake.errors import CorruptTable, StorageError
 from marketlake.schema import SUPPORT_SCHEMAS, classify
+from marketlake.storage.commits import TABLE_PROPERTIES, commit_properties, hooks, layout_description
 from marketlake.storage.layout import conform, dedupe
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ def read_support(
         return empty.select(columns) if columns else empty
     dt = store.table(name)
     schema = pa.schema(dt.schema().to_arrow())
-    data = pa.table(dt.to_pyarrow_table()) if dt.version() >= 0 else schema.empty_table()
+    try:
+        data = pa.table(dt.to_pyarrow_table()) if dt.version() >= 0 else schema.empty_table()
+    except Exception as exc:  # noqa: BLE001 - delta-rs/Arrow errors on a damaged data file
+        raise _damaged(store, name, exc) from None
     if name in SUPPORT_SCHEMAS:
         data = data.cast(SUPPORT_SCHEMAS[name])
     if filter_expr is not None:
@@ -49,11 +53,22 @@ def read_support(
     return data.select(columns) if columns else data
 
 
+def _damaged(store: DeltaStore, name: str, exc: Exception) -> CorruptTable:
+    """The CorruptTable for a support table that failed to read, naming its damaged data files."""
+    from marketlake.storage.integrity import check_data
+
+    damage = check_data(store, name, full=True)
+    what = "; ".join(f"data file {d.describe()}" for d in damage[:3]) or str(exc).splitlines()[0][:200]
+    return CorruptTable(f"table {name} is damaged: {what}. `marketlake janitor plan` shows the repair",
+                        table=name, files=[d.file for d in damage])
+
+
 def _ensure(store: DeltaStore, name: str, schema: pa.Schema) -> None:
     if not store.exists(name):
         from deltalake import DeltaTable
 
-        DeltaTable.create(store.path(name), schema, mode="ignore", storage_options=store.storage_options)
+        DeltaTable.create(store.path(name), schema, mode="ignore", storage_options=store.storage_options,
+                          configuration=dict(TABLE_PROPERTIES), description=layout_description())
 
 
 def append_support(store: DeltaStore, name: str, rows: pa.Table) -> int:
@@ -64,7 +79,9 @@ def append_support(store: DeltaStore, name: str, rows: pa.Table) -> int:
         _ensure(store, name, schema)
         dt = store.table(name)
         if data.num_rows:
-            write_deltalake(dt, data, mode="append", storage_options=store.storage_options)
+            write_deltalake(dt, data, mode="append", storage_options=store.storage_options,
+                            commit_properties=commit_properties("append", rowsInserted=data.num_rows),
+                            post_commithook_properties=hooks())
             dt.update_incremental()
         return int(dt.version())
 
@@ -85,16 +102,25 @@ def upsert_support(store: DeltaStore, name: str, rows: pa.Table, *, keys: list[s
         dt = store.table(name)
         if data.num_rows == 0:
             return int(dt.version())
+        info = commit_properties("upsert_support", rowsWritten=data.num_rows)
         if not dt.get_add_actions().num_rows:
-            write_deltalake(dt, data, mode="append", storage_options=store.storage_options)
+            write_deltalake(dt, data, mode="append", storage_options=store.storage_options,
+                            commit_properties=info, post_commithook_properties=hooks())
         else:
             predicate = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
-            (
-                dt.merge(data, predicate, source_alias="s", target_alias="t")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            try:
+                (
+                    dt.merge(data, predicate, source_alias="s", target_alias="t", commit_properties=info,
+                             post_commithook_properties=hooks())
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
+                )
+            except Exception as exc:  # noqa: BLE001 - MERGE reads the stored files: name a damaged one
+                damaged = _damaged(store, name, exc)
+                if damaged.files:
+                    raise damaged from None
+                raise
         dt.update_incremental()
         return int(dt.version())
 

@@ -68,17 +68,21 @@ def write_bars(
     chosen = rows if len(picks) == rows.num_rows else rows.take(pa.array(picks))  # all new: no 97-column copy
     out = with_partition(sort_rows(chosen), spec)
     dt = store.table(spec.name, refresh=False)
+    metrics = {"rowsInserted": int(diff.new.size), "rowsUpdated": int(diff.changed.size)}
     if diff.changed.size == 0:
         write_partitions(
             dt, out, table_root=store.table_root(spec.name), filesystem=store.filesystem, mode="append",
-            group_rows=row_group_rows(spec.partitioning),
+            group_rows=row_group_rows(spec.partitioning), operation="upsert", metrics={**metrics, "filesRemoved": 0},
         )
     else:
         parts = sorted(set(out.column(PARTITION_COLUMN).to_pylist()))
         merged = _merge_partitions(store, spec, out, parts, stored)
+        wanted = set(parts)
+        removed = sum(1 for p in store.file_index(spec.name).partitions if p in wanted)
         write_partitions(
             dt, merged, table_root=store.table_root(spec.name), filesystem=store.filesystem,
             mode="overwrite", replace_partitions=parts, group_rows=row_group_rows(spec.partitioning),
+            operation="upsert", metrics={**metrics, "filesRemoved": removed},
         )
     dt.update_incremental()
     return WriteResult(int(diff.new.size), int(diff.changed.size), skipped + diff.unchanged, int(dt.version()))
