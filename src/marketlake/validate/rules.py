@@ -7,12 +7,31 @@ its reason names every column involved in that rule.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9.\-/^=:_]{1,32}$"
+"""What a symbol may be: ASCII letters, digits and ``. - / ^ = : _``, 1 to 32 characters.
+
+Why so permissive and no more: real tickers need the punctuation (``BRK.B``, ``BF-B``, ``BTC/USD``,
+``^GSPC``, ``ES=F``, ``EUR:USD``), while a newline, a control or bidi character, a quote or a space in
+a symbol would corrupt terminal output, CSV exports or a SQL text built by a user, and never names
+a real instrument.
+"""
+
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+
+
+def symbol_is_valid(symbol: str) -> bool:
+    """True when `symbol` (already stripped) fits SYMBOL_PATTERN in full."""
+    return _SYMBOL_RE.fullmatch(symbol) is not None
+
 
 RULES: Mapping[str, str] = MappingProxyType(
     {
         "missing_value": "missing value in {cols}",
+        "invalid_symbol": "invalid symbol: only letters, digits and . - / ^ = : _, 1 to 32 characters",
         "non_numeric": "value does not parse as a number in {cols}",
         "non_finite": "NaN or infinite value in {cols}",
         "unparseable_datetime": "datetime is missing or could not be parsed",
@@ -31,4 +50,4 @@ RULES: Mapping[str, str] = MappingProxyType(
 
 RULE_IDS: tuple[str, ...] = tuple(RULES)
 
-__all__ = ["RULES", "RULE_IDS"]
+__all__ = ["RULES", "RULE_IDS", "SYMBOL_PATTERN", "symbol_is_valid"]
