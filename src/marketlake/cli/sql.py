@@ -30,9 +30,15 @@ def sql(
     query: Annotated[str, typer.Argument(help="DuckDB SQL, e.g. \"SELECT * FROM stocks_daily_clean LIMIT 5\".")],
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    safe: Annotated[bool, typer.Option("--safe", help="Only the warehouse's views: no other file, no network, "
+                                       "no extension, configuration locked (for queries you did not write).")] = False,
 ) -> None:
-    """Run a query; production and support tables are views by their names."""
-    result = Warehouse(warehouse).sql(query, as_="arrow")
+    """Run a query; production and support tables are views by their names.
+
+    Full DuckDB by default (your own queries may read other files or COPY results out); `--safe` for
+    queries from elsewhere.
+    """
+    result = Warehouse(warehouse).sql(query, as_="arrow", safe=safe)
     if fmt == "csv":
         sink = pa.BufferOutputStream()
         pacsv.write_csv(result, sink)
