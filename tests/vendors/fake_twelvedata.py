@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -48,6 +48,8 @@ class FakeState:
     # {"code":404,"message":"Data not found","status":"error"} (twelvedata/twelvedata-python#58)
     empty_window: str = "empty"
     plan_has_profile: bool = False
+    # a careless vendor: every error message quotes the key the request carried, raw and URL-encoded
+    echo_key: bool = False
     seed: int = 7
     clock: Callable[[], float] = time.time
     # observed
@@ -172,7 +174,14 @@ class _Handler(BaseHTTPRequestHandler):
         if style == "mixed":
             style = "status" if st.rng.random() < 0.5 else "body"
         self._send(code if style == "status" else 200,
-                   {"code": code, "message": message, "status": "error"}, headers)
+                   {"code": code, "message": self._echo(message), "status": "error"}, headers)
+
+    def _echo(self, message: str) -> str:
+        """The message, plus the key the request carried when the fake plays a careless vendor."""
+        if not self.state.echo_key:
+            return message
+        sent = (self.headers.get("Authorization") or "").removeprefix("apikey ")
+        return message + f" (request: apikey={sent}, url form apikey={quote(sent, safe='')})"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         st = self.state
@@ -226,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             out: dict[str, Any] = {}
             for s in symbols:
                 if s not in known:
-                    out[s] = {"code": 404, "message": f"**symbol** {s} not found", "status": "error"}
+                    out[s] = {"code": 404, "message": self._echo(f"**symbol** {s} not found"), "status": "error"}
                 else:
                     out[s] = _series(st, s, q)
             if len(symbols) == 1:

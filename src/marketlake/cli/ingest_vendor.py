@@ -9,6 +9,7 @@ import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when, split_symbols
 from marketlake.errors import ConfigError
+from marketlake.sources.redact import redact
 
 
 def twelvedata(
@@ -45,7 +46,7 @@ def twelvedata(
               f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
               f"{report.seconds:.1f}s")
     for sym, reason in sorted(report.not_found.items()):
-        out.print(f"[yellow]inactive[/yellow] {sym}: {reason}")
+        out.print(f"[yellow]inactive[/yellow] {sym}: {redact(reason)}")
 
 
 def binance(

@@ -7,12 +7,14 @@ register on the shared `ingest_app`.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
 
 from marketlake._allocator import retain_memory
 from marketlake.errors import MarketlakeError
+from marketlake.sources.redact import redact
 
 app = typer.Typer(
     name="marketlake",
@@ -51,13 +53,26 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    """Run the CLI, turning our own errors into one clear line and exit status 2."""
+    """Run the CLI, turning errors into one clear line (secrets redacted) and exit status 2.
+
+    An unexpected exception (a bug, or a library failing in a way we did not foresee) is one line
+    too, exit status 1: a traceback may quote a header or a URL with the API key. Set
+    MARKETLAKE_DEBUG=1 to get the traceback (redacted) when reporting the bug.
+    """
     retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
     try:
         app()
     except MarketlakeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no secret
+        if os.environ.get("MARKETLAKE_DEBUG"):
+            import traceback
+
+            typer.echo(redact("".join(traceback.format_exception(exc))), err=True)
+        typer.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))[:500]} "
+                   "(a bug: please report it; MARKETLAKE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

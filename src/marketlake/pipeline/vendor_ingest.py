@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from marketlake.pipeline.core import load_bars, refresh_cross_section
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
+from marketlake.sources.redact import redact
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
 from marketlake.sources.twelvedata.fetcher import EarliestBars, SeriesResult, fetch_window
 from marketlake.sources.twelvedata.wire import WireError
@@ -320,7 +321,7 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
                                    message=old.get("message"), now=now, earliest=floor, complete=reached))  # type: ignore[arg-type]
         for symbol, err in errors.items():
             if err.code == 404:
-                missing[symbol] = f"twelvedata {err.code}: {err.message}"[:300]
+                missing[symbol] = redact(f"twelvedata {err.code}: {err.message}")[:300]
                 rows.append(_state_row(spec, symbol, state, status="error", message=missing[symbol], now=now))
         _record(store, rows, missing, report, now=now)
         say(f"earliest bars asked for {len(found) + len(errors)} symbols, {len(missing)} unknown to twelvedata")
@@ -394,8 +395,8 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
             if s in r.errors:
                 err = r.errors[s]
                 if err.code == 404:
-                    missing[s] = f"twelvedata {err.code}: {err.message}"[:300]
-                rows.append(_state_row(spec, s, state, status="error", message=f"{err.code}: {err.message}"[:300], now=now))
+                    missing[s] = redact(f"twelvedata {err.code}: {err.message}")[:300]
+                rows.append(_state_row(spec, s, state, status="error", message=redact(f"{err.code}: {err.message}")[:300], now=now))
                 continue
             complete = None
             if backfill:

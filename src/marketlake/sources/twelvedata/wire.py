@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from marketlake.sources.redact import redact
+
 
 @dataclass(frozen=True)
 class WireError:
@@ -28,7 +30,7 @@ class WireError:
         except (TypeError, ValueError):
             code = default_code
         message = obj.get("message")
-        return cls(code=code, message=str(message) if message is not None else "no message")
+        return cls(code=code, message=redact(str(message)) if message is not None else "no message")
 
 
 @dataclass(frozen=True)
