@@ -52,6 +52,11 @@ for _name in _COMMAND_MODULES:
         _mod.register_ingest(ingest_app)
 
 
+def _one_line(text: str) -> str:
+    """`text` as one printable line: a message may quote a vendor or a library (newlines, escapes)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def main() -> None:
     """Run the CLI, turning errors into one clear line (secrets redacted) and exit status 2.
 
@@ -63,14 +68,14 @@ def main() -> None:
     try:
         app()
     except MarketlakeError as exc:
-        typer.echo(f"error: {redact(str(exc))}", err=True)
+        typer.echo(f"error: {_one_line(redact(str(exc)))}", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no secret
         if os.environ.get("MARKETLAKE_DEBUG"):
             import traceback
 
             typer.echo(redact("".join(traceback.format_exception(exc))), err=True)
-        typer.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))[:500]} "
+        typer.echo(f"error: unexpected {type(exc).__name__}: {_one_line(redact(str(exc)))[:500]} "
                    "(a bug: please report it; MARKETLAKE_DEBUG=1 shows the traceback)", err=True)
         sys.exit(1)
 

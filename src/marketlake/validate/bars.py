@@ -36,7 +36,7 @@ import pyarrow as pa
 from marketlake.errors import ConfigError
 from marketlake.schema import BAR_COLUMNS, SUPPORT_SCHEMAS, TableSpec
 from marketlake.validate.grid import grid_status
-from marketlake.validate.rules import RULE_IDS, RULES, SYMBOL_PATTERN
+from marketlake.validate.rules import RULE_IDS, RULES, SYMBOL_PATTERN, bounded
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 NUMERIC_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -85,7 +85,7 @@ def _timestamps(col: pd.Series) -> np.ndarray:
         dt = col.dt.tz_localize("UTC")
     else:
         dt = pd.to_datetime(col, utc=True, errors="coerce", format="mixed")
-    return pd.DatetimeIndex(dt).as_unit("ns").asi8.copy()
+    return bounded(pd.DatetimeIndex(dt)).as_unit("ns").asi8.copy()
 
 
 def _json_value(v: Any) -> Any:
