@@ -41,7 +41,6 @@ Why a cap at all: pandas' reader holds a whole line (and several copies of its f
 a 1 GiB line took 5.6 GB of RAM before failing. Lines are checked as the bytes stream in, so memory
 stays a small multiple of this cap whatever the file holds."""
 _BLOCK_BYTES = 1 << 20
-_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
 
 
 class _CheckedText(io.TextIOBase):
@@ -83,7 +82,8 @@ class _CheckedText(io.TextIOBase):
 
     def _check(self, block: bytes) -> None:
         """Raise at the first line too long, control byte or invalid UTF-8 byte of `block`."""
-        nl = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        arr = np.frombuffer(block, dtype=np.uint8)
+        nl = np.flatnonzero(arr == 10)
         starts = np.concatenate(([0], nl + 1))
         ends = np.concatenate((nl, [len(block)]))
         lengths = ends - starts
@@ -99,8 +99,9 @@ class _CheckedText(io.TextIOBase):
             line = self._lines_before + k + 1
             raise self._error(f"line longer than {self._max_line >> 20} MiB: not a bar file (or a broken one)",
                               line=line, column=self._column(commas) if line > 1 else None)
-        bad = _CONTROL.search(block)
-        control_at = bad.start() if bad else len(block)
+        control = np.flatnonzero((arr < 9) | ((arr > 13) & (arr < 32)))  # \t \n \v \f \r are text
+        bad = len(control) > 0
+        control_at = int(control[0]) if bad else len(block)
         pending, _ = self._decoder.getstate()
         try:
             text = self._decoder.decode(block, final=self._eof)
