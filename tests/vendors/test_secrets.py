@@ -117,3 +117,17 @@ def test_redact_masks_every_form() -> None:
     text = f"bad key {KEY} / {quote(KEY, safe='')} / {quote_plus(KEY, safe='')} / {quote(quote(KEY, safe=''), safe='')}"
     masked = redact(text, KEY)
     assert not leaks(masked.encode(), [KEY]) and masked.count("***") == 4
+
+
+def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from marketlake.sources.redact import install_log_redaction, register_secret
+
+    register_secret(KEY)
+    install_log_redaction()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("httpx").info("GET %s?apikey=%s", "/time_series", quote(KEY, safe=""))
+        logging.getLogger("some.lib").warning(f"refused key {KEY}")
+    text = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    assert "***" in text and not leaks(text.encode(), [KEY])

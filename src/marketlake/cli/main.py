@@ -14,7 +14,7 @@ import typer
 
 from marketlake._allocator import retain_memory
 from marketlake.errors import MarketlakeError
-from marketlake.sources.redact import redact
+from marketlake.sources.redact import install_log_redaction, redact
 
 app = typer.Typer(
     name="marketlake",
@@ -65,6 +65,7 @@ def main() -> None:
     MARKETLAKE_DEBUG=1 to get the traceback (redacted) when reporting the bug.
     """
     retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
+    install_log_redaction()
     try:
         app()
     except MarketlakeError as exc:

@@ -10,6 +10,7 @@ stored or printed, so no place has to know which key was used.
 
 from __future__ import annotations
 
+import logging
 import threading
 import unicodedata
 from urllib.parse import quote, quote_plus
@@ -54,6 +55,38 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
+_factory_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of the process (any logger, any handler) before it is formatted.
+
+    Why the record factory and not a handler filter: libraries log through their own loggers and the
+    application may add handlers later; the factory sees every record once, whoever emits it.
+    Idempotent.
+    """
+    global _factory_installed
+    with _lock:
+        if _factory_installed:
+            return
+        _factory_installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        if _secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a malformed record is the logging module's to report
+                return record
+            masked = redact(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 def clean_secret(value: str, *, name: str) -> str:
     """`value` stripped of surrounding whitespace, checked, and registered for redaction.
 
@@ -81,4 +114,4 @@ def clean_secret(value: str, *, name: str) -> str:
     return key
 
 
-__all__ = ["MASK", "clean_secret", "redact", "register_secret"]
+__all__ = ["MASK", "clean_secret", "install_log_redaction", "redact", "register_secret"]
