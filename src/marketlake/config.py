@@ -87,7 +87,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
             raise ConfigError(f"config file {candidate} does not exist")
     env = os.environ
     td = dict(data.get("twelvedata", {}) or {})  # type: ignore[call-overload]
-    register_secret(str(td.get("api_key") or ""))  # before any validation error can quote it
+    if isinstance(td.get("api_key"), str):
+        register_secret(td["api_key"])  # before any validation error can quote it
     if env.get("TWELVEDATA_API_KEY"):
         td["api_key"] = env["TWELVEDATA_API_KEY"]
     if env.get("TWELVEDATA_BASE_URL"):

@@ -131,3 +131,11 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         logging.getLogger("some.lib").warning(f"refused key {KEY}")
     text = caplog.text + "".join(r.getMessage() for r in caplog.records)
     assert "***" in text and not leaks(text.encode(), [KEY])
+
+
+def test_a_blank_key_registers_nothing() -> None:
+    from marketlake.sources.redact import register_secret
+
+    register_secret("   ")
+    register_secret("\t\n")
+    assert redact("a   b\t\nc") == "a   b\t\nc"

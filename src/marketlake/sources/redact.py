@@ -30,7 +30,12 @@ def _forms(secret: str) -> set[str]:
 
 
 def register_secret(secret: str | None) -> None:
-    """Remember `secret` (and its URL-encoded forms) so `redact` masks it everywhere from now on."""
+    """Remember `secret` (stripped, and its URL-encoded forms) so `redact` masks it from now on.
+
+    Whitespace around it is dropped (any text holding the raw form holds the stripped one), so a
+    blank value never turns every run of spaces into a mask.
+    """
+    secret = (secret or "").strip()
     if not secret:
         return
     with _lock:
@@ -99,7 +104,7 @@ def clean_secret(value: str, *, name: str) -> str:
     Raises:
         ConfigError: the key is empty or holds a character an HTTP header cannot carry.
     """
-    register_secret(value)  # the raw form too: an error below must not be able to echo it
+    register_secret(value)  # before any check: an error below must not be able to echo it
     key = value.strip()
     if not key:
         raise ConfigError(f"{name} is empty (or only whitespace): set it to the key your vendor gave you")
@@ -110,7 +115,6 @@ def clean_secret(value: str, *, name: str) -> str:
         if not ch.isascii():
             raise ConfigError(f"{name} contains a non-ASCII character at position {pos}: an HTTP header "
                               "cannot carry it; copy the key again")
-    register_secret(key)
     return key
 
 
