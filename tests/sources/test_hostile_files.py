@@ -231,3 +231,15 @@ def test_checked_reader_is_exact_at_every_block_size(tmp_path: Path, block: int)
         while fh.read(4):
             pass
     assert (info.value.line, info.value.column) == (2, "open")
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('"symbol,datetime,open,high,low,close,volume\nAAA,2024-07-01,1,2,1,1,1\n', 1),
+    (HEADER + GOOD[0] + '\nAAA,"2024-07-02,1,2,1,1,1\n' + GOOD[1] + "\n", 3),
+])
+def test_unterminated_quote_is_one_clear_error(tmp_path: Path, capsys, text: str, line: int) -> None:
+    p = tmp_path / "q.csv"
+    p.write_text(text)
+    code, out, err = run_cli(["ingest", "csv", str(p), "--table", "stocks_daily_clean", "-w", str(tmp_path / "wh")],
+                             capsys)
+    assert_one_line_error(code, out, err, str(p), f"line {line}")

@@ -172,6 +172,10 @@ class _CheckedText(io.TextIOBase):
         super().close()
 
 
+def _parser_detail(exc: Exception) -> str:
+    return " ".join(str(exc).replace("Error tokenizing data. C error: ", "").split())[:200]
+
+
 @register("csv")
 class CsvSource(FileSource):
     """Bars from one CSV file.
@@ -202,7 +206,11 @@ class CsvSource(FileSource):
             header_line = fh.readline()
         if not header_line.strip():
             raise ParseError("empty file: no header line", path=str(path), line=1, source="csv")
-        columns = [str(c) for c in pd.read_csv(io.StringIO(header_line), nrows=0).columns]
+        try:
+            columns = [str(c) for c in pd.read_csv(io.StringIO(header_line), nrows=0).columns]
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ParseError(f"the header line is not CSV ({_parser_detail(exc)})", path=str(path), line=1,
+                             source="csv") from None
         mapping = canonical_columns(columns)
         found = set(mapping.values())
         for col in REQUIRED:
@@ -215,11 +223,11 @@ class CsvSource(FileSource):
         first_line = 2
         with _CheckedText(path) as fh:
             fh.columns = columns
-            reader = pd.read_csv(
-                fh, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                chunksize=opts.chunk_rows, engine="c",
-            )
             try:
+                reader = pd.read_csv(
+                    fh, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                    chunksize=opts.chunk_rows, engine="c",
+                )
                 for chunk in reader:
                     lines = pd.RangeIndex(first_line, first_line + len(chunk))
                     first_line += len(chunk)
@@ -227,6 +235,10 @@ class CsvSource(FileSource):
                     if batch is not None:
                         yield batch
             except pd.errors.ParserError as exc:
+                quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+                if quote:  # pandas counts rows from 0 at the header: row N is line N + 1
+                    raise ParseError("unterminated quote: a field opened with \" never closes", path=str(path),
+                                     line=int(quote.group(1)) + 1, source="csv") from None
                 m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
                 line = int(m.group(2)) if m else None
                 col = f"field {int(m.group(1)) + 1} (beyond the {m.group(1)} header columns)" if m else None
