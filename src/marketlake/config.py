@@ -1,7 +1,10 @@
 """Configuration: a TOML file validated by pydantic, overridden by the environment.
 
 Resolution order for each setting: explicit argument > environment variable > config file > default.
-Secrets (API keys) are held as `SecretStr` so they never print in reprs, logs or errors.
+Secrets (API keys) are held as `SecretStr` so they never print in reprs, logs or errors; they are
+stripped, checked (not empty, no control characters) and registered for redaction of vendor texts
+(see marketlake.sources.redact). Validation errors are re-raised without the offending input values:
+a typo'd key name (`api_kye = "..."`) would otherwise print the key.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from marketlake.errors import ConfigError
+from marketlake.sources.redact import clean_secret, register_secret
 
 DEFAULT_WAREHOUSE = "./warehouse"
 DEFAULT_CONFIG_FILES = ("marketlake.toml", "~/.config/marketlake/config.toml")
@@ -26,6 +30,16 @@ class TwelveDataConfig(BaseModel):
     credits_per_minute: int | None = None  # for plan = "custom"
     credits_per_day: int | None = None
     recheck_inactive_days: int = Field(default=30, ge=0)  # a symbol deactivated by a 404 is asked again after
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_key(cls, value: object) -> object:
+        """Strip and check the key before it is wrapped (raises ConfigError, never echoing it)."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return SecretStr(clean_secret(value, name="TwelveData API key"))
+        return value
 
 
 class BinanceConfig(BaseModel):
@@ -89,6 +103,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
             raise ConfigError(f"config file {candidate} does not exist")
     env = os.environ
     td = dict(data.get("twelvedata", {}) or {})  # type: ignore[call-overload]
+    if isinstance(td.get("api_key"), str):
+        register_secret(td["api_key"])  # before any validation error can quote it
     if env.get("TWELVEDATA_API_KEY"):
         td["api_key"] = env["TWELVEDATA_API_KEY"]
     if env.get("TWELVEDATA_BASE_URL"):
@@ -103,11 +119,30 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
     if env.get("MARKETLAKE_LOCK_WAIT"):
         data["lock_wait_seconds"] = env["MARKETLAKE_LOCK_WAIT"]
     if env.get("MARKETLAKE_MINUTE_SECONDS"):
-        data["minute_seconds"] = float(env["MARKETLAKE_MINUTE_SECONDS"])
+        data["minute_seconds"] = env["MARKETLAKE_MINUTE_SECONDS"]
     try:
         return MarketlakeConfig.model_validate(data)
-    except Exception as exc:  # pydantic.ValidationError; message holds no secret values
-        raise ConfigError(f"invalid configuration: {exc}".replace("\n", "; ")) from None
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration{_where(path)}: {describe_validation_error(exc)}") from None
 
 
-__all__ = ["MarketlakeConfig", "ReferenceConfig", "TwelveDataConfig", "BinanceConfig", "UniverseConfig", "load_config"]
+def _where(path: str | os.PathLike[str] | None) -> str:
+    return f" ({path})" if path else ""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Each error as `location: message`, WITHOUT the input values pydantic would print.
+
+    Why: `str(exc)` quotes every offending value (`input_value='td-...'`), so a misspelt `api_key`
+    (an extra field) or a key under the wrong table would be printed in full.
+    """
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+        hint = " (unknown setting: check its spelling)" if err.get("type") == "extra_forbidden" else ""
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}{hint}")
+    return "; ".join(parts)
+
+
+__all__ = ["BinanceConfig", "MarketlakeConfig", "ReferenceConfig", "TwelveDataConfig", "UniverseConfig",
+           "describe_validation_error", "load_config"]

@@ -5,6 +5,12 @@ connection per Warehouse (Parquet footers cached by DuckDB) and, before each que
 of only the tables the query text mentions whose Delta version changed since their view was built, so
 queries always see the latest commit without re-binding every table each call. DuckDB prunes row groups
 by the Parquet statistics the writer keeps sorted by (symbol, datetime).
+
+`sql(..., safe=True)` is for queries the owner did not write (a shared notebook, a dashboard, an LLM):
+a fresh connection whose views scan Arrow datasets that Python opened, then DuckDB's external access
+is switched off and its configuration locked. DuckDB itself then opens no file and no URL (no
+read_csv('/etc/passwd'), COPY TO, ATTACH, INSTALL/LOAD, httpfs), and no SET can turn that back on.
+Full DuckDB stays the default for the owner's own queries.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from marketlake.errors import ConfigError, StorageError
 from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, bar_schema
@@ -160,9 +167,15 @@ class Warehouse:
             self._create_view(con, name)
         return con
 
-    def _create_view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+    def _create_view(self, con: duckdb.DuckDBPyConnection, name: str, *, arrow: bool = False) -> None:
         files = self.store.active_files(name)
-        if files:
+        if files and arrow:
+            # safe mode: Python opens the files, DuckDB only scans the registered dataset (pushdown kept)
+            production = name in TABLE_NAMES
+            schema = bar_schema() if production else pa.schema(self.store.table(name).schema().to_arrow())
+            con.register(f"__data_{name}", pads.dataset(files, schema=schema, format="parquet"))
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS SELECT * FROM {_ident('__data_' + name)}")
+        elif files:
             listing = ", ".join(_sql_str(f) for f in files)
             production = name in TABLE_NAMES
             select = ", ".join(_ident(c) for c in bar_schema().names) if production else "*"
@@ -201,13 +214,46 @@ class Warehouse:
                 self._views[name] = version
         return con
 
-    def sql(self, query: str, *, as_: OutputKind = "pandas") -> Any:
+    def _safe_session(self, query: str) -> duckdb.DuckDBPyConnection:
+        """A new connection with views of the tables `query` mentions, then no external access, locked."""
+        con = _new_connection()
+        try:
+            text = query.lower()
+            for name in self.store.table_names():
+                if name.lower() in text:
+                    self._create_view(con, name, arrow=True)
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _sql_safe(self, query: str) -> pa.Table:
+        con = self._safe_session(query)
+        try:
+            relation = con.sql(query)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            tables = ", ".join(self.store.table_names()) or "none yet"
+            raise StorageError(f"SQL refused or failed in safe mode (only the warehouse's views; no file, network "
+                               f"or configuration access): {exc}. Tables available as views: {tables}") from None
+        finally:
+            con.close()
+
+    def sql(self, query: str, *, as_: OutputKind = "pandas", safe: bool = False) -> Any:
         """Run a DuckDB query where every table is a view by its name (97 columns, no `partition_period`).
 
         The connection is kept between calls (views, DuckDB's Parquet metadata cache): objects a query
         creates (temp tables, macros) persist until `close()`.
+
+        `safe=True` runs the query on a fresh, locked connection that sees only the warehouse's views:
+        no other file, no network, no extension, no configuration change (for queries you did not
+        write). Nothing it creates persists.
         """
         self._require_warehouse()
+        if safe:
+            return _convert(self._sql_safe(query), as_)
         with self._lock:
             try:
                 con = self._session(query)

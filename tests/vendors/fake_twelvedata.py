@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -51,6 +51,8 @@ class FakeState:
     drop_from_batch: dict[str, int] = field(default_factory=dict)  # symbol -> batch answers to leave it out of
     malformed_batches: int = 0  # batch /time_series answers sent as a JSON list instead of an object
     drip_s: float = 0.0  # > 0: every answer (status line, headers, body) sent one byte per `drip_s` seconds
+    # a careless vendor: every error message quotes the key the request carried, raw and URL-encoded
+    echo_key: bool = False
     seed: int = 7
     clock: Callable[[], float] = time.time
     # observed
@@ -191,7 +193,14 @@ class _Handler(BaseHTTPRequestHandler):
         if style == "mixed":
             style = "status" if st.rng.random() < 0.5 else "body"
         self._send(code if style == "status" else 200,
-                   {"code": code, "message": message, "status": "error"}, headers)
+                   {"code": code, "message": self._echo(message), "status": "error"}, headers)
+
+    def _echo(self, message: str) -> str:
+        """The message, plus the key the request carried when the fake plays a careless vendor."""
+        if not self.state.echo_key:
+            return message
+        sent = (self.headers.get("Authorization") or "").removeprefix("apikey ")
+        return message + f" (request: apikey={sent}, url form apikey={quote(sent, safe='')})"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         st = self.state
@@ -245,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
             out: dict[str, Any] = {}
             for s in symbols:
                 if s not in known:
-                    out[s] = {"code": 404, "message": f"**symbol** {s} not found", "status": "error"}
+                    out[s] = {"code": 404, "message": self._echo(f"**symbol** {s} not found"), "status": "error"}
                 else:
                     out[s] = _series(st, s, q)
             with st.lock:

@@ -67,7 +67,7 @@ def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str 
     options: dict[str, object] = {"path": path}
     if symbol:
         options["symbol"] = symbol
-    if tz:
+    if tz is not None:  # an empty --tz is an error (checked by the source), not "the default zone"
         options["tz"] = tz
     source = get_source(kind, **options)
     _run(source, [table], warehouse=warehouse, symbols=None, start=None, end=None)

@@ -16,6 +16,7 @@ from marketlake.cli.common import (
     split_symbols,
 )
 from marketlake.errors import ConfigError, SourceError
+from marketlake.sources.redact import redact
 
 if TYPE_CHECKING:
     from marketlake.pipeline.vendor_ingest import IngestReport
@@ -63,9 +64,9 @@ def twelvedata(
               f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
               f"{report.seconds:.1f}s")
     for sym, reason in sorted(report.not_found.items()):
-        out.print(f"[yellow]inactive[/yellow] {sym}: {reason}")
+        out.print(f"[yellow]inactive[/yellow] {sym}: {redact(reason)}")
     for sym, reason in sorted(report.failed.items()):
-        out.print(f"[yellow]failed[/yellow] {sym}: {reason} (asked again next run)")
+        out.print(f"[yellow]failed[/yellow] {sym}: {redact(reason)} (asked again next run)")
     _refuse_all_failed("twelvedata", report)
 
 

@@ -7,6 +7,7 @@ register on the shared `ingest_app`.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from marketlake._allocator import retain_memory
 from marketlake.cli.common import configure_lock
 from marketlake.cli.options import apply_to_app
 from marketlake.errors import MarketlakeError
+from marketlake.sources.redact import install_log_redaction, redact
 
 app = typer.Typer(
     name="marketlake",
@@ -88,16 +90,35 @@ def _compile_on_first_run(argv: list[str]) -> None:
     typer.echo(f"marketlake: feature kernels ready ({seconds:.0f} s)", err=True)
 
 
+def _one_line(text: str) -> str:
+    """`text` as one printable line: a message may quote a vendor or a library (newlines, escapes)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def main() -> None:
-    """Run the CLI, turning our own errors into one clear line and exit status 2."""
+    """Run the CLI, turning errors into one clear line (secrets redacted) and exit status 2.
+
+    An unexpected exception (a bug, or a library failing in a way we did not foresee) is one line
+    too, exit status 1: a traceback may quote a header or a URL with the API key. Set
+    MARKETLAKE_DEBUG=1 to get the traceback (redacted) when reporting the bug.
+    """
     retain_memory()  # a CLI run computes and writes big batches: keep freed heap warm (see _allocator)
+    install_log_redaction()
     try:
         configure_lock()
         _compile_on_first_run(sys.argv[1:])
         app()
     except MarketlakeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(redact(str(exc)))}", err=True)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no secret
+        if os.environ.get("MARKETLAKE_DEBUG"):
+            import traceback
+
+            typer.echo(redact("".join(traceback.format_exception(exc))), err=True)
+        typer.echo(f"error: unexpected {type(exc).__name__}: {_one_line(redact(str(exc)))[:500]} "
+                   "(a bug: please report it; MARKETLAKE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

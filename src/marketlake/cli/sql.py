@@ -24,9 +24,15 @@ def sql(
     fmt: FormatOption = Format.table,
     output: OutputOption = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows shown in table format (files get all).")] = 200,
+    safe: Annotated[bool, typer.Option("--safe", help="Only the warehouse's views: no other file, no network, "
+                                       "no extension, configuration locked (for queries you did not write).")] = False,
 ) -> None:
-    """Run a query; production and support tables are views by their names."""
-    result = Warehouse(warehouse).sql(query, as_="arrow")
+    """Run a query; production and support tables are views by their names.
+
+    Full DuckDB by default (your own queries may read other files or COPY results out); `--safe` for
+    queries from elsewhere.
+    """
+    result = Warehouse(warehouse).sql(query, as_="arrow", safe=safe)
     emit(result, fmt=fmt, output=output, limit=limit)
 
 

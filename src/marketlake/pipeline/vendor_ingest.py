@@ -30,6 +30,7 @@ from marketlake.pipeline.core import load_bars, refresh_cross_section
 from marketlake.pipeline.ingest_state import IngestState, read_states, write_states
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
+from marketlake.sources.redact import redact
 from marketlake.sources.twelvedata.client import MAX_BATCH, MAX_OUTPUTSIZE, TwelveDataClient
 from marketlake.sources.twelvedata.fetcher import EarliestBars, SeriesResult, fetch_window
 from marketlake.sources.twelvedata.wire import WireError
@@ -341,7 +342,7 @@ def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state:
                                    message=old.message if old else None, now=now, earliest=floor, complete=reached))
         for symbol, err in errors.items():
             if err.code == 404:
-                missing[symbol] = f"twelvedata {err.code}: {err.message}"[:300]
+                missing[symbol] = redact(f"twelvedata {err.code}: {err.message}")[:300]
                 rows.append(_state_row(spec, symbol, state, status="error", message=missing[symbol], now=now))
         _record(store, rows, missing, report, now=now)
         say(f"earliest bars asked for {len(found) + len(errors)} symbols, {len(missing)} unknown to twelvedata")
@@ -407,10 +408,11 @@ def _load(store: DeltaStore, spec: TableSpec, results: list[SeriesResult], repor
             if s in r.errors:
                 err = r.errors[s]
                 if err.code == 404:  # the vendor's own "unknown symbol": deactivated
-                    missing[s] = f"twelvedata {err.code}: {err.message}"[:300]
+                    missing[s] = redact(f"twelvedata {err.code}: {err.message}")[:300]
                 else:  # missing from a batch answer, malformed, 5xx: kept active, asked again next run
-                    report.failed[s] = f"twelvedata {err.code}: {err.message}"[:300]
-                rows.append(_state_row(spec, s, state, status="error", message=f"{err.code}: {err.message}"[:300], now=now))
+                    report.failed[s] = redact(f"twelvedata {err.code}: {err.message}")[:300]
+                rows.append(_state_row(spec, s, state, status="error", message=redact(f"{err.code}: {err.message}")[:300],
+                                       now=now))
                 continue
             report.failed.pop(s, None)
             complete = None

@@ -6,9 +6,10 @@ is stored, with its raw input, location, rule id and a human reason, in the ``qu
 table. Nothing is dropped silently: ``counts["input"] == counts["good"] + counts["quarantined"]``.
 
 Rules (ids in :mod:`marketlake.validate.rules`, checked in that order, first match wins): missing
-value, non-numeric value, NaN/inf, unparseable datetime, non-positive price, high < low, high below
-open/close, low above open/close, negative volume (0 is valid), outside the exchange sessions,
-off the timeframe grid (see :mod:`marketlake.validate.grid` for the grid convention), duplicates.
+value, invalid symbol (outside ``rules.SYMBOL_PATTERN``), non-numeric value, NaN/inf, unparseable
+datetime, non-positive price, high < low, high below open/close, low above open/close, negative
+volume (0 is valid), outside the exchange sessions, off the timeframe grid (see
+:mod:`marketlake.validate.grid` for the grid convention), duplicates.
 
 Duplicate keys (same symbol and datetime among rows that pass every other rule): the LAST row in
 input order is kept, like an upsert (a later line or a later vendor answer is a correction of an
@@ -35,7 +36,7 @@ import pyarrow as pa
 from marketlake.errors import ConfigError
 from marketlake.schema import BAR_COLUMNS, SUPPORT_SCHEMAS, TableSpec
 from marketlake.validate.grid import grid_status
-from marketlake.validate.rules import RULE_IDS, RULES
+from marketlake.validate.rules import RULE_IDS, RULES, SYMBOL_PATTERN, bounded
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 NUMERIC_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -84,7 +85,7 @@ def _timestamps(col: pd.Series) -> np.ndarray:
         dt = col.dt.tz_localize("UTC")
     else:
         dt = pd.to_datetime(col, utc=True, errors="coerce", format="mixed")
-    return pd.DatetimeIndex(dt).as_unit("ns").asi8.copy()
+    return bounded(pd.DatetimeIndex(dt)).as_unit("ns").asi8.copy()
 
 
 def _json_value(v: Any) -> Any:
@@ -139,7 +140,10 @@ def validate_bars(
         detail["non_numeric"][c] = nonnum
         detail["non_finite"][c] = nonfin
     detail["missing_value"] = {"symbol": sym_missing, **detail["missing_value"]}
-    for r in ("missing_value", "non_numeric", "non_finite"):
+    detail["invalid_symbol"] = {
+        "symbol": ~sym_missing & ~symbols.str.fullmatch(SYMBOL_PATTERN).to_numpy(dtype=bool, na_value=False)
+    }
+    for r in ("missing_value", "invalid_symbol", "non_numeric", "non_finite"):
         mark(r, np.logical_or.reduce(list(detail[r].values())))
 
     ts = _timestamps(raw["datetime"])

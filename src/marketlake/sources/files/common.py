@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import ClassVar
 
 import pandas as pd
 
+from marketlake.errors import ConfigError
 from marketlake.schema import TableSpec
 from marketlake.sources.base import RawBatch
 from marketlake.sources.files.parse import NUMERIC, parse_datetimes, raw_json, to_numbers
@@ -34,12 +36,28 @@ class FileSource:
 
     def __init__(self, *, path: str | Path, symbol: str | None = None, tz: str | None = None,
                  chunk_rows: int = 200_000) -> None:
+        if tz is not None:
+            check_zone(tz, path=Path(path))
         self.options = FileOptions(path=Path(path), symbol=symbol, tz=tz, chunk_rows=chunk_rows,
                                    source=self.name)
 
     def metadata(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
         """Files carry no metadata: an empty frame with a `symbol` column."""
         return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
+
+
+def check_zone(tz: str, *, path: Path) -> None:
+    """Refuse a zone name the tz database does not know, before any row is read.
+
+    Raises:
+        ConfigError: `tz` is not an IANA zone name (names the file: the error is about its import).
+    """
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        shown = repr(tz[:64]) if tz.isprintable() else "(with control characters)"
+        raise ConfigError(f"{path}: --tz {shown} is not a known time zone; use an IANA name such as "
+                          "America/New_York, Europe/London or UTC") from None
 
 
 def _utc(value: datetime | None) -> pd.Timestamp | None:

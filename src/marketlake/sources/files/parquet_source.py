@@ -2,7 +2,8 @@
 
 Same columns, aliases and time rules as CSV (see parse.py). Typed timestamp columns are honoured:
 zone-aware ones as they are, naive ones in the zone option. Locations read ``file.parquet:row N``
-(1-based row within the file). An unreadable file raises ParseError.
+(1-based row within the file). Binary-typed columns are read as UTF-8 text (see `_binary_as_text`). An
+unreadable file raises ParseError.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import ClassVar
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from marketlake.errors import ParseError
@@ -33,6 +35,43 @@ def _as_text_datetimes(col: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(col.dtype):
         return col.astype(str)
     return col
+
+
+def _binary_as_text(rb: pa.RecordBatch) -> pa.RecordBatch:
+    """Binary-typed columns as UTF-8 text; bytes that are not UTF-8 are shown as ``\\xff`` escapes.
+
+    Why not an error: a binary column is a writer's typing choice, and one bad value is a row fault,
+    not a file fault: the escaped text fails the number, symbol or datetime rule of its row, which is
+    quarantined with its raw value visible, while the other rows load.
+    """
+    cols = []
+    for col in rb.columns:
+        t = col.type
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            try:
+                col = pc.cast(col, pa.large_string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                col = pa.array([None if v is None else v.decode("utf-8", "backslashreplace")
+                                for v in col.to_pylist()], pa.large_string())
+        cols.append(col)
+    return pa.RecordBatch.from_arrays(cols, names=rb.schema.names)
+
+
+def _batches(pf: pq.ParquetFile, path: Path, rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The file's record batches; a corrupt page or column chunk is a ParseError naming the file."""
+    it = pf.iter_batches(batch_size=rows, columns=columns)
+    done = 0
+    while True:
+        try:
+            rb = next(it)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            detail = "".join(c if c.isprintable() else " " for c in str(exc)[:200])
+            raise ParseError(f"corrupt Parquet data after row {done}: {' '.join(detail.split())}", path=str(path),
+                             source="parquet") from None
+        done += rb.num_rows
+        yield rb
 
 
 @register("parquet")
@@ -75,8 +114,8 @@ class ParquetSource(FileSource):
                                  source="parquet")
             dt_col = next(c for c, k in mapping.items() if k == "datetime")
             row0 = 1
-            for rb in pf.iter_batches(batch_size=self.options.chunk_rows, columns=list(mapping)):
-                chunk = rb.to_pandas()
+            for rb in _batches(pf, path, self.options.chunk_rows, list(mapping)):
+                chunk = _binary_as_text(rb).to_pandas()
                 chunk.index = pd.RangeIndex(row0, row0 + len(chunk))
                 row0 += len(chunk)
                 chunk[dt_col] = _as_text_datetimes(chunk[dt_col])

@@ -27,6 +27,10 @@ import pyarrow.compute as pc
 
 from marketlake.schema import TableSpec
 from marketlake.validate.grid import session_open_for_dates
+from marketlake.validate.rules import DATETIME_END, DATETIME_MIN, bounded
+
+_LO_S = pd.Timestamp(DATETIME_MIN).value // 1_000_000_000
+_HI_S = pd.Timestamp(DATETIME_END).value // 1_000_000_000
 
 REQUIRED = ("datetime", "open", "high", "low", "close", "volume")
 ALIASES = {"date": "datetime", "timestamp": "datetime", "time": "datetime", "ticker": "symbol"}
@@ -79,12 +83,17 @@ def parse_datetimes(text: pd.Series, table: TableSpec, *, tz: str) -> pd.Series:
             continue
         todo &= ~hit
         vals = s[hit]
-        if fmt == "EPOCH-S":
-            ns = (vals.astype(float).to_numpy() * 1e9).astype(np.int64)
-        elif fmt == "EPOCH-MS":
-            ns = vals.astype(np.int64).to_numpy() * 1_000_000
+        if fmt in ("EPOCH-S", "EPOCH-MS"):  # out of range -> NaT before scaling (int64 ns overflows past 2262)
+            secs = vals.astype(float).to_numpy() / (1 if fmt == "EPOCH-S" else 1000)
+            ok = (secs >= _LO_S) & (secs < _HI_S)
+            ns = np.full(len(secs), np.iinfo(np.int64).min, dtype=np.int64)
+            if fmt == "EPOCH-S":
+                ns[ok] = (secs[ok] * 1e9).astype(np.int64)
+            else:
+                ns[ok] = vals.astype(np.int64).to_numpy()[ok] * 1_000_000
         elif fmt == "ISO8601-TZ":
-            ns = pd.DatetimeIndex(pd.to_datetime(vals, format="ISO8601", utc=True, errors="coerce")).as_unit("ns").asi8
+            parsed = pd.to_datetime(vals, format="ISO8601", utc=True, errors="coerce")
+            ns = bounded(pd.DatetimeIndex(parsed)).as_unit("ns").asi8
         else:
             f = {"ISO8601": "ISO8601", "US-YY-TIME": "%m/%d/%y %H:%M", "US-YYYY-TIME": "%m/%d/%Y %H:%M"}.get(fmt, fmt)
             if fmt.startswith("US-"):
@@ -93,11 +102,11 @@ def parse_datetimes(text: pd.Series, table: TableSpec, *, tz: str) -> pd.Series:
                 parsed = parsed.fillna(sec)
             else:
                 parsed = pd.to_datetime(vals, format=f, errors="coerce")
-            idx = pd.DatetimeIndex(parsed)
+            idx = bounded(pd.DatetimeIndex(parsed))
             midnight = np.asarray(idx.notna()) & (idx == idx.normalize())
             ns = _localize(idx, tz)
             if table.timeframe == "daily":
-                as_date = np.asarray(midnight) | date_only
+                as_date = (np.asarray(midnight) | date_only) & np.asarray(idx.notna())
                 if as_date.any():
                     days = idx[as_date].values.astype("datetime64[D]")
                     ns[as_date] = session_open_for_dates(days, table)

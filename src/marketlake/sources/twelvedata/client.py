@@ -37,6 +37,7 @@ from marketlake.sources.http import (
     budgeted_get,
     redact,
 )
+from marketlake.sources.redact import clean_secret
 from marketlake.sources.twelvedata.wire import WireError, WireSeries, is_error, parse_list, parse_time_series
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class TwelveDataClient:
             raise ConfigError(
                 "no TwelveData API key: set TWELVEDATA_API_KEY or [twelvedata] api_key in the config file"
             )
+        key = clean_secret(key, name="TwelveData API key")  # stripped, checked, registered for redaction
         self._key = SecretStr(key)
         self.budget = budget
         self.retry = retry or RetryPolicy()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from marketlake.sources.redact import redact
+
 INCOMPLETE = 502
 """Code of a `WireError` we make when a batch answer lacks a symbol or is malformed: a server-side failure
 worth retrying, never the vendor's 404 for that symbol (which alone means "unknown symbol")."""
@@ -32,7 +34,7 @@ class WireError:
         except (TypeError, ValueError):
             code = default_code
         message = obj.get("message")
-        return cls(code=code, message=str(message) if message is not None else "no message")
+        return cls(code=code, message=redact(str(message)) if message is not None else "no message")
 
     @property
     def retryable(self) -> bool:
