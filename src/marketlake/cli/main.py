@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "marketlake.cli.capacity",
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
+    "marketlake.cli.actions",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,56 @@
+"""`marketlake actions load|list`: corporate actions from a CSV file, applied before the command returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+
+actions_app = typer.Typer(help="Corporate actions (splits, dividends, renames, delistings).", no_args_is_help=True)
+
+
+def load(
+    file: Annotated[Path, typer.Argument(help="CSV: symbol,kind,date,from_factor,to_factor,amount,currency"
+                                               "[,new_symbol]")],
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Record the file's actions and apply them to every stored table (one commit per affected table)."""
+    from marketlake.actions import read_csv, record
+    from marketlake.storage import DeltaStore
+
+    actions = read_csv(file)
+    out = console()
+    fresh, report = record(DeltaStore(warehouse), actions, progress=lambda m: out.print(f"  {m}"))
+    out.print(f"{len(actions)} actions in {file}: {fresh} new or changed, {len(report.applied)} applied")
+    for line in report.applied:
+        out.print(f"  applied {line}")
+    for table, n in sorted(report.commits.items()):
+        out.print(f"  {table}: {n} commit(s), {report.rows_rewritten.get(table, 0):,} rows rewritten")
+
+
+def list_actions(warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+                 symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None) -> None:
+    """List the stored actions and whether they are applied."""
+    from marketlake.actions import read_actions
+    from marketlake.storage import DeltaStore
+
+    rows = [a for a in read_actions(DeltaStore(warehouse)) if symbol is None or a.symbol == symbol]
+    table = Table(title=f"corporate actions ({len(rows)})")
+    for c in ("symbol", "kind", "date", "factor / amount", "new symbol", "source", "status", "applied at"):
+        table.add_column(c)
+    for a in rows:
+        what = f"{a.from_factor:g}:{a.to_factor:g}" if a.kind == "split" else (
+            f"{a.amount:g} {a.currency or ''}" if a.amount else "")
+        table.add_row(a.symbol, a.kind, str(a.date), what, a.new_symbol or "", a.source, a.status,
+                      f"{a.applied_at:%Y-%m-%d %H:%M}" if a.applied_at else "pending")
+    console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    actions_app.command("load")(load)
+    actions_app.command("list")(list_actions)
+    app.add_typer(actions_app, name="actions")
