@@ -6,10 +6,11 @@ a split effective on D rescales every bar whose UTC date is before D (US session
 date, so this is the exchange date too). From the stored rows:
 - `none` (as traded): prices / F(t), volume * F(t), F(t) = product of the price factors of the applied
   splits after t;
-- `total_return`: prices * product over ex-dates d after t of (1 - dividend_d / close_prev(d)), the
-  dividend brought to stored units (x F at the previous bar) and close_prev(d) the last stored close
-  before d: the CRSP / "adjusted close" construction, so each bar-to-bar return includes the dividend
-  paid on its ex-date and the latest close equals the stored one.
+- `total_return`: prices * product over ex-dates d after t of close_d / (close_d + dividend_d), with
+  close_d the close of the first bar on or after d and the dividend brought to stored units (x F at
+  that bar): the dividend reinvested at that close, so the return into the ex-date bar is
+  (close_d + dividend) / previous close (CRSP's holding-period return) and the latest close equals
+  the stored one.
 """
 
 from __future__ import annotations
@@ -96,14 +97,12 @@ def dividend_factor(store: DeltaStore, table: str, rows: pa.Table, actions: list
         if d.symbol not in wanted:
             continue
         ex = _day(d.date)
-        before = np.flatnonzero((h_sym == d.symbol) & (h_days < ex) & np.isfinite(h_close) & (h_close > 0))
-        if before.size == 0:
-            continue  # no bar before the ex-date: nothing to discount
-        prev = before[-1]  # history is sorted by (symbol, datetime)
-        ratio = 1.0 - d.amount * h_pf[prev] / h_close[prev]
-        if not 0.0 < ratio <= 1.0:
-            continue  # a dividend at or above the price: bad data, left out rather than flipping signs
-        out[(r_sym == d.symbol) & (r_days < ex)] *= ratio
+        mine = (h_sym == d.symbol) & np.isfinite(h_close) & (h_close > 0)
+        after = np.flatnonzero(mine & (h_days >= ex))
+        if after.size == 0 or not (mine & (h_days < ex)).any():
+            continue  # no bar on both sides of the ex-date: nothing to reinvest
+        at = after[0]  # history is sorted by (symbol, datetime)
+        out[(r_sym == d.symbol) & (r_days < ex)] *= h_close[at] / (h_close[at] + d.amount * h_pf[at])
     return out
 
 
