@@ -201,13 +201,17 @@ class Warehouse:
             con.execute(f"DROP VIEW IF EXISTS {_ident(gone)}")
             del self._views[gone]
         text = query.lower()
+        from marketlake.actions.sql import create_adjusted_views, needed_tables
+
+        extra = needed_tables(text)  # the <table>_raw / _total_return views read corporate_actions
         for name in names:
-            if name.lower() not in text:  # a substring test: over-inclusive at worst, never misses one
+            if name.lower() not in text and name not in extra:  # a substring test: over-inclusive at worst
                 continue
             version = self.store.version(name)
             if self._views.get(name) != version:
                 self._create_view(con, name)
                 self._views[name] = version
+        create_adjusted_views(con, text, present)
         return con
 
     def sql(self, query: str, *, as_: OutputKind = "pandas") -> Any:

@@ -64,6 +64,8 @@ def test_total_return_matches_an_independent_computation(sp500_adjusted: pd.Data
     assert tr["close"].iloc[0] < stored["close"].iloc[0] * 0.9  # ~20 dividends of ~0.8 % each discounted
     np.testing.assert_allclose(tr["open"] / tr["close"], wh.read(TABLE, "KO")["open"] / stored["close"], rtol=1e-12)
     assert wh.read(TABLE, "KO", adjust="none")["close"].equals(stored["close"])  # no split: as traded = stored
+    view = wh.sql("SELECT close FROM stocks_daily_clean_total_return WHERE symbol = 'KO' ORDER BY datetime")
+    np.testing.assert_allclose(view["close"], tr["close"], rtol=1e-12)
 
 
 @pytest.mark.shared_data
@@ -75,6 +77,8 @@ def test_rename_continues_the_history_under_the_new_symbol(sp500_adjusted: pd.Da
     wh.ingest(pd.concat([old, ko[ko["datetime"] >= cut]]), table=TABLE, source="csv")
     store = DeltaStore(tmp_path / "wh")
     v = store.version(TABLE)
+    # no action recorded yet: the adjusted views are the stored rows
+    assert wh.sql("SELECT count(*) AS n FROM stocks_daily_clean_raw")["n"].iloc[0] == len(wh.read(TABLE))
     _load(tmp_path / "wh", f"KOX,rename,{cut:%Y-%m-%d},,,,,KO\n")
     assert store.version(TABLE) == v + 1
     got = wh.read(TABLE).drop(columns=["updated_at"])

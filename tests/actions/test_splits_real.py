@@ -100,3 +100,15 @@ def test_reloading_the_same_file_changes_nothing(loaded: dict[str, object]) -> N
     assert "0 new or changed, 0 applied" in out
     after = DeltaStore(loaded["wh"])
     assert {t: after.version(t) for t in versions} == versions
+
+
+def test_sql_views_give_the_same_prices_as_read(loaded: dict[str, object]) -> None:
+    wh = Warehouse(loaded["wh"])
+    for view, adjust in (("stocks_daily_clean_raw", "none"), ("stocks_daily_clean", "splits")):
+        got = wh.sql(f"SELECT symbol, datetime, open, close, volume, rsi_14 FROM {view} ORDER BY symbol, datetime")
+        want = wh.read(TABLE, columns=["open", "close", "volume", "rsi_14"], adjust=adjust)
+        assert list(got.columns) == list(want.columns) and len(got) == len(want)
+        for c in ("open", "close", "volume", "rsi_14"):
+            np.testing.assert_allclose(got[c].to_numpy(float), want[c].to_numpy(float), rtol=1e-12, equal_nan=True)
+    assert wh.sql("SELECT close FROM stocks_daily_clean_raw WHERE symbol = 'AAPL' ORDER BY datetime LIMIT 1")[
+        "close"].iloc[0] > 600
