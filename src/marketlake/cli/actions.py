@@ -50,7 +50,44 @@ def list_actions(warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     console().print(table)
 
 
+def fetch(
+    symbols: Annotated[str, typer.Argument(help="Comma-separated symbols.")],
+    since: Annotated[str | None, typer.Option(help="Only actions on or after this date (ISO); default all.")] = None,
+    plan: Annotated[str | None, typer.Option(help="TwelveData plan (default: the configured one).")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Fetch splits and dividends from TwelveData (40 credits per symbol, Grow plan) and apply them."""
+    from datetime import date
+
+    from marketlake.actions import record
+    from marketlake.actions.vendor import fetch_twelvedata
+    from marketlake.cli.common import split_symbols
+    from marketlake.errors import ConfigError
+    from marketlake.pipeline.vendor_ingest import StoreUsage
+    from marketlake.sources.twelvedata import make_client
+    from marketlake.storage import DeltaStore
+
+    names = split_symbols(symbols) or []
+    if not names:
+        raise ConfigError("give at least one symbol, e.g. `marketlake actions fetch AAPL,NFLX`")
+    try:
+        start = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise ConfigError(f"--since {since!r} is not an ISO date (YYYY-MM-DD)") from None
+    out = console()
+    store = DeltaStore(warehouse)
+    with make_client(plan=plan, usage=StoreUsage(store)) as client:  # spend recorded in api_usage
+        actions, errors = fetch_twelvedata(client, names, start=start, progress=lambda m: out.print(f"  {m}"))
+    for symbol, message in sorted(errors.items()):
+        out.print(f"  {symbol}: {message}")
+    fresh, report = record(store, actions, progress=lambda m: out.print(f"  {m}"))
+    out.print(f"{len(actions)} actions from TwelveData: {fresh} new or changed, {len(report.applied)} applied")
+    for table, n in sorted(report.commits.items()):
+        out.print(f"  {table}: {n} commit(s), {report.rows_rewritten.get(table, 0):,} rows rewritten")
+
+
 def register(app: typer.Typer) -> None:
     actions_app.command("load")(load)
+    actions_app.command("fetch")(fetch)
     actions_app.command("list")(list_actions)
     app.add_typer(actions_app, name="actions")
