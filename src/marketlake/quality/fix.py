@@ -143,6 +143,15 @@ def repair(store: DeltaStore, issues: list[Issue], config: QualityConfig, *,
             continue
         spec = get_table(table)
         todo = [i for i in items if i.symbol and not (check == "missing_bars" and i.field == "datetime")]
+        known = [i for i in todo if check == "split" and i.detail.startswith("known ")]
+        if known:  # a confirmed split not applied yet: apply it (every table, one commit each)
+            from marketlake.actions.quality import apply_known
+
+            applied = apply_known(store, {i.symbol for i in known if i.symbol})
+            attempted |= {i.key for i in known}
+            log += [_note(table, i.symbol, check, f"applied the known split ({', '.join(applied.applied) or 'done'})",
+                          ok=True) for i in known]
+            todo = [i for i in todo if i not in known]
         if not todo:
             continue
         sources = _sources(store, table, sorted({i.symbol for i in todo if i.symbol}))
