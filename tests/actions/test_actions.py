@@ -157,3 +157,19 @@ def test_as_traded_vendor_intraday_bars_are_stored_adjusted(shared_data: Path, t
     v = store.version("stocks_1min_clean")
     again = load_bars(store, "stocks_1min_clean", traded, source="twelvedata")
     assert again.inserted == again.updated == 0 and store.version("stocks_1min_clean") == v
+
+
+@pytest.mark.shared_data
+def test_vendor_adjusted_daily_bars_are_not_rescaled_twice(sp500_adjusted: pd.DataFrame, tmp_path: Path) -> None:
+    """TwelveData daily bars fetched after a split already include it: applying it leaves them alone, while
+    as-traded bars of the same symbol from a file are rescaled."""
+    aapl = _bars(sp500_adjusted[sp500_adjusted["symbol"] == "AAPL"].iloc[430:480])
+    wh = Warehouse(tmp_path)
+    wh.ingest(aapl, table=TABLE, source="twelvedata")  # fetched "now", years after the 2014 split
+    store = DeltaStore(tmp_path)
+    v = store.version(TABLE)
+    before = wh.read(TABLE, "AAPL")["close"]
+    _load(tmp_path, "AAPL,split,2014-06-09,1,7,,,\n")
+    assert store.version(TABLE) == v and wh.read(TABLE, "AAPL")["close"].equals(before)
+    (split,) = read_actions(store)
+    assert split.applied_at is not None and split.applied[TABLE] == {"state": "done"}

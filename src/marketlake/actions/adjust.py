@@ -38,6 +38,12 @@ splits (its `adjust=splits` default) but reports intraday bars unadjusted. Every
 Warehouse.ingest, synthetic, Binance) is taken to be in the stored convention already."""
 
 
+def vendor_adjusted(source: str | None, timeframe: str) -> bool:
+    """True for bars a vendor delivers split-adjusted as of the fetch (TwelveData daily): a split effective
+    before such a bar was fetched is already in its prices."""
+    return source == "twelvedata" and timeframe not in RAW_SOURCES["twelvedata"]
+
+
 def applied_splits(actions: Iterable[Action], table: str) -> list[Action]:
     """Confirmed splits whose rescaling is in `table`'s stored bars."""
     return [a for a in actions if a.kind == "split" and a.status == "confirmed"
@@ -134,11 +140,15 @@ def to_stored_convention(store: DeltaStore, spec: TableSpec, raw: pd.DataFrame, 
     if np.all(f == 1.0):
         return raw
     out = raw.copy()
-    for c in PRICE_COLUMNS:
-        out[c] = pd.to_numeric(out[c], errors="coerce") * f
-    out["volume"] = pd.to_numeric(out["volume"], errors="coerce") / f
+    hit = f != 1.0  # only those rows: a bad value elsewhere still reaches validation (and quarantine) as sent
+    for c, k in [*((c, f) for c in PRICE_COLUMNS), ("volume", 1.0 / f)]:
+        if pd.api.types.is_numeric_dtype(raw[c]):
+            out[c] = raw[c].astype(np.float64) * k
+        else:
+            out[c] = raw[c].astype(object)
+            out.loc[hit, c] = pd.to_numeric(raw.loc[hit, c], errors="coerce") * k[hit]
     return out
 
 
-__all__ = ["ADJUST_MODES", "Adjust", "RAW_SOURCES", "adjust_rows", "applied_splits", "dividend_factor",
+__all__ = ["ADJUST_MODES", "Adjust", "RAW_SOURCES", "vendor_adjusted", "adjust_rows", "applied_splits", "dividend_factor",
            "split_factor", "to_stored_convention"]

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.actions.adjust import split_factor
+from marketlake.actions.adjust import split_factor, vendor_adjusted
 from marketlake.actions.records import Action, read_actions, write_actions
 from marketlake.errors import StorageError
 from marketlake.schema import (
@@ -39,7 +39,7 @@ from marketlake.storage import DeltaStore
 
 Progress = Callable[[str], None]
 _DONE = {"state": "done"}
-_READ_COLS = [*BAR_COLUMNS, "source", *METADATA_COLUMNS]
+_READ_COLS = [*BAR_COLUMNS, "source", *METADATA_COLUMNS, "updated_at"]
 
 
 @dataclass
@@ -63,15 +63,31 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _last_close_before(store: DeltaStore, table: str, symbol: str, day: date) -> tuple[datetime, float] | None:
-    rows = store.read(table, symbols=[symbol], end=_start(day) - timedelta(microseconds=1),
-                      columns=["datetime", "close"])
+def _probe(store: DeltaStore, table: str, a: Action, batch: list[Action]) -> tuple[datetime, float, float] | None:
+    """The last bar before `a`'s date that the batch rescales, with a usable close: (datetime, close now,
+    close after); None when no bar needs it."""
+    rows = store.read(table, symbols=[a.symbol], end=_start(a.date) - timedelta(microseconds=1),
+                      columns=["symbol", "datetime", "close", "source", "updated_at"])
     close = rows.column("close").to_numpy(zero_copy_only=False).astype(np.float64)
-    ok = np.flatnonzero(np.isfinite(close) & (close > 0))
+    f = _factors(rows, [b for b in batch if b.symbol == a.symbol], get_table(table).timeframe)
+    ok = np.flatnonzero(np.isfinite(close) & (close > 0) & (f != 1.0))
     if ok.size == 0:
         return None
     i = int(ok[-1])
-    return rows.column("datetime")[i].as_py(), float(close[i])
+    return rows.column("datetime")[i].as_py(), float(close[i]), float(close[i] * f[i])
+
+
+def _factors(bars: pa.Table, splits: list[Action], timeframe: str) -> np.ndarray:
+    """Per bar: the product of the price factors of the splits after it that its prices do not include."""
+    f = np.ones(bars.num_rows)
+    source = bars.column("source").to_numpy(zero_copy_only=False)
+    fetched = bars.column("updated_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    for s in splits:
+        mine = split_factor(bars.column("symbol"), bars.column("datetime"), [s]) != 1.0
+        late = np.array([vendor_adjusted(x if isinstance(x, str) else None, timeframe) for x in source], dtype=bool)
+        late &= np.nan_to_num(fetched.astype(np.float64), nan=-1.0) >= _start(s.date).timestamp() * 1e6
+        f[mine & ~late] *= s.price_factor
+    return f
 
 
 def _close_at(store: DeltaStore, table: str, symbol: str, when: datetime) -> float | None:
@@ -130,7 +146,7 @@ def _rescale_table(store: DeltaStore, spec: TableSpec, splits: list[Action], *, 
     touched = sorted({a.symbol for a in splits})
     wanted = _compute_set(store, spec, touched)
     bars = store.read(spec.name, symbols=wanted, columns=_READ_COLS)
-    f = split_factor(bars.column("symbol"), bars.column("datetime"), splits)
+    f = _factors(bars, splits, spec.timeframe)
     frame = bars.to_pandas()
     for c in ("open", "high", "low", "close"):
         frame[c] = frame[c].to_numpy(np.float64) * f
@@ -159,14 +175,12 @@ def _apply_splits(store: DeltaStore, tables: list[str], splits: list[Action], *,
                 todo[t].append(a)
     for t, acts in todo.items():  # the intents: one probe per (action, table), recorded before any rescale
         for a in acts:
-            probe = _last_close_before(store, t, a.symbol, a.date)
-            if probe is None:
-                a.applied[t] = dict(_DONE)  # no bar before the date: nothing to rescale
+            probe = _probe(store, t, a, acts)
+            if probe is None:  # no bar before the date, or only vendor bars that include it already
+                a.applied[t] = dict(_DONE)
                 continue
-            when, before = probe
-            day = when.astimezone(UTC).date()
-            factor = math.prod(b.price_factor for b in acts if b.symbol == a.symbol and b.date > day)
-            a.applied[t] = {"state": "pending", "probe": when.isoformat(), "before": before, "after": before * factor}
+            when, before, after = probe
+            a.applied[t] = {"state": "pending", "probe": when.isoformat(), "before": before, "after": after}
     write_actions(store, splits)
     for t in tables:
         acts = [a for a in todo[t] if a.applied[t].get("state") == "pending"]
