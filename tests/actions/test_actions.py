@@ -173,3 +173,13 @@ def test_vendor_adjusted_daily_bars_are_not_rescaled_twice(sp500_adjusted: pd.Da
     assert store.version(TABLE) == v and wh.read(TABLE, "AAPL")["close"].equals(before)
     (split,) = read_actions(store)
     assert split.applied_at is not None and split.applied[TABLE] == {"state": "done"}
+
+
+def test_an_applied_split_with_other_numbers_is_refused(tmp_path: Path) -> None:
+    _load(tmp_path, "AAPL,split,2014-06-09,1,7,,,\n")
+    path = tmp_path / "other.csv"
+    path.write_text(HEADER + "AAPL,split,2014-06-09,1,4,,,\n")
+    result = CliRunner().invoke(app, ["actions", "load", str(path), "-w", str(tmp_path)])
+    assert result.exit_code != 0 and "already applied with other numbers" in str(result.exception)
+    (a,) = read_actions(DeltaStore(tmp_path))
+    assert a.to_factor == 7

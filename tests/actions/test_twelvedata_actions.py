@@ -98,3 +98,14 @@ def test_cli_fetch_applies_the_vendor_split(sp500_adjusted: pd.DataFrame, tmp_pa
     usage = DeltaStore(tmp_path / "wh").read_support("api_usage").to_pandas()
     assert usage["credits"].sum() == CREDITS_PER_SYMBOL  # the spend is on the warehouse's books
     assert SPLITS["AAPL"][0] == date(2014, 6, 9)
+
+
+def test_split_direction_follows_the_description() -> None:
+    from marketlake.sources.twelvedata.actions import parse_splits
+
+    body = {"splits": [{"date": "2020-08-31", "description": "4-for-1 split", "ratio": 0.25, "from_factor": 4,
+                        "to_factor": 1},
+                       {"date": "2022-07-18", "description": "20-for-1 split", "from_factor": 1, "to_factor": 20},
+                       {"date": "2011-01-01", "description": "reverse", "ratio": 0.1}]}
+    got = parse_splits("X", body)
+    assert [(s.from_factor, s.to_factor) for s in got] == [(1.0, 4.0), (1.0, 20.0)]

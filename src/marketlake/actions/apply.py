@@ -289,14 +289,14 @@ def apply_pending(store: DeltaStore, *, now: datetime | None = None, progress: P
 
 
 def record(store: DeltaStore, actions: list[Action], *, apply: bool = True, now: datetime | None = None,
-           progress: Progress | None = None) -> tuple[int, ApplyReport]:
+           progress: Progress | None = None, conflicts: list[str] | None = None) -> tuple[int, ApplyReport]:
     """Upsert the actions that are new or changed (one commit; none if nothing is new), then apply
-    what is pending. Returns (actions recorded, application report)."""
+    what is pending. Returns (actions recorded, application report). `conflicts`: see `merge_new`."""
     from marketlake.actions.records import merge_new
 
     with store.writer_lock():
         stored = read_actions(store) if store.exists("corporate_actions") else []
-        fresh = merge_new(stored, actions)
+        fresh = merge_new(stored, actions, conflicts=conflicts)
         stamp = now or datetime.now(UTC)
         for a in fresh:
             a.recorded_at = stamp

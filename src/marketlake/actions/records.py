@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from marketlake.errors import ParseError
+from marketlake.errors import ConfigError, ParseError
 from marketlake.schema import SUPPORT_SCHEMAS
 from marketlake.storage import DeltaStore
 
@@ -113,22 +113,27 @@ def write_actions(store: DeltaStore, actions: list[Action]) -> int:
     return store.upsert_support(TABLE, rows, keys=["action_id"])
 
 
-def merge_new(stored: list[Action], incoming: list[Action]) -> list[Action]:
-    """The incoming actions that are new or differ from what is stored (a changed number resets the
-    application state only for kinds without stored effects: dividends, delistings, suspected splits)."""
+def merge_new(stored: list[Action], incoming: list[Action], *, conflicts: list[str] | None = None) -> list[Action]:
+    """The incoming actions that are new or differ from what is stored. An applied split or rename with
+    other numbers is refused: a ConfigError, or appended to `conflicts` (and skipped) when it is given."""
     known = {a.id: a for a in stored}
     out = []
     for a in incoming:
         old = known.get(a.id)
         if old is not None and (old.same_event(a) or (a.status == "suspected" and old.status == "confirmed")):
             continue
-        if old is not None and old.kind in ("split", "rename") and old.applied and a.status == "confirmed" \
+        if old is not None and old.kind in ("split", "rename") and (old.applied or old.applied_at) \
+                and a.status == "confirmed" \
                 and old.status == "confirmed":
-            raise ParseError(
-                f"{a.kind} of {a.symbol} on {a.date} is already applied with other numbers ({old.from_factor}:"
-                f"{old.to_factor} -> {a.from_factor}:{a.to_factor}); record a correcting action instead",
-                path=a.source,
+            message = (
+                f"the {a.kind} of {a.symbol} on {a.date} is already applied with other numbers ({old.from_factor:g}:"
+                f"{old.to_factor:g}, now {a.from_factor}:{a.to_factor} from {a.source}); stored bars are not "
+                f"re-rescaled: record a correcting split (the ratio between the two) on the same symbol instead"
             )
+            if conflicts is None:
+                raise ConfigError(message)
+            conflicts.append(message)  # the caller reports it; the stored action stays
+            continue
         out.append(a)
     return out
 

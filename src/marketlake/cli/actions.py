@@ -80,7 +80,10 @@ def fetch(
         actions, errors = fetch_twelvedata(client, names, start=start, progress=lambda m: out.print(f"  {m}"))
     for symbol, message in sorted(errors.items()):
         out.print(f"  {symbol}: {message}")
-    fresh, report = record(store, actions, progress=lambda m: out.print(f"  {m}"))
+    conflicts: list[str] = []
+    fresh, report = record(store, actions, progress=lambda m: out.print(f"  {m}"), conflicts=conflicts)
+    for message in conflicts:
+        out.print(f"  [yellow]kept the stored action[/yellow]: {message}")
     out.print(f"{len(actions)} actions from TwelveData: {fresh} new or changed, {len(report.applied)} applied")
     for table, n in sorted(report.commits.items()):
         out.print(f"  {table}: {n} commit(s), {report.rows_rewritten.get(table, 0):,} rows rewritten")

@@ -12,6 +12,7 @@ when the plan lacks the endpoint). Parsed into plain records: `sources/` knows n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,6 +20,9 @@ from typing import Any
 from marketlake.errors import VendorError
 from marketlake.sources.twelvedata.client import VENDOR, TwelveDataClient
 from marketlake.sources.twelvedata.wire import WireError, is_error
+
+
+_FOR = re.compile(r"(\d+(?:\.\d+)?)\s*-\s*for\s*-\s*(\d+(?:\.\d+)?)", re.I)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ def _body(client: TwelveDataClient, path: str, symbol: str, start: date | None) 
 
 
 def parse_splits(symbol: str, body: dict[str, Any]) -> list[VendorSplit]:
-    """Split rows; a row without a positive from/to pair is skipped (the vendor sometimes sends ratio only)."""
+    """Split rows; a row without a positive from/to pair is skipped. Where the description says "a-for-b"
+    it decides the direction (a new shares for b old), whichever way the two factors were sent."""
     out = []
     for row in body.get("splits") or []:
         try:
@@ -64,6 +69,9 @@ def parse_splits(symbol: str, body: dict[str, Any]) -> list[VendorSplit]:
             day = date.fromisoformat(str(row["date"])[:10])
         except (KeyError, TypeError, ValueError):
             continue
+        described = _FOR.search(str(row.get("description") or ""))
+        if described and {f, t} == {float(described.group(1)), float(described.group(2))}:
+            t, f = float(described.group(1)), float(described.group(2))  # "4-for-1": 1 old share -> 4 new
         if f > 0 and t > 0 and f != t:
             out.append(VendorSplit(symbol, day, f, t, row.get("description")))
     return out
