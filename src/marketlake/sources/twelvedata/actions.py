@@ -21,7 +21,6 @@ from marketlake.errors import VendorError
 from marketlake.sources.twelvedata.client import VENDOR, TwelveDataClient
 from marketlake.sources.twelvedata.wire import WireError, is_error
 
-
 _FOR = re.compile(r"(\d+(?:\.\d+)?)\s*-\s*for\s*-\s*(\d+(?:\.\d+)?)", re.I)
 
 
