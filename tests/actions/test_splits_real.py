@@ -100,6 +100,8 @@ def test_reloading_the_same_file_changes_nothing(loaded: dict[str, object]) -> N
     assert "0 new or changed, 0 applied" in out
     after = DeltaStore(loaded["wh"])
     assert {t: after.version(t) for t in versions} == versions
+    listing = cli("actions", "list", "-w", str(loaded["wh"]))
+    assert "NFLX" in listing and "1:7" in listing and "pending" not in listing
 
 
 def test_sql_views_give_the_same_prices_as_read(loaded: dict[str, object]) -> None:
