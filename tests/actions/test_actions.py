@@ -183,3 +183,11 @@ def test_an_applied_split_with_other_numbers_is_refused(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "already applied with other numbers" in str(result.exception)
     (a,) = read_actions(DeltaStore(tmp_path))
     assert a.to_factor == 7
+
+
+def test_unknown_adjust_mode_is_a_clear_error(tmp_path: Path) -> None:
+    from marketlake.errors import ConfigError
+
+    _load(tmp_path, "KO,dividend,2015-03-12,,,0.33,USD,\n")  # creates the warehouse directory
+    with pytest.raises(ConfigError, match="adjust must be one of splits, none, total_return"):
+        Warehouse(tmp_path).read(TABLE, adjust="dividends")
