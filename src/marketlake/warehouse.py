@@ -91,6 +91,7 @@ class Warehouse:
         columns: list[str] | None = None,
         *,
         resample: str | None = None,
+        adjust: str = "splits",
         as_: OutputKind = "pandas",
     ) -> Any:
         """Rows of a production table sorted by (symbol, datetime); start/end inclusive, naive = UTC.
@@ -98,7 +99,13 @@ class Warehouse:
         `columns` selects fields; `symbol` and `datetime` always come first, so rows stay identifiable.
         `resample` ("5min", "15min", "1h", "1d", ...) aggregates the stored bars into coarser bars aligned
         to the sessions (see `marketlake.resample`): the result has symbol, datetime and OHLCV only.
+        `adjust`: "splits" (as stored: split-adjusted as of the latest split), "none" (prices and volume as
+        traded) or "total_return" (dividends reinvested); see docs/corporate-actions.md.
         """
+        from marketlake.actions.adjust import ADJUST_MODES, adjust_rows
+
+        if adjust not in ADJUST_MODES:
+            raise ConfigError(f"adjust must be one of {', '.join(ADJUST_MODES)}, not {adjust!r}")
         self._require_warehouse()
         if isinstance(symbols, str):
             symbols = [symbols]
@@ -115,10 +122,12 @@ class Warehouse:
                     f"them without resample="
                 )
             rows = self.store.read(table, symbols=symbols, start=start, end=end, columns=list(RESAMPLE_COLUMNS))
+            rows = adjust_rows(self.store, table, rows, adjust)
             return _convert(resample_bars(rows, spec, resample), as_)
         if columns is not None:
             columns = ["symbol", "datetime", *[c for c in columns if c not in ("symbol", "datetime")]]
-        return _convert(self.store.read(table, symbols=symbols, start=start, end=end, columns=columns), as_)
+        rows = self.store.read(table, symbols=symbols, start=start, end=end, columns=columns)
+        return _convert(adjust_rows(self.store, table, rows, adjust), as_)
 
     def ingest(
         self,
@@ -205,13 +214,17 @@ class Warehouse:
             con.execute(f"DROP VIEW IF EXISTS {_ident(gone)}")
             del self._views[gone]
         text = query.lower()
+        from marketlake.actions.sql import create_adjusted_views, needed_tables
+
+        extra = needed_tables(text)  # the <table>_raw / _total_return views read corporate_actions
         for name in names:
-            if name.lower() not in text:  # a substring test: over-inclusive at worst, never misses one
+            if name.lower() not in text and name not in extra:  # a substring test: over-inclusive at worst
                 continue
             version = self.store.version(name)
             if self._views.get(name) != version:
                 self._create_view(con, name)
                 self._views[name] = version
+        create_adjusted_views(con, text, present)
         return con
 
     def _safe_session(self, query: str) -> duckdb.DuckDBPyConnection:

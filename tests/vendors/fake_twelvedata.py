@@ -30,6 +30,7 @@ from tests.vendors.loopback import LoopbackServer
 
 NY = ZoneInfo("America/New_York")
 LIST_CREDITS = 1
+FUNDAMENTALS_CREDITS = 20  # /splits, /dividends
 
 
 @dataclass
@@ -53,6 +54,10 @@ class FakeState:
     drip_s: float = 0.0  # > 0: every answer (status line, headers, body) sent one byte per `drip_s` seconds
     # a careless vendor: every error message quotes the key the request carried, raw and URL-encoded
     echo_key: bool = False
+    # corporate actions (Grow plan and above, 20 credits each): symbol -> wire rows, oldest first
+    plan_has_fundamentals: bool = False
+    splits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    dividends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seed: int = 7
     clock: Callable[[], float] = time.time
     # observed
@@ -153,6 +158,16 @@ def _series(state: FakeState, symbol: str, q: dict[str, str]) -> dict[str, Any]:
     return {"meta": meta, "values": sel, "status": "ok"}
 
 
+def _in_range(rows: list[dict[str, Any]], key: str, q: dict[str, str]) -> list[dict[str, Any]]:
+    """`range` (default `last`: the latest event only) or `start_date`/`end_date`, newest first."""
+    start, end = q.get("start_date"), q.get("end_date")
+    sel = [r for r in rows if (not start or r[key] >= start) and (not end or r[key] <= end)]
+    sel = sorted(sel, key=lambda r: r[key], reverse=True)
+    if not start and not end and q.get("range", "last") == "last":
+        sel = sel[:1]
+    return sel
+
+
 class _Handler(BaseHTTPRequestHandler):
     state: FakeState
     protocol_version = "HTTP/1.1"
@@ -218,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
             cost = len([s for s in q.get("symbol", "").split(",") if s])
         elif path == "/profile":
             cost = 10
+        elif path in ("/splits", "/dividends"):
+            cost = FUNDAMENTALS_CREDITS
         else:
             cost = LIST_CREDITS
         with st.lock:
@@ -321,6 +338,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"symbol": s, "name": f"{s} Inc", "exchange": "NASDAQ", "mic_code": "XNAS",
                              "sector": "Technology", "industry": "Consumer Electronics",
                              "country": "United States"}, headers)
+        elif path in ("/splits", "/dividends"):
+            self._actions(path, q, headers)
         elif path == "/api_usage":
             with st.lock:
                 used = st.per_window.get(math.floor(st.clock() / st.minute_seconds), 0)
@@ -328,6 +347,23 @@ class _Handler(BaseHTTPRequestHandler):
                              "plan_category": "test"}, headers)
         else:
             self._error(404, "not found", headers)
+
+    def _actions(self, path: str, q: dict[str, str], headers: dict[str, str]) -> None:
+        st = self.state
+        if not st.plan_has_fundamentals:
+            self._error(403, f"{path} is available exclusively with grow or pro or ultra plans", headers)
+            return
+        s = q.get("symbol", "")
+        if s not in st.listings:
+            self._error(404, f"**symbol** {s} not found", headers)
+            return
+        meta = {"symbol": s, "name": f"{s} Inc", "currency": "USD", "exchange": "NASDAQ", "mic_code": "XNAS",
+                "exchange_timezone": "America/New_York"}
+        if path == "/splits":
+            body = {"meta": meta, "splits": _in_range(st.splits.get(s, []), "date", q)}
+        else:
+            body = {"meta": meta, "dividends": _in_range(st.dividends.get(s, []), "ex_date", q)}
+        self._send(200, body, headers)
 
 
 class FakeTwelveData(LoopbackServer):

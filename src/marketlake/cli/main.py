@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
     "marketlake.cli.migrate",
+    "marketlake.cli.actions",
 )
 
 def _show_version(value: bool) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table
 from marketlake.pipeline.metadata import resolve_metadata
 from marketlake.pipeline.report import LoadReport
@@ -68,6 +69,7 @@ def load_bars(
     report = LoadReport(table=spec.name, source=source, rows_in=len(raw))
     bench = benchmark or spec.default_benchmark
     stamp = now or datetime.now(UTC)
+    raw = to_stored_convention(store, spec, raw, source=source)  # as-traded vendor bars rescaled like stored ones
 
     say("validating")
     t = time.perf_counter()

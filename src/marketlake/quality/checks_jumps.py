@@ -5,9 +5,19 @@ A split left unadjusted shows as a jump whose ratio sits near a split ratio (2:1
 price level persists. Such a jump poisons every indicator after it, so it is an error (fix: re-backfill
 adjusted history). Any other move beyond `k` robust sigmas (1.4826 * MAD of the symbol's log returns)
 is an outlier warning; one that reverts at once is flagged as a probable bad tick.
+
+The check consults the known splits (`corporate_actions`, passed in as `known`): a jump at a known split
+that is applied to the table raises no "suspected" alarm (a jump still visible there means bars before
+it were stored as traded afterwards, an error of its own); a known split not yet applied to the table
+is an error whatever the prices show (`quality --fix` applies it); a detected jump matching no known
+split is "suspected" and recorded as such in `corporate_actions` until a vendor or a file confirms it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,6 +33,16 @@ _NAMES.update({1 / 1.5: "3:2 split", 1.5: "2:3 reverse split", 1 / 1.25: "5:4 sp
 _MIN_JUMP = np.log(1.18)
 _WINDOW = 10
 _MIN_BREAKS = 20  # returns across session breaks needed for their own robust sigma
+
+
+class KnownSplit(NamedTuple):
+    """A confirmed split from `corporate_actions`, and whether its rescaling is in the checked table."""
+
+    symbol: str
+    date: date
+    from_factor: float
+    to_factor: float
+    applied: bool
 
 
 def _nearest_ratio(r: float, tolerance: float) -> float | None:
@@ -62,11 +82,30 @@ def robust_z(frame: Frame, lr: np.ndarray, valid: np.ndarray) -> tuple[np.ndarra
     return dev / robust, brk
 
 
-def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
-    """Splits (error) and outliers (warning), one issue per event with its datetime."""
+def _unapplied(frame: Frame, known: Sequence[KnownSplit]) -> list[Issue]:
+    """Known splits with stored bars before their date that the table's bars do not reflect yet."""
+    out = []
+    stored = {s: i for i, s in enumerate(frame.symbols)}
+    for k in known:
+        c = stored.get(k.symbol)
+        if k.applied or c is None:
+            continue
+        when = to_dt(frame.ts_us[int(frame.starts[c])])  # ts_us is in (symbol, datetime) order
+        if when is not None and when.date() < k.date:
+            out.append(Issue("split", "error", frame.spec.name, k.symbol, "close",
+                             f"known {k.to_factor:g}-for-{k.from_factor:g} split on {k.date} is not applied to this "
+                             f"table (quality --fix applies it)", 1, when, when))
+    return out
+
+
+def check_jumps(frame: Frame, *, sigma: float, tolerance: float, known: Sequence[KnownSplit] = ()) -> list[Issue]:
+    """Splits (error) and outliers (warning), one issue per event with its datetime; see the module doc."""
     n = frame.data.num_rows
+    unapplied = _unapplied(frame, known)
+    flagged = {i.symbol for i in unapplied}
+    splits_on = {(k.symbol, k.date): k for k in known}
     if n < 3:
-        return []
+        return unapplied
     close = frame.floats("close")
     volume = frame.floats("volume")
     prev = np.r_[np.nan, close[:-1]]
@@ -75,7 +114,7 @@ def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
     lr[valid] = np.log(close[valid] / prev[valid])
     z, brk = robust_z(frame, lr, valid)
     cand = np.flatnonzero(valid & ((z > sigma) | (np.abs(lr) > _MIN_JUMP)))
-    out: list[Issue] = []
+    out: list[Issue] = list(unapplied)
     for i in cand:
         c, p = int(frame.codes[i]), int(frame.pos[i])
         a, b = int(frame.starts[c]), int(frame.starts[c] + frame.counts[c])
@@ -93,9 +132,20 @@ def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
                                and abs(np.log(vol_ratio * near)) < min(0.5 * abs(np.log(near)), np.log(2.5)))
         big = near is not None and abs(np.log(near)) >= np.log(1.9)  # 2:1 and beyond rarely happen by news
         when = to_dt(frame.ts_us[i])
-        if near is not None and persists and (volume_confirms or (big and z[i] > sigma)):
+        split_like = near is not None and persists and (volume_confirms or (big and z[i] > sigma))
+        day_before = to_dt(frame.ts_us[i - 1]) if i > a else None
+        match = next((k for (sym, d), k in splits_on.items() if sym == frame.symbols[c] and when is not None
+                      and day_before is not None and day_before.date() < d <= when.date()), None)
+        if match is not None and (split_like or abs(np.log(ratio * match.to_factor / match.from_factor)) < 0.1):
+            if match.applied and abs(np.log(ratio * match.to_factor / match.from_factor)) < 0.1:
+                out.append(Issue("split", "error", frame.spec.name, frame.symbols[c], "close",
+                                 f"the {match.to_factor:g}-for-{match.from_factor:g} split on {match.date} is applied, "
+                                 f"yet close {prev[i]:g} -> {close[i]:g} (x{ratio:.3f}) still shows it: bars before it "
+                                 f"were stored as traded later; re-import them adjusted", 1, when, when))
+            continue  # a known split: no "suspected" alarm (an unapplied one is reported above)
+        if split_like and frame.symbols[c] not in flagged:
             out.append(Issue("split", "error", frame.spec.name, frame.symbols[c], "close",
-                             f"unadjusted {_NAMES.get(near, f'{near:g}')} suspected at {when:%Y-%m-%d %H:%M}: "
+                             f"unadjusted {_NAMES.get(near or 1.0, f'{near:g}')} suspected at {when:%Y-%m-%d %H:%M}: "
                              f"close {prev[i]:g} -> {close[i]:g} (x{ratio:.3f}), volume x{vol_ratio:.2f}",
                              1, when, when))
         elif z[i] > sigma and p >= 1:
@@ -107,4 +157,4 @@ def check_jumps(frame: Frame, *, sigma: float, tolerance: float) -> list[Issue]:
     return out
 
 
-__all__ = ["SPLIT_RATIOS", "check_jumps"]
+__all__ = ["SPLIT_RATIOS", "KnownSplit", "check_jumps"]

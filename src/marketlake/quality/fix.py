@@ -125,7 +125,8 @@ def _enrich(store: DeltaStore, spec: TableSpec | None, known: list[str], referen
 class Planned:
     """One repair of the plan: what would be done (or why it cannot be), before anything is written.
 
-    `action` is "recompute", "refetch", "enrich" or "refuse"; `keys` are the issue keys it addresses.
+    `action` is "recompute", "refetch", "apply_split", "enrich" or "refuse"; `keys` are the issue keys it
+    addresses.
     """
 
     action: str
@@ -239,8 +240,15 @@ def plan_repairs(store: DeltaStore, issues: list[Issue], config: QualityConfig) 
         if check not in ("missing_bars", "split"):
             continue
         spec = get_table(table)
-        for i in items:
-            if not i.symbol or (check == "missing_bars" and i.field == "datetime"):
+        todo = [i for i in items if i.symbol and not (check == "missing_bars" and i.field == "datetime")]
+        known = [i for i in todo if check == "split" and i.detail.startswith("known ")]
+        if known:  # a confirmed split not applied yet: apply it (every table, one commit each)
+            names = tuple(sorted({i.symbol for i in known if i.symbol}))
+            plan.append(Planned("apply_split", check, table, names,
+                                f"apply the known split(s) of {', '.join(names)} to every table",
+                                keys={i.key for i in known}))
+        for i in todo:
+            if i in known:
                 continue
             plan += gap_plan(store, spec, i) if check == "missing_bars" else [split_plan(store, spec, i)]
     meta = [i for i in issues if i.check == "metadata" and i.symbol]
@@ -285,6 +293,13 @@ def apply_repairs(store: DeltaStore, plan: list[Planned], config: QualityConfig,
                 detail = refetch(store, get_table(p.table), p.symbols[0], p.source or "", start=p.start,
                                  end=p.end, config=config)
                 log.append(p.as_issue(f"{p.detail}: {detail}"))
+            elif p.action == "apply_split":
+                from marketlake.actions.quality import apply_known
+
+                say(f"applying the known splits of {', '.join(p.symbols)}")
+                applied = apply_known(store, set(p.symbols))
+                log += [_note(p.table, s, p.check, f"applied the known split ({', '.join(applied.applied) or 'done'})",
+                              ok=True) for s in p.symbols]
             elif p.action == "enrich" and reference is not None:
                 spec = None if p.table == "symbols" else get_table(p.table)
                 done = set(enrich(store, spec, list(p.symbols), reference))

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from marketlake.actions.quality import known_splits, record_suspected
 from marketlake.config import MarketlakeConfig
 from marketlake.errors import CorruptTable
 from marketlake.quality import checks_rows as rows
@@ -144,7 +145,8 @@ def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master:
         ("missing_bars", lambda: check_missing_bars(frame, tolerance=config.missing_tolerance)),
         ("staleness", lambda: check_staleness(frame, as_of=config.as_of, max_sessions=config.stale_sessions,
                                               inactive=inactive)),
-        ("jumps", lambda: check_jumps(frame, sigma=config.outlier_sigma, tolerance=config.split_tolerance)),
+        ("jumps", lambda: check_jumps(frame, sigma=config.outlier_sigma, tolerance=config.split_tolerance,
+                                      known=known_splits(store, table))),
     ]
     for name, step in steps:
         t = time.perf_counter()
@@ -233,6 +235,7 @@ def _record(store: DeltaStore, report: QualityReport) -> None:
            "tables": ",".join(report.tables), "errors": report.count("error"), "warnings": report.count("warning"),
            "infos": report.count("info"), "fixed": sum(1 for i in report.issues if i.fixed)}
     store.append_support("quality_runs", pa.Table.from_pylist([run], schema=SUPPORT_SCHEMAS["quality_runs"]))
+    record_suspected(store, report.issues)  # detected splits stay `suspected` in corporate_actions until confirmed
     rows_ = report.issues + report.repairs
     if rows_:
         store.append_support("quality_issues", issues_table(rows_, report.run_id))

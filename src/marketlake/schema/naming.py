@@ -18,6 +18,7 @@ SUPPORT_TABLES: tuple[str, ...] = (
     "quality_issues",
     "janitor_log",
     "earnings_calendar",
+    "corporate_actions",
 )
 SUPPORT_PREFIXES: tuple[str, ...] = ("fundamentals_",)
 

@@ -96,6 +96,26 @@ SUPPORT_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
                 pa.field("fixed", pa.bool_()),
             ]
         ),
+        # splits, dividends, renames, delistings (docs/corporate-actions.md); one row per action_id
+        "corporate_actions": pa.schema(
+            [
+                pa.field("action_id", pa.string(), nullable=False),  # hash of (symbol, kind, date)
+                pa.field("symbol", pa.string()),
+                pa.field("kind", pa.string()),  # split | dividend | rename | delisting
+                pa.field("date", pa.date32()),  # effective date (split), ex-date (dividend)
+                pa.field("from_factor", pa.float64()),  # split: from_factor old shares become to_factor
+                pa.field("to_factor", pa.float64()),
+                pa.field("amount", pa.float64()),  # dividend per share, as paid on the ex-date
+                pa.field("currency", pa.string()),
+                pa.field("new_symbol", pa.string()),  # rename target
+                pa.field("source", pa.string()),  # csv, twelvedata, quality
+                pa.field("status", pa.string()),  # confirmed | suspected (quality detection)
+                pa.field("applied_tables", pa.string()),  # JSON: table -> pending probe or done
+                pa.field("applied_at", _TS),  # every table done; NULL: to apply
+                pa.field("recorded_at", _TS),
+                pa.field("detail", pa.string()),
+            ]
+        ),
         "janitor_log": pa.schema(
             [
                 pa.field("logged_at", _TS, nullable=False),

@@ -46,7 +46,7 @@ VENDOR = "twelvedata"
 DEFAULT_BASE_URL = "https://api.twelvedata.com"
 MAX_OUTPUTSIZE = 5_000
 MAX_BATCH = 120
-CREDITS: dict[str, int] = {"/profile": 10}
+CREDITS: dict[str, int] = {"/profile": 10, "/splits": 20, "/dividends": 20}
 """Credits per call where not 1 (`/time_series` costs one per symbol)."""
 
 
@@ -178,6 +178,10 @@ class TwelveDataClient:
     def api_usage(self) -> dict[str, Any]:
         body = self._get("/api_usage", {}, credits=1)
         return dict(body)
+
+    def request(self, path: str, params: dict[str, Any], *, soft_auth: bool = False) -> Any:
+        """One budgeted GET of any endpoint at its `CREDITS` cost (1 unless listed); the decoded body."""
+        return self._get(path, dict(params), credits=CREDITS.get(path, 1), soft_auth=soft_auth)
 
     # -- transport -----------------------------------------------------------------------------
     def _list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
