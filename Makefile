@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/marketlake demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --timeout 300
 
 bench: $(STAMP)

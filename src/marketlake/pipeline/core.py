@@ -132,7 +132,7 @@ def _load_valid(
 
     incoming = good.assign(source=source)
     since = _earliest_change(incoming, history, resolved, stored_meta)
-    if since is _NO_CHANGE:
+    if isinstance(since, _NoChange):
         report.unchanged = len(good)
         say("nothing changed")
         # A load is two commits (bars, then the symbol master): a run killed between them left the bars

@@ -256,18 +256,18 @@ def plan_repairs(store: DeltaStore, issues: list[Issue], config: QualityConfig) 
         reference = _reference(config)
         for table in sorted({i.table for i in meta}):
             items = [i for i in meta if i.table == table]
-            names = sorted({i.symbol for i in items if i.symbol})
+            wanted = sorted({i.symbol for i in items if i.symbol})
             if reference is None:
                 plan.append(Planned("refuse", "metadata", table, (), "not repairable without reference files: run "
                                     "`marketlake symbols load` (the bars follow the master) or pass --reference PATH"))
                 continue
-            known = tuple(s for s in names if s in reference.index)
-            if known:
-                plan.append(Planned("enrich", "metadata", table, known,
-                                    f"fill metadata of {len(known)} symbol(s) from reference data",
-                                    keys={i.key for i in items if i.symbol in known}))
+            listed = tuple(s for s in wanted if s in reference.index)
+            if listed:
+                plan.append(Planned("enrich", "metadata", table, listed,
+                                    f"fill metadata of {len(listed)} symbol(s) from reference data",
+                                    keys={i.key for i in items if i.symbol in listed}))
             plan += [Planned("refuse", "metadata", table, (s,), "not repairable: symbol not in the reference data")
-                     for s in names if s not in known]
+                     for s in wanted if s not in listed]
     return plan
 
 

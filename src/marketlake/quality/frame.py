@@ -86,8 +86,9 @@ def build(spec: TableSpec, data: pa.Table) -> Frame:
     ranks = rank_of[enc.indices.to_numpy()]
     ts = pc.cast(pc.cast(data.column("datetime"), pa.timestamp("us", tz="UTC")), pa.int64())
     ts_us = ts.to_numpy()
-    order: np.ndarray | None = np.lexsort((ts_us, ranks))
-    if np.all(order[1:] > order[:-1]):
+    lex = np.lexsort((ts_us, ranks))
+    order: np.ndarray | None = lex
+    if np.all(lex[1:] > lex[:-1]):
         order = None
     else:
         ranks, ts_us = ranks[order], ts_us[order]

@@ -103,18 +103,18 @@ def prune(
     if spec is not None and (start is not None or end is not None):
         for i, part in enumerate(index.partitions):
             if keep[i] and part is not None:
-                lo, hi = partition_bounds(part, spec)
-                if (start is not None and hi <= start) or (end is not None and lo > end):
+                first, last = partition_bounds(part, spec)
+                if (start is not None and last <= start) or (end is not None and first > end):
                     keep[i] = False
     if symbols:
         wanted = sorted(set(symbols))
-        for i in np.flatnonzero(keep):
-            lo, hi = index.min_symbol[i], index.max_symbol[i]
-            if lo is None or hi is None:
+        for i in np.flatnonzero(keep).tolist():
+            low_sym, high_sym = index.min_symbol[i], index.max_symbol[i]
+            if low_sym is None or high_sym is None:
                 continue
-            open_top = len(hi) >= _STAT_TRUNCATE
-            pos = int(np.searchsorted(np.asarray(wanted, dtype=object), lo))
-            if pos >= len(wanted) or (not open_top and wanted[pos] > hi):
+            open_top = len(high_sym) >= _STAT_TRUNCATE
+            pos = int(np.searchsorted(np.asarray(wanted, dtype=object), low_sym))
+            if pos >= len(wanted) or (not open_top and wanted[pos] > high_sym):
                 keep[i] = False
     return [int(i) for i in np.flatnonzero(keep)]
 

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from marketlake.schema import PARTITION_COLUMN, storage_schema
 from marketlake.storage.commits import commit_properties, hooks
@@ -124,7 +124,7 @@ def write_partitions(
         return _write_one(table_root, filesystem, values[k], data.take(pa.array(np.flatnonzero(codes == k))), group_rows)
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(values)))) as pool:
-        actions = list(pool.map(job, range(len(values))))
+        actions: list[AddAction | RemoveAction] = list(pool.map(job, range(len(values))))
     filters = None
     if mode == "overwrite":
         filters = [(PARTITION_COLUMN, "in", sorted(set(replace_partitions or values)))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,8 @@ from marketlake.schema import PARTITION_COLUMN, TableSpec
 from marketlake.storage.diff import diff_rows
 from marketlake.storage.layout import conform_bars, dedupe, sort_rows, with_partition
 from marketlake.storage.parquet_commit import COMPRESSION, ROW_GROUP_ROWS, row_group_rows, write_partitions
+
+Codec = Literal["UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"]
 
 if TYPE_CHECKING:
     from marketlake.storage.store import DeltaStore
@@ -42,7 +44,7 @@ class WriteResult:
 def writer_properties(spec: TableSpec | None = None) -> WriterProperties:
     """For files delta-rs writes itself (optimize): same row groups and codec as our own writer."""
     rows = row_group_rows(spec.partitioning) if spec is not None else ROW_GROUP_ROWS
-    codec = "LZ4_RAW" if COMPRESSION == "lz4" else COMPRESSION.upper()
+    codec = cast(Codec, "LZ4_RAW" if COMPRESSION == "lz4" else COMPRESSION.upper())
     return WriterProperties(compression=codec, max_row_group_size=rows)
 
 

@@ -148,15 +148,15 @@ def validate_bars(
 
     ts = _timestamps(raw["datetime"])
     mark("unparseable_datetime", ts == _NAT)
-    o, h, lo, c, v = (vals[k] for k in NUMERIC_COLUMNS)
+    o, h, low, close, v = (vals[k] for k in NUMERIC_COLUMNS)
     with np.errstate(invalid="ignore"):
         detail["non_positive_price"] = {k: vals[k] <= 0 for k in PRICE_COLUMNS}
         mark("non_positive_price", np.logical_or.reduce(list(detail["non_positive_price"].values())))
-        mark("high_below_low", h < lo)
-        detail["high_below_open_close"] = {"open": h < o, "close": h < c}
-        mark("high_below_open_close", (h < o) | (h < c))
-        detail["low_above_open_close"] = {"open": lo > o, "close": lo > c}
-        mark("low_above_open_close", (lo > o) | (lo > c))
+        mark("high_below_low", h < low)
+        detail["high_below_open_close"] = {"open": h < o, "close": h < close}
+        mark("high_below_open_close", (h < o) | (h < close))
+        detail["low_above_open_close"] = {"open": low > o, "close": low > close}
+        mark("low_above_open_close", (low > o) | (low > close))
         mark("negative_volume", v < 0)
 
     ok = rule_of < 0

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, ClassVar, NoReturn
+from typing import IO, ClassVar, NoReturn, cast
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,9 @@ class _CheckedText(io.TextIOBase):
         try:
             with open(path, "rb") as fh:
                 head = fh.read(2)
-            self._raw: IO[bytes] = gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+            self._raw: IO[bytes] = (
+                cast(IO[bytes], gzip.open(path, "rb")) if head == b"\x1f\x8b" else open(path, "rb")
+            )
         except OSError as exc:
             raise self._error(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -241,8 +243,8 @@ class CsvSource(FileSource):
                                      line=int(quote.group(1)) + 1, source="csv") from None
                 m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
                 line = int(m.group(2)) if m else None
-                col = f"field {int(m.group(1)) + 1} (beyond the {m.group(1)} header columns)" if m else None
-                raise ParseError(f"ragged row: {exc}".strip(), path=str(path), line=line, column=col,
+                extra = f"field {int(m.group(1)) + 1} (beyond the {m.group(1)} header columns)" if m else None
+                raise ParseError(f"ragged row: {exc}".strip(), path=str(path), line=line, column=extra,
                                  source="csv") from None
 
     def _chunk(self, chunk: pd.DataFrame, lines: pd.RangeIndex, columns: list[str], mapping: dict[str, str],

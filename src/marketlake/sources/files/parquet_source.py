@@ -8,6 +8,7 @@ unreadable file raises ParseError.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -74,6 +75,11 @@ def _batches(pf: pq.ParquetFile, path: Path, rows: int, columns: list[str]) -> I
         yield rb
 
 
+def _row_location(name: str, idx: pd.Index) -> pd.Index:
+    """`file.parquet:row N` for each row index of a chunk (the quarantine's source location)."""
+    return f"{name}:row " + idx.astype(str)
+
+
 @register("parquet")
 class ParquetSource(FileSource):
     """Bars from a Parquet file or a directory of ``*.parquet`` files (options as CsvSource)."""
@@ -120,7 +126,7 @@ class ParquetSource(FileSource):
                 row0 += len(chunk)
                 chunk[dt_col] = _as_text_datetimes(chunk[dt_col])
                 batch = finish_chunk(chunk, mapping, self.options, table, symbols, start, end,
-                                     location=lambda idx, n=path.name: f"{n}:row " + idx.astype(str))
+                                     location=functools.partial(_row_location, path.name))
                 if batch is not None:
                     yield batch
 

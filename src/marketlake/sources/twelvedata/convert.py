@@ -141,7 +141,7 @@ def _raw_json(rows: list[Mapping[str, Any]], strings: dict[str, pa.Array | None]
     if not odd.any():
         return pd.Series(pd.arrays.ArrowExtensionArray(text.filter(pa.array(keep))))
     out = np.array(text.to_pylist(), dtype=object)
-    for i in np.flatnonzero(odd):
+    for i in np.flatnonzero(odd).tolist():
         out[i] = _dumps(rows[i])
     return out[keep]
 

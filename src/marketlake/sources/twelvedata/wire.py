@@ -120,9 +120,9 @@ def parse_list(obj: Any) -> list[dict[str, Any]] | WireError:
     if is_error(obj):
         return WireError.parse(obj)
     if isinstance(obj, Mapping) and isinstance(obj.get("data"), list):
-        return [d for d in obj["data"] if isinstance(d, Mapping)]  # type: ignore[misc]
+        return [dict(d) for d in obj["data"] if isinstance(d, Mapping)]
     if isinstance(obj, list):
-        return [d for d in obj if isinstance(d, Mapping)]
+        return [dict(d) for d in obj if isinstance(d, Mapping)]
     return WireError(code=500, message="unexpected list payload")
 
 
