@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -84,46 +85,72 @@ class MarketlakeConfig(BaseModel):
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
-    """Read the config file (if any) and apply environment overrides.
+ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("TWELVEDATA_API_KEY", ("twelvedata", "api_key")),
+    ("TWELVEDATA_BASE_URL", ("twelvedata", "base_url")),
+    ("BINANCE_BASE_URL", ("binance", "base_url")),
+    ("MARKETLAKE_WAREHOUSE", ("warehouse",)),
+    ("MARKETLAKE_LOCK_WAIT", ("lock_wait_seconds",)),
+    ("MARKETLAKE_MINUTE_SECONDS", ("minute_seconds",)),
+)
+"""Environment variables that override a setting: (variable, key path). They win over the file."""
 
-    Raises:
-        ConfigError: the file does not exist (when named explicitly) or does not validate.
-    """
-    data: dict[str, object] = {}
+
+def _read_file(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], Path | None]:
+    """The TOML data of the named file, or of the first default file that exists (none: empty)."""
     candidates = [Path(path)] if path else [Path(p).expanduser() for p in DEFAULT_CONFIG_FILES]
     for candidate in candidates:
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text())
+                return tomllib.loads(candidate.read_text()), candidate
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{candidate}: not valid TOML ({exc})") from None
-            break
         if path:
             raise ConfigError(f"config file {candidate} does not exist")
-    env = os.environ
-    td = dict(data.get("twelvedata", {}) or {})  # type: ignore[call-overload]
-    if isinstance(td.get("api_key"), str):
+    return {}, None
+
+
+def resolve_config(path: str | os.PathLike[str] | None = None) -> tuple[MarketlakeConfig, dict[str, str], Path | None]:
+    """The configuration, where each overridden setting came from (`dotted.key` -> "env VAR" or "file"),
+    and the file read (None when there is none)."""
+    data, found = _read_file(path)
+    td = data.get("twelvedata")
+    if isinstance(td, dict) and isinstance(td.get("api_key"), str):
         register_secret(td["api_key"])  # before any validation error can quote it
-    if env.get("TWELVEDATA_API_KEY"):
-        td["api_key"] = env["TWELVEDATA_API_KEY"]
-    if env.get("TWELVEDATA_BASE_URL"):
-        td["base_url"] = env["TWELVEDATA_BASE_URL"]
-    data["twelvedata"] = td
-    bn = dict(data.get("binance", {}) or {})  # type: ignore[call-overload]
-    if env.get("BINANCE_BASE_URL"):
-        bn["base_url"] = env["BINANCE_BASE_URL"]
-    data["binance"] = bn
-    if env.get("MARKETLAKE_WAREHOUSE"):
-        data["warehouse"] = env["MARKETLAKE_WAREHOUSE"]
-    if env.get("MARKETLAKE_LOCK_WAIT"):
-        data["lock_wait_seconds"] = env["MARKETLAKE_LOCK_WAIT"]
-    if env.get("MARKETLAKE_MINUTE_SECONDS"):
-        data["minute_seconds"] = env["MARKETLAKE_MINUTE_SECONDS"]
+    origin = {key: "file" for key in _leaf_keys(data)}
+    env = os.environ
+    for var, keys in ENV_OVERRIDES:
+        if env.get(var):
+            section: dict[str, Any] = data
+            for k in keys[:-1]:
+                inner = section.get(k)
+                section[k] = inner = dict(inner) if isinstance(inner, dict) else {}
+                section = inner
+            section[keys[-1]] = env[var]
+            origin[".".join(keys)] = f"env {var}"
     try:
-        return MarketlakeConfig.model_validate(data)
+        return MarketlakeConfig.model_validate(data), origin, found
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration{_where(path)}: {describe_validation_error(exc)}") from None
+
+
+def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        out += _leaf_keys(value, f"{name}.") if isinstance(value, dict) else [name]
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MarketlakeConfig:
+    """Read the config file (if any) and apply environment overrides.
+
+    Resolution for each setting: environment variable (ENV_OVERRIDES) > config file > default.
+
+    Raises:
+        ConfigError: the file does not exist (when named explicitly) or does not validate.
+    """
+    return resolve_config(path)[0]
 
 
 def _where(path: str | os.PathLike[str] | None) -> str:
@@ -144,5 +171,5 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-__all__ = ["BinanceConfig", "MarketlakeConfig", "ReferenceConfig", "TwelveDataConfig", "UniverseConfig",
-           "describe_validation_error", "load_config"]
+__all__ = ["ENV_OVERRIDES", "BinanceConfig", "MarketlakeConfig", "ReferenceConfig", "TwelveDataConfig", "UniverseConfig",
+           "describe_validation_error", "load_config", "resolve_config"]

@@ -131,3 +131,21 @@ def test_progress_lines_when_not_a_terminal() -> None:
     with Reporter(Console(file=quiet), quiet=True, interactive=False).task("x", total=1) as task:
         task.advance()
     assert quiet.getvalue() == ""
+
+
+def test_config_show_names_every_origin_and_masks_secrets(tmp_path: Path, monkeypatch) -> None:
+    cfg = tmp_path / "marketlake.toml"
+    cfg.write_text('warehouse = "/data/wh"\n[twelvedata]\napi_key = "td-sekrit-123"\nplan = "grow"\n')
+    monkeypatch.setenv("MARKETLAKE_LOCK_WAIT", "7")
+    monkeypatch.delenv("MARKETLAKE_WAREHOUSE", raising=False)
+    monkeypatch.delenv("TWELVEDATA_API_KEY", raising=False)
+    done = runner.invoke(app, ["config", "show", "--config", str(cfg), "--format", "json"])
+    assert done.exit_code == 0, done.output
+    rows = {r["setting"]: r for r in json.loads(done.stdout)}
+    assert rows["warehouse"] == {"setting": "warehouse", "value": "/data/wh", "from": f"file {cfg.resolve()}"}
+    assert rows["twelvedata.plan"]["value"] == "grow"
+    assert rows["lock_wait_seconds"]["value"] == "7.0" and rows["lock_wait_seconds"]["from"] == "env MARKETLAKE_LOCK_WAIT"
+    assert rows["twelvedata.base_url"]["from"] == "default"
+    assert rows["twelvedata.api_key"]["value"] == "**** (13 characters)"
+    table = runner.invoke(app, ["config", "show", "--config", str(cfg)])
+    assert "sekrit" not in done.output + table.output and "**** (13 characters)" in table.output

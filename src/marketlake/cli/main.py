@@ -40,6 +40,7 @@ _COMMAND_MODULES = (
     "marketlake.cli.capacity",
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
+    "marketlake.cli.config_cmd",
     "marketlake.cli.migrate",
     "marketlake.cli.actions",
 )
