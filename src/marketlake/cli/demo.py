@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
-from marketlake.cli.render import print_rejections, reports_table, stage_progress
+from marketlake.cli.options import current
+from marketlake.cli.render import print_rejections, reports_table
+from marketlake.schema import TABLE_NAMES
 
 
 def demo(
@@ -21,8 +23,8 @@ def demo(
 
     out = console()
     started = time.perf_counter()
-    with stage_progress(out, "demo") as (bar, task):
-        reports = build_demo(warehouse, seed=seed, progress=lambda msg: bar.update(task, stage=msg))
+    with current().reporter().task("demo", total=len(TABLE_NAMES), unit="tables") as task:
+        reports = build_demo(warehouse, seed=seed, progress=task.stage, on_table=lambda _report: task.advance())
     out.print(reports_table(reports, title=f"Demo warehouse at {warehouse}"))
     print_rejections(out, reports)
     from marketlake.cli.tables import render as tables_table

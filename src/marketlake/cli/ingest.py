@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when, split_symbols
-from marketlake.cli.render import print_rejections, reports_table, stage_progress
+from marketlake.cli.options import current
+from marketlake.cli.render import print_rejections, reports_table
 from marketlake.errors import ConfigError
 from marketlake.schema import TABLE_NAMES, get_table
 from marketlake.sources.registry import get_source
@@ -31,17 +32,22 @@ def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[st
         get_table(t)
     store = DeltaStore(warehouse)
     reports = []
-    with store.writer_lock():
+    name = getattr(source, "name", "source")
+    with store.writer_lock(), current().reporter().task(f"ingest {name}", total=len(tables), unit="tables") as task:
         for t in tables:
-            with stage_progress(out, t) as (bar, task):
-                def on_batch(table: str, i: int, rows: int) -> None:
-                    bar.update(task, stage=f"fetched batch {i} ({rows:,} rows)")
+            def on_batch(table: str, i: int, rows: int) -> None:
+                task.stage(f"{table}: fetched batch {i} ({rows:,} rows)")
 
-                reports += ingest_source(
-                    store, source, [t], symbols=symbols, start=start, end=end,  # type: ignore[arg-type]
-                    on_batch=on_batch, progress=lambda msg: bar.update(task, stage=msg),
-                )
-    out.print(reports_table(reports))
+            def on_stage(message: str, table: str = t) -> None:
+                task.stage(f"{table}: {message}")
+
+            reports += ingest_source(
+                store, source, [t], symbols=symbols, start=start, end=end,  # type: ignore[arg-type]
+                on_batch=on_batch, progress=on_stage,
+            )
+            task.advance()
+    if not current().quiet:
+        out.print(reports_table(reports))
     print_rejections(out, reports)
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from marketlake.pipeline.report import LoadReport
@@ -35,15 +33,3 @@ def print_rejections(console: Console, reports: Sequence[LoadReport]) -> None:
                 f"[yellow]{r.table}: {r.quarantined:,} rows quarantined[/yellow] ({reasons}); "
                 f"inspect with: marketlake sql \"SELECT * FROM quarantine WHERE \\\"table\\\" = '{r.table}'\""
             )
-
-
-@contextmanager
-def stage_progress(console: Console, description: str) -> Iterator[tuple[Progress, TaskID]]:
-    """A spinner + elapsed-time bar whose text follows the pipeline's stage messages."""
-    progress = Progress(
-        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
-        TimeElapsedColumn(), console=console, transient=True,
-    )
-    with progress:
-        task = progress.add_task(description, total=None, stage="")
-        yield progress, task

@@ -43,8 +43,12 @@ def build_demo(
     seed: int = 42,
     today: date | None = None,
     progress: Callable[[str], None] | None = None,
+    on_table: Callable[[LoadReport], None] | None = None,
 ) -> list[LoadReport]:
-    """Build (or refresh) the demo warehouse; idempotent for a given day and seed."""
+    """Build (or refresh) the demo warehouse; idempotent for a given day and seed.
+
+    `progress` receives stage messages, `on_table` each table's report as soon as it is loaded.
+    """
     tiers = tiers or DEFAULT_TIERS
     n_stocks = max(t.stocks for t in tiers.values())
     n_crypto = max(t.crypto for t in tiers.values())
@@ -66,10 +70,14 @@ def build_demo(
             chosen = chosen[:count]
             if progress:
                 progress(f"{spec.name}: {len(chosen)} symbols, {tier.days} days")
-            reports += ingest_source(
+            done = ingest_source(
                 store, source, [spec], symbols=chosen, start=end - timedelta(days=tier.days), end=end,
                 progress=progress,
             )
+            reports += done
+            if on_table:
+                for report in done:
+                    on_table(report)
     return reports
 
 
