@@ -108,3 +108,18 @@ def test_refund_after_the_write_ahead_is_persisted_as_a_negative_increment() -> 
     b.refund(4)  # the second never reached the vendor
     b.flush()
     assert usage.credits_on("twelvedata", date(2024, 11, 5)) == 3
+
+
+def test_a_refunded_request_gives_its_credits_back_to_the_minute_and_the_pacing() -> None:
+    """Connection refused five times on the basic plan (8/min): the retries must not wait for a new
+    vendor minute for credits the vendor never counted (a run against an unreachable vendor sat silent
+    for ~45 s before its error)."""
+    clock = FakeClock(t=1_000_020.0)
+    b = CreditBudget("v", limits=PlanLimits("basic", 8, 800, None), minute_seconds=60, clock=clock, burst=8)
+    for _ in range(5):
+        b.acquire(2)
+        b.refund(2)
+    assert clock.slept == 0.0
+    assert b.total_credits == 0
+    b.acquire(8)  # the whole minute is still there
+    assert clock.slept == 0.0

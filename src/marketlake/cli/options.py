@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -54,6 +56,30 @@ def invocation(value: Invocation) -> Iterator[Invocation]:
         yield value
     finally:
         _CURRENT.reset(token)
+
+
+class _UtcFormatter(logging.Formatter):
+    """Timestamps like the progress lines: `2026-12-01T09:40:12Z`."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+
+def configure_logging(*, quiet: bool, verbose: bool) -> None:
+    """Library messages (vendor retries, lock waits) on stderr, timestamped: what a long wait is doing.
+
+    INFO by default, so a run retrying an unreachable vendor says so instead of staying silent; WARNING
+    with --quiet, DEBUG with --verbose. Records pass through the secret redaction the CLI installs.
+    """
+    logger = logging.getLogger("marketlake")
+    handler = next((h for h in logger.handlers if getattr(h, "_marketlake_cli", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()  # stderr, looked up at each record (pytest's capture swaps it)
+        handler._marketlake_cli = True  # type: ignore[attr-defined]
+        handler.setFormatter(_UtcFormatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
 def resolve_warehouse(value: str | Path | None, config: Path | None = None) -> str:
@@ -114,6 +140,7 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             configure_lock(config)
         if resolves_warehouse and kwargs.get("warehouse") is None:
             kwargs["warehouse"] = Path(resolve_warehouse(None, config))
+        configure_logging(quiet=quiet, verbose=verbose)
         with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
             return fn(*args, **kwargs)
 

@@ -267,8 +267,19 @@ class CreditBudget:
             return (w + 1) * self.minute_seconds - now + 1e-4
 
     def refund(self, credits: int) -> None:
-        """Give back credits of a request that never reached the vendor (connection refused)."""
+        """Give back credits of a request that never reached the vendor (connection refused).
+
+        Back to the day, to the minute window and to the pacing bucket: a run retrying a vendor it cannot
+        reach must not then wait a whole vendor minute for credits nobody spent.
+        """
         with self._lock:
+            now = self.clock.time()
+            w_now = self.window(now)
+            for idx in (w_now, w_now + 1):
+                if self._windows.get(idx, 0) > 0:
+                    self._windows[idx] = max(self._windows[idx] - credits, 0)
+            self._tokens = min(self.burst, self._tokens + (now - self._tokens_at) * self._rate + credits)
+            self._tokens_at = now
             self._day_spent -= credits
             self.total_credits -= credits
             w = max(self._spent) if self._spent else None
