@@ -19,7 +19,7 @@ from marketlake.errors import ConfigError, SourceError
 from marketlake.sources.redact import redact
 
 if TYPE_CHECKING:
-    from marketlake.pipeline.vendor_ingest import IngestReport
+    from marketlake.pipeline.vendor_ingest import FetchPlan, IngestReport
 
 
 def _wait(seconds: float | None) -> float | bool | None:
@@ -35,6 +35,7 @@ def twelvedata(
     wait: Annotated[float | None, typer.Option(
         "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
         show_default=False)] = None,
+    dry_run: DryRunOption = False,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Backfill each symbol to the table's history target, then update from the last stored bar."""
@@ -55,6 +56,18 @@ def twelvedata(
         raise ConfigError("give --symbols A,B,C or --universe NAME")
     store = DeltaStore(warehouse)
     out = console()
+    if dry_run:
+        from marketlake.pipeline.vendor_ingest import plan_twelvedata
+        from marketlake.sources.budget import plan_limits
+
+        td = cfg.twelvedata
+        limits = plan_limits(plan or td.plan, credits_per_minute=td.credits_per_minute,
+                             credits_per_day=td.credits_per_day)
+        _print_plan(plan_twelvedata(store, spec, names, per_minute=limits.credits_per_minute,
+                                    recheck_inactive_days=td.recheck_inactive_days), unit="credits",
+                    note=f"plan {limits.name}: {limits.credits_per_minute:,}/min"
+                         + (f", {limits.credits_per_day:,}/day" if limits.credits_per_day else ""))
+        return
     client = make_client(cfg, plan=plan, usage=StoreUsage(store))
     with client:
         report = ingest_twelvedata(store, spec, names, client=client, lock_wait=_wait(wait),
@@ -81,6 +94,7 @@ def binance(
     wait: Annotated[float | None, typer.Option(
         "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
         show_default=False)] = None,
+    dry_run: DryRunOption = False,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Load Binance public klines (no key); resumes from the last stored bar unless --start is given.
@@ -103,6 +117,21 @@ def binance(
     cfg = load_config(config) if config else load_config()
     configure_lock(cfg)
     out = console()
+    if dry_run:
+        from marketlake.pipeline.vendor_ingest import plan_binance
+        from marketlake.sources.binance.symbols import STABLECOIN_QUOTES, stored_name
+
+        def offline_name(raw: str) -> str:  # exchangeInfo would cost a request: split the common quotes
+            if "/" in raw or keep_vendor_symbols:
+                return raw.upper()
+            quote = next((q for q in (*sorted(STABLECOIN_QUOTES), "BTC", "ETH", "BNB", "EUR") if
+                          raw.upper().endswith(q) and len(raw) > len(q)), None)
+            return stored_name(raw.upper()[: -len(quote)], quote) if quote else raw.upper()
+
+        stored = [offline_name(n) for n in names]
+        _print_plan(plan_binance(DeltaStore(warehouse), spec, stored, start=parse_when(start), end=parse_when(end)),
+                    unit="weight", note=f"Binance weight limit {cfg.binance.weight_per_minute:,}/min")
+        return
     with make_client(cfg) as client:
         source = BinanceSource(client=client, keep_vendor_symbols=keep_vendor_symbols)
         report = ingest_binance(DeltaStore(warehouse), spec, names, source=source,
@@ -113,6 +142,26 @@ def binance(
     for sym, reason in sorted(report.not_found.items()):
         out.print(f"[yellow]not loaded[/yellow] {sym}: {reason}")
     _refuse_all_failed("binance", report)
+
+
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Print what would be fetched and written and what it would cost; send nothing.")]
+
+
+def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
+    """A dry run's plan: one table, and one line that says nothing was sent."""
+    from rich.table import Table
+
+    grid = Table(title=f"ingest {plan.vendor} --dry-run: {plan.table}")
+    for col in ("symbols", "backfill", "extend", "update", "up to date", "skipped", "requests", unit, "bars (est.)"):
+        grid.add_column(col, justify="right")
+    grid.add_row(*(f"{v:,}" for v in (plan.symbols, plan.backfill, plan.extend, plan.update, plan.up_to_date,
+                                        plan.skipped_inactive, plan.requests, plan.credits, plan.bars)))
+    out = console()
+    out.print(grid)
+    for line in plan.notes:
+        out.print(f"[dim]{line}[/dim]")
+    out.print(f"dry run ({note}): nothing was fetched or written, no {unit} spent")
 
 
 def _refuse_all_failed(vendor: str, report: IngestReport) -> None:

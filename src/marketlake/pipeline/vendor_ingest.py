@@ -16,6 +16,7 @@ spends no credits). One run per warehouse: the writer lock is held throughout.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,6 +164,128 @@ def plan_symbols(
         elif done:
             plan.up_to_date.append(s)
     return plan
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What an ingest would fetch and spend, computed from stored state alone (`--dry-run`)."""
+
+    vendor: str
+    table: str
+    symbols: int
+    backfill: int  # nothing stored yet
+    extend: int  # stored, but short of the history target
+    update: int  # a newer bar is due
+    up_to_date: int
+    skipped_inactive: int
+    requests: int
+    credits: int
+    bars: int  # estimated bars to fetch
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _bars_between(spec: TableSpec, start: datetime, end: datetime) -> int:
+    """Bars of `spec` in [start, end): the table's bars per year, pro rata (sessions and 24/7 alike)."""
+    seconds = max((end - start).total_seconds(), 0.0)
+    return math.ceil(seconds / (365.25 * 86_400) * spec.bars_per_year)
+
+
+def plan_twelvedata(
+    store: DeltaStore,
+    table: str | TableSpec,
+    symbols: Sequence[str],
+    *,
+    per_minute: int,
+    now: datetime | None = None,
+    overlap_bars: int = 3,
+    batch_size: int | None = None,
+    outputsize: int = MAX_OUTPUTSIZE,
+    recheck_inactive_days: float = RECHECK_INACTIVE_DAYS,
+) -> FetchPlan:
+    """The requests and credits `ingest_twelvedata` would spend now; reads the warehouse only.
+
+    One credit per symbol per `/time_series` request (batched up to 120 symbols); a backfill needs
+    ceil(bars / 5,000) pages per symbol, and a symbol needing a second page costs one more credit for
+    its `/earliest_timestamp` (asked once, then kept in `ingest_state`). Estimates use the table's bars
+    per year; holidays and a vendor's shorter history make the real figure lower, never higher.
+    """
+    spec = get_table(table) if isinstance(table, str) else table
+    moment = now or datetime.now(UTC)
+    wanted = list(dict.fromkeys(symbols))
+    report = VendorIngestReport(spec.name, symbols=len(wanted))
+    asked, _ = _skip_inactive(store, wanted, report, recheck_after=timedelta(days=recheck_inactive_days)) \
+        if store.exists("symbols") else (wanted, [])
+    extents = stored_extents(store, spec, asked) if store.exists(spec.name) else {}
+    state = read_states(store, spec.name) if store.exists("ingest_state") else {}
+    state.pop(PEERS_MARKER, None)
+    plan = plan_symbols(spec, asked, extents, state, now=moment, overlap_bars=overlap_bars)
+    batch = max(1, min(batch_size or MAX_BATCH, MAX_BATCH, per_minute))
+    target = moment - timedelta(days=spec.history_days)
+    requests = credits = bars = 0
+    for start, group in plan.incremental.items():
+        n = _bars_between(spec, start, moment) + 1
+        pages = max(1, -(-n // outputsize))
+        requests += -(-len(group) // batch) * pages
+        credits += len(group) * pages
+        bars += n * len(group)
+    windows = [(target, moment, plan.backfill_new)] + [(target, first, g) for first, g in plan.backfill_older.items()]
+    for lo, hi, group in windows:
+        if not group:
+            continue
+        n = _bars_between(spec, lo, hi)
+        pages = max(1, -(-n // outputsize))
+        known_floor = sum(1 for s in group if state.get(s) is not None and state[s].earliest_available is not None)
+        requests += -(-len(group) // batch) * pages + (len(group) - known_floor if pages > 1 else 0)
+        credits += len(group) * pages + (len(group) - known_floor if pages > 1 else 0)
+        bars += n * len(group)
+    notes = []
+    if report.not_found:
+        notes.append(f"{len(report.not_found)} symbols skipped: deactivated by the vendor's 404 "
+                     f"less than {recheck_inactive_days:g} days ago")
+    return FetchPlan("twelvedata", spec.name, len(wanted), len(plan.backfill_new),
+                     sum(map(len, plan.backfill_older.values())), sum(map(len, plan.incremental.values())),
+                     len(plan.up_to_date), len(report.not_found), requests, credits, bars, tuple(notes))
+
+
+def plan_binance(
+    store: DeltaStore,
+    table: str | TableSpec,
+    symbols: Sequence[str],
+    *,
+    now: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    overlap_bars: int = 3,
+    weight_per_request: int = 2,
+    limit: int = 1000,
+) -> FetchPlan:
+    """The kline requests and weight `ingest_binance` would spend now (symbols as stored, `BTC/USD`).
+
+    Binance pages forward up to `limit` klines per request at `weight_per_request` each; a run without
+    `start` resumes each symbol from its last stored bar, or backfills it to the history target.
+    """
+    spec = get_table(table) if isinstance(table, str) else table
+    moment = now or datetime.now(UTC)
+    names = list(dict.fromkeys(symbols))
+    extents = stored_extents(store, spec, names) if store.exists(spec.name) else {}
+    target = moment - timedelta(days=spec.history_days)
+    requests = bars = backfill = update = 0
+    for s in names:
+        if start is not None:
+            lo = start
+        elif s in extents:
+            lo = (extents[s][1] - overlap_bars * spec.bar_interval).to_pydatetime()
+            update += 1
+        else:
+            lo, backfill = target, backfill + 1
+        n = _bars_between(spec, lo, end or moment) + 1
+        requests += max(1, -(-n // limit))
+        bars += n
+    return FetchPlan("binance", spec.name, len(names), backfill, 0, update, 0, 0, requests,
+                     requests * weight_per_request, bars, ("weight, not credits: Binance's per-minute limit",))
 
 
 def ingest_twelvedata(
