@@ -56,3 +56,23 @@ def test_retention_drops_whole_hourly_partitions(tmp_path) -> None:  # type: ign
     assert len(left) == kept
     assert retention_plan(store, now=NOW) == []
     assert any(r["action"] == "retention" for r in store.read_support("janitor_log").to_pylist())
+
+
+def test_retention_previews_then_applies_with_yes_for_the_chosen_tables(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = DeltaStore(tmp_path / "wh")
+    store.write_bars("stocks_hourly_clean", small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=800))
+    store.write_bars("crypto_hourly_clean", small_bars("crypto_hourly_clean", stocks=0, crypto=2, days=800))
+    versions = {t: store.version(t) for t in ("stocks_hourly_clean", "crypto_hourly_clean")}
+    runner = CliRunner()
+    preview = runner.invoke(app, ["retention", "-w", store.root, "--now", NOW.isoformat()])
+    assert preview.exit_code == 0 and "re-run with --yes to apply" in preview.output
+    assert {t: store.version(t) for t in versions} == versions
+    done = runner.invoke(app, ["retention", "-w", store.root, "--now", NOW.isoformat(), "-t", "crypto_hourly_clean",
+                               "--yes"])
+    assert done.exit_code == 0, done.output
+    assert store.version("crypto_hourly_clean") == versions["crypto_hourly_clean"] + 1
+    assert store.version("stocks_hourly_clean") == versions["stocks_hourly_clean"]  # not chosen: untouched
+    assert retention_plan(store, now=NOW, tables=["crypto_hourly_clean"]) == []
+    assert retention_plan(store, now=NOW, tables=["stocks_hourly_clean"])
+    bad = runner.invoke(app, ["retention", "-w", store.root, "-t", "stocks_weekly_clean"])
+    assert bad.exit_code != 0

@@ -16,6 +16,7 @@ from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
 from marketlake.errors import ConfigError
 from marketlake.janitor import apply, apply_retention, audit, decide, plan, retention_plan
 from marketlake.janitor.plan import DEFAULT_VACUUM_HOURS
+from marketlake.schema import get_table
 from marketlake.storage import DeltaStore
 
 janitor_app = typer.Typer(help="Inventory and clean up the warehouse (legacy, temp, old versions).",
@@ -117,7 +118,9 @@ def _overrides(values: list[str] | None) -> dict[str, int | None]:
 
 def retention_cmd(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-    do_apply: Annotated[bool, typer.Option("--apply", help="Drop the partitions (default: dry run).")] = False,
+    do_apply: Annotated[bool, typer.Option("--yes", "--apply", help="Drop the partitions (default: show the plan; "
+                                           "--apply is the older spelling).")] = False,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
     days: Annotated[list[str] | None, typer.Option(
         "--days", help="Override a window, e.g. stocks_1min_clean=90 (1-minute: 90..186).")] = None,
     now: Annotated[str | None, typer.Option(help="Reference time (ISO, UTC); default now.")] = None,
@@ -126,8 +129,10 @@ def retention_cmd(
     """Enforce each table's retention window (tables.md) by dropping whole expired partitions."""
     store = DeltaStore(warehouse)
     moment = datetime.fromisoformat(now) if now else None
+    for name in table or ():
+        get_table(name)  # an unknown table is an error, not an empty plan
     fn = apply_retention if do_apply else retention_plan
-    entries = fn(store, now=moment, overrides=_overrides(days))
+    entries = fn(store, now=moment, overrides=_overrides(days), tables=table)
     if as_json:
         typer.echo(json.dumps([e.to_dict() for e in entries], indent=2))
         return
@@ -137,7 +142,7 @@ def retention_cmd(
                      ["table", "partition", "rows", "bytes", "cutoff"], rows))
     verb = "dropped" if do_apply else "would drop"
     con.print(f"{verb} {len(entries)} partitions, {sum(e.rows for e in entries):,} rows, "
-              f"{_size(sum(e.bytes for e in entries))}" + ("" if do_apply else "; re-run with --apply"))
+              f"{_size(sum(e.bytes for e in entries))}" + ("" if do_apply else "; re-run with --yes to apply"))
 
 
 def register(app: typer.Typer) -> None:

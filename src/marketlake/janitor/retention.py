@@ -8,7 +8,7 @@ to `janitor_log` before and after each drop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,12 +68,16 @@ def expired_partitions(
 
 
 def retention_plan(
-    store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None
+    store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None,
+    tables: Sequence[str] | None = None,
 ) -> list[RetentionEntry]:
-    """Every partition that `apply_retention` would drop, over all existing production tables."""
+    """Every partition that `apply_retention` would drop, over the existing production tables (or `tables`)."""
     moment = now or datetime.now(UTC)
     out: list[RetentionEntry] = []
+    chosen = set(tables) if tables else None
     for name, spec in TABLES.items():
+        if chosen is not None and name not in chosen:
+            continue
         days = retention_days(spec, overrides)
         if days is None or not store.exists(name):
             continue
@@ -82,7 +86,8 @@ def retention_plan(
 
 
 def apply_retention(
-    store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None
+    store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None,
+    tables: Sequence[str] | None = None,
 ) -> list[RetentionEntry]:
     """Drop the expired partitions (one commit per table); each table's drop is logged to `janitor_log`
     before it starts ("started: ...") and after it committed ("done: ...", the bytes), as `janitor apply`
@@ -90,7 +95,7 @@ def apply_retention(
     from marketlake.janitor.plan import log_row
 
     with store.writer_lock():
-        entries = retention_plan(store, now=now, overrides=overrides)
+        entries = retention_plan(store, now=now, overrides=overrides, tables=tables)
         tables = sorted({e.table for e in entries})
         what = {}
         for table in tables:
