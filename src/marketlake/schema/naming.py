@@ -18,6 +18,8 @@ SUPPORT_TABLES: tuple[str, ...] = (
     "quality_issues",
     "janitor_log",
     "earnings_calendar",
+    "signals",
+    "dataset_manifests",
 )
 SUPPORT_PREFIXES: tuple[str, ...] = ("fundamentals_",)
 
