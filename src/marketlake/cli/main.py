@@ -35,6 +35,9 @@ _COMMAND_MODULES = (
     "marketlake.cli.capacity",
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
+    "marketlake.cli.dataset",
+    "marketlake.cli.research",
+    "marketlake.cli.predict",
 )
 
 for _name in _COMMAND_MODULES:
