@@ -128,6 +128,7 @@ def make_config(
     splits: str | None = "walk_forward:folds=5,embargo=5",
     transforms: list[str] | None = None,
     missing: str = "keep",
+    rows_per_file: int = ROWS_PER_FILE,
 ) -> dict[str, Any]:
     """The normalised configuration a manifest records (universe resolved to symbols, specs canonical)."""
     spec = get_table(table)
@@ -166,7 +167,14 @@ def make_config(
         "missing": check_missing(missing),
         "benchmark": spec.default_benchmark,
         "label_dtype": "float64",
+        "rows_per_file": _positive(rows_per_file),
     }
+
+
+def _positive(n: int) -> int:
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"rows_per_file must be a whole number >= 1, not {n!r}")
+    return n
 
 
 def _numpy(col: pa.ChunkedArray) -> np.ndarray:
@@ -310,6 +318,7 @@ def build(
     out: str | os.PathLike[str] | None = None,
     version: int | None = None,
     register: bool = True,
+    rows_per_file: int = ROWS_PER_FILE,
 ) -> Dataset:
     """Build a leak-free dataset from one table version (the latest unless `version`); see the module doc.
 
@@ -319,7 +328,7 @@ def build(
     """
     config = make_config(table=table, start=start, end=end, symbols=symbols, universe=universe,
                          membership=membership, features=features, labels=labels, splits=splits,
-                         transforms=transforms, missing=missing)
+                         transforms=transforms, missing=missing, rows_per_file=rows_per_file)
     return build_from_config(warehouse, config, out=out, version=version, register=register)
 
 
@@ -342,6 +351,8 @@ def build_from_config(
     import time
 
     store = _store(warehouse)
+    if out is not None:
+        _check_out(Path(out))
     if not store.exists(config["table"]):
         raise ConfigError(f"table {config['table']} does not exist in {store.root}; load bars first")
     t0 = time.perf_counter()
@@ -354,7 +365,7 @@ def build_from_config(
                           f"(symbols, {config['start']}..{config['end']}): nothing to build")
     data, infos = assemble(rows, config)
     del rows
-    files = write_files(data, out)
+    files = write_files(data, out, rows_per_file=int(config.get("rows_per_file", ROWS_PER_FILE)))
     t_total = time.perf_counter() - t0
     features = config["features"]
     label_names = [LabelSpec.parse(t).name for t in config["labels"]]
@@ -386,6 +397,18 @@ def build_from_config(
 
             register_manifest(store, Path(out), man)
     return Dataset(man, path=Path(out) if out is not None else None, table=data)
+
+
+def _check_out(out: Path) -> None:
+    """`out` is new, empty, or a dataset directory (rebuilt in place); anything else is refused."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if out.is_dir():
+        foreign = [p.name for p in out.iterdir() if p.name not in ("data", _manifest.MANIFEST, "baseline.json",
+                                                                   "baseline.html")]
+        if foreign:
+            raise ConfigError(f"--out {out} is not empty and not a dataset ({', '.join(sorted(foreign)[:3])}); "
+                              f"choose a new directory")
 
 
 def _end_bound(end: str | None) -> str | datetime | None:
