@@ -35,6 +35,7 @@ class BaselineResult:
     long_short: _m.LongShort | None
     importance: dict[str, float]
     fold_ic: list[dict[str, Any]] = field(default_factory=list)
+    predictions: np.ndarray | None = None  # out-of-sample score per dataset row (NaN: never tested)
 
 
 def _matrix(table: pa.Table, names: list[str]) -> np.ndarray:
@@ -125,7 +126,7 @@ def run(path: str | Path, *, label: str | None = None, cost_bps: float = 10.0, r
                             trained_rows=int(full.sum()))
         summary["saved_model"] = {"path": str(save_model), "version": saved.version, "trained_rows": int(full.sum())}
     summary["seconds"] = round(time.perf_counter() - t0, 2)
-    return BaselineResult(summary, dates, ic, ric, ls, imp, fold_rows)
+    return BaselineResult(summary, dates, ic, ric, ls, imp, fold_rows, oos)
 
 
 __all__ = ["BaselineResult", "run"]

@@ -54,7 +54,18 @@ def fit(x: np.ndarray, y: np.ndarray, *, seed: int = 0, rounds: int = 200, threa
 
     model = HistGradientBoostingRegressor(max_iter=rounds, learning_rate=0.05, max_leaf_nodes=31,
                                           min_samples_leaf=100, l2_regularization=1.0, random_state=seed)
-    return model.fit(x, y)
+    used = ~np.all(np.isnan(x), axis=0)  # its binning fails on an all-NULL column (e.g. no benchmark bars)
+    return _Columns(model.fit(x[:, used], y), used)
+
+
+class _Columns:
+    """A scikit-learn model fitted on a subset of the feature columns (picklable)."""
+
+    def __init__(self, model: Any, used: np.ndarray) -> None:
+        self.model, self.used = model, used
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(x[:, self.used]))
 
 
 def predict(model: Any, x: np.ndarray) -> np.ndarray:
