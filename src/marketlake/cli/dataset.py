@@ -147,8 +147,8 @@ def audit_cmd(
     else:
         out = console()
         t = Table(title=f"dataset audit: {len(rep.symbols)} symbols, cuts {', '.join(rep.cuts)}")
-        for c in ("check", "subject", "result", "detail"):
-            t.add_column(c)
+        for col in ("check", "subject", "result", "detail"):
+            t.add_column(col)
         for c in rep.checks:
             if show_all or not c.passed or c.check == "label_horizon":
                 t.add_row(c.check, c.subject, "[green]pass[/green]" if c.passed else "[red]FAIL[/red]", c.detail)

@@ -171,11 +171,11 @@ def audit_labels(series: _labels.Series, config: dict[str, Any], *, seed: int) -
         cross = ls.kind == "excess_return"  # reads other symbols' bars: one common datetime for every pick
         if cross:
             target = ls.params.get("benchmark") or bench
-            picks = [i for i in picks if series.symbol[i] != target]  # its own excess return is 0 by definition
+            picks = [i for i in picks if series.name(i) != target]  # its own excess return is 0 by definition
             if picks:
                 when = series.dt[picks[int(rng.integers(len(picks)))]]
                 at = np.flatnonzero(series.dt == when)
-                picks = [int(i) for i in at if i + h + 1 < series.seg_end[i] and series.symbol[i] != target]
+                picks = [int(i) for i in at if i + h + 1 < series.seg_end[i] and series.name(i) != target]
         if not picks:
             out.append(Check("label_horizon", ls.name, False, f"no symbol has {h + 2} bars: nothing to check"))
             continue
@@ -190,8 +190,7 @@ def audit_labels(series: _labels.Series, config: dict[str, Any], *, seed: int) -
             at = np.flatnonzero(series.dt == series.dt[p[0]])
             later = series.dt > int(series.dt[np.minimum(at + h, series.seg_end[at] - 1)].max())
         close[later] *= rng.uniform(0.5, 2.0, int(later.sum()))
-        after = _labels.compute_label(_labels.Series(close, series.seg_end, series.seg_start, series.dt,
-                                                     series.symbol), ls, default_benchmark=bench)
+        after = _labels.compute_label(series.with_close(close), ls, default_benchmark=bench)
         earlier = np.zeros(n, dtype=bool)
         for i in picks:
             earlier[int(series.seg_start[i]): i + 1] = True
@@ -204,9 +203,9 @@ def audit_labels(series: _labels.Series, config: dict[str, Any], *, seed: int) -
             up[i + 1: i + h] = down[i + 1: i + h] = series.close[i]
             hi, lo = series.close[i] * 100.0, series.close[i] * 0.01
             up[i + h], down[i + h] = (hi, lo) if k % 2 == 0 else (lo, hi)
-        lu = _labels.compute_label(_labels.Series(up, series.seg_end, series.seg_start, series.dt, series.symbol),
+        lu = _labels.compute_label(series.with_close(up),
                                    ls, default_benchmark=bench)[p]
-        ld = _labels.compute_label(_labels.Series(down, series.seg_end, series.seg_start, series.dt, series.symbol),
+        ld = _labels.compute_label(series.with_close(down),
                                    ls, default_benchmark=bench)[p]
         defined = ~np.isnan(lu) & ~np.isnan(ld)
         blind = defined & _equal(lu, ld)

@@ -187,6 +187,14 @@ def _dt_us(col: pa.ChunkedArray) -> np.ndarray:
     return pc.cast(col, _US).combine_chunks().cast(pa.int64()).to_numpy()
 
 
+def _symbol_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct symbols, each row's index into them): integer work instead of strings."""
+    enc = pc.dictionary_encode(col.combine_chunks())
+    dictionary = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    ranks = np.argsort(np.argsort(dictionary, kind="stable"), kind="stable")
+    return dictionary[np.argsort(dictionary, kind="stable")], ranks[enc.indices.to_numpy()]
+
+
 def _float_array(x: np.ndarray) -> pa.Array:
     return pa.array(x, pa.float64(), from_pandas=True)  # NaN -> NULL
 
@@ -196,17 +204,20 @@ def assemble(rows: pa.Table, config: dict[str, Any]) -> tuple[pa.Table, list[_sp
     source rows holding the features and `close`."""
     features: list[str] = config["features"]
     label_specs = [LabelSpec.parse(t) for t in config["labels"]]
-    symbol = np.asarray(rows.column("symbol").combine_chunks().to_numpy(zero_copy_only=False), dtype=object)
+    names, codes = _symbol_codes(rows.column("symbol"))
     dt = _dt_us(rows.column("datetime"))
-    series = _labels.Series.of(symbol, dt, _numpy(rows.column("close")))
-    label_cols = {ls.name: _labels.compute_label(series, ls, default_benchmark=config["benchmark"]) for ls in label_specs}
-    horizon = max(ls.h for ls in label_specs)
-    label_end = _labels.label_end(series, horizon)
-    keep = np.ones(len(symbol), dtype=bool)
+    by_symbol = np.lexsort((dt, codes))  # rows may come in storage order: labels need (symbol, datetime)
+    series = _labels.Series.of(codes[by_symbol], dt[by_symbol], _numpy(rows.column("close"))[by_symbol], names)
+    back = np.empty(len(dt), np.int64)
+    back[by_symbol] = np.arange(len(dt))
+    label_cols = {ls.name: _labels.compute_label(series, ls, default_benchmark=config["benchmark"])[back]
+                  for ls in label_specs}
+    label_end = _labels.label_end(series, max(ls.h for ls in label_specs))[back]
+    keep = np.ones(len(dt), dtype=bool)
     if config.get("membership"):
-        keep &= Membership(tuple(tuple(r) for r in config["membership"])).mask(symbol, dt)  # type: ignore[arg-type]
-    # (datetime, symbol) order: cross-sections contiguous; symbols within a datetime in sorted order
-    order = np.lexsort((np.arange(len(dt)), dt))  # stable: rows are already symbol-sorted within a datetime
+        keep &= Membership(tuple(tuple(r) for r in config["membership"])).mask(names[codes], dt)  # type: ignore[arg-type]
+    # (datetime, symbol) order: cross-sections contiguous, symbols sorted within a datetime
+    order = np.lexsort((codes, dt))
     order = order[keep[order]]
     out = rows.select(["symbol", "datetime"]).take(pa.array(order))
     dt_o = dt[order]
@@ -364,7 +375,7 @@ def build_from_config(
     t0 = time.perf_counter()
     need = list(dict.fromkeys(["symbol", "datetime", "close", *config["features"]]))
     rows, info = read_at(store, config["table"], version=version, symbols=config["symbols"],
-                         start=config["start"], end=_end_bound(config["end"]), columns=need)
+                         start=config["start"], end=_end_bound(config["end"]), columns=need, sort=False)
     t_read = time.perf_counter() - t0
     if rows.num_rows == 0:
         raise ConfigError(f"no bars in {config['table']} (version {info.version}) for this selection "

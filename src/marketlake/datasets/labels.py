@@ -24,20 +24,28 @@ class Series:
     seg_end: np.ndarray  # int64, exclusive end of the row's symbol segment
     seg_start: np.ndarray  # int64, first row of the row's symbol segment
     dt: np.ndarray  # int64 datetimes (any monotone unit)
-    symbol: np.ndarray  # object or str array
+    symbol: np.ndarray  # symbol names, or integer codes into `names`
+    names: np.ndarray | None = None  # sorted symbol names when `symbol` holds codes
 
     @staticmethod
-    def of(symbol: np.ndarray, dt: np.ndarray, close: np.ndarray) -> Series:
+    def of(symbol: np.ndarray, dt: np.ndarray, close: np.ndarray, names: np.ndarray | None = None) -> Series:
         n = len(symbol)
         if n == 0:
             empty = np.empty(0, np.int64)
-            return Series(np.asarray(close, np.float64), empty, empty, np.asarray(dt, np.int64), symbol)
+            return Series(np.asarray(close, np.float64), empty, empty, np.asarray(dt, np.int64), symbol, names)
         change = np.flatnonzero(symbol[1:] != symbol[:-1]) + 1
         starts = np.concatenate([[0], change]).astype(np.int64)
         ends = np.concatenate([change, [n]]).astype(np.int64)
         lengths = ends - starts
         return Series(np.asarray(close, np.float64), np.repeat(ends, lengths), np.repeat(starts, lengths),
-                      np.asarray(dt, np.int64), symbol)
+                      np.asarray(dt, np.int64), symbol, names)
+
+    def with_close(self, close: np.ndarray) -> Series:
+        """The same rows with other closes (the audit's perturbations)."""
+        return Series(close, self.seg_end, self.seg_start, self.dt, self.symbol, self.names)
+
+    def name(self, i: int) -> str:
+        return str(self.symbol[i] if self.names is None else self.names[self.symbol[i]])
 
 
 def ahead(s: Series, h: int) -> np.ndarray:
@@ -74,7 +82,12 @@ def _benchmark_return(s: Series, r: np.ndarray, benchmark: str | None) -> np.nda
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / count
         return mean[inverse]
-    rows = np.flatnonzero(s.symbol == benchmark)
+    if s.names is None:
+        rows = np.flatnonzero(s.symbol == benchmark)
+    else:
+        code = int(np.searchsorted(s.names, benchmark))
+        found = code < len(s.names) and s.names[code] == benchmark
+        rows = np.flatnonzero(s.symbol == code) if found else np.empty(0, np.int64)
     if not len(rows):
         raise ConfigError(f"excess_return: the benchmark {benchmark!r} has no bars in the sample; add it to "
                           f"--symbols, or use benchmark=mean (the cross-sectional mean) or benchmark=SYMBOL")

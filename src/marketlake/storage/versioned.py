@@ -109,9 +109,11 @@ def read_at(
     start: Bound = None,
     end: Bound = None,
     columns: list[str] | None = None,
+    sort: bool = True,
 ) -> tuple[pa.Table, VersionInfo]:
     """Rows of `table` at a version (or the last version at or before `timestamp`; default the latest),
-    sorted by (symbol, datetime), plus the version read. Same selection rules as `DeltaStore.read`."""
+    sorted by (symbol, datetime), plus the version read. Same selection rules as `DeltaStore.read`;
+    `sort=False` keeps storage order (for callers that order the rows themselves: saves a full copy)."""
     spec = get_table(table)
     dt = _open(store, table, version, timestamp)
     info = VersionInfo(table, int(dt.version()), commit_time(dt))
@@ -147,7 +149,7 @@ def read_at(
     mask = _mask(out, symbols, lo, hi) if out.num_rows else None
     if mask is not None:
         out = _files.select_rows(out, mask)
-    return sort_rows(out).select(cols), info
+    return (sort_rows(out) if sort else out).select(cols), info
 
 
 def version_files(store: DeltaStore, table: str, version: int) -> set[str]:
