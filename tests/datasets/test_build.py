@@ -202,3 +202,13 @@ def test_cli_refuses_a_foreign_out_directory(sp500_shared: DeltaStore, tmp_path:
     code, out = run(["dataset", "build", "-w", sp500_shared.root, "--table", TABLE, "--out", tmp_path])
     assert code == 2 and "not empty" in out
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_universe_is_resolved_into_the_manifest(sp500_shared: DeltaStore) -> None:
+    from marketlake.sources.twelvedata.universes import DOW30
+
+    ds = build(sp500_shared, table=TABLE, start="2017-01-01", universe="dow30", features=["close"],
+               labels=["fwd_return:1"], splits=None, register=False)
+    assert ds.manifest["config"]["symbols"] == sorted(DOW30)  # a rebuild does not depend on the config file
+    got = set(ds.to_pandas()["symbol"])
+    assert got and got <= set(DOW30) and "NVDA" in got and "XOM" not in got
