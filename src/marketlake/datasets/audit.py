@@ -175,7 +175,7 @@ def audit_labels(series: _labels.Series, config: dict[str, Any], *, seed: int) -
             if picks:
                 when = series.dt[picks[int(rng.integers(len(picks)))]]
                 at = np.flatnonzero(series.dt == when)
-                picks = [int(i) for i in at if i + h + 1 < series.seg_end[i] and series.name(i) != target]
+                picks = [int(i) for i in at if i + h + 1 < series.seg_end[i] and series.name(int(i)) != target]
         if not picks:
             out.append(Check("label_horizon", ls.name, False, f"no symbol has {h + 2} bars: nothing to check"))
             continue

@@ -85,7 +85,7 @@ def _benchmark_return(s: Series, r: np.ndarray, benchmark: str | None) -> np.nda
     if s.names is None:
         rows = np.flatnonzero(s.symbol == benchmark)
     else:
-        code = int(np.searchsorted(s.names, benchmark))
+        code = int(np.searchsorted(s.names, str(benchmark)))
         found = code < len(s.names) and s.names[code] == benchmark
         rows = np.flatnonzero(s.symbol == code) if found else np.empty(0, np.int64)
     if not len(rows):
