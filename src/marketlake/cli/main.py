@@ -43,6 +43,9 @@ _COMMAND_MODULES = (
     "marketlake.cli.config_cmd",
     "marketlake.cli.migrate",
     "marketlake.cli.actions",
+    "marketlake.cli.dataset",
+    "marketlake.cli.research",
+    "marketlake.cli.predict",
 )
 
 def _show_version(value: bool) -> None:

@@ -100,8 +100,11 @@ def plan(
         if files:
             orphans = len(mt.orphan_files(store, e.name, files, retention_hours=vacuum_hours))
             what = f" ({orphans} orphan files of interrupted writes)" if orphans else ""
+            from marketlake.datasets.registry import vacuum_warnings
+
+            pinned = "".join(f"; WARNING: {w}" for w in vacuum_warnings(store, e.name, files))
             out.append(PlanEntry(e.name, e.object_class, e.kind, "vacuum", size,
-                                 f"{len(files)} files unused for {vacuum_hours} h{what}"))
+                                 f"{len(files)} files unused for {vacuum_hours} h{what}{pinned}"))
         if compact and e.object_class == "production":
             needed, small = mt.needs_compaction(store, e.name)
             if needed:

@@ -19,6 +19,8 @@ SUPPORT_TABLES: tuple[str, ...] = (
     "janitor_log",
     "earnings_calendar",
     "corporate_actions",
+    "signals",
+    "dataset_manifests",
 )
 SUPPORT_PREFIXES: tuple[str, ...] = ("fundamentals_",)
 

@@ -116,6 +116,28 @@ SUPPORT_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
                 pa.field("detail", pa.string()),
             ]
         ),
+        "signals": pa.schema(  # scores served by `marketlake predict` (model + version: what was trained on)
+            [
+                pa.field("symbol", pa.string(), nullable=False),
+                pa.field("datetime", _TS, nullable=False),
+                pa.field("model", pa.string(), nullable=False),
+                pa.field("model_version", pa.string(), nullable=False),
+                pa.field("score", pa.float64()),
+                pa.field("rank", pa.float64()),  # percentile rank of the score among that datetime's symbols
+                pa.field("table", pa.string()),
+                pa.field("source_version", pa.int64()),  # Delta version of `table` the features came from
+                pa.field("created_at", _TS),
+            ]
+        ),
+        "dataset_manifests": pa.schema(  # datasets built from this warehouse: the versions they pin
+            [
+                pa.field("path", pa.string(), nullable=False),
+                pa.field("table", pa.string(), nullable=False),
+                pa.field("version", pa.int64(), nullable=False),
+                pa.field("content_hash", pa.string()),
+                pa.field("built_at", _TS),
+            ]
+        ),
         "janitor_log": pa.schema(
             [
                 pa.field("logged_at", _TS, nullable=False),

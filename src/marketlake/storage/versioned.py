@@ -1,0 +1,164 @@
+"""Point-in-time reads: a production table as it was at a Delta version or a timestamp.
+
+Datasets pin the version they were built from; rebuilding reads exactly those files, whatever was appended
+since. Reuses the store's pruning and row-group reader (`storage.files`) on the file list of the pinned
+version's Delta log, so a pinned read costs what a latest read costs. Once the janitor vacuums a version's
+files, reading it fails with a StorageError that says so, never with a partial result.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from marketlake.errors import StorageError
+from marketlake.schema import bar_schema, get_table
+from marketlake.storage import files as _files
+from marketlake.storage.layout import sort_rows, to_utc
+
+if TYPE_CHECKING:
+    from marketlake.storage.store import Bound, DeltaStore
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A table version and the time it was committed (UTC)."""
+
+    table: str
+    version: int
+    timestamp: datetime
+
+
+def _open(store: DeltaStore, table: str, version: int | None, timestamp: Bound) -> DeltaTable:
+    if not store.exists(table):
+        raise StorageError(f"table {table} does not exist in {store.root}", table=table)
+    dt = DeltaTable(store.path(table), storage_options=store.storage_options)
+    latest = int(dt.version())
+    try:
+        if version is not None:
+            if version < 0 or version > latest:
+                raise StorageError(f"{table} has versions 0..{latest}, not {version}", table=table)
+            dt.load_as_version(version)
+        elif timestamp is not None:
+            when = to_utc(timestamp)
+            assert when is not None
+            dt.load_as_version(when)
+    except StorageError:
+        raise
+    except Exception as exc:  # delta-rs: the log entry is gone (log retention) or the time precedes the table
+        raise StorageError(f"cannot load {table} at {version if version is not None else timestamp}: {exc}. "
+                           f"The version may have been cleaned up by `marketlake janitor apply`.",
+                           table=table) from None
+    return dt
+
+
+def commit_time(dt: DeltaTable) -> datetime:
+    """When the loaded version was committed (from its commit info)."""
+    v = int(dt.version())
+    for entry in dt.history():
+        if int(entry.get("version", -1)) == v and entry.get("timestamp") is not None:
+            return datetime.fromtimestamp(int(entry["timestamp"]) / 1000, tz=UTC)
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
+def version_info(store: DeltaStore, table: str, *, version: int | None = None, timestamp: Bound = None) -> VersionInfo:
+    """The version a read would use (latest by default) and its commit time."""
+    dt = _open(store, table, version, timestamp)
+    return VersionInfo(table, int(dt.version()), commit_time(dt))
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Reader threads of this module (re-created in a forked child)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                                 thread_name_prefix="marketlake-read-at"))
+    return _POOL[1]
+
+
+def _mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
+    """Rows of the wanted symbols within [lo, hi] (None: every row)."""
+    mask = None
+    if symbols:
+        mask = pc.is_in(rows.column("symbol"), value_set=pa.array(sorted(set(symbols)), pa.string()))
+    ts = pa.timestamp("us", tz="UTC")
+    for bound, op in ((lo, pc.greater_equal), (hi, pc.less_equal)):
+        if bound is not None:
+            part = op(rows.column("datetime"), pa.scalar(bound, ts))
+            mask = part if mask is None else pc.and_(mask, part)
+    return mask
+
+
+def read_at(
+    store: DeltaStore,
+    table: str,
+    *,
+    version: int | None = None,
+    timestamp: Bound = None,
+    symbols: list[str] | None = None,
+    start: Bound = None,
+    end: Bound = None,
+    columns: list[str] | None = None,
+    sort: bool = True,
+) -> tuple[pa.Table, VersionInfo]:
+    """Rows of `table` at a version (or the last version at or before `timestamp`; default the latest),
+    sorted by (symbol, datetime), plus the version read. Same selection rules as `DeltaStore.read`;
+    `sort=False` keeps storage order (for callers that order the rows themselves: saves a full copy)."""
+    spec = get_table(table)
+    dt = _open(store, table, version, timestamp)
+    info = VersionInfo(table, int(dt.version()), commit_time(dt))
+    schema = bar_schema()
+    cols = list(columns) if columns else list(schema.names)
+    unknown = [c for c in cols if c not in schema.names]
+    if unknown:
+        raise StorageError(f"unknown columns {unknown} for {table}; see `marketlake schema`", table=table)
+    if symbols is not None and len(symbols) == 0:
+        return schema.empty_table().select(cols), info
+    if info.version == store.version(table):
+        index = store.file_index(table)  # the latest: the store's cached footers
+    else:
+        index = _files.build_index(pa.table(dt.get_add_actions(flatten=True)), info.version)
+    root = store.table_root(table)
+    if not store.remote:
+        gone = [p for p in index.paths if not os.path.exists(f"{root}/{p}")]
+        if gone:
+            raise StorageError(
+                f"{table} version {info.version} is no longer readable: {len(gone)} of its {len(index.paths)} data "
+                f"files were vacuumed (e.g. {gone[0]}). Rebuild from a newer version, or keep versions pinned by "
+                f"datasets out of `janitor apply` (`--vacuum-hours`).", table=table,
+            )
+    lo, hi = to_utc(start), to_utc(end)
+    picks = _files.prune(index, spec, symbols=symbols, start=lo, end=hi)
+    if not picks:
+        return schema.empty_table().select(cols), info
+    pool = _pool()
+    plan = _files.plan(index, picks, root=root, filesystem=store.filesystem, symbols=symbols, start=lo, end=hi,
+                       pool=pool)
+    need = cols + [k for k in ("symbol", "datetime") if k not in cols]
+    out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=store.filesystem, pool=pool)
+    mask = _mask(out, symbols, lo, hi) if out.num_rows else None
+    if mask is not None:
+        out = _files.select_rows(out, mask)
+    return (sort_rows(out) if sort else out).select(cols), info
+
+
+def version_files(store: DeltaStore, table: str, version: int) -> set[str]:
+    """Relative paths of the data files version `version` of `table` reads (empty if it cannot be loaded)."""
+    try:
+        dt = _open(store, table, version, None)
+    except StorageError:
+        return set()
+    return set(_files.build_index(pa.table(dt.get_add_actions(flatten=True)), version).paths)
+
+
+__all__ = ["VersionInfo", "commit_time", "read_at", "version_files", "version_info"]
