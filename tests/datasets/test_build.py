@@ -78,6 +78,10 @@ def test_from_manifest_fails_clearly_once_the_version_is_vacuumed(sp500: DeltaSt
     doomed, _ = mt.vacuum(sp500, TABLE, retention_hours=0, dry_run=True)
     warnings = vacuum_warnings(sp500, TABLE, doomed)
     assert warnings and f"version {pinned}" in warnings[0] and str(d) in warnings[0]
+    from marketlake.janitor import plan as janitor_plan
+
+    vacuum = [p for p in janitor_plan(sp500, vacuum_hours=0) if p.name == TABLE and p.action == "vacuum"]
+    assert vacuum and f"WARNING: {TABLE} version {pinned} is pinned by dataset(s) {d}" in vacuum[0].reason
     mt.vacuum(sp500, TABLE, retention_hours=0, dry_run=False)
     code, out = run(["dataset", "build", "--from-manifest", d / "manifest.json", "--out", tmp_path / "e"])
     assert code == 2

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import console, split_symbols
+from marketlake.cli.options import current, resolve_warehouse
 from marketlake.errors import ConfigError
 
 dataset_app = typer.Typer(help="Build, verify and audit datasets for models (features, labels, folds).",
@@ -95,7 +96,8 @@ def build_cmd(
     if not table:
         raise ConfigError("give --table (e.g. stocks_daily_clean) or --from-manifest DIR/manifest.json")
     ds = build(
-        warehouse if warehouse is not None else Path("warehouse"), table=table, start=start, end=end,
+        warehouse if warehouse is not None else Path(resolve_warehouse(None, current().config)), table=table,
+        start=start, end=end,
         symbols=split_symbols(symbols), universe=universe, membership=membership,
         features=split_symbols(features), labels=label or None,
         splits=None if splits.strip().lower() == "none" else splits, transforms=transform or None,

@@ -126,7 +126,11 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             if f"--{ours.name}" in declared:
                 owner[ours.name] = param.name
     added = [p for p in (_QUIET, _VERBOSE, _CONFIG) if p.name not in owner]
-    resolves_warehouse = "warehouse" in sig.parameters
+    from marketlake.cli.common import WarehouseOption
+
+    # only the shared option resolves from the config: a command may give `warehouse` another meaning
+    # (None = "the one the manifest names")
+    resolves_warehouse = "warehouse" in sig.parameters and sig.parameters["warehouse"].annotation is WarehouseOption
 
     @functools.wraps(fn)
     def command(*args: Any, **kwargs: Any) -> Any:
