@@ -262,6 +262,22 @@ def test_threads_and_blocks_give_the_same_rows_and_state() -> None:
     _same_state(one[1], whole, skip=("atr", "kama"))  # the chained state = a fresh one's (ATR/KAMA: ulps)
 
 
+def test_a_symbol_without_new_bars_keeps_its_state() -> None:
+    """Its tail's own masks (here: a flat tail after a moving history) must not reset the state's flags."""
+    bars = make_bars(2, 700, seed=6)
+    flat = (bars["symbol"] == "S001") & (bars.index % 700 >= 300)
+    bars.loc[flat, ["open", "high", "low", "close"]] = 42.0
+    since = pd.Timestamp(bars["datetime"].iloc[690])
+    _, st_ = compute_table(bars[bars["datetime"] < since], state_out=True)
+    tail = _tail(bars, since, None)
+    tail = tail[(tail["symbol"] == "SPY") | (tail["datetime"] < since)]  # S001: no new bar
+    _, after = compute_table(tail, since=since, state=st_, state_out=True)
+    idx = after.column("symbol").to_pylist().index("S001")
+    before = st_.column("symbol").to_pylist().index("S001")
+    _same_state(after.slice(idx, 1), st_.slice(before, 1))
+    assert after.column("close_moved")[idx].as_py() == 1.0
+
+
 def _same_state(a: pa.Table, b: pa.Table, skip: tuple[str, ...] = ()) -> None:
     assert a.column_names == b.column_names and a.num_rows == b.num_rows
     for name in a.column_names:

@@ -206,9 +206,12 @@ class Resume:
             a, b, f = int(self.seg.starts[s]), int(self.seg.stops[s]), int(self.first[s])
             if b <= a:
                 continue
-            if f >= 0 and self.S[s, j] == 1.0:
+            if f < 0:
+                self.S[s, j] = 0.0 if not_yet[b - 1] else 1.0
+            elif self.S[s, j] == 1.0:
                 not_yet[f:b] = False
-            self.S[s, j] = 0.0 if not_yet[b - 1] else 1.0
+            elif b > f:  # nothing before the tail: the tail's own mask is the whole history's
+                self.S[s, j] = 0.0 if not_yet[b - 1] else 1.0
         return not_yet
 
     def vwap(self, pv: np.ndarray, volume: np.ndarray, session: np.ndarray, res: np.ndarray) -> np.ndarray:
