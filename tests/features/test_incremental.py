@@ -325,7 +325,7 @@ def test_a_state_that_does_not_fit_the_bars_is_refused() -> None:
     with pytest.raises(FeatureInputError, match="last bar before"):  # the state is for an older bar
         compute_table(tail, since=bars["datetime"].iloc[401], state=st_)
     with pytest.raises(FeatureInputError, match="needs the last"):
-        compute_table(tail.iloc[5:], since=cut, state=st_)
+        compute_table(tail.iloc[W - 250:], since=cut, state=st_)
     with pytest.raises(FeatureInputError, match="history changed"):  # a late bar inserted before `since`
         extra = bars.iloc[[0]].assign(datetime=bars["datetime"].iloc[0] - pd.Timedelta(days=3))
         compute_table(pd.concat([extra, bars]), since=cut, state=st_)

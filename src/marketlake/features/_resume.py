@@ -15,7 +15,8 @@ Windows whose trailing values a step needs (SMA's x[t-p+1], KAMA's x[t-p], the p
 read from the bars before `first[s]`: the caller passes the last `history_bars()` of them.
 
 Not here (tests found no operation order matching this TA-Lib build bit for bit): WMA, BBANDS' deviation,
-and the running sums inside STOCH, CCI, MFI and CMF; they are recomputed by TA-Lib from those bars.
+and the running sums inside STOCH, MFI and CMF; they are recomputed by TA-Lib from those bars (CCI too:
+bit-exact once the tail is aligned, see `state.kept_rows`).
 """
 
 from __future__ import annotations

@@ -54,6 +54,10 @@ def _columns(
     computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
     rows = sort_rows(bars)  # OHLCV is gathered block by block in the per-symbol stage
     plan = plan_of(rows, spec) if plan_of is not None else None
+    if plan is not None and plan.drop.any():  # align continued tails (`state.kept_rows`), then match again
+        bars = bars.iloc[state.kept_rows(rows, plan)]
+        rows = sort_rows(bars)
+        plan = plan_of(rows, spec)  # type: ignore[misc]
     sel = selection(rows, since)
     n = rows.seg.n if sel is None else len(sel)
     if computed is None:

@@ -39,11 +39,18 @@ CONTINUED_FIELDS: tuple[str, ...] = (
 )
 
 
+def _align() -> int:
+    """TA_CCI sums its circular buffer from slot 0, so its last bits depend on a bar's index modulo the
+    period: a tail starting at an index that is a multiple of it gives the full compute's bits."""
+    return int(FIELDS_BY_NAME["cci_20"].params["timeperiod"])
+
+
 def history_bars(table: TableSpec | None = None) -> int:
     """Bars before `since` an update must pass per continued symbol: the longest warm-up in the catalogue
-    (volatility_regime's 252 values of a 20-bar volatility: 271 bars before the new one)."""
+    (volatility_regime's 252 values of a 20-bar volatility: 271 bars before the new one), plus up to 19
+    the engine drops to align the tail for CCI (`_align`)."""
     intraday = bool(table.intraday) if table is not None else False
-    return max(f.warmup_for(intraday=intraday) for f in FIELDS)
+    return max(f.warmup_for(intraday=intraday) for f in FIELDS) + _align() - 1
 
 
 def fingerprint() -> str:
@@ -66,12 +73,13 @@ class Plan:
     first: np.ndarray  # int64 row of the first new bar (continued) or -1 (computed from the segment's first bar)
     S: np.ndarray  # (segments, state columns) float64, the state at first - 1; overwritten with the new state
     n_before: np.ndarray  # int64 bars the symbol had before the segment's first row (0 when fresh)
+    drop: np.ndarray  # int64 leading rows of the segment to drop so that n_before is a multiple of `_align()`
 
 
 def fresh_plan(n_segments: int) -> Plan:
     """Every symbol from its first bar (a full compute asked for its state)."""
     return Plan(np.full(n_segments, -1, np.int64), np.full((n_segments, len(STATE_COLUMNS)), np.nan),
-                np.zeros(n_segments, np.int64))
+                np.zeros(n_segments, np.int64), np.zeros(n_segments, np.int64))
 
 
 def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
@@ -97,6 +105,7 @@ def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
     state_dt = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8 if len(frame) else np.empty(0, np.int64)
     n_bars = frame["n_bars"].to_numpy(np.int64)
     need = history_bars(spec)
+    base = need - (_align() - 1)  # what the windows need once the tail is aligned
     starts, stops = rows.seg.starts, rows.seg.stops
     for s, sym in enumerate(rows.symbols.tolist()):
         i = index.get(sym)
@@ -120,14 +129,26 @@ def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
             raise FeatureInputError(
                 f"the bars of {sym!r} before `since` ({n_old}) outnumber those its feature state has seen "
                 f"({int(n_bars[i])}); its history changed: recompute it from its first bar")
-        if n_old < need:
+        drop = -(int(n_bars[i]) - n_old) % _align()
+        if n_old - drop < base:
             raise FeatureInputError(
                 f"{sym!r}: {n_old} bars before `since` given, the continuation needs the last {need} "
                 f"(history_bars()) or the whole history")
         out.first[s] = a + n_old
         out.S[s] = values[i]
         out.n_before[s] = int(n_bars[i]) - n_old
+        out.drop[s] = drop
     return out
+
+
+def kept_rows(rows: Rows, p: Plan) -> np.ndarray:
+    """Input rows (ascending) left once each segment's `p.drop` leading rows are dropped."""
+    keep = np.ones(rows.seg.n, bool)
+    for s in np.flatnonzero(p.drop).tolist():
+        a = int(rows.seg.starts[s])
+        keep[a:a + int(p.drop[s])] = False
+    picked = np.flatnonzero(keep)
+    return picked if rows.order is None else np.sort(rows.order[picked])
 
 
 def to_table(rows: Rows, p: Plan, spec: TableSpec) -> pa.Table:
@@ -358,4 +379,4 @@ def _check_params() -> None:
 _check_params()
 
 __all__ = ["CONTINUED_FIELDS", "STATE_COLUMNS", "Plan", "Resume", "fingerprint", "fresh_plan", "history_bars",
-           "plan", "to_table"]
+           "kept_rows", "plan", "to_table"]
