@@ -83,6 +83,8 @@ def _run_fresh(cols: dict[str, np.ndarray], seg: Segments) -> dict[str, list[np.
     _resume.obv(c, v, seg.starts, seg.stops, first, S, j["obv"], *o)
     got["AD"] = o = outs(1)
     _resume.ad(h, lo, c, v, seg.starts, seg.stops, first, S, j["ad"], *o)
+    got["STOCH"] = o = outs(2)
+    _resume.stoch(h, lo, c, 14, 3, 3, seg.starts, seg.stops, first, S, j["stoch_k_total"], *o)
     return got
 
 
@@ -94,7 +96,7 @@ def _want(name: str, cols: dict[str, np.ndarray], a: int, b: int) -> tuple[np.nd
              "ATR": lambda: (talib.ATR(h, lo, c, 14), talib.NATR(h, lo, c, 14)),
              "ADX": lambda: (talib.ADX(h, lo, c, 14), talib.PLUS_DI(h, lo, c, 14), talib.MINUS_DI(h, lo, c, 14)),
              "KAMA": lambda: (talib.KAMA(c, 10),), "OBV": lambda: (talib.OBV(c, v),),
-             "AD": lambda: (talib.AD(h, lo, c, v),)}
+             "AD": lambda: (talib.AD(h, lo, c, v),), "STOCH": lambda: talib.STOCH(h, lo, c, 14, 3, 0, 3, 0)}
     return tuple(np.asarray(x, dtype=np.float64) for x in calls[name]())
 
 

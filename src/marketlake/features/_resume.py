@@ -15,7 +15,7 @@ Windows whose trailing values a step needs (SMA's x[t-p+1], KAMA's x[t-p], the p
 read from the bars before `first[s]`: the caller passes the last `history_bars()` of them.
 
 Not here (tests found no operation order matching this TA-Lib build bit for bit): WMA, BBANDS' deviation,
-and the running sums inside STOCH, MFI and CMF; they are recomputed by TA-Lib from those bars (CCI too:
+and the running sums inside MFI and CMF; they are recomputed by TA-Lib from those bars (CCI too:
 bit-exact once the tail is aligned, see `state.kept_rows`).
 """
 
@@ -482,3 +482,71 @@ def session_sums(pv, v, session, starts, stops, first, S, j, out):  # pragma: no
         S[s, j + 1] = cmp0
         S[s, j + 2] = acc1
         S[s, j + 3] = cmp1
+
+
+@njit(**_JIT)
+def _fast_k(h, l, c, t, period):  # pragma: no cover - compiled
+    """TA_STOCH's fast %K at bar t: 100 * ((C - lowest L) / (highest H - lowest L)) over `period` bars, 0 if
+    the range is 0 (this build's operation order, checked against TA-Lib by the tests)."""
+    hi = h[t]
+    lo = l[t]
+    for i in range(t - period + 1, t):
+        if h[i] > hi:
+            hi = h[i]
+        if l[i] < lo:
+            lo = l[i]
+    rng = hi - lo
+    return 100.0 * ((c[t] - lo) / rng) if rng != 0.0 else 0.0
+
+
+@njit(**_JIT)
+def stoch(h, l, c, fk_p, sk_p, sd_p, starts, stops, first, S, j, o_k, o_d):  # pragma: no cover - compiled
+    """TA_STOCH with SMA smoothings (slow %K = SMA(fast %K, sk_p), slow %D = SMA(slow %K, sd_p), each
+    TA_INT_SMA's running total; sd_p must be 3). State: the two totals and the last two slow %K values,
+    which the %D total subtracts later (the fast %K values it needs are recomputed from the window)."""
+    look = fk_p - 1 + sk_p - 1 + sd_p - 1
+    for s in range(len(starts)):
+        a, b, f = starts[s], stops[s], first[s]
+        if f < 0:
+            o_k[a:min(a + look, b)] = NAN
+            o_d[a:min(a + look, b)] = NAN
+            if b - a <= look:
+                for q in range(4):
+                    S[s, j + q] = NAN
+                continue
+            t0 = a + fk_p - 1  # first fast %K
+            kt = 0.0
+            for i in range(t0, t0 + sk_p - 1):
+                kt += _fast_k(h, l, c, i, fk_p)
+            slow = np.empty(sd_p - 1)
+            dt = 0.0
+            m = 0
+            for i in range(t0 + sk_p - 1, t0 + sk_p - 1 + sd_p - 1):  # the slow %K values before the first %D
+                kt += _fast_k(h, l, c, i, fk_p)
+                sk = kt / sk_p
+                kt -= _fast_k(h, l, c, i - sk_p + 1, fk_p)
+                slow[m] = sk
+                m += 1
+                dt += sk
+            k1 = slow[m - 1]
+            k2 = slow[m - 2] if m >= 2 else NAN
+            f = a + look
+        else:
+            kt = S[s, j]
+            dt = S[s, j + 1]
+            k1 = S[s, j + 2]
+            k2 = S[s, j + 3]
+        for i in range(f, b):
+            kt += _fast_k(h, l, c, i, fk_p)
+            sk = kt / sk_p
+            kt -= _fast_k(h, l, c, i - sk_p + 1, fk_p)
+            dt += sk
+            o_k[i] = sk
+            o_d[i] = dt / sd_p
+            dt -= k2  # slow %K of bar i - 2 (sd_p == 3, checked by `state`)
+            k2 = k1
+            k1 = sk
+        S[s, j] = kt
+        S[s, j + 1] = dt
+        S[s, j + 2] = k1
+        S[s, j + 3] = k2

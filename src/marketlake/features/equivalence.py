@@ -27,8 +27,7 @@ from marketlake.schema.fields import FIELDS
 
 EXACT_FLOATS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 DRIFT_COLUMNS: tuple[str, ...] = (
-    "wma_20", "bb_upper", "bb_lower", "bb_width", "bb_percent_b", "stoch_k", "stoch_d", "mfi_14", "cmf_20",
-    "beta_60",
+    "wma_20", "bb_upper", "bb_lower", "bb_width", "bb_percent_b", "mfi_14", "cmf_20", "beta_60",
 )
 # price-scaled drift columns compare relatively only; the others are oscillators/ratios of order 1..100, where
 # a running sum's drift shows as an absolute error near 0 (stoch_k at the window's low: 1e-14 vs 0)

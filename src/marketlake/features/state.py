@@ -35,7 +35,7 @@ _COL = {name: i for i, name in enumerate(STATE_COLUMNS)}
 CONTINUED_FIELDS: tuple[str, ...] = (
     "ema_12", "ema_26", "ema_50", "ema_200", "sma_10", "sma_20", "sma_50", "sma_200", "volume_sma_20",
     "macd", "macd_signal", "macd_histogram", "ppo", "rsi_14", "atr_14", "natr_14", "adx_14", "plus_di_14",
-    "minus_di_14", "kama_10", "obv", "ad_line", "vwap",
+    "minus_di_14", "kama_10", "obv", "ad_line", "vwap", "stoch_k", "stoch_d",
 )
 
 
@@ -335,6 +335,14 @@ def _ad(r: Resume, cols: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [out]
 
 
+def _stoch(r: Resume, cols: dict[str, np.ndarray]) -> list[np.ndarray]:
+    p = FIELDS_BY_NAME["stoch_k"].params
+    outs = [np.empty(len(cols["close"])) for _ in range(2)]
+    _resume.stoch(cols["high"], cols["low"], cols["close"], int(p["fastk_period"]), int(p["slowk_period"]),
+                  int(p["slowd_period"]), r.seg.starts, r.seg.stops, r.first, r.S, _COL["stoch_k_total"], *outs)
+    return outs
+
+
 def _ppo(r: Resume, cols: dict[str, np.ndarray]) -> list[np.ndarray]:
     """TA_PPO with EMA averages = ((EMA fast - EMA slow) / EMA slow) * 100 of the standalone EMAs (0 where
     the slow one is 0), read from the already continued ema columns."""
@@ -360,6 +368,7 @@ _KERNELS: dict[str, Callable[[Resume, dict[str, np.ndarray]], list[np.ndarray]]]
     "obv": _obv,
     "ad_line": _ad,
     "ppo": _ppo,
+    "stoch_k": _stoch,
 }
 
 
@@ -374,6 +383,8 @@ def _check_params() -> None:
         assert _p(f"sma_{p}") == p
     assert _p("volume_sma_20") == 20
     assert FIELDS_BY_NAME["ppo"].params.get("matype") == 1  # EMA
+    stoch = FIELDS_BY_NAME["stoch_k"].params
+    assert stoch["slowk_matype"] == 0 and stoch["slowd_matype"] == 0 and stoch["slowd_period"] == 3  # SMA, 2 kept
 
 
 _check_params()

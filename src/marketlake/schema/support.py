@@ -24,6 +24,7 @@ FEATURE_STATE_COLUMNS: tuple[str, ...] = (
     "dm_plus", "dm_minus", "tr_smooth", "adx",  # TA_ADX / PLUS_DI / MINUS_DI Wilder sums, prevADX
     "kama", "kama_roc_sum",  # TA_KAMA prevKAMA, sumROC1
     "obv", "ad",  # TA_OBV, TA_AD running values
+    "stoch_k_total", "stoch_d_total", "stoch_k_1", "stoch_k_2",  # TA_STOCH's SMA totals, last two slow %K
     "close_moved", "range_seen",  # 1.0 once the close moved / a true range > 0 occurred (NULL masks)
     "vwap_pv", "vwap_pv_comp", "vwap_v", "vwap_v_comp",  # intraday session sums (Kahan, as pandas adds)
 )
