@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketlake.features import FeatureInputError, _resume, compute_table, state
-from marketlake.features._segments import Segments
+from marketlake.features._segments import Segments, rolling_max, rolling_min
 from marketlake.features.equivalence import DRIFT_COLUMNS, PRICE_SCALED, equivalent, row_equivalent
 from marketlake.features.state import history_bars
 from marketlake.schema import SUPPORT_SCHEMAS
@@ -84,7 +84,8 @@ def _run_fresh(cols: dict[str, np.ndarray], seg: Segments) -> dict[str, list[np.
     got["AD"] = o = outs(1)
     _resume.ad(h, lo, c, v, seg.starts, seg.stops, first, S, j["ad"], *o)
     got["STOCH"] = o = outs(2)
-    _resume.stoch(h, lo, c, 14, 3, 3, seg.starts, seg.stops, first, S, j["stoch_k_total"], *o)
+    _resume.stoch(rolling_max(h, 14, seg), rolling_min(lo, 14, seg), c, 14, 3, 3, seg.starts, seg.stops, first, S,
+                  j["stoch_k_total"], *o)
     return got
 
 

@@ -485,25 +485,19 @@ def session_sums(pv, v, session, starts, stops, first, S, j, out):  # pragma: no
 
 
 @njit(**_JIT)
-def _fast_k(h, l, c, t, period):  # pragma: no cover - compiled
-    """TA_STOCH's fast %K at bar t: 100 * ((C - lowest L) / (highest H - lowest L)) over `period` bars, 0 if
-    the range is 0 (this build's operation order, checked against TA-Lib by the tests)."""
-    hi = h[t]
-    lo = l[t]
-    for i in range(t - period + 1, t):
-        if h[i] > hi:
-            hi = h[i]
-        if l[i] < lo:
-            lo = l[i]
-    rng = hi - lo
-    return 100.0 * ((c[t] - lo) / rng) if rng != 0.0 else 0.0
+def _fast_k(hh, ll, c, t):  # pragma: no cover - compiled
+    """TA_STOCH's fast %K at bar t: 100 * ((C - lowest L) / (highest H - lowest L)), 0 if the range is 0
+    (this build's operation order, checked against TA-Lib by the tests); `hh`, `ll`: the window's extremes."""
+    rng = hh[t] - ll[t]
+    return 100.0 * ((c[t] - ll[t]) / rng) if rng != 0.0 else 0.0
 
 
 @njit(**_JIT)
-def stoch(h, l, c, fk_p, sk_p, sd_p, starts, stops, first, S, j, o_k, o_d):  # pragma: no cover - compiled
+def stoch(hh, ll, c, fk_p, sk_p, sd_p, starts, stops, first, S, j, o_k, o_d):  # pragma: no cover - compiled
     """TA_STOCH with SMA smoothings (slow %K = SMA(fast %K, sk_p), slow %D = SMA(slow %K, sd_p), each
     TA_INT_SMA's running total; sd_p must be 3). State: the two totals and the last two slow %K values,
-    which the %D total subtracts later (the fast %K values it needs are recomputed from the window)."""
+    which the %D total subtracts later (the fast %K values it needs are recomputed from the window).
+    `hh`, `ll`: highest high and lowest low over the last `fk_p` bars (`_segments.rolling_max/min`)."""
     look = fk_p - 1 + sk_p - 1 + sd_p - 1
     for s in range(len(starts)):
         a, b, f = starts[s], stops[s], first[s]
@@ -517,14 +511,14 @@ def stoch(h, l, c, fk_p, sk_p, sd_p, starts, stops, first, S, j, o_k, o_d):  # p
             t0 = a + fk_p - 1  # first fast %K
             kt = 0.0
             for i in range(t0, t0 + sk_p - 1):
-                kt += _fast_k(h, l, c, i, fk_p)
+                kt += _fast_k(hh, ll, c, i)
             slow = np.empty(sd_p - 1)
             dt = 0.0
             m = 0
             for i in range(t0 + sk_p - 1, t0 + sk_p - 1 + sd_p - 1):  # the slow %K values before the first %D
-                kt += _fast_k(h, l, c, i, fk_p)
+                kt += _fast_k(hh, ll, c, i)
                 sk = kt / sk_p
-                kt -= _fast_k(h, l, c, i - sk_p + 1, fk_p)
+                kt -= _fast_k(hh, ll, c, i - sk_p + 1)
                 slow[m] = sk
                 m += 1
                 dt += sk
@@ -537,9 +531,9 @@ def stoch(h, l, c, fk_p, sk_p, sd_p, starts, stops, first, S, j, o_k, o_d):  # p
             k1 = S[s, j + 2]
             k2 = S[s, j + 3]
         for i in range(f, b):
-            kt += _fast_k(h, l, c, i, fk_p)
+            kt += _fast_k(hh, ll, c, i)
             sk = kt / sk_p
-            kt -= _fast_k(h, l, c, i - sk_p + 1, fk_p)
+            kt -= _fast_k(hh, ll, c, i - sk_p + 1)
             dt += sk
             o_k[i] = sk
             o_d[i] = dt / sd_p
@@ -550,3 +544,31 @@ def stoch(h, l, c, fk_p, sk_p, sd_p, starts, stops, first, S, j, o_k, o_d):  # p
         S[s, j + 1] = dt
         S[s, j + 2] = k1
         S[s, j + 3] = k2
+
+
+@njit(**_JIT)
+def wilder_sums(h, l, c, period, starts, stops, S, j):  # pragma: no cover - compiled
+    """`adx`'s state for fresh segments without its outputs: the Wilder sums of +DM, -DM and TRANGE at each
+    segment's last bar (S[s, j:j + 3]); prevADX is TA-Lib's own last output (`state`)."""
+    for s in range(len(starts)):
+        a, b = starts[s], stops[s]
+        if b - a < period:
+            S[s, j] = NAN
+            S[s, j + 1] = NAN
+            S[s, j + 2] = NAN
+            continue
+        pp = 0.0
+        pm = 0.0
+        tr = 0.0
+        for i in range(a + 1, a + period):
+            dp, dmn, is_m, is_p = _dm(h[i], l[i], h[i - 1], l[i - 1])
+            if is_m:
+                pm += dmn
+            elif is_p:
+                pp += dp
+            tr += _trange(h[i], l[i], c[i - 1])
+        for i in range(a + period, b):
+            pp, pm, tr = _wilder(h, l, c, i, period, pp, pm, tr)
+        S[s, j] = pp
+        S[s, j + 1] = pm
+        S[s, j + 2] = tr

@@ -22,7 +22,7 @@ import talib
 
 from marketlake.features import _resume
 from marketlake.features._batch import FeatureInputError, Rows
-from marketlake.features._segments import Segments
+from marketlake.features._segments import Segments, rolling_max, rolling_min
 from marketlake.schema.fields import FIELDS, FIELDS_BY_NAME
 from marketlake.schema.support import FEATURE_STATE_COLUMNS, SUPPORT_SCHEMAS
 from marketlake.schema.tables import TableSpec
@@ -213,7 +213,14 @@ class Resume:
     def talib(self, field_name: str, cols: dict[str, np.ndarray], res: list[np.ndarray]) -> None:
         """Continue `field_name`'s recursion where the plan says so (`res`: TA-Lib's outputs, patched)."""
         kernel = _KERNELS.get(field_name)
-        if kernel is not None:
+        from_output = _FROM_OUTPUT.get(field_name)
+        if from_output is not None and not self.continued.any():  # the last output is the state: no replay
+            if from_output == "adx":
+                _resume.wilder_sums(cols["high"], cols["low"], cols["close"], _p("adx_14"), self.seg.starts,
+                                    self.seg.stops, self.S, _COL["dm_plus"])
+            if from_output:
+                _last_output(self, res, _COL[from_output])
+        elif kernel is not None:
             self._patch(res, kernel(self, cols))
         keep = _EXACT_OUTPUT.get(field_name)
         if keep is not None:
@@ -299,10 +306,8 @@ def _exact_output(name: str) -> Callable[[Resume, dict[str, np.ndarray], list[np
 
 
 def _last_output(r: Resume, res: list[np.ndarray], j: int) -> None:
-    for s in np.flatnonzero(~r.continued).tolist():
-        b = int(r.seg.stops[s])
-        if b > int(r.seg.starts[s]):
-            r.S[s, j] = res[0][b - 1]
+    fresh = ~r.continued & (r.seg.stops > r.seg.starts)
+    r.S[fresh, j] = res[0][r.seg.stops[fresh] - 1]
 
 
 def _adx(which: int) -> Callable[[Resume, dict[str, np.ndarray]], list[np.ndarray]]:
@@ -338,7 +343,9 @@ def _ad(r: Resume, cols: dict[str, np.ndarray]) -> list[np.ndarray]:
 def _stoch(r: Resume, cols: dict[str, np.ndarray]) -> list[np.ndarray]:
     p = FIELDS_BY_NAME["stoch_k"].params
     outs = [np.empty(len(cols["close"])) for _ in range(2)]
-    _resume.stoch(cols["high"], cols["low"], cols["close"], int(p["fastk_period"]), int(p["slowk_period"]),
+    fk = int(p["fastk_period"])
+    hh, ll = rolling_max(cols["high"], fk, r.seg), rolling_min(cols["low"], fk, r.seg)
+    _resume.stoch(hh, ll, cols["close"], fk, int(p["slowk_period"]),
                   int(p["slowd_period"]), r.seg.starts, r.seg.stops, r.first, r.S, _COL["stoch_k_total"], *outs)
     return outs
 
@@ -373,6 +380,11 @@ _KERNELS: dict[str, Callable[[Resume, dict[str, np.ndarray]], list[np.ndarray]]]
 
 
 _EXACT_OUTPUT = {"atr_14": _exact_output("atr"), "kama_10": _exact_output("kama")}
+# recursions whose TA-Lib output at a symbol's last bar is the whole state: a block of fresh symbols only
+# (a full compute asked for its state) takes it from there instead of replaying the history
+# ("": nothing to keep, the field shares a state set by another one; ADX: + the Wilder sums, `wilder_sums`)
+_FROM_OUTPUT = {**{f"ema_{p}": f"ema_{p}" for p in (12, 26, 50, 200)}, "obv": "obv", "ad_line": "ad",
+                "atr_14": "atr", "natr_14": "", "adx_14": "adx", "plus_di_14": "", "minus_di_14": ""}
 
 
 def _check_params() -> None:
