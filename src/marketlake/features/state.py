@@ -61,7 +61,7 @@ def fingerprint() -> str:
                                                                    "MINUS_DI", "KAMA"))]
     if hasattr(talib, "get_compatibility"):
         settings.append(f"compat:{talib.get_compatibility()}")
-    params = [f"{n}={sorted(FIELDS_BY_NAME[n].params.items())}" for n in CONTINUED_FIELDS]
+    params = [f"{n}={sorted(FIELDS_BY_NAME[n].params.items())}" for n in (*CONTINUED_FIELDS, "cci_20")]
     text = "|".join([str(STATE_VERSION), *settings, *STATE_COLUMNS, *params])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -99,7 +99,7 @@ def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
         dup = frame.loc[frame["symbol"].duplicated(), "symbol"].iloc[0]
         raise FeatureInputError(f"the feature state holds two rows for {dup!r} in {spec.name}; keep one per symbol")
     engine = fingerprint()
-    stale = frame[frame["engine"] != engine]
+    stale = set(frame.loc[frame["engine"] != engine, "symbol"].tolist())
     index = {s: i for i, s in enumerate(frame["symbol"].tolist())}
     values = frame[list(STATE_COLUMNS)].to_numpy(np.float64)
     state_dt = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8 if len(frame) else np.empty(0, np.int64)
@@ -111,7 +111,7 @@ def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
         i = index.get(sym)
         if i is None:
             continue
-        if sym in set(stale["symbol"]):
+        if sym in stale:
             raise FeatureInputError(
                 f"the feature state of {sym!r} was written by another feature engine ({frame['engine'].iloc[i]}, "
                 f"this one is {engine}); recompute the symbol from its first bar")
