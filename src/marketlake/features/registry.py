@@ -67,8 +67,14 @@ class Context:
             raise RuntimeError(f"the catalogue names no TA-Lib function for {field!r}")
         res = _talib.per_symbol(name, tuple(self.cols[i] for i in inputs), self.seg, params(field))
         if self.resume is not None:
-            self.resume.talib(field, self.cols, res)
+            self.resume.talib(field, self.cols, res, self)
         return res
+
+    def extremes(self, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """(highest high, lowest low) over the last `window` bars, shared (WILLR's and fast %K's flat-range
+        masks, the STOCH state)."""
+        return (self.shared(("rolling_max", "high", window), lambda: rolling_max(self.cols["high"], window, self.seg)),
+                self.shared(("rolling_min", "low", window), lambda: rolling_min(self.cols["low"], window, self.seg)))
 
     def flag(self, name: str, not_yet: np.ndarray) -> np.ndarray:
         """A "not since the symbol's first bar" mask, continued across the state on an incremental update."""
@@ -130,8 +136,12 @@ def _no_tr(c: Context) -> np.ndarray:
 
 
 def _flat_range(c: Context, window: int) -> np.ndarray:
-    """Bars whose `window`-bar range is flat (WILLR and fast %K share their 14-bar one)."""
-    return c.shared(("flat_range", window), lambda: undefined.flat_range(c["high"], c["low"], window, c.seg))
+    """Bars whose `window`-bar range is flat (WILLR and fast %K share their 14-bar one): max H == min L
+    over the window (`undefined.flat_range`, from the shared extremes)."""
+    def make() -> np.ndarray:
+        hh, ll = c.extremes(window)
+        return hh == ll
+    return c.shared(("flat_range", window), make)
 
 
 _HLC = ("high", "low", "close")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,10 +23,13 @@ import talib
 
 from marketlake.features import _resume
 from marketlake.features._batch import FeatureInputError, Rows
-from marketlake.features._segments import Segments, rolling_max, rolling_min
+from marketlake.features._segments import Segments
 from marketlake.schema.fields import FIELDS, FIELDS_BY_NAME
 from marketlake.schema.support import FEATURE_STATE_COLUMNS, SUPPORT_SCHEMAS
 from marketlake.schema.tables import TableSpec
+
+if TYPE_CHECKING:
+    from marketlake.features.registry import Context
 
 STATE_VERSION = 1  # bump when a kernel or the meaning of a state column changes
 STATE_COLUMNS: tuple[str, ...] = FEATURE_STATE_COLUMNS
@@ -188,6 +192,7 @@ class Resume:
     first: np.ndarray  # local row or -1
     S: np.ndarray
     _done: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    _ctx: Context | None = None
 
     @classmethod
     def of(cls, p: Plan, seg: Segments, a: int, b: int, r0: int) -> Resume:
@@ -210,8 +215,9 @@ class Resume:
             for r, o in zip(res, outs):
                 r[f:b] = o[f:b]
 
-    def talib(self, field_name: str, cols: dict[str, np.ndarray], res: list[np.ndarray]) -> None:
+    def talib(self, field_name: str, cols: dict[str, np.ndarray], res: list[np.ndarray], ctx: Context) -> None:
         """Continue `field_name`'s recursion where the plan says so (`res`: TA-Lib's outputs, patched)."""
+        self._ctx = ctx
         kernel = _KERNELS.get(field_name)
         from_output = _FROM_OUTPUT.get(field_name)
         if from_output is not None and not self.continued.any():  # the last output is the state: no replay
@@ -344,7 +350,8 @@ def _stoch(r: Resume, cols: dict[str, np.ndarray]) -> list[np.ndarray]:
     p = FIELDS_BY_NAME["stoch_k"].params
     outs = [np.empty(len(cols["close"])) for _ in range(2)]
     fk = int(p["fastk_period"])
-    hh, ll = rolling_max(cols["high"], fk, r.seg), rolling_min(cols["low"], fk, r.seg)
+    assert r._ctx is not None
+    hh, ll = r._ctx.extremes(fk)  # shared with the flat-range masks: no second pass
     _resume.stoch(hh, ll, cols["close"], fk, int(p["slowk_period"]),
                   int(p["slowd_period"]), r.seg.starts, r.seg.stops, r.first, r.S, _COL["stoch_k_total"], *outs)
     return outs
