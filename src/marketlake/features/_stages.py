@@ -18,6 +18,7 @@ from marketlake.features._batch import Rows
 from marketlake.features._segments import Segments
 from marketlake.features._threads import results, submit_all
 from marketlake.features.registry import PRODUCERS, Context, Producer
+from marketlake.features.state import Plan, Resume
 from marketlake.schema.tables import TableSpec
 
 POOL_MIN_ROWS = 200_000  # below this a second thread costs more than it saves
@@ -25,10 +26,14 @@ _BLOCK_ROWS = 32_768  # rows per block of whole symbols: ~100 working columns st
 
 
 def _symbol_stage(
-    ohlcv: dict[str, np.ndarray], lengths: np.ndarray, spec: TableSpec, session_id: np.ndarray | None
+    ohlcv: dict[str, np.ndarray], lengths: np.ndarray, spec: TableSpec, session_id: np.ndarray | None,
+    resume: Callable[[Segments], Resume] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every per-symbol column for a run of whole symbols (the unit of parallel or distributed work)."""
-    ctx = Context(cols=dict(ohlcv), seg=Segments.from_lengths(lengths), table=spec, session_id=session_id)
+    """Every per-symbol column for a run of whole symbols (the unit of parallel or distributed work);
+    `resume` (incremental updates) gives the block's view of the feature state."""
+    seg = Segments.from_lengths(lengths)
+    ctx = Context(cols=dict(ohlcv), seg=seg, table=spec, session_id=session_id,
+                  resume=None if resume is None else resume(seg))
     _run(ctx, "symbol")
     return {k: v for k, v in ctx.cols.items() if k not in ohlcv}
 
@@ -113,15 +118,15 @@ def allocate(n: int) -> Computed:
 
 def symbol_columns(
     batch: Rows, session_id: np.ndarray | None, spec: TableSpec, workers: int, out: Computed,
-    sel: np.ndarray | None = None, keep: tuple[str, ...] = (),
+    sel: np.ndarray | None = None, keep: tuple[str, ...] = (), plan: Plan | None = None,
 ) -> dict[str, np.ndarray]:
     """`start_symbol_columns` and wait for it."""
-    return start_symbol_columns(batch, session_id, spec, workers, out, sel, keep)()
+    return start_symbol_columns(batch, session_id, spec, workers, out, sel, keep, plan)()
 
 
 def start_symbol_columns(
     batch: Rows, session_id: np.ndarray | None, spec: TableSpec, workers: int, out: Computed,
-    sel: np.ndarray | None = None, keep: tuple[str, ...] = (),
+    sel: np.ndarray | None = None, keep: tuple[str, ...] = (), plan: Plan | None = None,
 ) -> Callable[[], dict[str, np.ndarray]]:
     """Per-symbol columns, computed block by block (runs of whole symbols) on a thread pool, into `out`.
     With `workers` > 1 the blocks run in the background: the returned `finish` waits for them and returns
@@ -137,6 +142,9 @@ def start_symbol_columns(
     processes. Each symbol is computed by the
     same code whatever the blocking or the thread count, so the output is bit-identical. Which values are
     finite (NULL in storage otherwise) is noted while a block is in cache, not by re-reading 1.5 GB later.
+
+    With `plan` (`features.state`), each block continues the recursions of its continued symbols from
+    their state and leaves every symbol's state at its last bar in `plan.S`.
     """
     lengths = batch.seg.stops - batch.seg.starts
     names, finite, with_inf = _SYMBOL_OUTPUTS, out.finite, out.with_inf
@@ -146,7 +154,8 @@ def start_symbol_columns(
         a, b = bounds
         r0, r1 = int(batch.seg.starts[a]), int(batch.seg.stops[b - 1])
         sid = None if session_id is None else session_id[r0:r1]
-        cols = _symbol_stage(batch.gather(r0, r1), lengths[a:b], spec, sid)
+        view = None if plan is None else (lambda seg: Resume.of(plan, seg, a, b, r0))
+        cols = _symbol_stage(batch.gather(r0, r1), lengths[a:b], spec, sid, view)
         if sel is None:
             for name in names:
                 if _kernels.emit(cols[name], out.cols[name][r0:r1], finite[name][r0:r1]):

@@ -9,17 +9,20 @@ whole batch (`_stages`); assemble the columns in catalogue order, typed as `bar_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from marketlake.features import _memory, cross_section
+from marketlake.features import _memory, cross_section, state
 from marketlake.features._assemble import Labels, labels_arrow, labels_frame, to_arrow, to_frame
 from marketlake.features._batch import (
     Batch,
     FeatureInputError,
+    Rows,
     label,
     resolve_table,
     selection,
@@ -34,19 +37,27 @@ from marketlake.schema.tables import TableSpec
 def _columns(
     bars: pd.DataFrame, table: str | TableSpec, benchmark: str | None, source: str | None,
     updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None,
-    since: datetime | None, labels_of: Labels,
-) -> tuple[dict[str, object], Computed, int]:
+    since: datetime | None, labels_of: Labels, plan_of: Callable[[Rows, TableSpec], state.Plan] | None = None,
+) -> tuple[dict[str, object], Computed, int, pa.Table | None]:
     """Every output column for the requested rows (at or after `since`; all without it): the label columns
     built by `labels_of`, the computed ones, and the number of rows.
 
     The labels (metadata strings, trade dates and their output columns) and the cross-sectional layout need
     nothing the per-symbol stage makes, so this thread builds them while the pool runs that stage's blocks
     (intraday tables label first: the stage needs the sessions). Their big arrays then come from this
-    thread's malloc heap, which keeps its pages from call to call."""
+    thread's malloc heap, which keeps its pages from call to call.
+
+    `plan_of` (incremental updates, or a full compute asked for its state) matches the sorted rows with
+    the feature state; the new state is returned as `feature_state` rows (None without it)."""
     spec = resolve_table(table)
     threads = threads_for(len(bars), workers)
     computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
     rows = sort_rows(bars)  # OHLCV is gathered block by block in the per-symbol stage
+    plan = plan_of(rows, spec) if plan_of is not None else None
+    if plan is not None and plan.drop.any():  # align continued tails (`state.kept_rows`), then match again
+        bars = bars.iloc[state.kept_rows(rows, plan)]
+        rows = sort_rows(bars)
+        plan = plan_of(rows, spec)  # type: ignore[misc]
     sel = selection(rows, since)
     n = rows.seg.n if sel is None else len(sel)
     if computed is None:
@@ -70,10 +81,10 @@ def _columns(
     if not rows.seg.n:
         cols.update({k: np.empty(0) for k in rows.ohlcv})
         cols.update({name: np.empty(0) for p in PRODUCERS for name in p.outputs})
-        return labelled()[1], computed, n
+        return labelled()[1], computed, n, None if plan is None else state.to_table(rows, plan, spec)
     first = labelled() if spec.intraday else None  # intraday: the per-symbol stage needs the sessions
     session_id = first[0].session_id if first is not None else None
-    finish = start_symbol_columns(rows, session_id, spec, threads, computed, sel, keep=CROSS_INPUTS)
+    finish = start_symbol_columns(rows, session_id, spec, threads, computed, sel, keep=CROSS_INPUTS, plan=plan)
     try:  # the blocks run on the pool meanwhile
         batch, labels = first if first is not None else labelled()
         lay = laid_out(batch)
@@ -82,7 +93,37 @@ def _columns(
     cols.update({k: pick(v) for k, v in rows.ohlcv.items()})  # gathered by now
     ctx = Context(cols=full, seg=batch.seg, table=spec, layout=lay, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
-    return labels, computed, n
+    return labels, computed, n, None if plan is None else state.to_table(rows, plan, spec)
+
+
+def _planner(
+    since: datetime | None, feature_state: pa.Table | None, state_out: bool
+) -> Callable[[Rows, TableSpec], state.Plan] | None:
+    """How `_columns` matches rows with state: from `feature_state` (an update), fresh (a full compute asked
+    for its state), or not at all."""
+    if feature_state is None:
+        return (lambda rows, spec: state.fresh_plan(len(rows.symbols))) if state_out else None
+    if since is None:
+        raise FeatureInputError("a feature state continues from the bars before `since`; pass since= as well")
+    ts = pd.Timestamp(since)
+    cut = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns").value
+    return lambda rows, spec: state.plan(rows, int(cut), feature_state, spec)
+
+
+@overload
+def compute_table(
+    bars: pd.DataFrame, table: str | TableSpec = ..., *, benchmark: str | None = ..., source: str | None = ...,
+    updated_at: datetime | None = ..., workers: int | None = ..., metadata: pd.DataFrame | None = ...,
+    since: datetime | None = ..., state: pa.Table | None = ..., state_out: Literal[False] = ...,
+) -> pa.Table: ...
+
+
+@overload
+def compute_table(
+    bars: pd.DataFrame, table: str | TableSpec = ..., *, benchmark: str | None = ..., source: str | None = ...,
+    updated_at: datetime | None = ..., workers: int | None = ..., metadata: pd.DataFrame | None = ...,
+    since: datetime | None = ..., state: pa.Table | None = ..., state_out: Literal[True],
+) -> tuple[pa.Table, pa.Table]: ...
 
 
 def compute_table(
@@ -95,15 +136,29 @@ def compute_table(
     workers: int | None = None,
     metadata: pd.DataFrame | None = None,
     since: datetime | None = None,
-) -> pa.Table:
+    state: pa.Table | None = None,
+    state_out: bool = False,
+) -> pa.Table | tuple[pa.Table, pa.Table]:
     """The 97 columns as an Arrow table typed exactly as `bar_schema()`; NaN/inf are stored as NULL.
 
     Same arguments as `compute`. This is what the pipeline writes and what live serving returns.
+
+    Incremental updates (docs/features.md "Incremental updates"):
+        state: `feature_state` rows (`SUPPORT_SCHEMAS["feature_state"]`) from an earlier call. With it,
+            `bars` may hold per symbol only the last `features.history_bars()` bars before `since` plus the
+            new ones: the recursive columns of the new rows continue from the state, the others are
+            computed from those bars. A symbol without a state row is taken as its whole history. Needs
+            `since`; a state that does not fit the bars raises FeatureInputError.
+        state_out: also return the state at each symbol's last bar: `(rows, state)`.
     """
     with _memory.no_hugepage_advice():
-        labels, computed, n = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since,
-                                       labels_arrow)
-        return to_arrow(labels, computed, n)
+        labels, computed, n, new_state = _columns(bars, table, benchmark, source, updated_at, workers, metadata,
+                                                  since, labels_arrow, _planner(since, state, state_out))
+        rows = to_arrow(labels, computed, n)
+        if state_out:
+            assert new_state is not None
+            return rows, new_state
+        return rows
 
 
 def compute(
@@ -140,8 +195,8 @@ def compute(
         Arrow date32, strings as pandas strings, timestamps UTC.
     """
     with _memory.no_hugepage_advice():
-        labels, computed, n = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since,
-                                       labels_frame)
+        labels, computed, n, _ = _columns(bars, table, benchmark, source, updated_at, workers, metadata, since,
+                                          labels_frame)
         return to_frame(labels, computed, n)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from marketlake.features.volume_profile import volume_profile
 from marketlake.schema.fields import FIELDS_BY_NAME
 from marketlake.schema.tables import TableSpec
 
+if TYPE_CHECKING:
+    from marketlake.features.state import Resume
+
 
 @dataclass
 class Context:
@@ -50,6 +53,7 @@ class Context:
     session_id: np.ndarray | None = None  # (symbol, trade_date) runs, intraday tables only
     layout: cross_section.Layout | None = None  # benchmark rows and sector buckets, cross stage only
     workers: int = 1  # threads a cross-stage producer may use
+    resume: Resume | None = None  # incremental update: continue the recursions from state (`features.state`)
     _shared: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -61,7 +65,20 @@ class Context:
         name = function or FIELDS_BY_NAME[field].talib
         if name is None:  # pragma: no cover - registry bug guard
             raise RuntimeError(f"the catalogue names no TA-Lib function for {field!r}")
-        return _talib.per_symbol(name, tuple(self.cols[i] for i in inputs), self.seg, params(field))
+        res = _talib.per_symbol(name, tuple(self.cols[i] for i in inputs), self.seg, params(field))
+        if self.resume is not None:
+            self.resume.talib(field, self.cols, res, self)
+        return res
+
+    def extremes(self, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """(highest high, lowest low) over the last `window` bars, shared (WILLR's and fast %K's flat-range
+        masks, the STOCH state)."""
+        return (self.shared(("rolling_max", "high", window), lambda: rolling_max(self.cols["high"], window, self.seg)),
+                self.shared(("rolling_min", "low", window), lambda: rolling_min(self.cols["low"], window, self.seg)))
+
+    def flag(self, name: str, not_yet: np.ndarray) -> np.ndarray:
+        """A "not since the symbol's first bar" mask, continued across the state on an incremental update."""
+        return not_yet if self.resume is None else self.resume.flag(name, not_yet)
 
     def shared(self, key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
         """An intermediate several producers need (the 20-bar volume sum feeds four fields), made once per
@@ -114,12 +131,17 @@ def _p_int(field: str, key: str = "timeperiod") -> int:
 
 
 def _no_tr(c: Context) -> np.ndarray:
-    return c.shared(("no_true_range",), lambda: undefined.no_true_range(c["true_range"], c.seg))
+    return c.shared(("no_true_range",),
+                    lambda: c.flag("range_seen", undefined.no_true_range(c["true_range"], c.seg)))
 
 
 def _flat_range(c: Context, window: int) -> np.ndarray:
-    """Bars whose `window`-bar range is flat (WILLR and fast %K share their 14-bar one)."""
-    return c.shared(("flat_range", window), lambda: undefined.flat_range(c["high"], c["low"], window, c.seg))
+    """Bars whose `window`-bar range is flat (WILLR and fast %K share their 14-bar one): max H == min L
+    over the window (`undefined.flat_range`, from the shared extremes)."""
+    def make() -> np.ndarray:
+        hh, ll = c.extremes(window)
+        return hh == ll
+    return c.shared(("flat_range", window), make)
 
 
 _HLC = ("high", "low", "close")
@@ -190,7 +212,10 @@ def _ichimoku(c: Context):
 def _vwap(c: Context):
     if c.table.intraday:
         assert c.session_id is not None
-        return (volume.vwap_session(c["typical_price"], c["volume"], c.session_id),)
+        out = volume.vwap_session(c["typical_price"], c["volume"], c.session_id)
+        if c.resume is not None:
+            c.resume.vwap(c["typical_price"] * c["volume"], c["volume"], c.session_id, out)
+        return (out,)
     n = _p_int("vwap")
     return (volume.vwap_rolling(c["typical_price"], c["volume"], timeperiod=n, seg=c.seg,
                                 volume_sum=c.rolling_sum("volume", n)),)
@@ -250,7 +275,7 @@ def _sector(c: Context):
 
 PRODUCERS: tuple[Producer, ...] = (
     _base,
-    _ta("rsi_14", "close", undefined_where=lambda c: undefined.rsi(c["close"], c.seg)),
+    _ta("rsi_14", "close", undefined_where=lambda c: c.flag("close_moved", undefined.rsi(c["close"], c.seg))),
     _macd,
     _stoch,
     _ta("williams_r_14", *_HLC,

@@ -79,7 +79,7 @@ def warm_up(say: Callable[[str], None] | None = None) -> float:
         if say is not None:
             say(f"compiling the feature kernels: {table} ({i + 1}/{len(batches)})")
         bars = _bars(stamps, symbols, seed=i)
-        compute_table(bars, get_table(table), updated_at=now)
+        compute_table(bars, get_table(table), updated_at=now, state_out=True)  # + the state kernels
         compute_table(bars, get_table(table), updated_at=now, since=stamps[-1].to_pydatetime())  # live use
     try:
         marker = _marker()

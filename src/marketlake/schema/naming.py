@@ -21,6 +21,7 @@ SUPPORT_TABLES: tuple[str, ...] = (
     "corporate_actions",
     "signals",
     "dataset_manifests",
+    "feature_state",
 )
 SUPPORT_PREFIXES: tuple[str, ...] = ("fundamentals_",)
 

@@ -13,6 +13,34 @@ from marketlake.schema.tables import TABLE_NAMES
 _TS = pa.timestamp("us", tz="UTC")
 
 
+# Per (table, symbol): the feature engine's recursions at the symbol's last bar (marketlake.features.state),
+# so appending a bar continues them instead of recomputing the whole history.
+FEATURE_STATE_COLUMNS: tuple[str, ...] = (
+    "ema_12", "ema_26", "ema_50", "ema_200",  # TA_EMA prevMA
+    "sma_10_total", "sma_20_total", "sma_50_total", "sma_200_total", "volume_sma_20_total",  # TA_SMA totals
+    "macd_fast", "macd_slow", "macd_signal",  # TA_MACD's three EMAs
+    "rsi_gain", "rsi_loss",  # TA_RSI Wilder averages
+    "atr",  # TA_ATR / TA_NATR prevATR
+    "dm_plus", "dm_minus", "tr_smooth", "adx",  # TA_ADX / PLUS_DI / MINUS_DI Wilder sums, prevADX
+    "kama", "kama_roc_sum",  # TA_KAMA prevKAMA, sumROC1
+    "obv", "ad",  # TA_OBV, TA_AD running values
+    "stoch_k_total", "stoch_d_total", "stoch_k_1", "stoch_k_2",  # TA_STOCH's SMA totals, last two slow %K
+    "close_moved", "range_seen",  # 1.0 once the close moved / a true range > 0 occurred (NULL masks)
+    "vwap_pv", "vwap_pv_comp", "vwap_v", "vwap_v_comp",  # intraday session sums (Kahan, as pandas adds)
+)
+
+
+def _feature_state() -> pa.Schema:
+    fields = [
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("datetime", _TS, nullable=False),  # the symbol's last bar the state is valid at
+        pa.field("n_bars", pa.int64(), nullable=False),  # bars of the symbol up to and including it
+        pa.field("engine", pa.string(), nullable=False),  # features.state.fingerprint(): another engine's is refused
+    ]
+    return pa.schema(fields + [pa.field(c, pa.float64()) for c in FEATURE_STATE_COLUMNS])
+
+
 def _symbols() -> pa.Schema:
     fields = [pa.field("symbol", pa.string(), nullable=False)]
     fields += [pa.field(c, pa.string()) for c in METADATA_COLUMNS]
@@ -138,6 +166,7 @@ SUPPORT_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
                 pa.field("built_at", _TS),
             ]
         ),
+        "feature_state": _feature_state(),
         "janitor_log": pa.schema(
             [
                 pa.field("logged_at", _TS, nullable=False),
@@ -151,4 +180,4 @@ SUPPORT_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
     }
 )
 
-__all__ = ["SUPPORT_SCHEMAS"]
+__all__ = ["FEATURE_STATE_COLUMNS", "SUPPORT_SCHEMAS"]
