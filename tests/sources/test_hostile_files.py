@@ -247,3 +247,40 @@ def test_unterminated_quote_is_one_clear_error(tmp_path: Path, capsys, text: str
     code, out, err = run_cli(["ingest", "csv", str(p), "--table", "stocks_daily_clean", "-w", str(tmp_path / "wh")],
                              capsys)
     assert_one_line_error(code, out, err, str(p), f"line {line}")
+
+
+_READ_PEAK = """
+import resource, sys
+from marketlake.schema import get_table
+from marketlake.sources.files.csv_source import CsvSource
+rows = sum(len(b.bars) for b in CsvSource(path=sys.argv[1]).fetch(None, get_table("crypto_hourly_clean")))
+print(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_many_long_legal_lines_are_read_in_memory_that_does_not_grow_with_the_file(tmp_path: Path) -> None:
+    """Lines just under the cap (a 1 MiB zero-padded volume): reading 4x more of them costs no more memory,
+    because pandas gets the file in segments of a few MiB, not 200,000 lines at a time."""
+    pad = "0" * (1000 * 1024)
+
+    def write(name: str, n: int) -> Path:
+        path = tmp_path / name
+        with open(path, "w") as fh:
+            fh.write(HEADER)
+            for i in range(n):
+                fh.write(f"AAA,2024-07-{i // 24 + 1:02d}T{i % 24:02d}:00:00,10,11,9,10.5,{pad}100\n")
+        return path
+
+    def peak(path: Path) -> tuple[int, int]:
+        env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        done = subprocess.run([sys.executable, "-c", _READ_PEAK, str(path)], env=env, capture_output=True,
+                              text=True, timeout=300, check=True)
+        rows, kib = done.stdout.split()
+        return int(rows), int(kib)
+
+    small_rows, small_kib = peak(write("small.csv", 40))
+    big_rows, big_kib = peak(write("big.csv", 160))
+    assert (small_rows, big_rows) == (40, 160)
+    grew_mib = (big_kib - small_kib) / 1024
+    print(f"peak RSS reading 40 MiB: {small_kib >> 10} MiB, 160 MiB: {big_kib >> 10} MiB")
+    assert grew_mib < 24, grew_mib  # 120 more MiB of lines held at once would show here (it was +528 MiB)

@@ -42,6 +42,34 @@ a 1 GiB line took 5.6 GB of RAM before failing (a 64 MiB line: +600 MB and 90 s,
 the quarantine). Lines are checked as the bytes stream in (pandas reads 256 KiB at a time), so a long
 line costs at most this cap plus a block, whatever the file holds."""
 _BLOCK_BYTES = 1 << 20
+SEGMENT_BYTES = 4 * MAX_LINE_BYTES
+"""Text handed to pandas at a time, cut at a line end: what bounds memory whatever the lines hold.
+
+pandas keeps every line of a chunk (and copies of its fields) until the chunk is done, so a row count
+alone does not bound memory: 200,000 lines of 1 MiB would be 200 GB. A segment of at most 16 MiB of
+text (plus the one line that crosses the cut) is parsed at a time instead, so peak memory is a small
+multiple of the largest legal line whatever the file."""
+
+
+def _segments(fh: io.TextIOBase, size: int) -> Iterator[tuple[str, int]]:
+    """(text, lines in it) pieces of `fh` of about `size` characters, each ending at a line end outside
+    a quoted field, so every piece parses on its own."""
+    carry = ""
+    while True:
+        block = fh.read(size)
+        if not block:
+            if carry:
+                yield carry, carry.count("\n") + (0 if carry.endswith("\n") else 1)
+            return
+        text = carry + block
+        cut = text.rfind("\n")
+        while cut >= 0 and text.count('"', 0, cut) % 2:  # inside a quoted field: cut at an earlier line end
+            cut = text.rfind("\n", 0, cut)
+        if cut < 0:
+            carry = text
+            continue
+        piece, carry = text[: cut + 1], text[cut + 1:]
+        yield piece, piece.count("\n")
 
 
 class _CheckedText(io.TextIOBase):
@@ -225,27 +253,36 @@ class CsvSource(FileSource):
         first_line = 2
         with _CheckedText(path) as fh:
             fh.columns = columns
-            try:
-                reader = pd.read_csv(
-                    fh, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                    chunksize=opts.chunk_rows, engine="c",
-                )
-                for chunk in reader:
-                    lines = pd.RangeIndex(first_line, first_line + len(chunk))
-                    first_line += len(chunk)
-                    batch = self._chunk(chunk, lines, columns, mapping, table, symbols, start, end)
-                    if batch is not None:
-                        yield batch
-            except pd.errors.ParserError as exc:
-                quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
-                if quote:  # pandas counts rows from 0 at the header: row N is line N + 1
-                    raise ParseError("unterminated quote: a field opened with \" never closes", path=str(path),
-                                     line=int(quote.group(1)) + 1, source="csv") from None
-                m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-                line = int(m.group(2)) if m else None
-                extra = f"field {int(m.group(1)) + 1} (beyond the {m.group(1)} header columns)" if m else None
-                raise ParseError(f"ragged row: {exc}".strip(), path=str(path), line=line, column=extra,
-                                 source="csv") from None
+            fh.readline()  # the header, checked above; every segment is parsed under it
+            offset = 0  # lines of the file before the current segment, header excluded
+            for text, n_lines in _segments(fh, SEGMENT_BYTES):
+                try:
+                    reader = pd.read_csv(
+                        io.BytesIO((header_line + text).encode()), dtype=str, keep_default_na=False, skip_blank_lines=False,
+                        chunksize=opts.chunk_rows, engine="c",
+                    )
+                    for chunk in reader:
+                        lines = pd.RangeIndex(first_line, first_line + len(chunk))
+                        first_line += len(chunk)
+                        batch = self._chunk(chunk, lines, columns, mapping, table, symbols, start, end)
+                        if batch is not None:
+                            yield batch
+                except pd.errors.ParserError as exc:
+                    self._parser_error(exc, path, offset)
+                offset += n_lines
+
+    @staticmethod
+    def _parser_error(exc: pd.errors.ParserError, path: Path, offset: int) -> NoReturn:
+        """pandas' message as a ParseError with the file's line (pandas counts within the segment)."""
+        quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if quote:  # pandas counts rows from 0 at the header: row N is line N + 1
+            raise ParseError("unterminated quote: a field opened with \" never closes", path=str(path),
+                             line=int(quote.group(1)) + 1 + offset, source="csv") from None
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        line = int(m.group(2)) + offset if m else None
+        extra = f"field {int(m.group(1)) + 1} (beyond the {m.group(1)} header columns)" if m else None
+        raise ParseError(f"ragged row: {exc}".strip(), path=str(path), line=line, column=extra,
+                         source="csv") from None
 
     def _chunk(self, chunk: pd.DataFrame, lines: pd.RangeIndex, columns: list[str], mapping: dict[str, str],
                table: TableSpec, symbols: Sequence[str] | None, start: datetime | None,
