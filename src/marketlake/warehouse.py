@@ -92,6 +92,7 @@ class Warehouse:
         *,
         resample: str | None = None,
         adjust: str = "splits",
+        as_of: int | str | date | datetime | None = None,
         as_: OutputKind = "pandas",
     ) -> Any:
         """Rows of a production table sorted by (symbol, datetime); start/end inclusive, naive = UTC.
@@ -101,6 +102,9 @@ class Warehouse:
         to the sessions (see `marketlake.resample`): the result has symbol, datetime and OHLCV only.
         `adjust`: "splits" (as stored: split-adjusted as of the latest split), "none" (prices and volume as
         traded) or "total_return" (dividends reinvested); see docs/corporate-actions.md.
+        `as_of`: an int is the table's Delta version (the rows exactly as stored then); a date, datetime or
+        ISO string picks the version current at that instant (Delta time travel). How far back it reaches
+        is bounded by the janitor's vacuum horizon (`janitor plan` names it before a vacuum).
         """
         from marketlake.actions.adjust import ADJUST_MODES, adjust_rows
 
@@ -109,6 +113,9 @@ class Warehouse:
         self._require_warehouse()
         if isinstance(symbols, str):
             symbols = [symbols]
+        if as_of is not None and adjust != "splits":
+            raise ConfigError("as_of= reads the bars as they were stored (adjust='splits'); undoing splits as of "
+                              "a past version is not supported yet")
         if resample is not None:
             from marketlake.resample import RESAMPLE_COLUMNS, resample_bars, rule_ns
             from marketlake.schema import get_table
@@ -121,13 +128,27 @@ class Warehouse:
                     f"resample= returns symbol, datetime and OHLCV only; drop {extra} from columns= or read "
                     f"them without resample="
                 )
-            rows = self.store.read(table, symbols=symbols, start=start, end=end, columns=list(RESAMPLE_COLUMNS))
+            rows = self._rows(table, symbols, start, end, list(RESAMPLE_COLUMNS), as_of)
             rows = adjust_rows(self.store, table, rows, adjust)
             return _convert(resample_bars(rows, spec, resample), as_)
         if columns is not None:
             columns = ["symbol", "datetime", *[c for c in columns if c not in ("symbol", "datetime")]]
-        rows = self.store.read(table, symbols=symbols, start=start, end=end, columns=columns)
+        rows = self._rows(table, symbols, start, end, columns, as_of)
         return _convert(adjust_rows(self.store, table, rows, adjust), as_)
+
+    def _rows(self, table: str, symbols: list[str] | None, start: Bound, end: Bound, columns: list[str] | None,
+              as_of: int | str | date | datetime | None) -> pa.Table:
+        """The latest rows, or those of a past version (`as_of`: version number or instant)."""
+        if as_of is None:
+            return self.store.read(table, symbols=symbols, start=start, end=end, columns=columns)
+        from marketlake.storage.versioned import read_at
+
+        if isinstance(as_of, bool):
+            raise ConfigError("as_of must be a Delta version (int) or a date/datetime, not a bool")
+        version, when = (as_of, None) if isinstance(as_of, int) else (None, as_of)
+        rows, _info = read_at(self.store, table, version=version, timestamp=when, symbols=symbols, start=start,
+                              end=end, columns=columns)
+        return rows
 
     def ingest(
         self,
@@ -176,8 +197,10 @@ class Warehouse:
             self._create_view(con, name)
         return con
 
-    def _create_view(self, con: duckdb.DuckDBPyConnection, name: str, *, arrow: bool = False) -> None:
-        files = self.store.active_files(name)
+    def _create_view(self, con: duckdb.DuckDBPyConnection, name: str, *, arrow: bool = False,
+                     files: list[str] | None = None) -> None:
+        """A view `name` over the table's current files (or the given ones: a past version's)."""
+        files = self.store.active_files(name) if files is None else files
         if files and arrow:
             # safe mode: Python opens the files, DuckDB only scans the registered dataset (pushdown kept)
             production = name in TABLE_NAMES
@@ -254,7 +277,33 @@ class Warehouse:
         finally:
             con.close()
 
-    def sql(self, query: str, *, as_: OutputKind = "pandas", safe: bool = False) -> Any:
+    def _sql_as_of(self, query: str, as_of: int | str | date | datetime) -> pa.Table:
+        """The query on a fresh connection whose views show each table as it was at `as_of`."""
+        from marketlake.storage.versioned import files_at
+
+        con = _new_connection()
+        try:
+            text = query.lower()
+            for name in self.store.table_names():
+                if name.lower() not in text:
+                    continue
+                try:
+                    version, when = (as_of, None) if isinstance(as_of, int) else (None, as_of)
+                    files, _info = files_at(self.store, name, version=version, timestamp=when)
+                except StorageError as exc:
+                    if "no longer readable" in str(exc):
+                        raise
+                    files = []  # the table did not exist yet at that instant: an empty view
+                self._create_view(con, name, files=files)
+            relation = con.sql(query)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise StorageError(f"SQL failed (as of {as_of}): {exc}") from None
+        finally:
+            con.close()
+
+    def sql(self, query: str, *, as_: OutputKind = "pandas", safe: bool = False,
+            as_of: int | str | date | datetime | None = None) -> Any:
         """Run a DuckDB query where every table is a view by its name (97 columns, no `partition_period`).
 
         The connection is kept between calls (views, DuckDB's Parquet metadata cache): objects a query
@@ -263,8 +312,15 @@ class Warehouse:
         `safe=True` runs the query on a fresh, locked connection that sees only the warehouse's views:
         no other file, no network, no extension, no configuration change (for queries you did not
         write). Nothing it creates persists.
+
+        `as_of` (a timestamp, or an int: that version of every table) shows each table the query mentions
+        as it was then (Delta time travel), on a fresh connection.
         """
         self._require_warehouse()
+        if as_of is not None:
+            if safe:
+                raise ConfigError("safe= and as_of= cannot be combined yet")
+            return _convert(self._sql_as_of(query, as_of), as_)
         if safe:
             return _convert(self._sql_safe(query), as_)
         with self._lock:

@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
     "marketlake.cli.config_cmd",
+    "marketlake.cli.restore",
     "marketlake.cli.migrate",
     "marketlake.cli.actions",
     "marketlake.cli.dataset",

@@ -26,13 +26,16 @@ def sql(
     limit: Annotated[int, typer.Option("--limit", help="Rows shown in table format (files get all).")] = 200,
     safe: Annotated[bool, typer.Option("--safe", help="Only the warehouse's views: no other file, no network, "
                                        "no extension, configuration locked (for queries you did not write).")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Read each table as it was at this instant (ISO "
+                                              "timestamp, UTC) or Delta version (an integer): time travel.")] = None,
 ) -> None:
     """Run a query; production and support tables are views by their names.
 
     Full DuckDB by default (your own queries may read other files or COPY results out); `--safe` for
     queries from elsewhere.
     """
-    result = Warehouse(warehouse).sql(query, as_="arrow", safe=safe)
+    when: int | str | None = int(as_of) if as_of is not None and as_of.strip().isdigit() else as_of
+    result = Warehouse(warehouse).sql(query, as_="arrow", safe=safe, as_of=when)
     emit(result, fmt=fmt, output=output, limit=limit)
 
 

@@ -30,6 +30,7 @@ from marketlake.janitor.audit import AuditEntry, audit
 from marketlake.schema import SUPPORT_SCHEMAS
 from marketlake.storage import DeltaStore, integrity
 from marketlake.storage import maintenance as mt
+from marketlake.storage.versioned import as_of_horizon
 
 Action = Literal["remove", "vacuum", "compact", "keep", "repair"]
 PROTECTED = ("production", "support")
@@ -103,6 +104,11 @@ def plan(
             from marketlake.datasets.registry import vacuum_warnings
 
             pinned = "".join(f"; WARNING: {w}" for w in vacuum_warnings(store, e.name, files))
+            horizon = as_of_horizon(store, e.name, files)
+            if horizon is not None:
+                pinned += (f"; time travel (as_of) will reach back to version {horizon.version + 1} only: "
+                           f"version {horizon.version} ({horizon.timestamp:%Y-%m-%d %H:%M}Z) and older become "
+                           f"unreadable")
             out.append(PlanEntry(e.name, e.object_class, e.kind, "vacuum", size,
                                  f"{len(files)} files unused for {vacuum_hours} h{what}{pinned}"))
         if compact and e.object_class == "production":

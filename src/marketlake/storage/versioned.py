@@ -152,6 +152,103 @@ def read_at(
     return (sort_rows(out) if sort else out).select(cols), info
 
 
+def files_at(store: DeltaStore, table: str, *, version: int | None = None,
+             timestamp: Bound = None) -> tuple[list[str], VersionInfo]:
+    """Full paths of the data files of `table` at a version or timestamp (for SQL views), and the version.
+
+    Raises:
+        StorageError: the version cannot be loaded, or its files were vacuumed.
+    """
+    dt = _open(store, table, version, timestamp)
+    info = VersionInfo(table, int(dt.version()), commit_time(dt))
+    paths = [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
+    root = store.table_root(table)
+    if not store.remote:
+        gone = [p for p in paths if not os.path.exists(f"{root}/{p}")]
+        if gone:
+            raise StorageError(f"{table} version {info.version} is no longer readable: {len(gone)} of its "
+                               f"{len(paths)} data files were vacuumed (e.g. {gone[0]})", table=table)
+    return [f"{store.path(table)}/{p}" for p in paths], info
+
+
+def as_of_horizon(store: DeltaStore, table: str, deleted: list[str] | set[str], *,
+                  max_versions: int = 200) -> VersionInfo | None:
+    """The newest version of `table` that deleting `deleted` (data file paths, relative or absolute) would
+    make unreadable: time travel (`as_of=`) reaches back to the version after it, no further.
+
+    Versions are checked newest first, at most `max_versions` of them (older ones read older files still).
+    None when no version in reach reads a deleted file.
+    """
+    root = store.path(table).rstrip("/") + "/"
+    gone = {p[len(root):] if p.startswith(root) else p for p in deleted}
+    if not gone or not store.exists(table):
+        return None
+    latest = store.version(table)
+    for version in range(latest - 1, max(-1, latest - 1 - max_versions), -1):
+        try:
+            dt = _open(store, table, version, None)
+        except StorageError:
+            return None  # the log no longer reaches further back
+        files = set(pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist())
+        if files & gone:
+            return VersionInfo(table, version, commit_time(dt))
+    return None
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What `restore` would do: the table from `current` back to `target`, rows now and then."""
+
+    table: str
+    current: VersionInfo
+    target: VersionInfo
+    rows_now: int
+    rows_then: int
+    undone: tuple[str, ...]  # the operations committed after the target, newest first
+
+    def describe(self) -> str:
+        fmt = "%Y-%m-%d %H:%M:%SZ"
+        return (f"{self.table}: back from version {self.current.version} ({self.current.timestamp.strftime(fmt)}, "
+                f"{self.rows_now:,} rows) to version {self.target.version} ({self.target.timestamp.strftime(fmt)}, "
+                f"{self.rows_then:,} rows), undoing {len(self.undone)} commit(s); the restore is a new commit, "
+                f"so it can itself be undone")
+
+
+def _rows(dt: DeltaTable) -> int:
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    return int(pc.sum(actions.column("num_records")).as_py() or 0) if "num_records" in actions.column_names else 0
+
+
+def plan_restore(store: DeltaStore, table: str, version: int) -> RestorePlan:
+    """Check that `table` can go back to `version` and say what that means; changes nothing.
+
+    Raises:
+        StorageError: no such version, its files were vacuumed, or its layout (partitioning, schema)
+            differs from today's (a version from before a `marketlake migrate`).
+    """
+    now = _open(store, table, None, None)
+    then = _open(store, table, version, None)
+    files_at(store, table, version=version)  # refuses a vacuumed version
+    if list(then.metadata().partition_columns) != list(now.metadata().partition_columns) or \
+            then.schema().to_arrow() != now.schema().to_arrow():
+        raise StorageError(f"{table} version {version} has another layout than today's (it predates a migration); "
+                           f"restore a later version", table=table)
+    undone = tuple(str(h.get("operation", "?")) for h in now.history() if int(h.get("version", -1)) > version)
+    return RestorePlan(table, VersionInfo(table, int(now.version()), commit_time(now)),
+                       VersionInfo(table, int(then.version()), commit_time(then)), _rows(now), _rows(then), undone)
+
+
+def restore(store: DeltaStore, table: str, version: int) -> RestorePlan:
+    """Bring `table` back to `version` in one new commit (under the writer lock); returns what was done."""
+    from marketlake.storage.commits import commit_properties
+
+    with store.writer_lock():
+        plan = plan_restore(store, table, version)
+        dt = store.table(table)
+        dt.restore(version, commit_properties=commit_properties("restore", restoredVersion=version))
+    return plan
+
+
 def version_files(store: DeltaStore, table: str, version: int) -> set[str]:
     """Relative paths of the data files version `version` of `table` reads (empty if it cannot be loaded)."""
     try:
@@ -161,4 +258,5 @@ def version_files(store: DeltaStore, table: str, version: int) -> set[str]:
     return set(_files.build_index(pa.table(dt.get_add_actions(flatten=True)), version).paths)
 
 
-__all__ = ["VersionInfo", "commit_time", "read_at", "version_files", "version_info"]
+__all__ = ["RestorePlan", "VersionInfo", "as_of_horizon", "commit_time", "files_at", "plan_restore", "read_at",
+           "restore", "version_files", "version_info"]
