@@ -127,7 +127,7 @@ def _load_valid(
         wanted = sorted(compute_set & set(stored_index["symbol"]))
         history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
         last_bar = stored_index.set_index("symbol")["datetime"].reindex(wanted)
-    stored_meta = _stored_metadata(store, spec, last_bar)
+    stored_meta = stored_metadata(store, spec, last_bar)
     report.timings["read_history"] = time.perf_counter() - t
 
     incoming = good.assign(source=source)
@@ -202,7 +202,7 @@ def _refresh(store: DeltaStore, spec: TableSpec, report: LoadReport, *, since: d
     bars = store.read(spec.name, symbols=symbols, columns=[*BAR_COLUMNS, "source"], sort=False).to_pandas()
     if bars.empty:
         return
-    meta = _stored_metadata(store, spec, bars.groupby("symbol", sort=False)["datetime"].max())
+    meta = stored_metadata(store, spec, bars.groupby("symbol", sort=False)["datetime"].max())
     if metadata is not None:
         meta = resolve_metadata(meta["symbol"].tolist(), spec, provided=metadata, master=meta)
     report.timings["read_history"] = time.perf_counter() - t
@@ -275,7 +275,7 @@ def _without_symbol(rows: pa.Table, symbol: str) -> pa.Table:
     return pa.concat_tables([rows.slice(0, first), rows.slice(last)])
 
 
-def _stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
+def stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
     """Metadata on each stored symbol's latest bar (`last_bar`: symbol -> its latest datetime).
 
     A load rewrites every row of a symbol whose metadata changed, so one row per symbol tells the stored
@@ -389,4 +389,4 @@ def _metadata_for_compute(
     return pd.concat([resolved, peer_meta], ignore_index=True)
 
 
-__all__ = ["compute_in_chunks", "load_bars", "refresh_cross_section"]
+__all__ = ["compute_in_chunks", "load_bars", "refresh_cross_section", "stored_metadata"]

@@ -100,6 +100,7 @@ def follow_master(
     store: DeltaStore,
     *,
     tables: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
     master: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
@@ -108,9 +109,11 @@ def follow_master(
 
     The recompute goes through the pipeline's refresh (`refresh_cross_section`) over the changed
     symbols plus their old and new sector peers and the benchmark: a sector change moves the peers'
-    `rs_sector_20`. A table whose bars already follow the master gets no commit.
+    `rs_sector_20`. A table whose bars already follow the master gets no commit. `symbols` limits the
+    comparison to those symbols (a vendor load that refreshed their metadata): the cost of a run is then
+    their last bars, not every symbol of every table.
     """
-    from marketlake.pipeline.core import _stored_metadata, refresh_cross_section
+    from marketlake.pipeline.core import refresh_cross_section, stored_metadata
 
     say = progress or (lambda _m: None)
     current = master if master is not None else store.read_support("symbols").to_pandas()
@@ -119,13 +122,17 @@ def follow_master(
         spec = get_table(name)
         if not store.exists(name):
             continue
-        last = store.read(name, columns=["symbol", "datetime"], sort=False).to_pandas()
+        wanted = None if symbols is None else list(symbols)
+        last = store.read(name, symbols=wanted, columns=["symbol", "datetime"], sort=False).to_pandas()
         if last.empty:
             continue
-        stored = _stored_metadata(store, spec, last.groupby("symbol", sort=False)["datetime"].max())
+        stored = stored_metadata(store, spec, last.groupby("symbol", sort=False)["datetime"].max())
         changed = metadata_changes(stored, current)
         if changed.empty:
             continue
+        if wanted is not None:  # the sector peers to recompute are in the rest of the table
+            last = store.read(name, columns=["symbol", "datetime"], sort=False).to_pandas()
+            stored = stored_metadata(store, spec, last.groupby("symbol", sort=False)["datetime"].max())
         sectors = set(changed["sector"].dropna()) | set(
             stored.loc[stored["symbol"].isin(changed["symbol"]), "sector"].dropna())
         peers = set(stored.loc[stored["sector"].isin(sectors), "symbol"])

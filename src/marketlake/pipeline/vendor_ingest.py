@@ -364,6 +364,8 @@ def ingest_twelvedata(
                       earliest=floors.known, peers=False)
         # 3. the pages above left sector peers' / everyone's benchmark fields stale: one refresh for all
         deferred.finish(report, say=say)
+        # 4. the vendor's metadata refreshed the master: the same symbols' bars in the other tables follow it
+        _follow_master_elsewhere(store, spec, [s for s in symbols if s not in report.not_found], say=say)
         revived = [s for s in rechecked if s not in report.not_found and s not in report.failed
                    and state.get(s) is not None and state[s].status == "ok"]
         if revived:
@@ -435,10 +437,21 @@ def ingest_binance(
         invalid = {s: r for s, r in source.not_found.items() if f"binance {INVALID_SYMBOL}:" in r}
         if invalid:
             mark_inactive(store, invalid, now=datetime.now(UTC), source="binance")
+        _follow_master_elsewhere(store, spec, [s for s in names if s not in report.not_found], say=say)
     report.weight = budget.total_credits - weight0
     report.requests = source.client.requests_sent - requests0
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _follow_master_elsewhere(store: DeltaStore, spec: TableSpec, symbols: list[str], *, say: Progress) -> None:
+    """Rewrite the bars of `symbols` in the other production tables whose metadata now differs from the master."""
+    from marketlake.pipeline.metadata import follow_master
+    from marketlake.schema import TABLE_NAMES
+
+    others = [t for t in TABLE_NAMES if t != spec.name and store.exists(t)]
+    if symbols and others:
+        follow_master(store, tables=others, symbols=symbols, progress=say)
 
 
 def _floors(store: DeltaStore, spec: TableSpec, client: TwelveDataClient, state: dict[str, IngestState],
