@@ -149,3 +149,20 @@ def test_config_show_names_every_origin_and_masks_secrets(tmp_path: Path, monkey
     assert rows["twelvedata.api_key"]["value"] == "**** (13 characters)"
     table = runner.invoke(app, ["config", "show", "--config", str(cfg)])
     assert "sekrit" not in done.output + table.output and "**** (13 characters)" in table.output
+
+
+def test_row_commands_share_format_and_output(warehouse: Path, tmp_path: Path) -> None:
+    audit_json = runner.invoke(app, ["janitor", "audit", "-w", str(warehouse), "--json"])
+    assert audit_json.exit_code == 0, audit_json.output
+    records = json.loads(audit_json.stdout)
+    as_csv = runner.invoke(app, ["janitor", "audit", "-w", str(warehouse), "--format", "csv"])
+    lines = as_csv.stdout.splitlines()
+    assert as_csv.exit_code == 0 and '"name"' in lines[0] and len(lines) == len(records) + 1
+    assert json.loads(runner.invoke(app, ["janitor", "plan", "-w", str(warehouse), "-f", "json"]).stdout) == \
+        json.loads(runner.invoke(app, ["janitor", "plan", "-w", str(warehouse), "--json"]).stdout)
+    target = tmp_path / "retention.parquet"
+    done = runner.invoke(app, ["retention", "-w", str(warehouse), "-f", "parquet", "-o", str(target)])
+    assert done.exit_code == 0 and target.exists()
+    listed = runner.invoke(app, ["symbols", "list", "-w", str(warehouse), "-s", "SPY", "-f", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert [r["symbol"] for r in json.loads(listed.stdout)] == ["SPY"]

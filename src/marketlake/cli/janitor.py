@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records
 from marketlake.errors import ConfigError
 from marketlake.janitor import apply, apply_retention, audit, decide, plan, retention_plan
 from marketlake.janitor.plan import DEFAULT_VACUUM_HOURS
@@ -48,18 +49,18 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     return out
 
 
-def audit_cmd(warehouse: WarehouseOption = DEFAULT_WAREHOUSE, as_json: JsonOption = False) -> None:
+def audit_cmd(warehouse: WarehouseOption = DEFAULT_WAREHOUSE, as_json: JsonOption = False,
+              fmt: FormatOption = Format.table, output: OutputOption = None) -> None:
     """Everything in the warehouse: class (production/support/legacy/temp/unknown), rows, size, versions."""
     store = DeltaStore(warehouse)
     entries = audit(store)
     actions = {p.name: p.action for p in decide(entries)}
-    if as_json:
-        typer.echo(json.dumps([{**e.to_dict(), "action": actions[e.name]} for e in entries], indent=2))
-        return
     rows = [[e.name, e.object_class, e.kind, e.rows, _size(e.bytes), e.files, e.partitions, e.versions,
              e.last_write.strftime("%Y-%m-%d %H:%M") if e.last_write else None, actions[e.name]] for e in entries]
-    console().print(_table("warehouse audit", ["name", "class", "kind", "rows", "bytes", "files", "partitions",
-                                               "versions", "last write", "action"], rows))
+    emit_records([{**e.to_dict(), "action": actions[e.name]} for e in entries], fmt=fmt, output=output,
+                 as_json=as_json, human=lambda: console().print(_table(
+                     "warehouse audit", ["name", "class", "kind", "rows", "bytes", "files", "partitions", "versions",
+                                         "last write", "action"], rows)))
 
 
 def _render_plan(entries: list[Any], title: str) -> None:
@@ -75,13 +76,13 @@ def plan_cmd(
     include: IncludeOption = None,
     vacuum_hours: VacuumOption = DEFAULT_VACUUM_HOURS,
     show_keep: Annotated[bool, typer.Option("--all", help="Also list the objects that are kept.")] = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """What `apply` would remove, vacuum or compact and the bytes reclaimed. Changes nothing."""
     entries = plan(DeltaStore(warehouse), include=include or (), vacuum_hours=vacuum_hours, show_keep=show_keep)
-    if as_json:
-        typer.echo(json.dumps([p.to_dict() for p in entries], indent=2))
-        return
-    _render_plan(entries, "janitor plan (dry run)")
+    emit_records([p.to_dict() for p in entries], fmt=fmt, output=output, as_json=as_json,
+                 human=lambda: _render_plan(entries, "janitor plan (dry run)"))
 
 
 def apply_cmd(
@@ -125,6 +126,8 @@ def retention_cmd(
         "--days", help="Override a window, e.g. stocks_1min_clean=90 (1-minute: 90..186).")] = None,
     now: Annotated[str | None, typer.Option(help="Reference time (ISO, UTC); default now.")] = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Enforce each table's retention window (tables.md) by dropping whole expired partitions."""
     store = DeltaStore(warehouse)
@@ -133,16 +136,17 @@ def retention_cmd(
         get_table(name)  # an unknown table is an error, not an empty plan
     fn = apply_retention if do_apply else retention_plan
     entries = fn(store, now=moment, overrides=_overrides(days), tables=table)
-    if as_json:
-        typer.echo(json.dumps([e.to_dict() for e in entries], indent=2))
-        return
-    rows = [[e.table, e.partition, e.rows, _size(e.bytes), e.cutoff.strftime("%Y-%m-%d")] for e in entries]
-    con = console()
-    con.print(_table("retention" + ("" if do_apply else " (dry run)"),
-                     ["table", "partition", "rows", "bytes", "cutoff"], rows))
-    verb = "dropped" if do_apply else "would drop"
-    con.print(f"{verb} {len(entries)} partitions, {sum(e.rows for e in entries):,} rows, "
-              f"{_size(sum(e.bytes for e in entries))}" + ("" if do_apply else "; re-run with --yes to apply"))
+
+    def human() -> None:
+        rows = [[e.table, e.partition, e.rows, _size(e.bytes), e.cutoff.strftime("%Y-%m-%d")] for e in entries]
+        con = console()
+        con.print(_table("retention" + ("" if do_apply else " (dry run)"),
+                         ["table", "partition", "rows", "bytes", "cutoff"], rows))
+        verb = "dropped" if do_apply else "would drop"
+        con.print(f"{verb} {len(entries)} partitions, {sum(e.rows for e in entries):,} rows, "
+                  f"{_size(sum(e.bytes for e in entries))}" + ("" if do_apply else "; re-run with --yes to apply"))
+
+    emit_records([e.to_dict() for e in entries], fmt=fmt, output=output, as_json=as_json, human=human)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ says where; without it they go to stdout.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -126,9 +127,25 @@ def emit(rows: pa.Table, *, fmt: Format | str = Format.table, output: Path | Non
             con.print(part, highlight=False)
 
 
+def emit_records(records: list[dict[str, Any]], *, fmt: Format | str, output: Path | None, as_json: bool = False,
+                 human: Callable[[], None]) -> None:
+    """A command's result objects: its own Rich rendering (`human`) for `table` on the terminal, else `emit`.
+
+    `--json` (the older flag) is `--format json`; JSON on stdout keeps its indented layout.
+    """
+    fmt = Format.json if as_json else Format(fmt)
+    if fmt is Format.table and output is None:
+        human()
+    elif fmt is Format.json and output is None:
+        typer.echo(json.dumps(records, default=_json_default, indent=2))
+    else:
+        emit(records_to_table(records), fmt=fmt, output=output)
+
+
 def records_to_table(records: list[dict[str, Any]]) -> pa.Table:
     """Plain dicts (a command's result objects) as an Arrow table, for `emit`."""
     return pa.Table.from_pylist(records) if records else pa.table({})
 
 
-__all__ = ["Format", "FormatOption", "OutputOption", "emit", "fits", "records_to_table", "render_table"]
+__all__ = ["Format", "FormatOption", "OutputOption", "emit", "emit_records", "fits", "records_to_table",
+           "render_table"]

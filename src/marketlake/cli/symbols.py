@@ -19,7 +19,8 @@ import pyarrow as pa
 import typer
 from rich.table import Table
 
-from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit
 from marketlake.config import load_config
 from marketlake.errors import ConfigError
 from marketlake.schema import METADATA_COLUMNS, SUPPORT_SCHEMAS
@@ -103,6 +104,9 @@ def list_symbols(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 50,
     sector: Annotated[str | None, typer.Option(help="Only this sector.")] = None,
+    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Only these symbols (comma-separated).")] = None,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """List the symbol master."""
     from marketlake.storage import DeltaStore
@@ -110,9 +114,15 @@ def list_symbols(
     frame = DeltaStore(warehouse).read_support("symbols").to_pandas()
     if sector:
         frame = frame[frame["sector"] == sector]
+    wanted = split_symbols(symbols)
+    if wanted:
+        frame = frame[frame["symbol"].isin(wanted)]
     frame = frame.sort_values("symbol")
+    if fmt is not Format.table or output is not None:  # files and programs get every row and column
+        emit(pa.Table.from_pandas(frame, preserve_index=False), fmt=fmt, output=output)
+        return
     shown = frame if limit <= 0 else frame.head(limit)
-    table = Table(title=f"symbols ({len(frame)})")
+    table = Table(title=f"symbols ({len(frame)})" + (f", first {limit} shown" if 0 < limit < len(frame) else ""))
     cols = ("symbol", "name", "asset_type", "exchange", "mic_code", "sector", "industry")
     for c in cols:
         table.add_column(c)
