@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.options import current
 from marketlake.config import load_config
 from marketlake.quality import QualityConfig, QualityReport, run_quality, universes_from_config
 from marketlake.storage import DeltaStore
@@ -83,9 +84,12 @@ def quality(
         universes=universes_from_config(cfg), targets=dict(cfg.tiers), missing_tolerance=tolerance,
         stale_sessions=stale_sessions, outlier_sigma=sigma, as_of=moment, reference_paths=tuple(reference or ()),
     )
-    con = console(stderr=True)
-    report = run_quality(DeltaStore(warehouse), tables=table, config=qcfg, fix=fix, plan_only=not yes,
-                         progress=None if as_json else (lambda m: con.print(f"[dim]{m}[/]")))
+    reporter = current().reporter()
+    if as_json:
+        reporter.quiet = True  # stdout is one JSON object; stderr stays free of progress too
+    with reporter.task("quality", unit="checks") as task:
+        report = run_quality(DeltaStore(warehouse), tables=table, config=qcfg, fix=fix, plan_only=not yes,
+                             progress=task.stage)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), default=str))
     else:

@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
+from marketlake.cli.options import current
 from marketlake.cli.output import Format, FormatOption, OutputOption, emit
 from marketlake.config import load_config
 from marketlake.errors import ConfigError
@@ -80,7 +81,9 @@ def load(
         store.upsert_support("symbols", rows, keys=["symbol"])
     out = console()
     out.print(f"loaded {rows.num_rows} symbols from {len(paths)} file(s) into {warehouse}")
-    for rep in follow_master(store, progress=lambda m: out.print(f"[dim]{m}[/]")):
+    with current().reporter().task("bars follow the symbol master", unit="tables") as task:
+        reports = follow_master(store, progress=task.stage)
+    for rep in reports:
         out.print(f"{rep.table}: {rep.updated:,} bars rewritten with the master's metadata "
                   f"({rep.symbols_computed} symbols recomputed, version {rep.version})")
 
