@@ -58,7 +58,7 @@ def synthetic(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same market.")] = 42,
     start: Annotated[str | None, typer.Option(help="First date (ISO).")] = None,
     end: Annotated[str | None, typer.Option(help="Last date (ISO).")] = None,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated subset of symbols.")] = None,
+    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated subset of symbols.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Generate an offline, deterministic market and load it."""
