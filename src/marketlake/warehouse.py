@@ -20,33 +20,21 @@ import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 
 from marketlake.errors import ConfigError, StorageError
+from marketlake.frames import OutputKind, to_frame
 from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, bar_schema
 from marketlake.storage import DeltaStore, TableInfo
 
 if TYPE_CHECKING:
     from marketlake.pipeline.report import LoadReport
 
-OutputKind = Literal["pandas", "arrow", "polars"]
 Bound = str | date | datetime | None
-
-
-def _convert(table: pa.Table, as_: OutputKind) -> Any:
-    if as_ == "arrow":
-        return table
-    if as_ == "polars":
-        import polars as pl
-
-        return pl.from_arrow(table)
-    if as_ == "pandas":
-        return table.to_pandas()
-    raise ValueError(f"as_ must be 'pandas', 'arrow' or 'polars', not {as_!r}")
 
 
 def _to_pandas(frame: Any, what: str) -> Any:
@@ -130,11 +118,11 @@ class Warehouse:
                 )
             rows = self._rows(table, symbols, start, end, list(RESAMPLE_COLUMNS), as_of)
             rows = adjust_rows(self.store, table, rows, adjust)
-            return _convert(resample_bars(rows, spec, resample), as_)
+            return to_frame(resample_bars(rows, spec, resample), as_)
         if columns is not None:
             columns = ["symbol", "datetime", *[c for c in columns if c not in ("symbol", "datetime")]]
         rows = self._rows(table, symbols, start, end, columns, as_of)
-        return _convert(adjust_rows(self.store, table, rows, adjust), as_)
+        return to_frame(adjust_rows(self.store, table, rows, adjust), as_)
 
     def _rows(self, table: str, symbols: list[str] | None, start: Bound, end: Bound, columns: list[str] | None,
               as_of: int | str | date | datetime | None) -> pa.Table:
@@ -320,9 +308,9 @@ class Warehouse:
         if as_of is not None:
             if safe:
                 raise ConfigError("safe= and as_of= cannot be combined yet")
-            return _convert(self._sql_as_of(query, as_of), as_)
+            return to_frame(self._sql_as_of(query, as_of), as_)
         if safe:
-            return _convert(self._sql_safe(query), as_)
+            return to_frame(self._sql_safe(query), as_)
         with self._lock:
             try:
                 con = self._session(query)
@@ -331,7 +319,7 @@ class Warehouse:
             except duckdb.Error as exc:
                 tables = ", ".join(self.store.table_names()) or "none yet"
                 raise StorageError(f"SQL failed: {exc}. Tables available as views: {tables}") from None
-        return _convert(result, as_)
+        return to_frame(result, as_)
 
     def close(self) -> None:
         """Close the cached DuckDB connection (the next `sql` call opens a new one)."""

@@ -18,20 +18,9 @@ import pyarrow.parquet as pq
 
 from marketlake.datasets import manifest as _manifest
 from marketlake.errors import ConfigError
+from marketlake.frames import to_frame
 
 Output = Literal["pandas", "polars", "arrow"]
-
-
-def _convert(table: pa.Table, as_: Output) -> Any:
-    if as_ == "arrow":
-        return table
-    if as_ == "polars":
-        import polars as pl
-
-        return pl.from_arrow(table)
-    if as_ == "pandas":
-        return table.to_pandas()
-    raise ConfigError(f"as_ must be 'pandas', 'polars' or 'arrow', not {as_!r}")
 
 
 class Dataset:
@@ -85,19 +74,19 @@ class Dataset:
         return self.to_arrow(columns).to_pandas()
 
     def to_polars(self, columns: list[str] | None = None) -> Any:
-        return _convert(self.to_arrow(columns), "polars")
+        return to_frame(self.to_arrow(columns), "polars")
 
     def features(self, as_: Output = "pandas") -> Any:
         """symbol, datetime and the feature columns."""
-        return _convert(self.to_arrow(self.feature_columns), as_)
+        return to_frame(self.to_arrow(self.feature_columns), as_)
 
     def labels(self, as_: Output = "pandas") -> Any:
         """symbol, datetime and the label columns."""
-        return _convert(self.to_arrow(self.label_columns), as_)
+        return to_frame(self.to_arrow(self.label_columns), as_)
 
     def folds(self, as_: Output = "pandas") -> Any:
         """symbol, datetime and fold_1..fold_k ('train', 'test' or NULL)."""
-        return _convert(self.to_arrow(self.fold_columns), as_)
+        return to_frame(self.to_arrow(self.fold_columns), as_)
 
     def _record_batches(self, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
         if self._table is not None:

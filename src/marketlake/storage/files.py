@@ -368,4 +368,24 @@ def fragments(
     return out
 
 
-__all__ = ["FileIndex", "build_index", "cached_file", "fragments", "plan", "prune", "read_groups", "select_rows"]
+def row_mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
+    """Rows matching the symbols and the inclusive [lo, hi] range (None when every row does); a boolean
+    mask rather than a filter expression, which costs an Acero plan per call."""
+    mask = None
+    if symbols:
+        wanted = sorted(set(symbols))
+        sym = rows.column("symbol")
+        if len(wanted) == 1:
+            mask = pc.equal(sym, pa.scalar(wanted[0], pa.string()))
+        else:
+            mask = pc.is_in(sym, value_set=pa.array(wanted, pa.string()))
+    ts = pa.timestamp("us", tz="UTC")
+    for bound, op in ((lo, pc.greater_equal), (hi, pc.less_equal)):
+        if bound is not None:
+            part = op(rows.column("datetime"), pa.scalar(bound, ts))
+            mask = part if mask is None else pc.and_(mask, part)
+    return mask
+
+
+__all__ = ["FileIndex", "build_index", "cached_file", "fragments", "plan", "prune", "read_groups", "row_mask",
+           "select_rows"]

@@ -28,7 +28,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -38,6 +37,7 @@ from deltalake import DeltaTable
 from marketlake.errors import StorageError
 from marketlake.schema import LEGACY_PARTITION_COLUMNS, PARTITION_COLUMN, TABLE_NAMES, classify
 from marketlake.storage.commits import LAYOUT_VERSION, TABLE_PROPERTIES, layout_description, layout_of
+from marketlake.storage.parquet_commit import stat_value
 
 if TYPE_CHECKING:
     from marketlake.storage.store import DeltaStore
@@ -61,22 +61,12 @@ def layout_version(store: DeltaStore, name: str) -> int:
     return layout_of(dt.metadata().description)
 
 
-def _stat(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def _stats(add: dict[str, Any]) -> str | None:
     """An add action's statistics as Delta JSON, rebuilt from delta-rs' parsed view of them."""
     if add.get("num_records") is None:
         return None
-    mins = {k: _stat(v) for k, v in (add.get("min") or {}).items() if v is not None}
-    maxs = {k: _stat(v) for k, v in (add.get("max") or {}).items() if v is not None}
+    mins = {k: stat_value(v) for k, v in (add.get("min") or {}).items() if v is not None}
+    maxs = {k: stat_value(v) for k, v in (add.get("max") or {}).items() if v is not None}
     nulls = {k: v for k, v in (add.get("null_count") or {}).items() if v is not None}
     return json.dumps({"numRecords": add["num_records"], "minValues": mins, "maxValues": maxs, "nullCount": nulls})
 

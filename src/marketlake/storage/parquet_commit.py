@@ -38,7 +38,8 @@ STATS_COLUMNS: int | None = None  # every column (Delta's default is the first 3
 _STR_STAT_MAX = 32
 
 
-def _stat(value: object) -> object:
+def stat_value(value: object) -> object:
+    """A statistic as the Delta log writes it: ISO timestamps with Z, dates, NaN as null."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, date):
@@ -67,7 +68,7 @@ def file_stats(data: pa.Table) -> str:
             if len(hi) > _STR_STAT_MAX:  # a truncated max is not an upper bound: leave it out
                 continue
             lo = lo[:_STR_STAT_MAX]
-        lo, hi = _stat(lo), _stat(hi)
+        lo, hi = stat_value(lo), stat_value(hi)
         if lo is not None and hi is not None:
             mins[name], maxs[name] = lo, hi
     return json.dumps({"numRecords": data.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
@@ -135,4 +136,5 @@ def write_partitions(
     )
 
 
-__all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "ROW_GROUP_ROWS", "file_stats", "row_group_rows", "write_partitions"]
+__all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "ROW_GROUP_ROWS", "file_stats", "row_group_rows", "stat_value",
+           "write_partitions"]

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
@@ -62,25 +61,6 @@ class TableInfo:
     bytes: int
     version: int
     last_write: datetime | None
-
-
-def _row_mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
-    """Rows matching the symbols and the inclusive [lo, hi] range (None when every row does); a boolean
-    mask rather than a filter expression, which costs an Acero plan per call."""
-    mask = None
-    if symbols:
-        wanted = sorted(set(symbols))
-        sym = rows.column("symbol")
-        if len(wanted) == 1:
-            mask = pc.equal(sym, pa.scalar(wanted[0], pa.string()))
-        else:
-            mask = pc.is_in(sym, value_set=pa.array(wanted, pa.string()))
-    ts = pa.timestamp("us", tz="UTC")
-    for bound, op in ((lo, pc.greater_equal), (hi, pc.less_equal)):
-        if bound is not None:
-            part = op(rows.column("datetime"), pa.scalar(bound, ts))
-            mask = part if mask is None else pc.and_(mask, part)
-    return mask
 
 
 class DeltaStore:
@@ -309,7 +289,7 @@ class DeltaStore:
         )
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
         out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=self._fs, pool=pool)
-        mask = _row_mask(out, symbols, lo, hi) if out.num_rows else None
+        mask = _files.row_mask(out, symbols, lo, hi) if out.num_rows else None
         if mask is not None:
             out = _files.select_rows(out, mask)
         if sort:

@@ -86,19 +86,6 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[1]
 
 
-def _mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
-    """Rows of the wanted symbols within [lo, hi] (None: every row)."""
-    mask = None
-    if symbols:
-        mask = pc.is_in(rows.column("symbol"), value_set=pa.array(sorted(set(symbols)), pa.string()))
-    ts = pa.timestamp("us", tz="UTC")
-    for bound, op in ((lo, pc.greater_equal), (hi, pc.less_equal)):
-        if bound is not None:
-            part = op(rows.column("datetime"), pa.scalar(bound, ts))
-            mask = part if mask is None else pc.and_(mask, part)
-    return mask
-
-
 def read_at(
     store: DeltaStore,
     table: str,
@@ -146,7 +133,7 @@ def read_at(
                        pool=pool)
     need = cols + [k for k in ("symbol", "datetime") if k not in cols]
     out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=store.filesystem, pool=pool)
-    mask = _mask(out, symbols, lo, hi) if out.num_rows else None
+    mask = _files.row_mask(out, symbols, lo, hi) if out.num_rows else None
     if mask is not None:
         out = _files.select_rows(out, mask)
     return (sort_rows(out) if sort else out).select(cols), info
