@@ -155,14 +155,32 @@ def test_config_key_sets_the_default_wait(tmp_path: Path, monkeypatch: pytest.Mo
     from marketlake.storage import lock
 
     monkeypatch.delenv(ENV_WAIT, raising=False)
-    monkeypatch.setattr(lock, "_SETTINGS", dict(lock._SETTINGS))  # the process-wide defaults, restored after
     assert lock.default_wait() == lock.DEFAULT_WAIT_S == 600
     cfg_file = tmp_path / "marketlake.toml"
     cfg_file.write_text("lock_wait_seconds = 42\n")
-    configure_lock(load_config(cfg_file))
-    assert lock.default_wait() == 42
-    monkeypatch.setenv(ENV_WAIT, "7")
-    assert lock.default_wait() == 7 and load_config(cfg_file).lock_wait_seconds == 7
-    monkeypatch.setenv(ENV_WAIT, "soon")
-    with pytest.raises(ConfigError, match="not a number"):
-        lock.default_wait()
+    with lock.settings_scope():
+        configure_lock(load_config(cfg_file))
+        assert lock.default_wait() == 42
+        monkeypatch.setenv(ENV_WAIT, "7")
+        assert lock.default_wait() == 7 and load_config(cfg_file).lock_wait_seconds == 7
+        monkeypatch.setenv(ENV_WAIT, "soon")
+        with pytest.raises(ConfigError, match="not a number"):
+            lock.default_wait()
+    monkeypatch.delenv(ENV_WAIT)
+    assert lock.default_wait() == 600  # the scope ends with the command
+
+
+def test_an_in_process_command_leaves_no_lock_wait_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run through the Typer app (tests, notebooks) must not set the next command's wait."""
+    from typer.testing import CliRunner
+
+    from marketlake.cli.main import app
+    from marketlake.storage import lock
+
+    cfg_file = tmp_path / "marketlake.toml"
+    cfg_file.write_text("lock_wait_seconds = 3\n")
+    monkeypatch.delenv(ENV_WAIT, raising=False)
+    result = CliRunner().invoke(app, ["config", "show", "--config", str(cfg_file)])
+    assert result.exit_code == 0, result.output
+    assert "3.0" in result.output
+    assert lock.default_wait() == 600

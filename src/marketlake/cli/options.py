@@ -138,15 +138,18 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         quiet = bool(kwargs.get(owner.get("quiet", ""), extra.get("quiet", False)))
         verbose = bool(kwargs.get(owner.get("verbose", ""), extra.get("verbose", False)))
         config = kwargs.get(owner.get("config", ""), extra.get("config"))
-        if config is not None:  # the lock wait of the file named on this command line
-            from marketlake.cli.common import configure_lock
+        from marketlake.storage.lock import settings_scope
 
-            configure_lock(config)
-        if resolves_warehouse and kwargs.get("warehouse") is None:
-            kwargs["warehouse"] = Path(resolve_warehouse(None, config))
-        configure_logging(quiet=quiet, verbose=verbose)
-        with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
-            return fn(*args, **kwargs)
+        with settings_scope():  # this command's lock wait ends with it (in-process runs included)
+            if config is not None:  # the lock wait of the file named on this command line
+                from marketlake.cli.common import configure_lock
+
+                configure_lock(config)
+            if resolves_warehouse and kwargs.get("warehouse") is None:
+                kwargs["warehouse"] = Path(resolve_warehouse(None, config))
+            configure_logging(quiet=quiet, verbose=verbose)
+            with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
+                return fn(*args, **kwargs)
 
     params = list(sig.parameters.values())
     keyword_at = next((i for i, p in enumerate(params) if p.kind == inspect.Parameter.VAR_KEYWORD), len(params))

@@ -92,6 +92,21 @@ def configure(*, wait_seconds: float | None = None, notify: Notify | None = None
         _SETTINGS["notify"] = notify
 
 
+@contextmanager
+def settings_scope() -> Iterator[None]:
+    """Settings made inside the block (by `configure`) are undone when it ends.
+
+    The CLI runs each command in one scope, so a command run in-process (tests, notebooks calling
+    the Typer app) does not leave its config file's wait behind for the next one.
+    """
+    saved = dict(_SETTINGS)
+    try:
+        yield
+    finally:
+        _SETTINGS.clear()
+        _SETTINGS.update(saved)
+
+
 def default_wait() -> float:
     """Seconds a writer waits for the lock: `MARKETLAKE_LOCK_WAIT`, the configured value, or 600."""
     text = os.environ.get(ENV_WAIT)
