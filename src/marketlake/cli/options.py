@@ -82,6 +82,20 @@ def configure_logging(*, quiet: bool, verbose: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
+@contextmanager
+def logging_scope() -> Iterator[None]:
+    """The `marketlake` logger as it was before the command: an in-process run (tests, notebooks) must
+    not leave the CLI's handler, level or propagation behind for the host program."""
+    logger = logging.getLogger("marketlake")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    try:
+        yield
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
+
+
 def resolve_warehouse(value: str | Path | None, config: Path | None = None) -> str:
     """-w, else MARKETLAKE_WAREHOUSE, else the config file's `warehouse`, else ./warehouse."""
     if value is not None and str(value) != "":
@@ -140,7 +154,7 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         config = kwargs.get(owner.get("config", ""), extra.get("config"))
         from marketlake.storage.lock import settings_scope
 
-        with settings_scope():  # this command's lock wait ends with it (in-process runs included)
+        with settings_scope(), logging_scope():  # this command's lock wait and logging end with it
             if config is not None:  # the lock wait of the file named on this command line
                 from marketlake.cli.common import configure_lock
 
