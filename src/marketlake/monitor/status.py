@@ -123,11 +123,13 @@ def _inactive(store: DeltaStore) -> set[str]:
 
 
 def table_status(store: DeltaStore, table: str, *, now: datetime, target: int, monitored: bool,
-                 grace: timedelta | None = None, inactive: set[str] | None = None) -> TableStatus:
-    """Status of one table at `now`."""
+                 grace: timedelta | None = None, inactive: set[str] | None = None,
+                 bars: pa.Table | None = None) -> TableStatus:
+    """Status of one table at `now` (`bars`: its `last_bars`, when the caller has them already)."""
     spec = get_table(table)
     exists = store.exists(table)
-    bars = last_bars(store, table) if exists else None
+    if exists and bars is None:
+        bars = last_bars(store, table)
     if bars is None or bars.num_rows == 0:
         fresh = judge(spec, None, now, grace=grace)
         state: State = "missing" if not exists else "empty"
@@ -175,6 +177,7 @@ def warehouse_status(
     tables: list[str] | None = None,
     grace: Mapping[str, timedelta] | None = None,
     budgets: Mapping[str, int | None] | None = None,
+    bars: Mapping[str, pa.Table] | None = None,
 ) -> StatusReport:
     """Status of the production tables at `now` (default: the current time).
 
@@ -186,6 +189,7 @@ def warehouse_status(
         tables: show only these tables.
         grace: per table, how long a complete bar may be missing (default per timeframe, see freshness).
         budgets: vendor -> credits per day of its plan (None: no daily budget).
+        bars: table -> its `last_bars`, when the caller read them already (the report does).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     goal = dict(DEFAULT_TIERS) if targets is None else dict(targets)
@@ -197,7 +201,7 @@ def warehouse_status(
     for name in names:
         monitored = name in goal if targets is not None else store.exists(name)
         rows.append(table_status(store, name, now=now, target=int(goal.get(name, 0)), monitored=monitored,
-                                 grace=(grace or {}).get(name), inactive=inactive))
+                                 grace=(grace or {}).get(name), inactive=inactive, bars=(bars or {}).get(name)))
     return StatusReport(now, rows, credits_today(store, now.date(), budgets))
 
 
