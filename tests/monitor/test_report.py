@@ -104,8 +104,10 @@ def test_report_command(demo: DeltaStore, tmp_path: Path) -> None:
 
 
 # -- in a real browser ---------------------------------------------------------------------------
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
-                 if p and os.path.exists(p)), None)
+# MARKETLAKE_CHROMIUM names another browser executable (a path that does not exist: no browser, the skip)
+_CANDIDATES = ((os.environ["MARKETLAKE_CHROMIUM"],) if os.environ.get("MARKETLAKE_CHROMIUM") else
+               (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"))
+CHROMIUM = next((p for p in _CANDIDATES if p and os.path.exists(p)), None)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,7 @@ def browser() -> Any:
     except ModuleNotFoundError:
         pytest.skip("Playwright is not installed (pip install 'marketlake[test]')")
     if CHROMIUM is None:
-        pytest.skip("no system Chromium (apt-get install chromium; `make install` does it where it can)")
+        pytest.skip("no system Chromium to drive (apt-get install chromium; `make install` does it where it can)")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield b

@@ -136,6 +136,18 @@ def test_status_of_a_friday_warehouse_on_sunday(friday: Path) -> None:
     assert rep.stale
 
 
+def test_the_coverage_plan_names_the_judged_tables(friday: Path) -> None:
+    store = DeltaStore(friday)
+    stocks = warehouse_status(store, now=SUNDAY, covered=["stocks_daily_clean", "stocks_hourly_clean"],
+                              targets={"stocks_daily_clean": 4})
+    assert [(t.table, t.target, t.state) for t in stocks.tables] == [
+        ("stocks_daily_clean", 4, "fresh"), ("stocks_hourly_clean", 500, "fresh")]
+    assert not stocks.stale
+    with_1min = warehouse_status(store, now=SUNDAY, covered=["stocks_daily_clean", "stocks_1min_clean"])
+    assert with_1min.stale  # a covered table without any bar is stale
+    assert [t.table for t in with_1min.tables if t.failing] == ["stocks_1min_clean"]
+
+
 def test_credits_today_are_the_sum_of_the_increments(friday: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -183,16 +195,12 @@ def test_json_shape_and_check_exit_codes(friday: Path, tmp_path: Path) -> None:
     assert done.exit_code == 1 and "stale: crypto_daily_clean, crypto_hourly_clean" in done.stdout
     assert runner.invoke(app, [*base, "--check", "-t", "stocks_daily_clean", "-t", "stocks_hourly_clean"]).exit_code == 0
 
-    stocks_plan = tmp_path / "marketlake.toml"  # a plan covering the stock tables only: all fresh
-    stocks_plan.write_text("[tiers]\nstocks_daily_clean = 4\nstocks_hourly_clean = 3\n")
-    done = runner.invoke(app, [*base, "--check", "--json", "--config", str(stocks_plan)])
-    assert done.exit_code == 0, done.output
-    assert [(t["table"], t["target"]) for t in json.loads(done.stdout)["tables"]] == [
-        ("stocks_daily_clean", 4), ("stocks_hourly_clean", 3)]
-    one_min_plan = tmp_path / "one_min.toml"  # a covered table with no bars at all is stale
-    one_min_plan.write_text("[tiers]\nstocks_daily_clean = 4\nstocks_1min_clean = 100\n")
-    done = runner.invoke(app, [*base, "--check", "--config", str(one_min_plan)])
-    assert done.exit_code == 1 and "stale: stocks_1min_clean" in done.stdout
+    tiers = tmp_path / "marketlake.toml"  # [tiers] sets the targets; every table present is still judged
+    tiers.write_text("[tiers]\nstocks_daily_clean = 4\nstocks_hourly_clean = 3\n")
+    done = runner.invoke(app, [*base, "--check", "--json", "--config", str(tiers)])
+    assert done.exit_code == 1, done.output
+    targets = {t["table"]: t["target"] for t in json.loads(done.stdout)["tables"]}
+    assert (targets["stocks_daily_clean"], targets["stocks_hourly_clean"], targets["crypto_daily_clean"]) == (4, 3, 150)
 
     # Monday 11:00 New York: the stock hourly table misses the 9:30 bar
     done = runner.invoke(app, ["status", "-w", str(friday), "--now", MONDAY_MORNING.isoformat(), "--check",

@@ -40,7 +40,7 @@ def report(
         import plotly  # noqa: F401
     except ModuleNotFoundError:
         raise ConfigError("the report needs plotly: pip install 'marketlake[report]'") from None
-    from marketlake.cli.status import coverage_targets
+    from marketlake.cli.status import coverage_plan
     from marketlake.config import load_config
     from marketlake.monitor.report import build_report
     from marketlake.monitor.status import plan_budgets
@@ -56,7 +56,8 @@ def report(
     custom = td.plan == "custom"
     plan = plan_limits(td.plan, credits_per_minute=td.credits_per_minute if custom else None,
                        credits_per_day=td.credits_per_day if custom else None)
-    info = build_report(store, out, now=parse_when(now), targets=coverage_targets(cfg), budgets=plan_budgets(cfg),
+    targets, covered = coverage_plan(cfg)
+    info = build_report(store, out, now=parse_when(now), targets=targets, covered=covered, budgets=plan_budgets(cfg),
                         plan=plan, candles=_pairs(symbol), max_symbols=max_symbols)
     console(stderr=True).print(f"report written to {info.path}: {len(info.charts)} charts, "
                                f"{info.bytes / 1e6:.1f} MB, {info.seconds:.1f} s")

@@ -16,20 +16,15 @@ from marketlake.cli.options import current
 from marketlake.errors import StorageError
 
 
-def coverage_targets(config: Any) -> dict[str, int] | None:
-    """Table -> target symbol count of the configured coverage plan, or None (no plan: tables.md tiers).
+def coverage_plan(config: Any) -> tuple[dict[str, int], list[str] | None]:
+    """(table -> target symbol count, the coverage plan's tables or None) from a `MarketlakeConfig`.
 
-    The plan's tables are `[coverage.<table>]` when the config has them, else the `[tiers]` table; a
-    target missing from `[tiers]` is the original design's (capacity.planner.DEFAULT_TIERS).
+    Targets are the `[tiers]` table over the original design's (tables.md); the plan's tables are the
+    `[coverage.<table>]` sections when the config has them (None: every table present is judged).
     """
-    from marketlake.capacity.planner import DEFAULT_TIERS
-
     tiers: Mapping[str, int] = getattr(config, "tiers", None) or {}
     coverage = getattr(config, "coverage", None) or {}
-    names = list(coverage) or list(tiers)
-    if not names:
-        return None
-    return {n: int(tiers.get(n, DEFAULT_TIERS.get(n, 0))) for n in names}
+    return {n: int(v) for n, v in tiers.items()}, (list(coverage) or None)
 
 
 def _lag(seconds: float) -> str:
@@ -62,7 +57,8 @@ def status(
     store = DeltaStore(warehouse)
     if not store.remote and not os.path.isdir(store.root):
         raise StorageError(f"no warehouse at {store.root}: check the path (-w) or build one (`marketlake demo`)")
-    report = warehouse_status(store, now=parse_when(now), targets=coverage_targets(cfg), tables=table,
+    targets, covered = coverage_plan(cfg)
+    report = warehouse_status(store, now=parse_when(now), targets=targets, covered=covered, tables=table,
                               budgets=plan_budgets(cfg))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=1))
@@ -94,4 +90,4 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-__all__ = ["coverage_targets", "register", "status"]
+__all__ = ["coverage_plan", "register", "status"]

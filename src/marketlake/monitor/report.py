@@ -143,6 +143,7 @@ def build_report(
     *,
     now: datetime | None = None,
     targets: Mapping[str, int] | None = None,
+    covered: Sequence[str] | None = None,
     budgets: Mapping[str, int | None] | None = None,
     plan: Any = None,
     candles: Sequence[tuple[str, str]] | None = None,
@@ -155,7 +156,8 @@ def build_report(
         store: the warehouse.
         out: the HTML file.
         now: the instant the freshness is judged at (default now).
-        targets: the coverage plan (table -> symbols); None: the tiers of tables.md.
+        targets: table -> target symbols, over the tiers of tables.md.
+        covered: the coverage plan's tables (None: every table present); see `warehouse_status`.
         budgets: vendor -> credits per day, for the credit chart.
         plan: a `PlanLimits` for the capacity chart (default: TwelveData basic).
         candles: (table, symbol) pairs to chart; default each daily table's benchmark (or first symbol).
@@ -173,7 +175,7 @@ def build_report(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     budgets = dict(budgets or {})
     per_table = {name: last_bars(store, name) for name in TABLE_NAMES}
-    status = warehouse_status(store, now=now, targets=targets, budgets=budgets, bars=per_table)
+    status = warehouse_status(store, now=now, targets=targets, covered=covered, budgets=budgets, bars=per_table)
     figures: list[tuple[str, str, go.Figure]] = [
         ("freshness", "Freshness", charts.freshness(status.tables)),
         ("coverage-targets", "Coverage against targets", charts.coverage_targets(status.tables)),

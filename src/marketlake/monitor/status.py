@@ -4,14 +4,15 @@ Read-only and bounded: per table, one DuckDB aggregate over the `symbol` and `da
 active files (the newest bar of every symbol, never the rows themselves); today's credits are the sum of
 the `api_usage` increments (several processes append their own rows; a refund is a negative row).
 
-Which tables are judged: those of the coverage plan when one is given (`targets`), otherwise every
+Which tables are judged: those of the coverage plan when one is given (`covered`), otherwise every
 production table present. A judged table that is missing or empty is stale (the plan expects bars);
-the others are listed for information.
+the others are listed for information. Tier targets (`targets`, table -> symbols) default to the
+original design's (tables.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -174,6 +175,7 @@ def warehouse_status(
     *,
     now: datetime | None = None,
     targets: Mapping[str, int] | None = None,
+    covered: Collection[str] | None = None,
     tables: list[str] | None = None,
     grace: Mapping[str, timedelta] | None = None,
     budgets: Mapping[str, int | None] | None = None,
@@ -184,22 +186,24 @@ def warehouse_status(
     Args:
         store: the warehouse.
         now: the instant judged (UTC).
-        targets: the coverage plan, table -> target symbol count; its tables are the judged ones. None:
-            the original design's tiers (tables.md) and every production table present is judged.
+        targets: table -> target symbol count, over the original design's tiers (tables.md).
+        covered: the coverage plan's tables: the judged ones, and the only ones shown. None: every
+            production table is shown and those present are judged.
         tables: show only these tables.
         grace: per table, how long a complete bar may be missing (default per timeframe, see freshness).
         budgets: vendor -> credits per day of its plan (None: no daily budget).
         bars: table -> its `last_bars`, when the caller read them already (the report does).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    goal = dict(DEFAULT_TIERS) if targets is None else dict(targets)
-    names = [n for n in TABLE_NAMES if n in goal or targets is None]
+    goal = {**DEFAULT_TIERS, **(targets or {})}
+    plan = None if covered is None else {get_table(n).name for n in covered}
+    names = [n for n in TABLE_NAMES if plan is None or n in plan]
     if tables:
         names = [get_table(t).name for t in tables]
     inactive = _inactive(store)
     rows = []
     for name in names:
-        monitored = name in goal if targets is not None else store.exists(name)
+        monitored = name in plan if plan is not None else store.exists(name)
         rows.append(table_status(store, name, now=now, target=int(goal.get(name, 0)), monitored=monitored,
                                  grace=(grace or {}).get(name), inactive=inactive, bars=(bars or {}).get(name)))
     return StatusReport(now, rows, credits_today(store, now.date(), budgets))
