@@ -22,7 +22,13 @@ import pytest
 from typer.testing import CliRunner
 
 from marketlake.cli.main import app
-from marketlake.monitor.report import build_report, coverage_counts, credits_per_day, quality_per_run
+from marketlake.monitor.report import (
+    build_report,
+    coverage_counts,
+    credits_per_day,
+    expected_per_period,
+    quality_per_run,
+)
 from marketlake.pipeline.demo import DemoTier, build_demo
 from marketlake.quality import QualityConfig, run_quality
 from marketlake.schema import SUPPORT_SCHEMAS
@@ -65,6 +71,10 @@ EXPECTED_CHARTS = {"chart-freshness", "chart-coverage-targets", "chart-quality",
                    *(f"chart-coverage-{a}_{t}_clean" for a in ("stocks", "crypto") for t in ("daily", "hourly", "1min"))}
 
 
+def _ns(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000_000
+
+
 # -- without a browser ---------------------------------------------------------------------------
 def test_page_is_self_contained(page: Path) -> None:
     text = page.read_text()
@@ -84,6 +94,14 @@ def test_aggregates_match_independent_counts(demo: DeltaStore) -> None:
     assert got_days == want.to_dict()
     sampled = coverage_counts(demo, "stocks_hourly_clean", ["SPY"], bucket="day")
     assert set(sampled["symbol"]) == {"SPY"} and sampled["bars"].sum() == (rows["symbol"] == "SPY").sum()
+
+    # the heatmap's denominator: the calendar's bars per day (Thanksgiving none, the early close 210)
+    one_min = expected_per_period("stocks_1min_clean", _ns(datetime(2026, 11, 25, tzinfo=UTC)),
+                                  _ns(datetime(2026, 11, 28, tzinfo=UTC)), bucket="day")
+    assert {d.date().isoformat(): int(n) for d, n in one_min.items()} == {"2026-11-25": 390, "2026-11-27": 210}
+    weeks = expected_per_period("stocks_daily_clean", _ns(datetime(2026, 11, 23, tzinfo=UTC)),
+                                _ns(datetime(2026, 12, 5, tzinfo=UTC)), bucket="week")
+    assert {d.date().isoformat(): int(n) for d, n in weeks.items()} == {"2026-11-23": 4, "2026-11-30": 5}
 
     per_day = credits_per_day(demo)
     assert dict(zip(per_day["day"], per_day["credits"])) == CREDITS

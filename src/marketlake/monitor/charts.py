@@ -33,18 +33,33 @@ def _layout(fig: go.Figure, title: str, *, height: int = 380) -> go.Figure:
 
 
 def coverage_heatmap(table: str, counts: pd.DataFrame, *, bucket: str, sampled: int, total: int) -> go.Figure:
-    """Bars per symbol and date bucket (`counts`: symbol, period, bars); white where a symbol has none."""
+    """Coverage per symbol and date bucket: stored bars over the bars the calendar expects there.
+
+    `counts`: symbol, period, bars and (optional) expected; without `expected` the colour is the count.
+    Empty cells: no bar of that symbol in that period.
+    """
+    import numpy as np
     import plotly.graph_objects as go
 
     fig = go.Figure()
     if counts.empty:
         return _note(_layout(fig, f"{table}: coverage"), "no bars stored")
-    grid = counts.pivot_table(index="symbol", columns="period", values="bars", aggfunc="sum")
-    grid = grid.sort_index(ascending=False)
-    fig.add_trace(go.Heatmap(z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index),
-                             colorscale="Viridis", colorbar={"title": f"bars/{bucket}"}, hoverongaps=False))
+    frame = counts.copy()
+    ratio = "expected" in frame
+    if ratio:
+        frame["value"] = np.minimum(frame["bars"] / frame["expected"].where(frame["expected"] > 0), 1.0)
+    grid = frame.pivot_table(index="symbol", columns="period", values="value" if ratio else "bars", aggfunc="sum")
+    bars = frame.pivot_table(index="symbol", columns="period", values="bars", aggfunc="sum").reindex_like(grid)
+    grid, bars = grid.sort_index(ascending=False), bars.sort_index(ascending=False)
+    fig.add_trace(go.Heatmap(
+        z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index), customdata=bars.to_numpy(dtype=float),
+        colorscale="Viridis", zmin=0 if ratio else None, zmax=1 if ratio else None, hoverongaps=False,
+        colorbar={"title": "share of expected bars" if ratio else f"bars/{bucket}"},
+        hovertemplate="%{y} %{x}: %{customdata:.0f} bars" + (" (%{z:.0%} of the calendar's)" if ratio else "")
+                      + "<extra></extra>",
+    ))
     shown = f"{sampled} of {total} symbols" if sampled < total else f"{total} symbols"
-    return _layout(fig, f"{table}: bars per symbol per {bucket} ({shown})",
+    return _layout(fig, f"{table}: coverage per symbol per {bucket} ({shown})",
                    height=max(260, min(900, 90 + 14 * len(grid))))
 
 

@@ -53,14 +53,29 @@ def _spread(items: Sequence[str], n: int, keep: Sequence[str] = ()) -> list[str]
     return first + [rest[int(i * step)] for i in range(room)]
 
 
-def _span(store: DeltaStore, table: str) -> timedelta:
-    """First to last bar of a table, from the file statistics in the Delta log (no data file read)."""
+def _extent(store: DeltaStore, table: str) -> tuple[int, int] | None:
+    """(first, last) bar of a table in epoch ns, from the file statistics in the Delta log (no data read)."""
     index = store.file_index(table)
     lo = index.min_dt[index.min_dt != np.iinfo(np.int64).min]
     hi = index.max_dt[index.max_dt != np.iinfo(np.int64).max]
     if len(lo) == 0 or len(hi) == 0:
-        return timedelta(0)
-    return timedelta(microseconds=int(hi.max()) - int(lo.min()))
+        return None
+    return int(lo.min()) * 1_000, int(hi.max()) * 1_000
+
+
+def expected_per_period(table: str, first_ns: int, last_ns: int, *, bucket: str) -> pd.Series:
+    """Bars the calendar expects per UTC day or week (Monday) between the table's first and last bar.
+
+    The heatmap divides by it, so a holiday week or an early close reads as full coverage, not a gap.
+    """
+    import pandas as pd
+
+    from marketlake.validate.grid import grid_between
+
+    stamps = pd.DatetimeIndex(grid_between(get_table(table), first_ns, last_ns).astype("datetime64[ns]"))
+    days = stamps.normalize()
+    periods = days - pd.to_timedelta(days.day_of_week, unit="D") if bucket == "week" else days
+    return pd.Series(1, index=periods).groupby(level=0).sum()
 
 
 def coverage_counts(store: DeltaStore, table: str, symbols: list[str], *, bucket: str) -> pd.DataFrame:
@@ -187,8 +202,15 @@ def build_report(
         lasts[name] = dict(zip(bars["symbol"].to_pylist(), bars["last_bar"].to_pylist()))
         spec = get_table(name)
         picked = _spread(list(lasts[name]), max_symbols, keep=[spec.default_benchmark])
-        bucket = "week" if _span(store, name) > timedelta(days=400) else "day"
+        extent = _extent(store, name)
+        if extent is None:
+            continue
+        bucket = "week" if extent[1] - extent[0] > 400 * 86_400 * 10**9 else "day"
         counts = coverage_counts(store, name, picked, bucket=bucket)
+        if not counts.empty:
+            expected = expected_per_period(name, *extent, bucket=bucket)
+            periods = pd.to_datetime(counts["period"])
+            counts["expected"] = expected.reindex(periods).to_numpy()
         figures.append((f"coverage-{name}", f"Coverage: {name}",
                         charts.coverage_heatmap(name, counts, bucket=bucket, sampled=len(picked),
                                                 total=len(lasts[name]))))
@@ -230,4 +252,4 @@ def build_report(
                       time.perf_counter() - started)
 
 
-__all__ = ["ReportInfo", "build_report", "coverage_counts", "credits_per_day", "quality_per_run"]
+__all__ = ["ReportInfo", "build_report", "coverage_counts", "credits_per_day", "expected_per_period", "quality_per_run"]
