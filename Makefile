@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# system packages (apt-get) as root, else through sudo when it needs no password; failure is tolerated
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
 
 .PHONY: demo test install bench clean
 
@@ -11,6 +13,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
+	@# the report's browser test drives the system's Chromium; without root or apt it skips, saying why
+	command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }) || \
+		echo "note: chromium not installed; the report's browser test will skip"
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python -m marketlake.features.warmup
 	touch $(STAMP)

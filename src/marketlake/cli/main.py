@@ -47,6 +47,8 @@ _COMMAND_MODULES = (
     "marketlake.cli.dataset",
     "marketlake.cli.research",
     "marketlake.cli.predict",
+    "marketlake.cli.status",
+    "marketlake.cli.report",
 )
 
 def _show_version(value: bool) -> None:
