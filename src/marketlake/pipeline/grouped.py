@@ -134,7 +134,7 @@ def load_grouped(
                 say(f"quarantining {rows.num_rows} rows")
                 store.upsert_support("quarantine", rows, keys=["row_id"])
         finally:
-            shutil.rmtree(stage.root, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(stage.root) if not store.remote else stage.root, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -144,7 +144,9 @@ def _staging_root(store: DeltaStore, run: str) -> str:
         import tempfile
 
         return tempfile.mkdtemp(prefix="marketlake-stage-")
-    root = os.path.join(store.root, STAGING_DIR, run)
+    base = os.path.join(store.root, STAGING_DIR)
+    shutil.rmtree(base, ignore_errors=True)  # a killed load's leftovers: we hold the writer lock, none is running
+    root = os.path.join(base, run)
     os.makedirs(root, exist_ok=True)
     return root
 
