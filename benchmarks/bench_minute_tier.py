@@ -70,6 +70,12 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (user + system): on a shared machine, wall time mostly measures the others."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def child_load(args: argparse.Namespace) -> dict[str, object]:
     from marketlake.pipeline import ingest_source
     from marketlake.storage import DeltaStore
@@ -77,10 +83,10 @@ def child_load(args: argparse.Namespace) -> dict[str, object]:
     table = TABLES[args.tier]
     start, end = _window(args.tier, args)
     store = DeltaStore(args.warehouse)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     (report,) = ingest_source(store, _source(args), [table], start=start, end=end, memory_budget=args.budget)
     seconds = time.perf_counter() - t
-    return {"rows": report.inserted, "seconds": seconds, "peak_mb": _peak_mb(),
+    return {"rows": report.inserted, "seconds": seconds, "cpu": _cpu() - cpu, "peak_mb": _peak_mb(),
             "groups": report.timings.get("groups", 1.0), "timings": report.timings}
 
 
@@ -161,7 +167,10 @@ def main() -> int:
             rows = int(load["rows"])  # type: ignore[arg-type]
             print(f"{TABLES[tier]}: load {rows:,} bars in {load['seconds']:.1f} s = "
                   f"{rows / float(load['seconds']):,.0f} rows/s, peak RSS {float(load['peak_mb']):,.0f} MB, "  # type: ignore[arg-type]
-                  f"{int(load['groups'])} group(s)")  # type: ignore[call-overload]
+                  f"{int(load['groups'])} group(s); CPU {float(load['cpu']):.1f} s = "  # type: ignore[call-overload, arg-type]
+                  f"{rows / float(load['cpu']):,.0f} rows per CPU-second")  # type: ignore[arg-type]
+            print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in load["timings"].items()  # type: ignore[attr-defined]
+                                              if k != "groups"))
             if args.minutes:
                 upd = _run_child("update", args, wh)
                 lat = sorted(upd["latencies"])  # type: ignore[arg-type]
