@@ -17,6 +17,7 @@ import pytest
 
 from marketlake.errors import ConfigError
 from marketlake.pipeline import ingest_source, load_bars
+from marketlake.pipeline.core import refresh_cross_section
 from marketlake.pipeline.grouped import STAGING_DIR, load_grouped, plan_groups
 from marketlake.pipeline.memory_budget import (
     BASE_BYTES,
@@ -119,6 +120,21 @@ def test_ingest_source_streams_a_load_bigger_than_the_budget_through_groups(tmp_
     assert "groups" not in small.timings and big.timings["groups"] >= 4
     x, y = ref.read(DAILY).to_pandas().drop(columns="updated_at"), grp.read(DAILY).to_pandas().drop(columns="updated_at")
     pd.testing.assert_frame_equal(x, y, check_exact=True)
+
+
+def test_a_deferred_cross_section_refresh_in_groups_equals_the_one_in_memory(tmp_path: Path) -> None:
+    ref, grp = DeltaStore(tmp_path / "ref"), DeltaStore(tmp_path / "grp")
+    for store in (ref, grp):  # backfill pages: own symbols only, peers' cross-sectional fields left stale
+        for batches in (_batches(DAILY, SEED, symbols=["AAPL", "JNJ", "MSFT"]),
+                        _batches(DAILY, SEED, symbols=["SPY", "NVDA", "UNH", "AMGN"])):
+            raw = pd.concat([b.bars for b in batches], ignore_index=True)
+            meta = pd.concat([b.metadata for b in batches if b.metadata is not None], ignore_index=True)
+            load_bars(store, DAILY, raw, source="synthetic", metadata=meta, now=NOW, peers=False)
+    version = grp.version(DAILY)
+    refresh_cross_section(ref, DAILY, now=NOW)
+    report = refresh_cross_section(grp, DAILY, now=NOW, memory_budget=_budget_for(100))
+    assert report.timings["groups"] >= 4 and report.updated > 0 and grp.version(DAILY) == version + 1
+    _same_tables(ref, grp, DAILY)
 
 
 _KILLED = textwrap.dedent("""

@@ -60,7 +60,14 @@ from marketlake.sources.base import RawBatch
 from marketlake.storage import DeltaStore
 from marketlake.storage.compaction import compact_partitions
 from marketlake.storage.diff import diff_rows
-from marketlake.storage.layout import conform_bars, dedupe, partition_bounds, sort_rows, with_partition
+from marketlake.storage.layout import (
+    conform_bars,
+    dedupe,
+    partition_bounds,
+    sort_rows,
+    to_utc,
+    with_partition,
+)
 from marketlake.storage.parquet_commit import commit_files, remove_action, row_group_rows, write_files
 from marketlake.storage.writer import _stored_rows
 from marketlake.validate import validate_bars
@@ -137,6 +144,68 @@ def load_grouped(
             shutil.rmtree(os.path.dirname(stage.root) if not store.remote else stage.root, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def refresh_grouped(
+    store: DeltaStore,
+    table: str | TableSpec,
+    *,
+    since: datetime | None = None,
+    benchmark: str | None = None,
+    symbols: list[str] | None = None,
+    metadata: pd.DataFrame | None = None,
+    memory_budget: int | str | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    on_group: GroupHook | None = None,
+) -> LoadReport:
+    """`core.refresh_cross_section` in symbol groups: recompute stored symbols (all, or `symbols`; the
+    benchmark's bars are always read) and write the rows that differ from `since` on, in one commit."""
+    spec = get_table(table) if isinstance(table, str) else table
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    report = LoadReport(table=spec.name, source="refresh", rows_in=0)
+    bench = benchmark or spec.default_benchmark
+    stamp = now or datetime.now(UTC)
+    cut = to_utc(since)
+    with store.writer_lock():
+        if not store.exists(spec.name):
+            return report
+        t = time.perf_counter()
+        index_rows = store.read(spec.name, symbols=symbols, columns=["symbol", "datetime"], sort=False)
+        if index_rows.num_rows == 0:
+            return report
+        counts = _counts(index_rows)
+        last_bar = _last_per_symbol(index_rows).set_index("symbol")["datetime"]
+        del index_rows
+        meta = stored_metadata(store, spec, last_bar)
+        if metadata is not None:
+            meta = resolve_metadata(meta["symbol"].tolist(), spec, provided=metadata, master=meta)
+        report.symbols_computed = len(counts)
+        report.timings["index"] = time.perf_counter() - t
+        if bench not in counts and symbols is not None:
+            counts_bench = _counts(store.read(spec.name, symbols=[bench], columns=["symbol"], sort=False))
+        else:
+            counts_bench = {}
+        _run_groups(store, spec, _Stage(root=""), sorted(counts), meta, {**counts_bench, **counts}, since=cut,
+                    benchmark=bench, stamp=stamp, budget=parse_budget(memory_budget), report=report, say=say,
+                    on_group=on_group)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def needs_groups(
+    store: DeltaStore, spec: TableSpec, incoming_rows: int, *, moves_everyone: bool,
+    memory_budget: int | str | None = None,
+) -> bool:
+    """Whether a load must go in symbol groups: its own bars exceed one group, or it recomputes every
+    stored symbol (the benchmark moved, a full refresh) and the table with them does."""
+    limit = group_rows(parse_budget(memory_budget))
+    if incoming_rows > limit:
+        return True
+    if not moves_everyone or not store.exists(spec.name):
+        return False
+    return incoming_rows + int(store.file_index(spec.name).records.sum()) > limit
 
 
 def _staging_root(store: DeltaStore, run: str) -> str:
@@ -221,8 +290,23 @@ def _load_staged(
     report.symbols_computed = len(compute)
     report.timings["index"] = time.perf_counter() - t
 
-    t = time.perf_counter()
     sizes = {s: stored_counts.get(s, 0) + stage.counts.get(s, 0) for s in compute}
+    spans = _run_groups(store, spec, stage, compute, meta, sizes, since=since, benchmark=benchmark, stamp=stamp,
+                        budget=budget, report=report, say=say, on_group=on_group)
+    t = time.perf_counter()
+    span = pd.concat(spans, ignore_index=True) if spans else pd.DataFrame({"symbol": [], "datetime": []})
+    record_symbols(store, spec, span, resolved, master=master, now=stamp)
+    report.timings["symbols"] = time.perf_counter() - t
+
+
+def _run_groups(
+    store: DeltaStore, spec: TableSpec, stage: _Stage, compute: list[str], meta: pd.DataFrame,
+    sizes: dict[str, int], *, since: datetime | None, benchmark: str, stamp: datetime, budget: int,
+    report: LoadReport, say: Progress, on_group: GroupHook | None,
+) -> list[pd.DataFrame]:
+    """Steps 2 (sector aggregates) to 4 (the commit, then compaction) for the symbols `compute`;
+    returns each computed symbol's first and last bar (for the symbol master)."""
+    t = time.perf_counter()
     say(f"sector aggregates of {len(compute)} symbols")
     sector_rs = _sector_pass(store, spec, stage, meta, sizes, since=since, budget=budget)
     report.timings["sectors"] = time.perf_counter() - t
@@ -271,17 +355,14 @@ def _load_staged(
         compact_partitions(store, spec, parts)
         report.version = store.version(spec.name)
         report.timings["compact"] = time.perf_counter() - t
-    t = time.perf_counter()
-    span = pd.concat(spans, ignore_index=True) if spans else pd.DataFrame({"symbol": [], "datetime": []})
-    record_symbols(store, spec, span, resolved, master=master, now=stamp)
-    report.timings["symbols"] = time.perf_counter() - t
+    return spans
 
 
 def plan_groups(symbols: list[str], sizes: dict[str, int], *, budget: int, benchmark: str | None = None) -> list[list[str]]:
     """Contiguous runs of the sorted `symbols`, each of at most `group_rows(budget)` bars (counting the
     benchmark's, which every group carries); a symbol larger than that is a group of its own."""
     limit = group_rows(budget)
-    extra = sizes.get(benchmark, 0) if benchmark is not None else 0
+    extra = sizes.get(benchmark, 0) if benchmark is not None else 0  # (counted twice in its own group)
     groups: list[list[str]] = []
     filled = 0
     for sym in sorted(symbols):
@@ -480,4 +561,4 @@ def iter_batches(frames: Iterable[pd.DataFrame]) -> Iterator[RawBatch]:
         yield RawBatch(bars=frame)
 
 
-__all__ = ["STAGING_DIR", "iter_batches", "load_grouped", "plan_groups"]
+__all__ = ["STAGING_DIR", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped"]

@@ -52,9 +52,11 @@ def ingest_source(
             wanted.append(bench)
         batches = iter(source.fetch(wanted, spec, start=start, end=end))
         buffered, fetched = _buffer(batches, limit, lambda i, n, t=spec.name: on_batch(t, i, n) if on_batch else None)
-        if fetched > limit or (fetched and fetched + _stored_rows(store, spec) > limit):
-            from marketlake.pipeline.grouped import load_grouped
+        from marketlake.pipeline.grouped import load_grouped, needs_groups
 
+        moves = any(bool((b.bars["symbol"] == bench).any()) for b in buffered if "symbol" in b.bars)
+        if fetched > limit or (fetched and needs_groups(store, spec, fetched, moves_everyone=moves,
+                                                       memory_budget=memory_budget)):
             stream = _counted(itertools.chain(buffered, batches), len(buffered), fetched, spec.name, on_batch)
             reports.append(load_grouped(store, spec, stream, source=source.name, benchmark=bench,
                                         memory_budget=memory_budget, progress=progress))
@@ -94,13 +96,6 @@ def _counted(batches: Iterator[RawBatch], seen: int, rows: int, table: str,
             if on_batch:
                 on_batch(table, i, rows)
         yield batch
-
-
-def _stored_rows(store: DeltaStore, spec: TableSpec) -> int:
-    """Rows the table holds, from the Delta log (no data read): what a load may recompute."""
-    if not store.exists(spec.name):
-        return 0
-    return int(store.file_index(spec.name).records.sum())
 
 
 __all__ = ["ingest_source"]
