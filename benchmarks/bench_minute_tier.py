@@ -5,7 +5,8 @@ not this driver's. Printed per tier: bars, load wall time and throughput (rows/s
 the `ingest_source` call, fetch + validate + compute + write + commit), peak RSS of the load and of the
 update process, update latency p50/p95 over `--minutes` consecutive minutes (one new bar per symbol
 each, in one running process as `sync --watch` runs them), files per partition after the hour, and the
-time to read one symbol's day (cold: a fresh store object; warm: the same object again).
+time to read one symbol's latest day (cold: a fresh store object, its log and file index included;
+warm: the same object again, as in a running process).
 
     .venv/bin/python benchmarks/bench_minute_tier.py                 # small: a quick run
     .venv/bin/python benchmarks/bench_minute_tier.py --full          # 100 stocks x 126 sessions, 50 crypto x 183 days
@@ -116,9 +117,11 @@ def child_read(args: argparse.Namespace) -> dict[str, object]:
 
     table = TABLES[args.tier]
     symbol = "MSFT" if args.tier == "stocks" else "ETH/USD"
-    day = _update_stamps(args.tier, 1)[0].replace(hour=0, minute=0)
     store = DeltaStore(args.warehouse)
     t = time.perf_counter()
+    last = store.table_info(table).max_datetime  # the latest day: the one the updates went into
+    assert last is not None
+    day = last.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = store.read(table, symbols=[symbol], start=day, end=day + timedelta(days=1, microseconds=-1)).num_rows
     cold = time.perf_counter() - t
     warm = []
@@ -126,7 +129,7 @@ def child_read(args: argparse.Namespace) -> dict[str, object]:
         t = time.perf_counter()
         store.read(table, symbols=[symbol], start=day, end=day + timedelta(days=1, microseconds=-1))
         warm.append(time.perf_counter() - t)
-    return {"rows": rows, "cold_ms": cold * 1e3, "warm_ms": statistics.median(warm) * 1e3}
+    return {"rows": rows, "cold_ms": cold * 1e3, "warm_ms": statistics.median(warm) * 1e3, "day": str(day.date())}
 
 
 def _run_child(role: str, args: argparse.Namespace, warehouse: str) -> dict[str, object]:
@@ -181,7 +184,7 @@ def main() -> int:
                 print(f"  files per partition after the hour: {upd['files_last_day']} in {upd['last_day']} "
                       f"(max {upd['max_files']} over {upd['partitions']} partitions)")
             rd = _run_child("read", args, wh)
-            print(f"  read one symbol-day ({rd['rows']} rows): cold {float(rd['cold_ms']):.1f} ms, "  # type: ignore[arg-type]
+            print(f"  read one symbol-day ({rd['day']}, {rd['rows']} rows): cold {float(rd['cold_ms']):.1f} ms, "  # type: ignore[arg-type]
                   f"warm {float(rd['warm_ms']):.1f} ms")  # type: ignore[arg-type]
     return 0
 
