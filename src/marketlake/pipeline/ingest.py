@@ -51,7 +51,12 @@ def ingest_source(
         if wanted is not None and include_benchmark and bench not in wanted:
             wanted.append(bench)
         batches = iter(source.fetch(wanted, spec, start=start, end=end))
-        buffered, fetched = _buffer(batches, limit, lambda i, n, t=spec.name: on_batch(t, i, n) if on_batch else None)
+
+        def note(i: int, n: int, name: str = spec.name) -> None:
+            if on_batch:
+                on_batch(name, i, n)
+
+        buffered, fetched = _buffer(batches, limit, note)
         from marketlake.pipeline.grouped import load_grouped, needs_groups
 
         moves = any(bool((b.bars["symbol"] == bench).any()) for b in buffered if "symbol" in b.bars)
