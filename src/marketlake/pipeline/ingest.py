@@ -74,7 +74,8 @@ def ingest_source(
         raw = pd.concat(bars, ignore_index=True)
         meta = pd.concat(metas, ignore_index=True) if metas else None
         reports.append(
-            load_bars(store, spec, raw, source=source.name, metadata=meta, benchmark=bench, progress=progress)
+            load_bars(store, spec, raw, source=source.name, metadata=meta, benchmark=bench, progress=progress,
+                      memory_budget=memory_budget)
         )
     return reports
 
