@@ -71,7 +71,7 @@ def load_bars(
     bench = benchmark or spec.default_benchmark
     from marketlake.pipeline import grouped
 
-    moves = bool(len(raw)) and bool((raw["symbol"] == bench).any())
+    moves = "symbol" in raw.columns and bool((raw["symbol"] == bench).any())  # validation reports a missing one
     if peers and grouped.needs_groups(store, spec, len(raw), moves_everyone=moves, memory_budget=memory_budget):
         return grouped.load_grouped(store, spec, [RawBatch(bars=raw, metadata=metadata)], source=source,
                                     benchmark=bench, memory_budget=memory_budget, run_id=run_id,
