@@ -83,6 +83,7 @@ class MarketlakeConfig(BaseModel):
     minute_seconds: float = 60.0
     lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
+    memory_budget: str | None = None  # a load's memory (`4G`, `512M`); None: 25% of RAM, at most 6 GiB
 
 
 ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -92,6 +93,7 @@ ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("MARKETLAKE_WAREHOUSE", ("warehouse",)),
     ("MARKETLAKE_LOCK_WAIT", ("lock_wait_seconds",)),
     ("MARKETLAKE_MINUTE_SECONDS", ("minute_seconds",)),
+    ("MARKETLAKE_MEMORY_BUDGET", ("memory_budget",)),
 )
 """Environment variables that override a setting: (variable, key path). They win over the file."""
 

@@ -15,6 +15,11 @@ from marketlake.errors import ConfigError
 from marketlake.schema import TABLE_NAMES, get_table
 from marketlake.sources.registry import get_source
 
+MemoryBudgetOption = Annotated[
+    str | None,
+    typer.Option("--memory-budget", help="Memory a load may use (e.g. 4G, 512M); bigger loads go in symbol groups. "
+                 "Default: `memory_budget` in the config, else 25% of RAM (at most 6G)."),
+]
 TablesOption = Annotated[
     list[str] | None,
     typer.Option("--table", "-t", help="Production table (repeatable). Default: all six."),
@@ -22,11 +27,23 @@ TablesOption = Annotated[
 
 
 
+def _budget(value: str | None) -> int:
+    """--memory-budget, else the config's `memory_budget` (or MARKETLAKE_MEMORY_BUDGET), else the default."""
+    from marketlake.config import load_config
+    from marketlake.pipeline.memory_budget import parse_budget
+
+    if value is None:
+        config = current().config
+        value = (load_config(config) if config else load_config()).memory_budget
+    return parse_budget(value)
+
+
 def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[str] | None,
-         start: datetime | None, end: datetime | None) -> None:
+         start: datetime | None, end: datetime | None, memory_budget: str | None = None) -> None:
     from marketlake.pipeline import ingest_source
     from marketlake.storage import DeltaStore
 
+    budget = _budget(memory_budget)
     out = console()
     for t in tables:
         get_table(t)
@@ -43,7 +60,7 @@ def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[st
 
             reports += ingest_source(
                 store, source, [t], symbols=symbols, start=start, end=end,  # type: ignore[arg-type]
-                on_batch=on_batch, progress=on_stage,
+                on_batch=on_batch, progress=on_stage, memory_budget=budget,
             )
             task.advance()
     if not current().quiet:
@@ -60,14 +77,16 @@ def synthetic(
     end: Annotated[str | None, typer.Option(help="Last date (ISO).")] = None,
     symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated subset of symbols.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    memory_budget: MemoryBudgetOption = None,
 ) -> None:
     """Generate an offline, deterministic market and load it."""
     source = get_source("synthetic", stocks=stocks, crypto=crypto, seed=seed)
     _run(source, list(table or TABLE_NAMES), warehouse=warehouse, symbols=split_symbols(symbols),
-         start=parse_when(start), end=parse_when(end))
+         start=parse_when(start), end=parse_when(end), memory_budget=memory_budget)
 
 
-def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str | None, warehouse: Path) -> None:
+def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str | None, warehouse: Path,
+                 memory_budget: str | None = None) -> None:
     if not path.exists():
         raise ConfigError(f"{path} does not exist")
     options: dict[str, object] = {"path": path}
@@ -76,7 +95,7 @@ def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str 
     if tz is not None:  # an empty --tz is an error (checked by the source), not "the default zone"
         options["tz"] = tz
     source = get_source(kind, **options)
-    _run(source, [table], warehouse=warehouse, symbols=None, start=None, end=None)
+    _run(source, [table], warehouse=warehouse, symbols=None, start=None, end=None, memory_budget=memory_budget)
 
 
 def csv(
@@ -85,9 +104,10 @@ def csv(
     symbol: Annotated[str | None, typer.Option(help="Symbol for files without a symbol column.")] = None,
     tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps (default: the exchange's).")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    memory_budget: MemoryBudgetOption = None,
 ) -> None:
     """Import bars from a CSV file; bad rows go to `quarantine` with the reason."""
-    _file_import("csv", path, table, symbol, tz, warehouse)
+    _file_import("csv", path, table, symbol, tz, warehouse, memory_budget)
 
 
 def parquet(
@@ -96,9 +116,10 @@ def parquet(
     symbol: Annotated[str | None, typer.Option(help="Symbol for files without a symbol column.")] = None,
     tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    memory_budget: MemoryBudgetOption = None,
 ) -> None:
     """Import bars from Parquet; bad rows go to `quarantine` with the reason."""
-    _file_import("parquet", path, table, symbol, tz, warehouse)
+    _file_import("parquet", path, table, symbol, tz, warehouse, memory_budget)
 
 
 def register_ingest(ingest_app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from marketlake.pipeline.metadata import resolve_metadata
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
 from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_table
+from marketlake.sources.base import RawBatch
 from marketlake.storage import DeltaStore
 from marketlake.validate import validate_bars
 
@@ -45,6 +46,7 @@ def load_bars(
     progress: Progress | None = None,
     now: datetime | None = None,
     peers: bool = True,
+    memory_budget: int | str | None = None,
 ) -> LoadReport:
     """Load raw bars into a production table (one Delta commit for the bars).
 
@@ -62,12 +64,21 @@ def load_bars(
             everyone when the benchmark is loaded). False computes and writes the loaded symbols only and
             leaves the peers' rs_sector_20 / rs_benchmark_20 / beta_60 stale until `refresh_cross_section`
             runs: a bulk backfill defers that once to its end instead of rewriting the table every page.
+        memory_budget: bytes or `4G` (None: the default); a load bigger than it (with the peers it
+            recomputes) goes in symbol groups (`pipeline.grouped`).
     """
     spec = get_table(table) if isinstance(table, str) else table
+    bench = benchmark or spec.default_benchmark
+    from marketlake.pipeline import grouped
+
+    moves = "symbol" in raw.columns and bool((raw["symbol"] == bench).any())  # validation reports a missing one
+    if peers and grouped.needs_groups(store, spec, len(raw), moves_everyone=moves, memory_budget=memory_budget):
+        return grouped.load_grouped(store, spec, [RawBatch(bars=raw, metadata=metadata)], source=source,
+                                    benchmark=bench, memory_budget=memory_budget, run_id=run_id,
+                                    progress=progress, now=now)
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     report = LoadReport(table=spec.name, source=source, rows_in=len(raw))
-    bench = benchmark or spec.default_benchmark
     stamp = now or datetime.now(UTC)
     raw = to_stored_convention(store, spec, raw, source=source)  # as-traded vendor bars rescaled like stored ones
 
@@ -172,6 +183,7 @@ def refresh_cross_section(
     now: datetime | None = None,
     symbols: list[str] | None = None,
     metadata: pd.DataFrame | None = None,
+    memory_budget: int | str | None = None,
 ) -> LoadReport:
     """Recompute every stored symbol from its stored bars and write the rows that differ (one commit).
 
@@ -179,9 +191,15 @@ def refresh_cross_section(
     not compared (None: all rows). A table that is already consistent gets no commit. `symbols`
     limits the recompute to those symbols (they must include the peers whose fields they move);
     `metadata` (symbol + metadata columns) replaces the stored metadata where it has a value: how
-    bars follow the symbol master (`pipeline.metadata.follow_master`).
+    bars follow the symbol master (`pipeline.metadata.follow_master`). A table bigger than
+    `memory_budget` (None: the default) is refreshed in symbol groups (`pipeline.grouped`).
     """
     spec = get_table(table) if isinstance(table, str) else table
+    from marketlake.pipeline import grouped
+
+    if grouped.needs_groups(store, spec, 0, moves_everyone=True, memory_budget=memory_budget):
+        return grouped.refresh_grouped(store, spec, since=since, benchmark=benchmark, symbols=symbols,
+                                       metadata=metadata, memory_budget=memory_budget, progress=progress, now=now)
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     stamp = now or datetime.now(UTC)

@@ -116,6 +116,30 @@ def write_partitions(
     the complete new content of those partitions. `operation` and `metrics` go to the commit info,
     with the number of files added (the caller counts those removed).
     """
+    actions = write_files(rows, table_root=table_root, filesystem=filesystem, max_threads=max_threads,
+                          group_rows=group_rows)
+    values = sorted({a.partition_values[PARTITION_COLUMN] or "" for a in actions})
+    filters = None
+    if mode == "overwrite":
+        filters = [(PARTITION_COLUMN, "in", sorted(set(replace_partitions or values)))]
+    info = commit_properties(operation, filesAdded=len(actions), rowsWritten=rows.num_rows, **(metrics or {}))
+    dt.create_write_transaction(
+        list(actions), mode=mode, schema=storage_schema(), partition_by=[PARTITION_COLUMN], partition_filters=filters,
+        commit_properties=info, post_commithook_properties=hooks(),
+    )
+
+
+def write_files(
+    rows: pa.Table, *, table_root: str, filesystem: pafs.FileSystem, max_threads: int = 4,
+    group_rows: int = ROW_GROUP_ROWS,
+) -> list[AddAction]:
+    """Write `rows` (bar_schema + the partition column, sorted) as one file per partition, commit nothing.
+
+    The returned add actions become visible only when a caller commits them (`commit_files`), so a load
+    can write the files of many symbol groups and publish them in one commit; files of a load that dies
+    first are orphans (the janitor removes them)."""
+    if rows.num_rows == 0:
+        return []
     parts = rows.column(PARTITION_COLUMN)
     data = rows.drop_columns([PARTITION_COLUMN])
     values = sorted(pc.unique(parts).to_pylist())
@@ -125,16 +149,28 @@ def write_partitions(
         return _write_one(table_root, filesystem, values[k], data.take(pa.array(np.flatnonzero(codes == k))), group_rows)
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(values)))) as pool:
-        actions: list[AddAction | RemoveAction] = list(pool.map(job, range(len(values))))
-    filters = None
-    if mode == "overwrite":
-        filters = [(PARTITION_COLUMN, "in", sorted(set(replace_partitions or values)))]
-    info = commit_properties(operation, filesAdded=len(actions), rowsWritten=rows.num_rows, **(metrics or {}))
+        return list(pool.map(job, range(len(values))))
+
+
+def remove_action(path: str, size: int, partition: str) -> RemoveAction:
+    """The remove action of an active data file (relative `path`) of partition `partition`."""
+    return RemoveAction(path=path, data_change=True, deletion_timestamp=int(time.time() * 1000), size=int(size),
+                        partition_values={PARTITION_COLUMN: partition})
+
+
+def commit_files(
+    dt: DeltaTable, adds: list[AddAction], removes: list[RemoveAction], *, operation: str = "write",
+    metrics: dict[str, int] | None = None,
+) -> None:
+    """Publish files written by `write_files` and retire `removes`, as ONE Delta commit (append mode with
+    explicit removes: the caller decides which files a partition's new content replaces)."""
+    info = commit_properties(operation, filesAdded=len(adds), filesRemoved=len(removes), **(metrics or {}))
+    actions: list[AddAction | RemoveAction] = [*adds, *removes]
     dt.create_write_transaction(
-        actions, mode=mode, schema=storage_schema(), partition_by=[PARTITION_COLUMN], partition_filters=filters,
+        actions, mode="append", schema=storage_schema(), partition_by=[PARTITION_COLUMN],
         commit_properties=info, post_commithook_properties=hooks(),
     )
 
 
-__all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "ROW_GROUP_ROWS", "file_stats", "row_group_rows", "stat_value",
-           "write_partitions"]
+__all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "ROW_GROUP_ROWS", "commit_files", "file_stats", "remove_action",
+           "row_group_rows", "stat_value", "write_files", "write_partitions"]

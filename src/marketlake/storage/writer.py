@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from deltalake import WriterProperties
 
 from marketlake.schema import PARTITION_COLUMN, TableSpec
+from marketlake.storage.compaction import compact_partitions
 from marketlake.storage.diff import diff_rows
 from marketlake.storage.layout import conform_bars, dedupe, sort_rows, with_partition
 from marketlake.storage.parquet_commit import COMPRESSION, ROW_GROUP_ROWS, row_group_rows, write_partitions
@@ -87,6 +88,8 @@ def write_bars(
             operation="upsert", metrics={**metrics, "filesRemoved": removed},
         )
     dt.update_incremental()
+    compact_partitions(store, spec, set(out.column(PARTITION_COLUMN).to_pylist()))  # many small updates
+    dt = store.table(spec.name, refresh=False)
     return WriteResult(int(diff.new.size), int(diff.changed.size), skipped + diff.unchanged, int(dt.version()))
 
 

@@ -1,0 +1,64 @@
+"""Automatic compaction: a partition that collects too many files is rewritten as one sorted file.
+
+Minute-by-minute updates add one small file per update to the day's partition (1,440 a day). Readers
+open every file whose statistics may hold a symbol, so the file count, not the row count, sets the cost
+of reading one symbol's day. A write that leaves a partition with more than `MAX_FILES_PER_PARTITION`
+files is followed by one compaction commit over those partitions: each is read whole (one partition in
+memory at a time: a day of one-minute bars or a month of daily ones), sorted by (symbol, datetime) and
+written as one file; the old files are retired in the same commit. Values never change, so a reader
+sees identical rows before and after. Retention drops whole partitions (janitor/retention.py) and is
+unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from deltalake.transaction import AddAction, RemoveAction
+
+from marketlake.schema import TableSpec
+from marketlake.storage.layout import sort_rows, with_partition
+from marketlake.storage.parquet_commit import commit_files, remove_action, row_group_rows, write_files
+
+MAX_FILES_PER_PARTITION = 16
+"""More files than this in one partition triggers its compaction (the 17th minute's update rewrites it)."""
+
+def crowded_partitions(index: object, partitions: Iterable[str] | None, *, max_files: int) -> dict[str, list[int]]:
+    """Partition -> file positions, for the partitions (of `partitions`, None: all) over `max_files` files."""
+    wanted = None if partitions is None else set(partitions)
+    by_part: dict[str, list[int]] = {}
+    for i, p in enumerate(index.partitions):  # type: ignore[attr-defined]
+        if p is not None and (wanted is None or p in wanted):
+            by_part.setdefault(p, []).append(i)
+    return {p: picks for p, picks in by_part.items() if len(picks) > max_files}
+
+
+def compact_partitions(
+    store: object, spec: TableSpec, partitions: Iterable[str] | None = None, *, max_files: int | None = None
+) -> int:
+    """Rewrite each of `partitions` (None: every partition) holding more than `max_files` files as one
+    file, in one commit; returns how many partitions were compacted (0: no commit)."""
+    from marketlake.storage.store import DeltaStore
+
+    assert isinstance(store, DeltaStore)
+    limit = MAX_FILES_PER_PARTITION if max_files is None else int(max_files)
+    with store.writer_lock():
+        index = store.file_index(spec.name)
+        todo = crowded_partitions(index, partitions, max_files=limit)
+        if not todo:
+            return 0
+        adds: list[AddAction] = []
+        removes: list[RemoveAction] = []
+        for p, picks in sorted(todo.items()):
+            rows = store.read_files(spec.name, picks)
+            adds += write_files(with_partition(sort_rows(rows), spec), table_root=store.table_root(spec.name),
+                                filesystem=store.filesystem, group_rows=row_group_rows(spec.partitioning))
+            del rows
+            removes += [remove_action(index.paths[i], int(index.sizes[i]), p) for i in picks]
+        dt = store.table(spec.name, refresh=False)
+        commit_files(dt, adds, removes, operation="compact", metrics={"partitionsCompacted": len(todo)})
+        dt.update_incremental()
+        return len(todo)
+
+
+__all__ = ["MAX_FILES_PER_PARTITION", "compact_partitions", "crowded_partitions"]
