@@ -1,0 +1,409 @@
+"""Appending bars costs what is new: continue each symbol from its stored feature state.
+
+A load whose every incoming bar of a symbol lies after that symbol's last stored bar (and whose metadata
+did not change) is an append. For each such symbol with a valid state row in `feature_state`, only its last
+`history_bars()` stored bars are read and only the new rows are computed (`compute_table(state=...)`); a
+symbol without one (new, or its state was dropped or does not fit) is computed from its first stored bar,
+as a full load would, and gets its state. Cross-sectional columns are then refreshed where the new bars
+move them (`_cross`): the new rows themselves, the stored rows of any symbol at the new datetimes (sector
+medians), and, when the benchmark got new bars, every stored row from its first new bar on (rs_benchmark_20,
+beta_60), from the stored `return_20` / `return_1` columns instead of recomputing the peers' histories.
+
+Validity of a state row (else the symbol is recomputed from its first bar): this engine's `fingerprint()`,
+its `datetime` is the symbol's last stored bar, and its recursions equal the stored row at that bar
+(`_CHECKS`: EMA 12/26, OBV, A/D equal the outputs there). Bars commit first, the state after it: a run killed
+in between leaves a state one bar behind the stored last bar, which the check refuses. A full load that
+recomputes symbols drops their state before its bars commit (`forget_states`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.features import FeatureInputError, compute_table, cross_section
+from marketlake.features import state as fstate
+from marketlake.features._segments import Segments
+from marketlake.pipeline.report import LoadReport
+from marketlake.pipeline.symbol_master import record_symbols
+from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, TableSpec
+from marketlake.storage import DeltaStore
+from marketlake.storage.files import prune
+
+Progress = Callable[[str], None]
+STATE_TABLE = "feature_state"
+CROSS_COLUMNS: tuple[str, ...] = ("rs_benchmark_20", "rs_sector_20", "beta_60")
+"""The cross-stage columns (`features.registry`, stage "cross"): the only ones a peer's bars move."""
+_CHECKS = {"ema_12": "ema_12", "ema_26": "ema_26", "obv": "obv", "ad_line": "ad"}  # stored column -> state column
+_BETA = int(FIELDS_BY_NAME["beta_60"].params.get("timeperiod", 60))
+_MIN_PEERS = 3
+_TAIL_COLS = [*BAR_COLUMNS, "source", "return_1", "return_20", *_CHECKS]
+_SERIES_COLS = ["symbol", "datetime", "return_1", "return_20"]
+MAX_FRESH_ROWS = 2_000_000
+"""Bars (incoming + stored histories of symbols without a usable state) above which a load is left to the
+full path, which streams big loads in bounded memory; it writes the states the next append continues."""
+
+
+def _span(spec: TableSpec, bars: int) -> pd.Timedelta:
+    """A first guess of the calendar time holding `bars` bars (widened when it does not: weekends, gaps)."""
+    per_bar = 365 * 86_400 / spec.bars_per_year
+    return pd.Timedelta(seconds=bars * per_bar * 1.5 + spec.bar_seconds)
+
+
+def _table_start(store: DeltaStore, spec: TableSpec) -> pd.Timestamp | None:
+    """The earliest datetime any file of the table may hold (file statistics); None when unknown."""
+    index = store.file_index(spec.name)
+    if not index.files:
+        return None
+    known = index.min_dt[index.min_dt != np.iinfo(np.int64).min]
+    if len(known) < index.files:
+        return None
+    return pd.Timestamp(int(known.min()), unit="us", tz="UTC")
+
+
+def _read_back(
+    store: DeltaStore, spec: TableSpec, symbols: list[str], start: pd.Timestamp, columns: list[str],
+    enough: Callable[[pd.DataFrame], pd.Series], bars: int,
+) -> pd.DataFrame:
+    """Each symbol's stored rows from a start far enough back for `enough` (per symbol: True when its rows
+    suffice), doubling the window for the symbols still short, until the table's first datetime."""
+    floor = _table_start(store, spec)
+    span = _span(spec, bars)
+    lo: pd.Timestamp | None = start - span
+    if floor is None or lo <= floor:
+        lo = None
+    parts = [store.read(spec.name, symbols=symbols, start=lo, columns=columns, sort=False).to_pandas()]
+    todo = symbols
+    while lo is not None:
+        got = pd.concat(parts, ignore_index=True)
+        ok = enough(got).reindex(todo, fill_value=False)
+        todo = ok.index[~ok.to_numpy()].tolist()
+        if not todo:
+            break
+        span = span * 2
+        hi = lo - pd.Timedelta(microseconds=1)
+        lo = start - span
+        if floor is not None and lo <= floor:
+            lo = None
+        parts.append(store.read(spec.name, symbols=todo, start=lo, end=hi, columns=columns, sort=False).to_pandas())
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["symbol", "datetime"], ignore_index=True)
+
+
+def read_states(store: DeltaStore) -> pa.Table:
+    """Every `feature_state` row (all tables; the table is small: one row per table and symbol)."""
+    return store.read_support(STATE_TABLE)
+
+
+def forget_states(store: DeltaStore, spec: TableSpec, symbols: list[str]) -> None:
+    """Drop the state rows of `symbols` (call before a commit that rewrites their history: a run killed
+    after it recomputes them from their first bar, never continues a state the new bars contradict)."""
+    if not store.exists(STATE_TABLE):
+        return
+    states = read_states(store)
+    hit = pc.and_(pc.equal(states["table"], spec.name), pc.is_in(states["symbol"], pa.array(symbols, pa.string())))
+    if not pc.any(hit).as_py():
+        return
+    store.replace_support(STATE_TABLE, states.filter(pc.invert(hit)))
+
+
+def save_states(store: DeltaStore, spec: TableSpec, parts: list[pa.Table]) -> None:
+    """Store the states of a load (`compute_table(state_out=True)` parts) after its bars commit."""
+    new = pa.concat_tables(parts) if parts else None
+    if new is None or new.num_rows == 0:
+        return
+    _save_states(store, spec, read_states(store), new)
+
+
+def _save_states(store: DeltaStore, spec: TableSpec, old: pa.Table, new: pa.Table) -> None:
+    """`old` with the rows of `new`'s symbols replaced (one overwrite commit of the small table)."""
+    mine = pc.and_(pc.equal(old["table"], spec.name), pc.is_in(old["symbol"], new["symbol"]))
+    kept = old.filter(pc.invert(mine)).cast(new.schema)
+    last = pd.Series(np.arange(new.num_rows)).groupby(new["symbol"].to_numpy(zero_copy_only=False)).max()
+    new = new.take(pa.array(np.sort(last.to_numpy())))  # one row per symbol (a chunked compute repeats none, but)
+    store.replace_support(STATE_TABLE, pa.concat_tables([kept, new]))
+
+
+def _same_meta(resolved: pd.DataFrame, stored: pd.DataFrame) -> bool:
+    a = resolved.drop_duplicates("symbol", keep="last").set_index("symbol")[list(METADATA_COLUMNS)]
+    b = stored.set_index("symbol")[list(METADATA_COLUMNS)].reindex(a.index)
+    a = a.astype(object).where(a.notna(), None)
+    b = b.astype(object).where(b.notna(), None)
+    return bool(a.equals(b))
+
+
+def _valid(states: pd.DataFrame, tails: pd.DataFrame, first_new: pd.Series) -> pd.Series:
+    """Per state symbol: does its state row fit its stored bars (see the module docstring)?"""
+    if tails.empty:
+        return pd.Series(False, index=states.index)
+    last = tails.groupby("symbol", sort=False).tail(1).set_index("symbol")
+    count = tails.groupby("symbol", sort=False).size()
+    ok = pd.Series(True, index=states.index)
+    at = last["datetime"].reindex(states.index)
+    ok &= at.notna() & (at == states["datetime"])
+    ok &= count.reindex(states.index, fill_value=0) <= states["n_bars"]
+    ok &= states["datetime"] < first_new.reindex(states.index)
+    for col, scol in _CHECKS.items():
+        a = last[col].reindex(states.index).to_numpy(float)
+        b = states[scol].to_numpy(float)
+        ok &= (a == b) | (np.isnan(a) & np.isnan(b))
+    return ok
+
+
+def load_appended(
+    store: DeltaStore, spec: TableSpec, good: pd.DataFrame, *, source: str, resolved: pd.DataFrame,
+    master: pd.DataFrame, benchmark: str, stamp: datetime, report: LoadReport, say: Progress, peers: bool = True,
+) -> bool:
+    """Load `good` (validated bars) as an append if it is one; False (nothing written) when it is not:
+    the caller then runs the full path. The caller holds the writer lock."""
+    t0 = time.perf_counter()
+    incoming = good[list(BAR_COLUMNS)].assign(source=source).drop_duplicates(["symbol", "datetime"], keep="last")
+    if incoming.empty or len(incoming) > MAX_FRESH_ROWS or not store.exists(spec.name):
+        return False
+    first_new = incoming.groupby("symbol", sort=True)["datetime"].min()
+    touched = first_new.index.tolist()
+    all_states = read_states(store)
+    frame = all_states.select(["table", "symbol", "datetime", "n_bars", "engine", *fstate.STATE_COLUMNS]).to_pandas()
+    frame = frame[(frame["table"] == spec.name) & frame["symbol"].isin(touched)
+                  & (frame["engine"] == fstate.fingerprint())].drop_duplicates("symbol", keep="last")
+    frame = frame.set_index("symbol", drop=False)
+    frame = frame[frame["datetime"] < first_new.reindex(frame.index)]
+
+    need = fstate.history_bars(spec)
+    tails = pd.DataFrame(columns=_TAIL_COLS)
+    if len(frame):
+        n_bars = frame["n_bars"]
+
+        def enough(rows: pd.DataFrame) -> pd.Series:
+            count = rows.groupby("symbol", sort=False).size()
+            return (count >= need) | (count >= n_bars.reindex(count.index))
+
+        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _TAIL_COLS, enough, need)
+    valid = _valid(frame, tails, first_new)
+    continued = sorted(valid.index[valid.to_numpy()].tolist())
+    fresh = sorted(set(touched) - set(continued))
+    tails = tails[tails["symbol"].isin(continued)]
+    if fresh and _stored_rows_at_most(store, spec, fresh) + len(incoming) > MAX_FRESH_ROWS:
+        return False
+    history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas() if fresh else tails[:0]
+    stored = pd.concat([tails, history], ignore_index=True)
+    last_bar = stored.groupby("symbol", sort=True)["datetime"].max()
+    if (first_new.reindex(last_bar.index) <= last_bar).any():
+        return False  # a revision or a late bar: the full path recomputes those symbols from their first bar
+    stored_meta = _last_rows_meta(store, spec, last_bar)
+    if not stored_meta.empty and not _same_meta(resolved[resolved["symbol"].isin(stored_meta["symbol"])],
+                                                stored_meta):
+        return False  # metadata changed: every row of the symbol changes
+    report.timings["read_history"] = time.perf_counter() - t0
+    report.symbols_loaded = len(touched)
+    report.symbols_computed = len(touched)
+
+    t = time.perf_counter()
+    say(f"appending: {len(continued)} symbols continued from state, {len(fresh)} from their first bar")
+    states = all_states.filter(pc.and_(pc.equal(all_states["table"], spec.name),
+                                       pc.is_in(all_states["symbol"], pa.array(continued, pa.string()))))
+    states = states.filter(pc.equal(states["engine"], fstate.fingerprint()))
+    trimmed = tails.groupby("symbol", sort=False).tail(need)
+    base = pd.concat([trimmed, history], ignore_index=True)[[*BAR_COLUMNS, "source"]]
+    rows_parts, state_parts = [], []
+    try:
+        for since, syms in first_new.groupby(first_new).groups.items():  # one call per first new datetime
+            members = set(syms)
+            bars = pd.concat([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
+                             ignore_index=True)
+            meta = resolved[resolved["symbol"].isin(members)]
+            st = states.filter(pc.is_in(states["symbol"], pa.array(sorted(members), pa.string())))
+            rows, new_state = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta,
+                                            since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True)
+            rows_parts.append(rows)
+            state_parts.append(new_state)
+    except FeatureInputError:
+        return False  # the state does not fit after all: recompute from the first bars
+    new_rows = pa.concat_tables(rows_parts)
+    new_state = pa.concat_tables(state_parts)
+    report.timings["compute"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out = _cross(store, spec, new_rows, stored, benchmark=benchmark, peers=peers)
+    report.timings["cross_section"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say(f"writing {out.num_rows:,} candidate rows")
+    since_all = pc.min(out["datetime"]).as_py()
+    result = store.write_bars(spec.name, out, compare_since=since_all)
+    report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
+    report.version = result.version
+    report.timings["write"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _save_states(store, spec, all_states, new_state)  # after the bars: a kill in between leaves a stale state
+    report.timings["state"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp)
+    report.timings["symbols"] = time.perf_counter() - t
+    return True
+
+
+def _stored_rows_at_most(store: DeltaStore, spec: TableSpec, symbols: list[str]) -> int:
+    """An upper bound of the stored rows of `symbols` (rows of the files whose statistics may hold them)."""
+    index = store.file_index(spec.name)
+    picks = prune(index, spec, symbols=symbols)
+    return int(index.records[picks].sum()) if picks else 0
+
+
+def _last_rows_meta(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
+    """Metadata on each symbol's last stored bar (symbol + METADATA_COLUMNS)."""
+    if last_bar.empty:
+        return pd.DataFrame(columns=["symbol", *METADATA_COLUMNS])
+    rows = store.read(spec.name, symbols=last_bar.index.tolist(), start=last_bar.min(),
+                      columns=["symbol", "datetime", *METADATA_COLUMNS], sort=False).to_pandas()
+    rows = rows[rows["datetime"].to_numpy() == last_bar.reindex(rows["symbol"]).to_numpy()]
+    return rows.drop_duplicates("symbol", keep="last")[["symbol", *METADATA_COLUMNS]]
+
+
+def _spans(master: pd.DataFrame, spec: TableSpec, stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+    """(symbol, datetime) rows whose min/max per symbol are its first and last bar, for the symbol master:
+    the master's first bar where it has one (only the tail of a continued symbol was read)."""
+    col = f"first_bar_{spec.name}"
+    parts = [incoming[["symbol", "datetime"]], stored[["symbol", "datetime"]]]
+    if not master.empty and col in master.columns:
+        known = master.loc[master[col].notna() & master["symbol"].isin(incoming["symbol"].unique()), ["symbol", col]]
+        parts.append(known.rename(columns={col: "datetime"}).assign(datetime=lambda f: pd.to_datetime(f["datetime"],
+                                                                                                      utc=True)))
+    return pd.concat(parts, ignore_index=True)
+
+
+# -- cross-sectional columns -----------------------------------------------------------------------------------
+
+
+def _cross(
+    store: DeltaStore, spec: TableSpec, new_rows: pa.Table, stored: pd.DataFrame, *, benchmark: str, peers: bool
+) -> pa.Table:
+    """The new rows and the stored rows whose cross-sectional columns they move, with those columns
+    recomputed from `return_20` / `return_1` (bit for bit the engine's kernels, beta within its drift)."""
+    new_dt = pd.DatetimeIndex(new_rows["datetime"].to_pandas())
+    d_lo, d_hi = new_dt.min(), new_dt.max()
+    new_syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
+    bench_new = new_dt[new_syms == benchmark]
+    b_lo = bench_new.min() if len(bench_new) else None
+    # stored rows at the new datetimes (sector medians), and from the benchmark's first new bar on
+    hi = None if b_lo is not None else d_hi
+    around = store.read(spec.name, start=d_lo, end=hi, sort=False)
+    adt = pd.DatetimeIndex(around["datetime"].to_pandas())
+    at_new = adt.isin(new_dt.unique())
+    moved = at_new | (adt >= b_lo) if b_lo is not None else at_new
+    around = around.filter(pa.array(moved))
+    adt = adt[moved]
+    at_new = at_new[moved]
+
+    cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
+    frame = pd.concat([around.select(cols).to_pandas().assign(_new=False, _pos=np.arange(around.num_rows)),
+                       new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))],
+                      ignore_index=True)
+    frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
+    rs_sector = _sector(frame[np.concatenate([at_new, np.ones(new_rows.num_rows, bool)])])
+    targets = frame if b_lo is not None else frame[frame["_new"]]
+    rs_bench, beta = _benchmark(store, spec, targets, stored, frame, benchmark)
+
+    def patch(table: pa.Table, is_new: bool) -> pa.Table:
+        n = table.num_rows
+        for name, values in (("rs_sector_20", rs_sector), ("rs_benchmark_20", rs_bench), ("beta_60", beta)):
+            mine = values[values["_new"] == is_new]
+            if mine.empty:
+                continue
+            col = table[name].to_pandas().to_numpy(np.float64, na_value=np.nan).copy()
+            col[mine["_pos"].to_numpy(np.int64)] = mine["value"].to_numpy(np.float64)
+            arr = pa.array(col, pa.float64(), from_pandas=True)
+            table = table.set_column(table.schema.get_field_index(name), name, arr)
+        assert table.num_rows == n
+        return table
+
+    out = patch(new_rows, True)
+    if peers and around.num_rows:
+        out = pa.concat_tables([out, patch(around.select(new_rows.column_names).cast(new_rows.schema), False)])
+    return out
+
+
+def _sector(frame: pd.DataFrame) -> pd.DataFrame:
+    """rs_sector_20 of every row of `frame` (all rows of the affected datetimes), with the engine's kernel."""
+    frame = frame.sort_values(["symbol", "datetime"], ignore_index=True)
+    if frame.empty:
+        return frame.assign(value=np.empty(0))
+    sym_codes, symbols = pd.factorize(frame["symbol"], sort=True)
+    lengths = np.bincount(sym_codes, minlength=len(symbols))
+    seg = Segments.from_lengths(lengths)
+    sector_codes, _ = pd.factorize(frame["sector"])
+    dt_ns = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8
+    time_codes, times = pd.factorize(dt_ns)
+    lay = cross_section.layout(dt_ns, seg, np.asarray(symbols, dtype=object), sector_codes.astype(np.int32),
+                               time_codes.astype(np.int32), len(times), None)
+    ret = frame["return_20"].to_numpy(np.float64, na_value=np.nan)
+    values = cross_section.sector_relative_strength(ret, lay, min_peers=_MIN_PEERS)
+    return frame[["_new", "_pos"]].assign(value=values)
+
+
+def _bench_series(
+    store: DeltaStore, spec: TableSpec, frame: pd.DataFrame, benchmark: str, lo: pd.Timestamp
+) -> pd.DataFrame:
+    """The benchmark's stored return_1/return_20 from `lo` on, with its rows in `frame` (new or moved)
+    over them: datetime-indexed."""
+    stored = store.read(spec.name, symbols=[benchmark], start=lo, columns=_SERIES_COLS, sort=False).to_pandas()
+    mine = frame.loc[frame["symbol"] == benchmark, _SERIES_COLS]
+    both = pd.concat([stored, mine], ignore_index=True)
+    both["datetime"] = pd.to_datetime(both["datetime"], utc=True)
+    return both.drop_duplicates("datetime", keep="last").set_index("datetime").sort_index()
+
+
+def _benchmark(
+    store: DeltaStore, spec: TableSpec, targets: pd.DataFrame, stored: pd.DataFrame, frame: pd.DataFrame,
+    benchmark: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rs_benchmark_20 and beta_60 of the target rows; beta over each symbol's stored return_1 before them
+    (a context read back until it holds `_BETA` matched bars, or the symbol's whole history)."""
+    if targets.empty:
+        empty = targets[["_new", "_pos"]].assign(value=np.empty(0))
+        return empty, empty
+    lo = targets["datetime"].min() - _span(spec, 4 * _BETA)
+    bench = _bench_series(store, spec, frame, benchmark, lo)
+    b20 = bench["return_20"].reindex(targets["datetime"]).to_numpy(np.float64, na_value=np.nan)
+    rs = targets[["_new", "_pos"]].assign(value=targets["return_20"].to_numpy(np.float64, na_value=np.nan) - b20)
+
+    first = targets.groupby("symbol", sort=True)["datetime"].min()
+    need_bench = bench["return_1"]
+
+    def enough(rows: pd.DataFrame) -> pd.Series:
+        r = rows[rows["datetime"] < first.reindex(rows["symbol"]).to_numpy()]
+        matched = r["return_1"].notna().to_numpy() & need_bench.reindex(r["datetime"]).notna().to_numpy()
+        return pd.Series(matched, index=r.index).groupby(r["symbol"].to_numpy()).sum() >= _BETA
+
+    known = stored[stored["symbol"].isin(first.index)][_SERIES_COLS]
+    short = enough(known).reindex(first.index, fill_value=False)
+    more = short.index[~short.to_numpy()].tolist()
+    if more:
+        known = pd.concat([known[~known["symbol"].isin(more)],
+                           _read_back(store, spec, more, first[more].min(), _SERIES_COLS, enough, 2 * _BETA)],
+                          ignore_index=True)
+    context = known.assign(_new=False, _pos=-1)
+    context["datetime"] = pd.to_datetime(context["datetime"], utc=True)
+    context = context[context["datetime"] < first.reindex(context["symbol"]).to_numpy()]
+    if len(context) and context["datetime"].min() < lo:  # a context reaching further back than the series
+        bench = _bench_series(store, spec, frame, benchmark, context["datetime"].min())
+    seq = pd.concat([context, targets[[*_SERIES_COLS, "_new", "_pos"]]], ignore_index=True)
+    seq = seq.sort_values(["symbol", "datetime"], ignore_index=True)
+    b1 = bench["return_1"].reindex(seq["datetime"]).to_numpy(np.float64, na_value=np.nan)
+    codes, symbols = pd.factorize(seq["symbol"], sort=True)
+    seg = Segments.from_lengths(np.bincount(codes, minlength=len(symbols)))
+    values = cross_section.beta(seq["return_1"].to_numpy(np.float64, na_value=np.nan), b1, timeperiod=_BETA, seg=seg)
+    picked = seq["_pos"].to_numpy() >= 0
+    beta = seq.loc[picked, ["_new", "_pos"]].assign(value=values[picked])
+    return rs, beta
+
+
+__all__ = ["CROSS_COLUMNS", "forget_states", "load_appended", "read_states", "save_states"]
