@@ -54,6 +54,12 @@ class Run:
         want = compute_table(self.bars.assign(source="synthetic"), self.table, metadata=meta,
                              updated_at=datetime(2026, 1, 1, tzinfo=UTC)).to_pandas()
         assert_same(got, want)
+        master = self.store.read_support("symbols").to_pandas().set_index("symbol")
+        spans = got.groupby("symbol")["datetime"].agg(["min", "max"])
+        assert sorted(master.index) == sorted(spans.index)  # the master keeps every symbol, once
+        first = pd.to_datetime(master[f"first_bar_{self.table}"], utc=True).reindex(spans.index)
+        last = pd.to_datetime(master[f"last_bar_{self.table}"], utc=True).reindex(spans.index)
+        assert (first == spans["min"]).all() and (last == spans["max"]).all()
         rebuild = refresh_cross_section(self.store, self.table)
         assert rebuild.inserted == 0 and rebuild.updated == 0, "a full rebuild must write no row"
 

@@ -53,7 +53,7 @@ full path, which streams big loads in bounded memory; it writes the states the n
 def _span(spec: TableSpec, bars: int) -> pd.Timedelta:
     """A first guess of the calendar time holding `bars` bars (widened when it does not: weekends, gaps)."""
     per_bar = 365 * 86_400 / spec.bars_per_year
-    return pd.Timedelta(seconds=bars * per_bar * 1.5 + spec.bar_seconds)
+    return pd.Timedelta(seconds=bars * per_bar * 1.15 + 2 * spec.bar_seconds)
 
 
 def _table_start(store: DeltaStore, spec: TableSpec) -> pd.Timestamp | None:
@@ -246,7 +246,8 @@ def load_appended(
     report.timings["state"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp)
+    record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp,
+                   whole=True)
     report.timings["symbols"] = time.perf_counter() - t
     return True
 
@@ -349,16 +350,41 @@ def _sector(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["_new", "_pos"]].assign(value=values)
 
 
+def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC datetimes as int64 nanoseconds (tz-aware pandas values compare and index slowly as objects)."""
+    return np.asarray(pd.DatetimeIndex(values).as_unit("ns").asi8, dtype=np.int64)
+
+
+class _Series:
+    """The benchmark's return_1/return_20 by datetime (sorted int64 ns), NaN where it has no bar."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        ns = _ns(rows["datetime"])
+        order = np.argsort(ns, kind="stable")
+        ns = ns[order]
+        last = np.r_[ns[1:] != ns[:-1], True] if len(ns) else np.empty(0, bool)  # a later row (new) wins
+        self.ns = ns[last]
+        self.r1 = rows["return_1"].to_numpy(np.float64, na_value=np.nan)[order][last]
+        self.r20 = rows["return_20"].to_numpy(np.float64, na_value=np.nan)[order][last]
+        self.start = int(self.ns[0]) if len(self.ns) else None
+
+    def at(self, ns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.ns, ns)
+        hit = i < len(self.ns)
+        hit[hit] = self.ns[i[hit]] == ns[hit]
+        out = np.full(len(ns), np.nan)
+        out[hit] = values[i[hit]]
+        return out
+
+
 def _bench_series(
     store: DeltaStore, spec: TableSpec, frame: pd.DataFrame, benchmark: str, lo: pd.Timestamp
-) -> pd.DataFrame:
+) -> _Series:
     """The benchmark's stored return_1/return_20 from `lo` on, with its rows in `frame` (new or moved)
-    over them: datetime-indexed."""
+    over them."""
     stored = store.read(spec.name, symbols=[benchmark], start=lo, columns=_SERIES_COLS, sort=False).to_pandas()
     mine = frame.loc[frame["symbol"] == benchmark, _SERIES_COLS]
-    both = pd.concat([stored, mine], ignore_index=True)
-    both["datetime"] = pd.to_datetime(both["datetime"], utc=True)
-    return both.drop_duplicates("datetime", keep="last").set_index("datetime").sort_index()
+    return _Series(pd.concat([stored, mine], ignore_index=True))
 
 
 def _benchmark(
@@ -372,37 +398,45 @@ def _benchmark(
         return empty, empty
     lo = targets["datetime"].min() - _span(spec, 4 * _BETA)
     bench = _bench_series(store, spec, frame, benchmark, lo)
-    b20 = bench["return_20"].reindex(targets["datetime"]).to_numpy(np.float64, na_value=np.nan)
-    rs = targets[["_new", "_pos"]].assign(value=targets["return_20"].to_numpy(np.float64, na_value=np.nan) - b20)
+    t_ns = _ns(targets["datetime"])
+    rs = targets[["_new", "_pos"]].assign(
+        value=targets["return_20"].to_numpy(np.float64, na_value=np.nan) - bench.at(t_ns, bench.r20))
+    first = pd.Series(t_ns).groupby(targets["symbol"].to_numpy()).min()
+    series = bench
 
-    first = targets.groupby("symbol", sort=True)["datetime"].min()
-    need_bench = bench["return_1"]
+    def before_first(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        ns = _ns(rows["datetime"])
+        cut = first.reindex(rows["symbol"].to_numpy()).to_numpy(np.float64, na_value=-np.inf)
+        keep = ns < cut
+        return rows[keep], ns[keep]
 
     def enough(rows: pd.DataFrame) -> pd.Series:
-        r = rows[rows["datetime"] < first.reindex(rows["symbol"]).to_numpy()]
-        matched = r["return_1"].notna().to_numpy() & need_bench.reindex(r["datetime"]).notna().to_numpy()
-        return pd.Series(matched, index=r.index).groupby(r["symbol"].to_numpy()).sum() >= _BETA
+        r, ns = before_first(rows)
+        matched = r["return_1"].notna().to_numpy() & ~np.isnan(series.at(ns, series.r1))
+        return pd.Series(matched).groupby(r["symbol"].to_numpy()).sum() >= _BETA
 
     known = stored[stored["symbol"].isin(first.index)][_SERIES_COLS]
     short = enough(known).reindex(first.index, fill_value=False)
     more = short.index[~short.to_numpy()].tolist()
     if more:
+        since = pd.Timestamp(int(first[more].min()), tz="UTC")
         known = pd.concat([known[~known["symbol"].isin(more)],
-                           _read_back(store, spec, more, first[more].min(), _SERIES_COLS, enough, 2 * _BETA)],
-                          ignore_index=True)
-    context = known.assign(_new=False, _pos=-1)
-    context["datetime"] = pd.to_datetime(context["datetime"], utc=True)
-    context = context[context["datetime"] < first.reindex(context["symbol"]).to_numpy()]
-    if len(context) and context["datetime"].min() < lo:  # a context reaching further back than the series
-        bench = _bench_series(store, spec, frame, benchmark, context["datetime"].min())
-    seq = pd.concat([context, targets[[*_SERIES_COLS, "_new", "_pos"]]], ignore_index=True)
-    seq = seq.sort_values(["symbol", "datetime"], ignore_index=True)
-    b1 = bench["return_1"].reindex(seq["datetime"]).to_numpy(np.float64, na_value=np.nan)
-    codes, symbols = pd.factorize(seq["symbol"], sort=True)
+                           _read_back(store, spec, more, since, _SERIES_COLS, enough, 2 * _BETA)], ignore_index=True)
+    context, c_ns = before_first(known)
+    if len(c_ns) and bench.start is not None and int(c_ns.min()) < bench.start:  # reaches further back
+        bench = _bench_series(store, spec, frame, benchmark, pd.Timestamp(int(c_ns.min()), tz="UTC"))
+    sym = np.concatenate([context["symbol"].to_numpy(object), targets["symbol"].to_numpy(object)])
+    ns = np.concatenate([c_ns, t_ns])
+    r1 = np.concatenate([context["return_1"].to_numpy(np.float64, na_value=np.nan),
+                         targets["return_1"].to_numpy(np.float64, na_value=np.nan)])
+    pos = np.concatenate([np.full(len(context), -1), targets["_pos"].to_numpy(np.int64)])
+    new = np.concatenate([np.zeros(len(context), bool), targets["_new"].to_numpy(bool)])
+    codes, symbols = pd.factorize(sym, sort=True)
+    order = np.lexsort((ns, codes))
     seg = Segments.from_lengths(np.bincount(codes, minlength=len(symbols)))
-    values = cross_section.beta(seq["return_1"].to_numpy(np.float64, na_value=np.nan), b1, timeperiod=_BETA, seg=seg)
-    picked = seq["_pos"].to_numpy() >= 0
-    beta = seq.loc[picked, ["_new", "_pos"]].assign(value=values[picked])
+    values = cross_section.beta(r1[order], bench.at(ns[order], bench.r1), timeperiod=_BETA, seg=seg)
+    picked = pos[order] >= 0
+    beta = pd.DataFrame({"_new": new[order][picked], "_pos": pos[order][picked], "value": values[picked]})
     return rs, beta
 
 
