@@ -32,7 +32,7 @@ from marketlake.features import state as fstate
 from marketlake.features._segments import Segments
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
-from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, TableSpec
+from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, SUPPORT_SCHEMAS, TableSpec
 from marketlake.storage import DeltaStore
 from marketlake.storage.files import prune
 
@@ -246,8 +246,9 @@ def load_appended(
     report.timings["state"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp,
-                   whole=True)
+    if not _advance_master(store, spec, master, resolved, incoming, stamp):
+        record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp,
+                       whole=True)
     report.timings["symbols"] = time.perf_counter() - t
     return True
 
@@ -267,6 +268,39 @@ def _last_rows_meta(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> 
                       columns=["symbol", "datetime", *METADATA_COLUMNS], sort=False).to_pandas()
     rows = rows[rows["datetime"].to_numpy() == last_bar.reindex(rows["symbol"]).to_numpy()]
     return rows.drop_duplicates("symbol", keep="last")[["symbol", *METADATA_COLUMNS]]
+
+
+def _advance_master(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, resolved: pd.DataFrame,
+                    incoming: pd.DataFrame, stamp: datetime) -> bool:
+    """The symbol master after an append where only the last bars moved: every touched symbol has a row
+    with its first bar, `active`, and exactly the resolved metadata; then `record_symbols` would change
+    `last_bar_<table>` alone, written here without its row-by-row comparison. False: not that case."""
+    first_col, last_col = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
+    if master.empty or master["symbol"].duplicated().any():
+        return False
+    rows = master.set_index("symbol")
+    touched = resolved["symbol"].tolist()
+    if not rows.index.isin(touched).sum() == len(touched):
+        return False
+    mine = rows.loc[touched]
+    if mine[first_col].isna().any() or mine["active"].isna().any():
+        return False
+    have = mine[list(METADATA_COLUMNS)].astype(object)
+    want = resolved.set_index("symbol")[list(METADATA_COLUMNS)].astype(object)
+    if not have.where(have.notna(), None).equals(want.where(want.notna(), None)):
+        return False
+    last = incoming.groupby("symbol", sort=False)["datetime"].max().reindex(touched)
+    old_last = pd.to_datetime(mine[last_col], utc=True)
+    new_last = pd.to_datetime(last, utc=True)
+    later = new_last.where(old_last.isna() | (new_last > old_last), old_last)
+    out = rows.copy()
+    out.loc[touched, last_col] = later.to_numpy()
+    out.loc[touched, "updated_at"] = pd.Timestamp(stamp).tz_convert("UTC") if pd.Timestamp(stamp).tzinfo \
+        else pd.Timestamp(stamp, tz="UTC")
+    schema = SUPPORT_SCHEMAS["symbols"]
+    store.replace_support("symbols", pa.Table.from_pandas(out.reset_index()[schema.names], schema=schema,
+                                                          preserve_index=False))
+    return True
 
 
 def _spans(master: pd.DataFrame, spec: TableSpec, stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
