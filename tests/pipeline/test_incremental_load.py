@@ -175,13 +175,16 @@ def test_hourly_appends_with_a_late_benchmark_equal_a_full_rebuild(tmp_path: Pat
     run = Run(tmp_path, table, _meta(bars, "SPY"))
     times = np.sort(bars["datetime"].unique())
     cut = len(times) - 5
+    newcomer = sorted(set(bars["symbol"]) - {"SPY"})[-1]  # listed at the last load, in a sector with peers
+    bars = bars[(bars["symbol"] != newcomer) | (bars["datetime"] >= times[cut + 3])]
     run.load(bars[bars["datetime"] < times[cut]])
     assert _appended(run.load(_at(bars, cut)))
     two = bars[bars["datetime"].isin(times[cut + 1:cut + 3])]  # two bars per symbol, SPY after the others
     assert _appended(run.load(two[two["symbol"] != "SPY"]))
     bench = run.load(two[two["symbol"] == "SPY"])
-    assert _appended(bench) and bench.updated == 2 * (bars["symbol"].nunique() - 1)
+    assert _appended(bench) and bench.updated == 2 * (two["symbol"].nunique() - 1)
     assert _appended(run.load(bars[bars["datetime"] >= times[cut + 3]]))
+    assert newcomer in set(_states(run)["symbol"])
     run.check()
 
 

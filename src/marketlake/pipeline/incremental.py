@@ -43,7 +43,7 @@ CROSS_COLUMNS: tuple[str, ...] = ("rs_benchmark_20", "rs_sector_20", "beta_60")
 _CHECKS = {"ema_12": "ema_12", "ema_26": "ema_26", "obv": "obv", "ad_line": "ad"}  # stored column -> state column
 _BETA = int(FIELDS_BY_NAME["beta_60"].params.get("timeperiod", 60))
 _MIN_PEERS = 3
-_TAIL_COLS = [*BAR_COLUMNS, "source", "return_1", "return_20", *_CHECKS]
+_TAIL_COLS = [*BAR_COLUMNS, "return_1", "return_20"]  # the stored `source` never reaches a computed row
 _SERIES_COLS = ["symbol", "datetime", "return_1", "return_20"]
 MAX_FRESH_ROWS = 2_000_000
 """Bars (incoming + stored histories of symbols without a usable state) above which a load is left to the
@@ -138,22 +138,27 @@ def _same_meta(resolved: pd.DataFrame, stored: pd.DataFrame) -> bool:
     return bool(a.equals(b))
 
 
-def _valid(states: pd.DataFrame, tails: pd.DataFrame, first_new: pd.Series) -> pd.Series:
-    """Per state symbol: does its state row fit its stored bars (see the module docstring)?"""
+def _fits(states: pd.DataFrame, tails: pd.DataFrame, first_new: pd.Series) -> pd.Series:
+    """Per state symbol: is its state at its last stored bar, with no more stored bars than it counted?"""
     if tails.empty:
         return pd.Series(False, index=states.index)
-    last = tails.groupby("symbol", sort=False).tail(1).set_index("symbol")
-    count = tails.groupby("symbol", sort=False).size()
-    ok = pd.Series(True, index=states.index)
-    at = last["datetime"].reindex(states.index)
-    ok &= at.notna() & (at == states["datetime"])
-    ok &= count.reindex(states.index, fill_value=0) <= states["n_bars"]
+    grouped = tails.groupby("symbol", sort=False)["datetime"]
+    at, count = grouped.max().reindex(states.index), grouped.size().reindex(states.index, fill_value=0)
+    ok = at.notna() & (at == states["datetime"])
+    ok &= count <= states["n_bars"]
     ok &= states["datetime"] < first_new.reindex(states.index)
-    for col, scol in _CHECKS.items():
-        a = last[col].reindex(states.index).to_numpy(float)
-        b = states[scol].to_numpy(float)
-        ok &= (a == b) | (np.isnan(a) & np.isnan(b))
     return ok
+
+
+def _same_recursions(states: pd.DataFrame, last_rows: pd.DataFrame) -> pd.Series:
+    """Per state symbol: do the state's recursions equal the stored outputs at its last bar (`_CHECKS`)?"""
+    last = last_rows.set_index("symbol").reindex(states.index)
+    ok = pd.Series(True, index=states.index)
+    for col, scol in _CHECKS.items():
+        a = last[col].to_numpy(np.float64, na_value=np.nan)
+        b = states[scol].to_numpy(np.float64, na_value=np.nan)
+        ok &= (a == b) | (np.isnan(a) & np.isnan(b))
+    return ok & last["datetime"].notna().to_numpy()
 
 
 def load_appended(
@@ -185,18 +190,28 @@ def load_appended(
             return (count >= need) | (count >= n_bars.reindex(count.index))
 
         tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _TAIL_COLS, enough, need)
-    valid = _valid(frame, tails, first_new)
-    continued = sorted(valid.index[valid.to_numpy()].tolist())
+    fits = _fits(frame, tails, first_new)
+    continued = sorted(fits.index[fits.to_numpy()].tolist())
     fresh = sorted(set(touched) - set(continued))
     tails = tails[tails["symbol"].isin(continued)]
-    if fresh and _stored_rows_at_most(store, spec, fresh) + len(incoming) > MAX_FRESH_ROWS:
+    if fresh and _fresh_rows_guess(store, spec, master, fresh) + len(incoming) > MAX_FRESH_ROWS:
         return False
     history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas() if fresh else tails[:0]
-    stored = pd.concat([tails, history], ignore_index=True)
-    last_bar = stored.groupby("symbol", sort=True)["datetime"].max()
+    last_bar = pd.concat([tails, history], ignore_index=True).groupby("symbol", sort=True)["datetime"].max()
     if (first_new.reindex(last_bar.index) <= last_bar).any():
         return False  # a revision or a late bar: the full path recomputes those symbols from their first bar
-    stored_meta = _last_rows_meta(store, spec, last_bar)
+    last_rows = _last_rows(store, spec, last_bar)
+    same = _same_recursions(frame.loc[continued], last_rows)
+    if not same.all():  # another writer changed these symbols' history: recompute them from the first bar
+        redo = same.index[~same.to_numpy()].tolist()
+        continued = sorted(set(continued) - set(redo))
+        fresh = sorted(set(fresh) | set(redo))
+        tails = tails[tails["symbol"].isin(continued)]
+        history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas()
+    if len(history) + len(incoming) > MAX_FRESH_ROWS:
+        return False
+    stored = pd.concat([tails, history], ignore_index=True)
+    stored_meta = last_rows[["symbol", *METADATA_COLUMNS]]
     if not stored_meta.empty and not _same_meta(resolved[resolved["symbol"].isin(stored_meta["symbol"])],
                                                 stored_meta):
         return False  # metadata changed: every row of the symbol changes
@@ -210,7 +225,7 @@ def load_appended(
                                        pc.is_in(all_states["symbol"], pa.array(continued, pa.string()))))
     states = states.filter(pc.equal(states["engine"], fstate.fingerprint()))
     trimmed = tails.groupby("symbol", sort=False).tail(need)
-    base = pd.concat([trimmed, history], ignore_index=True)[[*BAR_COLUMNS, "source"]]
+    base = pd.concat([trimmed, history], ignore_index=True)[list(BAR_COLUMNS)].assign(source=source)
     rows_parts, state_parts = [], []
     try:
         for since, syms in first_new.groupby(first_new).groups.items():  # one call per first new datetime
@@ -253,21 +268,31 @@ def load_appended(
     return True
 
 
-def _stored_rows_at_most(store: DeltaStore, spec: TableSpec, symbols: list[str]) -> int:
-    """An upper bound of the stored rows of `symbols` (rows of the files whose statistics may hold them)."""
+def _fresh_rows_guess(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, symbols: list[str]) -> int:
+    """Stored rows of `symbols` to expect before reading them: the rows of the files whose statistics may
+    hold them, or, when that bound is large (files hold many symbols), the symbol master's first/last bars
+    times the table's bar rate (a symbol the master has no first bar for counts as new)."""
     index = store.file_index(spec.name)
     picks = prune(index, spec, symbols=symbols)
-    return int(index.records[picks].sum()) if picks else 0
+    bound = int(index.records[picks].sum()) if picks else 0
+    col_first, col_last = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
+    if bound <= MAX_FRESH_ROWS or master.empty or col_first not in master.columns:
+        return bound
+    rows = master[master["symbol"].isin(symbols)].drop_duplicates("symbol", keep="last")
+    span = (pd.to_datetime(rows[col_last], utc=True) - pd.to_datetime(rows[col_first], utc=True)).dropna()
+    years = span.dt.total_seconds().to_numpy(np.float64) / (365.25 * 86_400)
+    return int(np.sum(years * spec.bars_per_year + 1))
 
 
-def _last_rows_meta(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
-    """Metadata on each symbol's last stored bar (symbol + METADATA_COLUMNS)."""
+def _last_rows(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
+    """Each symbol's stored row at its last bar: symbol, datetime, metadata and the `_CHECKS` outputs."""
+    cols = ["symbol", "datetime", *METADATA_COLUMNS, *_CHECKS]
     if last_bar.empty:
-        return pd.DataFrame(columns=["symbol", *METADATA_COLUMNS])
-    rows = store.read(spec.name, symbols=last_bar.index.tolist(), start=last_bar.min(),
-                      columns=["symbol", "datetime", *METADATA_COLUMNS], sort=False).to_pandas()
-    rows = rows[rows["datetime"].to_numpy() == last_bar.reindex(rows["symbol"]).to_numpy()]
-    return rows.drop_duplicates("symbol", keep="last")[["symbol", *METADATA_COLUMNS]]
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    rows = store.read(spec.name, symbols=last_bar.index.tolist(), start=last_bar.min(), columns=cols,
+                      sort=False).to_pandas()
+    rows = rows[_ns(rows["datetime"]) == _ns(last_bar.reindex(rows["symbol"].to_numpy()))]
+    return rows.drop_duplicates("symbol", keep="last").reset_index(drop=True)
 
 
 def _advance_master(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, resolved: pd.DataFrame,
@@ -411,6 +436,18 @@ class _Series:
         return out
 
 
+def _last_per_symbol(rows: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Each symbol's latest `k` rows (any input order; string sorts avoided: int codes and int64 times)."""
+    if len(rows) == 0:
+        return rows
+    codes, _ = pd.factorize(rows["symbol"])
+    order = np.lexsort((_ns(rows["datetime"]), codes))
+    c = codes[order]
+    ends = np.r_[np.flatnonzero(c[1:] != c[:-1]), len(c) - 1]
+    to_end = ends[np.searchsorted(ends, np.arange(len(c)))] - np.arange(len(c))
+    return rows.iloc[np.sort(order[to_end < k])]
+
+
 def _bench_series(
     store: DeltaStore, spec: TableSpec, frame: pd.DataFrame, benchmark: str, lo: pd.Timestamp
 ) -> _Series:
@@ -449,7 +486,7 @@ def _benchmark(
         matched = r["return_1"].notna().to_numpy() & ~np.isnan(series.at(ns, series.r1))
         return pd.Series(matched).groupby(r["symbol"].to_numpy()).sum() >= _BETA
 
-    known = stored[stored["symbol"].isin(first.index)][_SERIES_COLS]
+    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), _SERIES_COLS], 3 * _BETA)
     short = enough(known).reindex(first.index, fill_value=False)
     more = short.index[~short.to_numpy()].tolist()
     if more:
