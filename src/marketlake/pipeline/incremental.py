@@ -245,7 +245,10 @@ def load_appended(
     report.timings["compute"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    out = _cross(store, spec, new_rows, stored, benchmark=benchmark, peers=peers)
+    groups = first_new.nunique()
+    whole = groups == 1 and benchmark in touched  # one engine call saw every new row and the benchmark's
+    out = _cross(store, spec, new_rows, stored, benchmark=benchmark, peers=peers, whole=whole,
+                 continued=set(continued))
     report.timings["cross_section"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -344,10 +347,16 @@ def _spans(master: pd.DataFrame, spec: TableSpec, stored: pd.DataFrame, incoming
 
 
 def _cross(
-    store: DeltaStore, spec: TableSpec, new_rows: pa.Table, stored: pd.DataFrame, *, benchmark: str, peers: bool
+    store: DeltaStore, spec: TableSpec, new_rows: pa.Table, stored: pd.DataFrame, *, benchmark: str, peers: bool,
+    whole: bool = False, continued: set[str] | None = None,
 ) -> pa.Table:
     """The new rows and the stored rows whose cross-sectional columns they move, with those columns
-    recomputed from `return_20` / `return_1` (bit for bit the engine's kernels, beta within its drift)."""
+    recomputed from `return_20` / `return_1` (bit for bit the engine's kernels, beta within its drift).
+
+    `whole`: one engine call computed every new row, the benchmark's included. Then, when no stored row
+    shares their datetimes, the engine's rs_sector_20 / rs_benchmark_20 are the full compute's, and so is
+    its beta_60 wherever the tail held 60 matched bars (non-NULL); only the NULL betas of `continued`
+    symbols (whose tail may have been too short) are recomputed."""
     new_dt = pd.DatetimeIndex(new_rows["datetime"].to_pandas())
     d_lo, d_hi = new_dt.min(), new_dt.max()
     new_syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
@@ -364,6 +373,15 @@ def _cross(
     at_new = at_new[moved]
 
     cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
+    if whole and around.num_rows == 0:
+        syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
+        redo = new_rows["beta_60"].is_null().to_numpy(zero_copy_only=False) & np.isin(syms, list(continued or ()))
+        if not redo.any():
+            return new_rows
+        frame = new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))
+        frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
+        _, beta = _benchmark(store, spec, frame[redo], stored, frame, benchmark)
+        return _patch(new_rows, [("beta_60", beta)], True)
     frame = pd.concat([around.select(cols).to_pandas().assign(_new=False, _pos=np.arange(around.num_rows)),
                        new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))],
                       ignore_index=True)
@@ -372,23 +390,24 @@ def _cross(
     targets = frame if b_lo is not None else frame[frame["_new"]]
     rs_bench, beta = _benchmark(store, spec, targets, stored, frame, benchmark)
 
-    def patch(table: pa.Table, is_new: bool) -> pa.Table:
-        n = table.num_rows
-        for name, values in (("rs_sector_20", rs_sector), ("rs_benchmark_20", rs_bench), ("beta_60", beta)):
-            mine = values[values["_new"] == is_new]
-            if mine.empty:
-                continue
-            col = table[name].to_pandas().to_numpy(np.float64, na_value=np.nan).copy()
-            col[mine["_pos"].to_numpy(np.int64)] = mine["value"].to_numpy(np.float64)
-            arr = pa.array(col, pa.float64(), from_pandas=True)
-            table = table.set_column(table.schema.get_field_index(name), name, arr)
-        assert table.num_rows == n
-        return table
-
-    out = patch(new_rows, True)
+    values = [("rs_sector_20", rs_sector), ("rs_benchmark_20", rs_bench), ("beta_60", beta)]
+    out = _patch(new_rows, values, True)
     if peers and around.num_rows:
-        out = pa.concat_tables([out, patch(around.select(new_rows.column_names).cast(new_rows.schema), False)])
+        out = pa.concat_tables([out, _patch(around.select(new_rows.column_names).cast(new_rows.schema), values,
+                                            False)])
     return out
+
+
+def _patch(table: pa.Table, values: list[tuple[str, pd.DataFrame]], is_new: bool) -> pa.Table:
+    """`table` with the recomputed values (`_new`, `_pos`, `value` rows) of its side written in."""
+    for name, frame in values:
+        mine = frame[frame["_new"] == is_new]
+        if mine.empty:
+            continue
+        col = table[name].to_pandas().to_numpy(np.float64, na_value=np.nan).copy()
+        col[mine["_pos"].to_numpy(np.int64)] = mine["value"].to_numpy(np.float64)
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(col, pa.float64(), from_pandas=True))
+    return table
 
 
 def _sector(frame: pd.DataFrame) -> pd.DataFrame:
