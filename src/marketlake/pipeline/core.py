@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table
+from marketlake.pipeline import incremental
 from marketlake.pipeline.metadata import resolve_metadata
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
@@ -126,6 +127,9 @@ def _load_valid(
     master = store.read_support("symbols").to_pandas()
     resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
     report.peers_deferred = not peers and (benchmark in touched or resolved["sector"].notna().any())
+    if incremental.load_appended(store, spec, good, source=source, resolved=resolved, master=master,
+                                 benchmark=benchmark, stamp=stamp, report=report, say=say, peers=peers):
+        return  # every bar after its symbol's last stored bar: computed from the feature state
     bar_cols = [*BAR_COLUMNS, "source"]
     if not peers or benchmark in touched:  # no index read: the symbols to read are known already
         wanted = sorted({*touched, benchmark}) if not peers else None  # None: the whole table
@@ -158,15 +162,19 @@ def _load_valid(
     meta = _metadata_for_compute(bars, stored_meta, resolved, spec, master)
     report.symbols_computed = len(meta)
     say(f"computing 97 fields for {report.symbols_computed} symbols ({len(bars):,} bars)")
-    rows = compute_in_chunks(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta, since=since)
+    states: list[pa.Table] = []  # the feature state of every computed symbol, for the next append
+    rows = compute_in_chunks(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta, since=since,
+                             states=states)
     report.timings["compute"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say(f"writing {rows.num_rows:,} candidate rows")
+    incremental.forget_states(store, spec, touched)  # their history changed: no state may outlive the commit
     result = store.write_bars(spec.name, rows, compare_since=since)
     report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
     report.version = result.version
     report.timings["write"] = time.perf_counter() - t
+    incremental.save_states(store, spec, states)  # after the bars commit (a kill in between: recomputed)
 
     t = time.perf_counter()
     record_symbols(store, spec, bars, resolved, master=master, now=stamp)
@@ -251,15 +259,23 @@ def compute_in_chunks(
     updated_at: datetime,
     since: datetime | None,
     max_rows: int = CHUNK_ROWS,
+    states: list[pa.Table] | None = None,
 ) -> pa.Table:
     """`compute_table` over runs of whole sectors of at most ~`max_rows` bars; the same rows, less memory.
 
     Values are per symbol except the cross-sectional ones: a sector's symbols stay in one run (the
     sector median needs them all) and the benchmark is computed with every run (rs/beta read its
-    returns) but returned once. A sector larger than `max_rows` is a run of its own.
+    returns) but returned once. A sector larger than `max_rows` is a run of its own. `states`, when
+    given, receives the feature state of the returned symbols (`compute_table(state_out=True)`).
     """
     if len(bars) <= max_rows:
-        return compute_table(bars, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata, since=since)
+        if states is None:
+            return compute_table(bars, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata,
+                                 since=since)
+        rows, st = compute_table(bars, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata,
+                                 since=since, state_out=True)
+        states.append(st)
+        return rows
     sizes = bars.groupby("symbol", sort=True).size()
     sector = metadata.drop_duplicates("symbol").set_index("symbol")["sector"].reindex(sizes.index)
     group = sector.where(sector.notna(), pd.Series(sizes.index, index=sizes.index).map(lambda s: f"\0{s}"))
@@ -275,8 +291,14 @@ def compute_in_chunks(
     out = []
     for _i, run in enumerate(runs):
         wanted = set(run) | {benchmark}
-        part = compute_table(bars[bars["symbol"].isin(wanted)], spec, benchmark=benchmark, updated_at=updated_at,
-                             metadata=metadata, since=since)
+        chunk = bars[bars["symbol"].isin(wanted)]
+        if states is None:
+            part = compute_table(chunk, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata,
+                                 since=since)
+        else:
+            part, st = compute_table(chunk, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata,
+                                     since=since, state_out=True)
+            states.append(st if benchmark in run else st.filter(pa.compute.not_equal(st["symbol"], benchmark)))
         if benchmark not in run:  # computed for its returns only; its own rows come from its run
             part = _without_symbol(part, benchmark)
         out.append(part)

@@ -20,13 +20,16 @@ def record_symbols(
     *,
     master: pd.DataFrame,
     now: datetime,
+    whole: bool = False,
 ) -> int:
     """Upsert master rows for the symbols in `bars`; returns how many rows changed.
 
     Existing values win over new ones only where the new value is NULL, so a curated master
     (reference files, vendor profiles) is never blanked by a source that knows less. `master` must have
     been read under the writer lock the caller still holds (`load_bars` does): rows upserted from an
-    older read would undo what another writer recorded meanwhile.
+    older read would undo what another writer recorded meanwhile. `whole`: `master` is the entire table
+    (read under that lock), so the new content is written as one overwrite instead of a MERGE (~5x
+    faster; what an append updating every symbol's last bar each minute pays).
     """
     schema = SUPPORT_SCHEMAS["symbols"]
     spans = bars.groupby("symbol", sort=True)["datetime"].agg(["min", "max"])
@@ -55,7 +58,12 @@ def record_symbols(
     out["updated_at"] = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now, tz="UTC")
     out = out.reset_index()
     table = pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
-    store.upsert_support("symbols", table, keys=["symbol"])
+    if whole and not master.empty:
+        rest = master[~master["symbol"].isin(out["symbol"])].drop_duplicates("symbol", keep="last")
+        kept = pa.Table.from_pandas(rest[schema.names], schema=schema, preserve_index=False)
+        store.replace_support("symbols", pa.concat_tables([kept, table]))
+    else:
+        store.upsert_support("symbols", table, keys=["symbol"])
     return int(changed.sum())
 
 

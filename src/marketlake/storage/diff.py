@@ -1,6 +1,9 @@
 """Which incoming rows are new, changed or unchanged against the stored rows (pure Arrow).
 
-Equality ignores `updated_at`; NULL equals NULL, NaN equals NaN, floats compare exactly. Rows that are
+Equality ignores `updated_at`; NULL equals NULL, NaN equals NaN. The catalogue columns compare under
+`features.equivalence.row_equivalent` (the OHLCV inputs and non-float columns exactly, computed floats within
+the tolerance that incremental updates differ from a full rebuild by): a rebuild of an incrementally
+maintained table rewrites no row for last-bit differences. Other columns compare exactly. Rows that are
 equal are not rewritten, so they keep their stored `updated_at` and an identical re-load commits nothing.
 """
 
@@ -54,10 +57,15 @@ def diff_rows(incoming: pa.Table, stored: pa.Table, *, keys: tuple[str, ...] = K
     if li_m.size == 0:
         return RowDiff(new=new, changed=np.empty(0, np.int64), unchanged=0)
     ri_m = pc.filter(ri_col, pa.array(matched)).to_numpy()
-    same = np.ones(li_m.size, dtype=bool)
+    from marketlake.features.equivalence import row_equivalent  # pure; imported late: storage loads light
+    from marketlake.schema import FIELD_NAMES
+
     take_l, take_r = pa.array(li_m), pa.array(ri_m)
+    catalogue = [c for c in incoming.column_names if c in FIELD_NAMES and c not in keys and c in stored.column_names]
+    same = row_equivalent(incoming.select(catalogue).take(take_l), stored.select(catalogue).take(take_r),
+                          ignore=IGNORED)
     for name in incoming.column_names:
-        if name in keys or name in IGNORED:
+        if name in keys or name in IGNORED or name in catalogue:
             continue
         a = incoming.column(name).take(take_l)
         b = stored.column(name).take(take_r)

@@ -327,6 +327,10 @@ class DeltaStore:
         """Insert or replace rows by `keys` in one commit; returns the version."""
         return _support.upsert_support(self, name, rows, keys=keys)
 
+    def replace_support(self, name: str, rows: pa.Table) -> int:
+        """Overwrite a small support table with `rows` in one commit; returns the version."""
+        return _support.replace_support(self, name, rows)
+
     # -- inventory --------------------------------------------------------------------------------
     def table_info(self, name: str) -> TableInfo:
         """Rows, symbols, date range, partitions, files and bytes of a table, mostly from the log."""

@@ -125,4 +125,21 @@ def upsert_support(store: DeltaStore, name: str, rows: pa.Table, *, keys: list[s
         return int(dt.version())
 
 
-__all__ = ["append_support", "read_support", "upsert_support"]
+def replace_support(store: DeltaStore, name: str, rows: pa.Table) -> int:
+    """Replace the whole content of a small support table in one commit (overwrite); returns the version.
+
+    For tables a caller rewrites as a whole under the writer lock (`feature_state`: one row per symbol):
+    one new file and one commit, cheaper than a MERGE on every update, and no file count growth."""
+    with store.writer_lock():
+        schema = _schema(store, name, rows)
+        data = conform(rows, schema, table=name, fill_missing=True)
+        _ensure(store, name, schema)
+        dt = store.table(name)
+        write_deltalake(dt, data, mode="overwrite", storage_options=store.storage_options,
+                        commit_properties=commit_properties("replace_support", rowsWritten=data.num_rows),
+                        post_commithook_properties=hooks())
+        dt.update_incremental()
+        return int(dt.version())
+
+
+__all__ = ["append_support", "read_support", "replace_support", "upsert_support"]

@@ -1,0 +1,145 @@
+"""End-to-end incremental loads: one new bar per symbol into stored tables, commit included.
+
+Not a timed test. In one running process (as `sync --watch` runs it), prints the wall (and CPU) time of
+`load_bars` (validate -> read state and tails -> compute -> write -> commit -> state -> symbol master;
+the synthetic fetch is timed apart) for
+  * one new minute for each of the 150 one-minute symbols (100 stocks in stocks_1min_clean + 50 crypto in
+    crypto_1min_clean: two loads), target <= 2 s;
+  * one new session for 2,650 symbols in stocks_daily_clean, target <= 1 s;
+each continued from the stored feature state (pipeline.incremental) and, in the same run, through the
+full-recompute path (the incremental path switched off), with the ratio.
+
+Sizes: by default --minute-days 3 of history and --daily-sessions 400 (a quick run); --full builds the
+issue's sizes (100 stocks x 126 sessions + 50 crypto x 183 days; 2,650 x 756 sessions): the build itself
+then takes long and needs the bounded-memory full path.
+Run: .venv/bin/python benchmarks/bench_incremental_load.py [--repeat 3] [--full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from marketlake.pipeline import incremental as _incremental
+from marketlake.pipeline import ingest_source, load_bars
+from marketlake.pipeline.report import LoadReport
+from marketlake.schema import get_table
+from marketlake.sources.registry import get_source
+from marketlake.storage import DeltaStore
+
+_ORIGINAL = _incremental.load_appended
+
+
+def _switch(on: bool) -> None:
+    """The full-recompute path of this run: the incremental path declines every load."""
+    _incremental.load_appended = _ORIGINAL if on else (lambda *a, **k: False)  # type: ignore[assignment]
+
+
+def _update(store: DeltaStore, src: object, tables: list[str], start: datetime,
+            end: datetime) -> tuple[float, float, float, list[LoadReport]]:
+    """Fetch the new bars (not timed as the load: a vendor's HTTP in production), then load each table:
+    (load wall s, load CPU s of this process, fetch s, reports)."""
+    t = time.perf_counter()
+    fetched = []
+    for table in tables:
+        batches = list(src.fetch(None, get_table(table), start=start, end=end))  # type: ignore[attr-defined]
+        bars = pd.concat([b.bars for b in batches], ignore_index=True)
+        meta = pd.concat([b.metadata for b in batches], ignore_index=True)
+        fetched.append((table, bars, meta))
+    fetch = time.perf_counter() - t
+    t, cpu = time.perf_counter(), time.process_time()
+    reports = [load_bars(store, table, bars, source="synthetic", metadata=meta) for table, bars, meta in fetched]
+    return time.perf_counter() - t, time.process_time() - cpu, fetch, reports
+
+
+def _line(on: bool, wall: float, cpu: float, fetch: float, reports: list[LoadReport]) -> str:
+    inserted = sum(r.inserted for r in reports)
+    return (f"  {'incremental' if on else 'full path  '}: {inserted} new bars, load {wall:.3f} s wall, {cpu:.3f} s CPU "
+            f"(fetch {fetch:.2f} s; {_stages(reports)})")
+
+
+def _stages(reports: list[LoadReport]) -> str:
+    keys: dict[str, float] = {}
+    for r in reports:
+        for k, v in r.timings.items():
+            keys[k] = keys.get(k, 0.0) + v
+    return " ".join(f"{k}={v:.2f}" for k, v in keys.items())
+
+
+def minute(root: Path, days: float, repeat: int) -> tuple[float, float]:
+    store = DeltaStore(root / "minute")
+    src = get_source("synthetic", stocks=100, crypto=50, seed=3)
+    end = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # a Tuesday, the stock session open
+    start = end - timedelta(days=days)
+    t = time.perf_counter()
+    for table in ("stocks_1min_clean", "crypto_1min_clean"):
+        ingest_source(store, src, [table], start=start, end=end - timedelta(minutes=repeat * 2 + 2))
+    rows = sum(store.table_info(n).rows for n in ("stocks_1min_clean", "crypto_1min_clean"))
+    print(f"1-minute tables: {rows:,} rows built in {time.perf_counter() - t:.1f} s")
+    clock = end - timedelta(minutes=repeat * 2 + 1)
+    runs: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(repeat * 2):
+        on = i % 2 == 0  # alternate, so both paths see the same table sizes and machine load
+        _switch(on)
+        wall, cpu, fetch, reports = _update(store, src, ["stocks_1min_clean", "crypto_1min_clean"], clock, clock)
+        clock += timedelta(minutes=1)
+        runs[on].append(wall)
+        print(_line(on, wall, cpu, fetch, reports))
+    _switch(True)
+    return statistics.median(runs[True]), statistics.median(runs[False])
+
+
+def daily(root: Path, symbols: int, sessions: int, repeat: int) -> tuple[float, float]:
+    store = DeltaStore(root / "daily")
+    src = get_source("synthetic", stocks=symbols, crypto=1, seed=4)
+    end = datetime(2026, 11, 13, tzinfo=UTC)  # a Friday; the updates run on the following sessions
+    start = end - timedelta(days=int(sessions * 365 / 252))
+    t = time.perf_counter()
+    ingest_source(store, src, ["stocks_daily_clean"], start=start, end=end)
+    info = store.table_info("stocks_daily_clean")
+    print(f"daily table: {info.rows:,} rows, {symbols} symbols, built in {time.perf_counter() - t:.1f} s")
+    days = list(pd.bdate_range(end + timedelta(days=1), periods=repeat * 2, tz="UTC"))
+    runs: dict[bool, list[float]] = {True: [], False: []}
+    for i, day in enumerate(days):
+        on = i % 2 == 0
+        _switch(on)
+        wall, cpu, fetch, reports = _update(store, src, ["stocks_daily_clean"], day,
+                                            day + timedelta(hours=23, minutes=59))
+        runs[on].append(wall)
+        print(_line(on, wall, cpu, fetch, reports))
+    _switch(True)
+    return statistics.median(runs[True]), statistics.median(runs[False])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=3, help="updates per path (alternating)")
+    ap.add_argument("--minute-days", type=float, default=3.0)
+    ap.add_argument("--daily-symbols", type=int, default=2650)
+    ap.add_argument("--daily-sessions", type=int, default=400)
+    ap.add_argument("--full", action="store_true", help="the issue's sizes (long build)")
+    ap.add_argument("--skip-minute", action="store_true")
+    ap.add_argument("--skip-daily", action="store_true")
+    args = ap.parse_args()
+    if args.full:
+        args.minute_days, args.daily_sessions = 183.0, 756
+    with tempfile.TemporaryDirectory(prefix="bench-incr-") as tmp:
+        root = Path(tmp)
+        if not args.skip_minute:
+            inc, full = minute(root, args.minute_days, args.repeat)
+            print(f"150 one-minute symbols, 1 new bar each: incremental {inc:.3f} s (target <= 2 s), "
+                  f"full path {full:.3f} s, ratio {full / inc:.1f}x")
+        if not args.skip_daily:
+            inc, full = daily(root, args.daily_symbols, args.daily_sessions, args.repeat)
+            print(f"{args.daily_symbols} daily symbols, 1 new session: incremental {inc:.3f} s (target <= 1 s), "
+                  f"full path {full:.3f} s, ratio {full / inc:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,533 @@
+"""Appending bars costs what is new: continue each symbol from its stored feature state.
+
+A load whose every incoming bar of a symbol lies after that symbol's last stored bar (and whose metadata
+did not change) is an append. For each such symbol with a valid state row in `feature_state`, only its last
+`history_bars()` stored bars are read and only the new rows are computed (`compute_table(state=...)`); a
+symbol without one (new, or its state was dropped or does not fit) is computed from its first stored bar,
+as a full load would, and gets its state. Cross-sectional columns are then refreshed where the new bars
+move them (`_cross`): the new rows themselves, the stored rows of any symbol at the new datetimes (sector
+medians), and, when the benchmark got new bars, every stored row from its first new bar on (rs_benchmark_20,
+beta_60), from the stored `return_20` / `return_1` columns instead of recomputing the peers' histories.
+
+Validity of a state row (else the symbol is recomputed from its first bar): this engine's `fingerprint()`,
+its `datetime` is the symbol's last stored bar, and its recursions equal the stored row at that bar
+(`_CHECKS`: EMA 12/26, OBV, A/D equal the outputs there). Bars commit first, the state after it: a run killed
+in between leaves a state one bar behind the stored last bar, which the check refuses. A full load that
+recomputes symbols drops their state before its bars commit (`forget_states`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.features import FeatureInputError, compute_table, cross_section
+from marketlake.features import state as fstate
+from marketlake.features._segments import Segments
+from marketlake.pipeline.report import LoadReport
+from marketlake.pipeline.symbol_master import record_symbols
+from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, SUPPORT_SCHEMAS, TableSpec
+from marketlake.storage import DeltaStore
+from marketlake.storage.files import prune
+
+Progress = Callable[[str], None]
+STATE_TABLE = "feature_state"
+CROSS_COLUMNS: tuple[str, ...] = ("rs_benchmark_20", "rs_sector_20", "beta_60")
+"""The cross-stage columns (`features.registry`, stage "cross"): the only ones a peer's bars move."""
+_CHECKS = {"ema_12": "ema_12", "ema_26": "ema_26", "obv": "obv", "ad_line": "ad"}  # stored column -> state column
+_BETA = int(FIELDS_BY_NAME["beta_60"].params.get("timeperiod", 60))
+_MIN_PEERS = 3
+_TAIL_COLS = [*BAR_COLUMNS, "return_1", "return_20"]  # the stored `source` never reaches a computed row
+_SERIES_COLS = ["symbol", "datetime", "return_1", "return_20"]
+MAX_FRESH_ROWS = 2_000_000
+"""Bars (incoming + stored histories of symbols without a usable state) above which a load is left to the
+full path, which streams big loads in bounded memory; it writes the states the next append continues."""
+
+
+def _span(spec: TableSpec, bars: int) -> pd.Timedelta:
+    """A first guess of the calendar time holding `bars` bars (widened when it does not: weekends, gaps)."""
+    per_bar = 365 * 86_400 / spec.bars_per_year
+    return pd.Timedelta(seconds=bars * per_bar * 1.15 + 2 * spec.bar_seconds)
+
+
+def _table_start(store: DeltaStore, spec: TableSpec) -> pd.Timestamp | None:
+    """The earliest datetime any file of the table may hold (file statistics); None when unknown."""
+    index = store.file_index(spec.name)
+    if not index.files:
+        return None
+    known = index.min_dt[index.min_dt != np.iinfo(np.int64).min]
+    if len(known) < index.files:
+        return None
+    return pd.Timestamp(int(known.min()), unit="us", tz="UTC")
+
+
+def _read_back(
+    store: DeltaStore, spec: TableSpec, symbols: list[str], start: pd.Timestamp, columns: list[str],
+    enough: Callable[[pd.DataFrame], pd.Series], bars: int,
+) -> pd.DataFrame:
+    """Each symbol's stored rows from a start far enough back for `enough` (per symbol: True when its rows
+    suffice), doubling the window for the symbols still short, until the table's first datetime."""
+    floor = _table_start(store, spec)
+    span = _span(spec, bars)
+    lo: pd.Timestamp | None = start - span
+    if floor is None or lo <= floor:
+        lo = None
+    parts = [store.read(spec.name, symbols=symbols, start=lo, columns=columns, sort=False).to_pandas()]
+    todo = symbols
+    while lo is not None:
+        got = pd.concat(parts, ignore_index=True)
+        ok = enough(got).reindex(todo, fill_value=False)
+        todo = ok.index[~ok.to_numpy()].tolist()
+        if not todo:
+            break
+        span = span * 2
+        hi = lo - pd.Timedelta(microseconds=1)
+        lo = start - span
+        if floor is not None and lo <= floor:
+            lo = None
+        parts.append(store.read(spec.name, symbols=todo, start=lo, end=hi, columns=columns, sort=False).to_pandas())
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["symbol", "datetime"], ignore_index=True)
+
+
+def read_states(store: DeltaStore) -> pa.Table:
+    """Every `feature_state` row (all tables; the table is small: one row per table and symbol)."""
+    return store.read_support(STATE_TABLE)
+
+
+def forget_states(store: DeltaStore, spec: TableSpec, symbols: list[str]) -> None:
+    """Drop the state rows of `symbols` (call before a commit that rewrites their history: a run killed
+    after it recomputes them from their first bar, never continues a state the new bars contradict)."""
+    if not store.exists(STATE_TABLE):
+        return
+    states = read_states(store)
+    hit = pc.and_(pc.equal(states["table"], spec.name), pc.is_in(states["symbol"], pa.array(symbols, pa.string())))
+    if not pc.any(hit).as_py():
+        return
+    store.replace_support(STATE_TABLE, states.filter(pc.invert(hit)))
+
+
+def save_states(store: DeltaStore, spec: TableSpec, parts: list[pa.Table]) -> None:
+    """Store the states of a load (`compute_table(state_out=True)` parts) after its bars commit."""
+    new = pa.concat_tables(parts) if parts else None
+    if new is None or new.num_rows == 0:
+        return
+    _save_states(store, spec, read_states(store), new)
+
+
+def _save_states(store: DeltaStore, spec: TableSpec, old: pa.Table, new: pa.Table) -> None:
+    """`old` with the rows of `new`'s symbols replaced (one overwrite commit of the small table)."""
+    mine = pc.and_(pc.equal(old["table"], spec.name), pc.is_in(old["symbol"], new["symbol"]))
+    kept = old.filter(pc.invert(mine)).cast(new.schema)
+    last = pd.Series(np.arange(new.num_rows)).groupby(new["symbol"].to_numpy(zero_copy_only=False)).max()
+    new = new.take(pa.array(np.sort(last.to_numpy())))  # one row per symbol (a chunked compute repeats none, but)
+    store.replace_support(STATE_TABLE, pa.concat_tables([kept, new]))
+
+
+def _same_meta(resolved: pd.DataFrame, stored: pd.DataFrame) -> bool:
+    a = resolved.drop_duplicates("symbol", keep="last").set_index("symbol")[list(METADATA_COLUMNS)]
+    b = stored.set_index("symbol")[list(METADATA_COLUMNS)].reindex(a.index)
+    a = a.astype(object).where(a.notna(), None)
+    b = b.astype(object).where(b.notna(), None)
+    return bool(a.equals(b))
+
+
+def _fits(states: pd.DataFrame, tails: pd.DataFrame, first_new: pd.Series) -> pd.Series:
+    """Per state symbol: is its state at its last stored bar, with no more stored bars than it counted?"""
+    if tails.empty:
+        return pd.Series(False, index=states.index)
+    grouped = tails.groupby("symbol", sort=False)["datetime"]
+    at, count = grouped.max().reindex(states.index), grouped.size().reindex(states.index, fill_value=0)
+    ok = at.notna() & (at == states["datetime"])
+    ok &= count <= states["n_bars"]
+    ok &= states["datetime"] < first_new.reindex(states.index)
+    return ok
+
+
+def _same_recursions(states: pd.DataFrame, last_rows: pd.DataFrame) -> pd.Series:
+    """Per state symbol: do the state's recursions equal the stored outputs at its last bar (`_CHECKS`)?"""
+    last = last_rows.set_index("symbol").reindex(states.index)
+    ok = pd.Series(True, index=states.index)
+    for col, scol in _CHECKS.items():
+        a = last[col].to_numpy(np.float64, na_value=np.nan)
+        b = states[scol].to_numpy(np.float64, na_value=np.nan)
+        ok &= (a == b) | (np.isnan(a) & np.isnan(b))
+    return ok & last["datetime"].notna().to_numpy()
+
+
+def load_appended(
+    store: DeltaStore, spec: TableSpec, good: pd.DataFrame, *, source: str, resolved: pd.DataFrame,
+    master: pd.DataFrame, benchmark: str, stamp: datetime, report: LoadReport, say: Progress, peers: bool = True,
+) -> bool:
+    """Load `good` (validated bars) as an append if it is one; False (nothing written) when it is not:
+    the caller then runs the full path. The caller holds the writer lock."""
+    t0 = time.perf_counter()
+    incoming = good[list(BAR_COLUMNS)].assign(source=source).drop_duplicates(["symbol", "datetime"], keep="last")
+    if incoming.empty or len(incoming) > MAX_FRESH_ROWS or not store.exists(spec.name):
+        return False
+    first_new = incoming.groupby("symbol", sort=True)["datetime"].min()
+    touched = first_new.index.tolist()
+    all_states = read_states(store)
+    frame = all_states.select(["table", "symbol", "datetime", "n_bars", "engine", *fstate.STATE_COLUMNS]).to_pandas()
+    frame = frame[(frame["table"] == spec.name) & frame["symbol"].isin(touched)
+                  & (frame["engine"] == fstate.fingerprint())].drop_duplicates("symbol", keep="last")
+    frame = frame.set_index("symbol", drop=False)
+    frame = frame[frame["datetime"] < first_new.reindex(frame.index)]
+
+    need = fstate.history_bars(spec)
+    tails = pd.DataFrame(columns=_TAIL_COLS)
+    if len(frame):
+        n_bars = frame["n_bars"]
+
+        def enough(rows: pd.DataFrame) -> pd.Series:
+            count = rows.groupby("symbol", sort=False).size()
+            return (count >= need) | (count >= n_bars.reindex(count.index))
+
+        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _TAIL_COLS, enough, need)
+    fits = _fits(frame, tails, first_new)
+    continued = sorted(fits.index[fits.to_numpy()].tolist())
+    fresh = sorted(set(touched) - set(continued))
+    tails = tails[tails["symbol"].isin(continued)]
+    if fresh and _fresh_rows_guess(store, spec, master, fresh) + len(incoming) > MAX_FRESH_ROWS:
+        return False
+    history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas() if fresh else tails[:0]
+    last_bar = pd.concat([tails, history], ignore_index=True).groupby("symbol", sort=True)["datetime"].max()
+    if (first_new.reindex(last_bar.index) <= last_bar).any():
+        return False  # a revision or a late bar: the full path recomputes those symbols from their first bar
+    last_rows = _last_rows(store, spec, last_bar)
+    same = _same_recursions(frame.loc[continued], last_rows)
+    if not same.all():  # another writer changed these symbols' history: recompute them from the first bar
+        redo = same.index[~same.to_numpy()].tolist()
+        continued = sorted(set(continued) - set(redo))
+        fresh = sorted(set(fresh) | set(redo))
+        tails = tails[tails["symbol"].isin(continued)]
+        history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas()
+    if len(history) + len(incoming) > MAX_FRESH_ROWS:
+        return False
+    stored = pd.concat([tails, history], ignore_index=True)
+    stored_meta = last_rows[["symbol", *METADATA_COLUMNS]]
+    if not stored_meta.empty and not _same_meta(resolved[resolved["symbol"].isin(stored_meta["symbol"])],
+                                                stored_meta):
+        return False  # metadata changed: every row of the symbol changes
+    report.timings["read_history"] = time.perf_counter() - t0
+    report.symbols_loaded = len(touched)
+    report.symbols_computed = len(touched)
+
+    t = time.perf_counter()
+    say(f"appending: {len(continued)} symbols continued from state, {len(fresh)} from their first bar")
+    states = all_states.filter(pc.and_(pc.equal(all_states["table"], spec.name),
+                                       pc.is_in(all_states["symbol"], pa.array(continued, pa.string()))))
+    states = states.filter(pc.equal(states["engine"], fstate.fingerprint()))
+    trimmed = tails.groupby("symbol", sort=False).tail(need)
+    base = pd.concat([trimmed, history], ignore_index=True)[list(BAR_COLUMNS)].assign(source=source)
+    rows_parts, state_parts = [], []
+    try:
+        for since, syms in first_new.groupby(first_new).groups.items():  # one call per first new datetime
+            members = set(syms)
+            bars = pd.concat([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
+                             ignore_index=True)
+            meta = resolved[resolved["symbol"].isin(members)]
+            st = states.filter(pc.is_in(states["symbol"], pa.array(sorted(members), pa.string())))
+            rows, new_state = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta,
+                                            since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True)
+            rows_parts.append(rows)
+            state_parts.append(new_state)
+    except FeatureInputError:
+        return False  # the state does not fit after all: recompute from the first bars
+    new_rows = pa.concat_tables(rows_parts)
+    new_state = pa.concat_tables(state_parts)
+    report.timings["compute"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    groups = first_new.nunique()
+    whole = groups == 1 and benchmark in touched  # one engine call saw every new row and the benchmark's
+    out = _cross(store, spec, new_rows, stored, benchmark=benchmark, peers=peers, whole=whole,
+                 continued=set(continued))
+    report.timings["cross_section"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say(f"writing {out.num_rows:,} candidate rows")
+    since_all = pc.min(out["datetime"]).as_py()
+    result = store.write_bars(spec.name, out, compare_since=since_all)
+    report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
+    report.version = result.version
+    report.timings["write"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _save_states(store, spec, all_states, new_state)  # after the bars: a kill in between leaves a stale state
+    report.timings["state"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if not _advance_master(store, spec, master, resolved, incoming, stamp):
+        record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp,
+                       whole=True)
+    report.timings["symbols"] = time.perf_counter() - t
+    return True
+
+
+def _fresh_rows_guess(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, symbols: list[str]) -> int:
+    """Stored rows of `symbols` to expect before reading them: the rows of the files whose statistics may
+    hold them, or, when that bound is large (files hold many symbols), the symbol master's first/last bars
+    times the table's bar rate (a symbol the master has no first bar for counts as new)."""
+    index = store.file_index(spec.name)
+    picks = prune(index, spec, symbols=symbols)
+    bound = int(index.records[picks].sum()) if picks else 0
+    col_first, col_last = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
+    if bound <= MAX_FRESH_ROWS or master.empty or col_first not in master.columns:
+        return bound
+    rows = master[master["symbol"].isin(symbols)].drop_duplicates("symbol", keep="last")
+    span = (pd.to_datetime(rows[col_last], utc=True) - pd.to_datetime(rows[col_first], utc=True)).dropna()
+    years = span.dt.total_seconds().to_numpy(np.float64) / (365.25 * 86_400)
+    return int(np.sum(years * spec.bars_per_year + 1))
+
+
+def _last_rows(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.DataFrame:
+    """Each symbol's stored row at its last bar: symbol, datetime, metadata and the `_CHECKS` outputs."""
+    cols = ["symbol", "datetime", *METADATA_COLUMNS, *_CHECKS]
+    if last_bar.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    rows = store.read(spec.name, symbols=last_bar.index.tolist(), start=last_bar.min(), columns=cols,
+                      sort=False).to_pandas()
+    rows = rows[_ns(rows["datetime"]) == _ns(last_bar.reindex(rows["symbol"].to_numpy()))]
+    return rows.drop_duplicates("symbol", keep="last").reset_index(drop=True)
+
+
+def _advance_master(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, resolved: pd.DataFrame,
+                    incoming: pd.DataFrame, stamp: datetime) -> bool:
+    """The symbol master after an append where only the last bars moved: every touched symbol has a row
+    with its first bar, `active`, and exactly the resolved metadata; then `record_symbols` would change
+    `last_bar_<table>` alone, written here without its row-by-row comparison. False: not that case."""
+    first_col, last_col = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
+    if master.empty or master["symbol"].duplicated().any():
+        return False
+    rows = master.set_index("symbol")
+    touched = resolved["symbol"].tolist()
+    if not rows.index.isin(touched).sum() == len(touched):
+        return False
+    mine = rows.loc[touched]
+    if mine[first_col].isna().any() or mine["active"].isna().any():
+        return False
+    have = mine[list(METADATA_COLUMNS)].astype(object)
+    want = resolved.set_index("symbol")[list(METADATA_COLUMNS)].astype(object)
+    if not have.where(have.notna(), None).equals(want.where(want.notna(), None)):
+        return False
+    last = incoming.groupby("symbol", sort=False)["datetime"].max().reindex(touched)
+    old_last = pd.to_datetime(mine[last_col], utc=True)
+    new_last = pd.to_datetime(last, utc=True)
+    later = new_last.where(old_last.isna() | (new_last > old_last), old_last)
+    out = rows.copy()
+    out.loc[touched, last_col] = later.to_numpy()
+    out.loc[touched, "updated_at"] = pd.Timestamp(stamp).tz_convert("UTC") if pd.Timestamp(stamp).tzinfo \
+        else pd.Timestamp(stamp, tz="UTC")
+    schema = SUPPORT_SCHEMAS["symbols"]
+    store.replace_support("symbols", pa.Table.from_pandas(out.reset_index()[schema.names], schema=schema,
+                                                          preserve_index=False))
+    return True
+
+
+def _spans(master: pd.DataFrame, spec: TableSpec, stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+    """(symbol, datetime) rows whose min/max per symbol are its first and last bar, for the symbol master:
+    the master's first bar where it has one (only the tail of a continued symbol was read)."""
+    col = f"first_bar_{spec.name}"
+    parts = [incoming[["symbol", "datetime"]], stored[["symbol", "datetime"]]]
+    if not master.empty and col in master.columns:
+        known = master.loc[master[col].notna() & master["symbol"].isin(incoming["symbol"].unique()), ["symbol", col]]
+        parts.append(known.rename(columns={col: "datetime"}).assign(datetime=lambda f: pd.to_datetime(f["datetime"],
+                                                                                                      utc=True)))
+    return pd.concat(parts, ignore_index=True)
+
+
+# -- cross-sectional columns -----------------------------------------------------------------------------------
+
+
+def _cross(
+    store: DeltaStore, spec: TableSpec, new_rows: pa.Table, stored: pd.DataFrame, *, benchmark: str, peers: bool,
+    whole: bool = False, continued: set[str] | None = None,
+) -> pa.Table:
+    """The new rows and the stored rows whose cross-sectional columns they move, with those columns
+    recomputed from `return_20` / `return_1` (bit for bit the engine's kernels, beta within its drift).
+
+    `whole`: one engine call computed every new row, the benchmark's included. Then, when no stored row
+    shares their datetimes, the engine's rs_sector_20 / rs_benchmark_20 are the full compute's, and so is
+    its beta_60 wherever the tail held 60 matched bars (non-NULL); only the NULL betas of `continued`
+    symbols (whose tail may have been too short) are recomputed."""
+    new_dt = pd.DatetimeIndex(new_rows["datetime"].to_pandas())
+    d_lo, d_hi = new_dt.min(), new_dt.max()
+    new_syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
+    bench_new = new_dt[new_syms == benchmark]
+    b_lo = bench_new.min() if len(bench_new) else None
+    # stored rows at the new datetimes (sector medians), and from the benchmark's first new bar on
+    hi = None if b_lo is not None else d_hi
+    around = store.read(spec.name, start=d_lo, end=hi, sort=False)
+    adt = pd.DatetimeIndex(around["datetime"].to_pandas())
+    at_new = adt.isin(new_dt.unique())
+    moved = at_new | (adt >= b_lo) if b_lo is not None else at_new
+    around = around.filter(pa.array(moved))
+    adt = adt[moved]
+    at_new = at_new[moved]
+
+    cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
+    if whole and around.num_rows == 0:
+        syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
+        redo = new_rows["beta_60"].is_null().to_numpy(zero_copy_only=False) & np.isin(syms, list(continued or ()))
+        if not redo.any():
+            return new_rows
+        frame = new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))
+        frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
+        _, beta = _benchmark(store, spec, frame[redo], stored, frame, benchmark)
+        return _patch(new_rows, [("beta_60", beta)], True)
+    frame = pd.concat([around.select(cols).to_pandas().assign(_new=False, _pos=np.arange(around.num_rows)),
+                       new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))],
+                      ignore_index=True)
+    frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
+    rs_sector = _sector(frame[np.concatenate([at_new, np.ones(new_rows.num_rows, bool)])])
+    targets = frame if b_lo is not None else frame[frame["_new"]]
+    rs_bench, beta = _benchmark(store, spec, targets, stored, frame, benchmark)
+
+    values = [("rs_sector_20", rs_sector), ("rs_benchmark_20", rs_bench), ("beta_60", beta)]
+    out = _patch(new_rows, values, True)
+    if peers and around.num_rows:
+        out = pa.concat_tables([out, _patch(around.select(new_rows.column_names).cast(new_rows.schema), values,
+                                            False)])
+    return out
+
+
+def _patch(table: pa.Table, values: list[tuple[str, pd.DataFrame]], is_new: bool) -> pa.Table:
+    """`table` with the recomputed values (`_new`, `_pos`, `value` rows) of its side written in."""
+    for name, frame in values:
+        mine = frame[frame["_new"] == is_new]
+        if mine.empty:
+            continue
+        col = table[name].to_pandas().to_numpy(np.float64, na_value=np.nan).copy()
+        col[mine["_pos"].to_numpy(np.int64)] = mine["value"].to_numpy(np.float64)
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(col, pa.float64(), from_pandas=True))
+    return table
+
+
+def _sector(frame: pd.DataFrame) -> pd.DataFrame:
+    """rs_sector_20 of every row of `frame` (all rows of the affected datetimes), with the engine's kernel."""
+    frame = frame.sort_values(["symbol", "datetime"], ignore_index=True)
+    if frame.empty:
+        return frame.assign(value=np.empty(0))
+    sym_codes, symbols = pd.factorize(frame["symbol"], sort=True)
+    lengths = np.bincount(sym_codes, minlength=len(symbols))
+    seg = Segments.from_lengths(lengths)
+    sector_codes, _ = pd.factorize(frame["sector"])
+    dt_ns = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8
+    time_codes, times = pd.factorize(dt_ns)
+    lay = cross_section.layout(dt_ns, seg, np.asarray(symbols, dtype=object), sector_codes.astype(np.int32),
+                               time_codes.astype(np.int32), len(times), None)
+    ret = frame["return_20"].to_numpy(np.float64, na_value=np.nan)
+    values = cross_section.sector_relative_strength(ret, lay, min_peers=_MIN_PEERS)
+    return frame[["_new", "_pos"]].assign(value=values)
+
+
+def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC datetimes as int64 nanoseconds (tz-aware pandas values compare and index slowly as objects)."""
+    return np.asarray(pd.DatetimeIndex(values).as_unit("ns").asi8, dtype=np.int64)
+
+
+class _Series:
+    """The benchmark's return_1/return_20 by datetime (sorted int64 ns), NaN where it has no bar."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        ns = _ns(rows["datetime"])
+        order = np.argsort(ns, kind="stable")
+        ns = ns[order]
+        last = np.r_[ns[1:] != ns[:-1], True] if len(ns) else np.empty(0, bool)  # a later row (new) wins
+        self.ns = ns[last]
+        self.r1 = rows["return_1"].to_numpy(np.float64, na_value=np.nan)[order][last]
+        self.r20 = rows["return_20"].to_numpy(np.float64, na_value=np.nan)[order][last]
+        self.start = int(self.ns[0]) if len(self.ns) else None
+
+    def at(self, ns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.ns, ns)
+        hit = i < len(self.ns)
+        hit[hit] = self.ns[i[hit]] == ns[hit]
+        out = np.full(len(ns), np.nan)
+        out[hit] = values[i[hit]]
+        return out
+
+
+def _last_per_symbol(rows: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Each symbol's latest `k` rows (any input order; string sorts avoided: int codes and int64 times)."""
+    if len(rows) == 0:
+        return rows
+    codes, _ = pd.factorize(rows["symbol"])
+    order = np.lexsort((_ns(rows["datetime"]), codes))
+    c = codes[order]
+    ends = np.r_[np.flatnonzero(c[1:] != c[:-1]), len(c) - 1]
+    to_end = ends[np.searchsorted(ends, np.arange(len(c)))] - np.arange(len(c))
+    return rows.iloc[np.sort(order[to_end < k])]
+
+
+def _bench_series(
+    store: DeltaStore, spec: TableSpec, frame: pd.DataFrame, benchmark: str, lo: pd.Timestamp
+) -> _Series:
+    """The benchmark's stored return_1/return_20 from `lo` on, with its rows in `frame` (new or moved)
+    over them."""
+    stored = store.read(spec.name, symbols=[benchmark], start=lo, columns=_SERIES_COLS, sort=False).to_pandas()
+    mine = frame.loc[frame["symbol"] == benchmark, _SERIES_COLS]
+    return _Series(pd.concat([stored, mine], ignore_index=True))
+
+
+def _benchmark(
+    store: DeltaStore, spec: TableSpec, targets: pd.DataFrame, stored: pd.DataFrame, frame: pd.DataFrame,
+    benchmark: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rs_benchmark_20 and beta_60 of the target rows; beta over each symbol's stored return_1 before them
+    (a context read back until it holds `_BETA` matched bars, or the symbol's whole history)."""
+    if targets.empty:
+        empty = targets[["_new", "_pos"]].assign(value=np.empty(0))
+        return empty, empty
+    lo = targets["datetime"].min() - _span(spec, 4 * _BETA)
+    bench = _bench_series(store, spec, frame, benchmark, lo)
+    t_ns = _ns(targets["datetime"])
+    rs = targets[["_new", "_pos"]].assign(
+        value=targets["return_20"].to_numpy(np.float64, na_value=np.nan) - bench.at(t_ns, bench.r20))
+    first = pd.Series(t_ns).groupby(targets["symbol"].to_numpy()).min()
+    series = bench
+
+    def before_first(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        ns = _ns(rows["datetime"])
+        cut = first.reindex(rows["symbol"].to_numpy()).to_numpy(np.float64, na_value=-np.inf)
+        keep = ns < cut
+        return rows[keep], ns[keep]
+
+    def enough(rows: pd.DataFrame) -> pd.Series:
+        r, ns = before_first(rows)
+        matched = r["return_1"].notna().to_numpy() & ~np.isnan(series.at(ns, series.r1))
+        return pd.Series(matched).groupby(r["symbol"].to_numpy()).sum() >= _BETA
+
+    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), _SERIES_COLS], 3 * _BETA)
+    short = enough(known).reindex(first.index, fill_value=False)
+    more = short.index[~short.to_numpy()].tolist()
+    if more:
+        since = pd.Timestamp(int(first[more].min()), tz="UTC")
+        known = pd.concat([known[~known["symbol"].isin(more)],
+                           _read_back(store, spec, more, since, _SERIES_COLS, enough, 2 * _BETA)], ignore_index=True)
+    context, c_ns = before_first(known)
+    if len(c_ns) and bench.start is not None and int(c_ns.min()) < bench.start:  # reaches further back
+        bench = _bench_series(store, spec, frame, benchmark, pd.Timestamp(int(c_ns.min()), tz="UTC"))
+    sym = np.concatenate([context["symbol"].to_numpy(object), targets["symbol"].to_numpy(object)])
+    ns = np.concatenate([c_ns, t_ns])
+    r1 = np.concatenate([context["return_1"].to_numpy(np.float64, na_value=np.nan),
+                         targets["return_1"].to_numpy(np.float64, na_value=np.nan)])
+    pos = np.concatenate([np.full(len(context), -1), targets["_pos"].to_numpy(np.int64)])
+    new = np.concatenate([np.zeros(len(context), bool), targets["_new"].to_numpy(bool)])
+    codes, symbols = pd.factorize(sym, sort=True)
+    order = np.lexsort((ns, codes))
+    seg = Segments.from_lengths(np.bincount(codes, minlength=len(symbols)))
+    values = cross_section.beta(r1[order], bench.at(ns[order], bench.r1), timeperiod=_BETA, seg=seg)
+    picked = pos[order] >= 0
+    beta = pd.DataFrame({"_new": new[order][picked], "_pos": pos[order][picked], "value": values[picked]})
+    return rs, beta
+
+
+__all__ = ["CROSS_COLUMNS", "forget_states", "load_appended", "read_states", "save_states"]
