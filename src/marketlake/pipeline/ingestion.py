@@ -67,6 +67,7 @@ def ingest(
     dry_run: bool = False,
     options: Mapping[str, Any] | None = None,
     lock_wait: bool | float | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> IngestResult:
     """Bring `symbols` of `table` up to date (or load `window`) from the registered vendor `source`.
 
@@ -81,6 +82,7 @@ def ingest(
         dry_run: compute the plan (requests, cost) from stored state alone; send and write nothing.
         options: the vendor's own options (`--plan`, `keep_vendor_symbols`, `batch_size`, ...).
         lock_wait: seconds to wait for another writer (False: refuse at once; None: the configured wait).
+        now: the clock deciding which bars are complete and due (default: UTC wall clock; simulations).
 
     Raises:
         ConfigError: unknown vendor, or a table it does not serve. WarehouseLocked, AuthError,
@@ -97,11 +99,11 @@ def ingest(
     recheck = float(getattr(vendor.settings(cfg), "recheck_inactive_days", RECHECK_INACTIVE_DAYS))
     if dry_run:
         return plan_ingest(store, vendor, spec, symbols, window=window, config=cfg, options=opts,
-                           recheck_inactive_days=recheck)
+                           recheck_inactive_days=recheck, now=now() if now else None)
     fetcher = vendor.fetcher(vendor.make_client(cfg, opts, usage=StoreUsage(store)), opts)
     try:
         return ingest_with(store, fetcher, spec, symbols, window=window, progress=progress, lock_wait=lock_wait,
-                           recheck_inactive_days=recheck, unit=vendor.cost_unit)
+                           recheck_inactive_days=recheck, unit=vendor.cost_unit, now=now)
     finally:
         fetcher.close()
 
