@@ -13,7 +13,6 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -124,7 +123,7 @@ def vendor_command(vendor: Vendor) -> Any:
     return command
 
 
-def _click_command(vendor: Vendor) -> click.Command:
+def _click_command(vendor: Vendor) -> Any:
     from marketlake.cli.options import with_common_options
 
     sub = typer.Typer(add_completion=False)
@@ -135,10 +134,10 @@ def _click_command(vendor: Vendor) -> click.Command:
 class VendorGroup(TyperGroup):
     """The `ingest` group: its own commands plus one per registered vendor, resolved on demand."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(registry.vendors()))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         found = super().get_command(ctx, cmd_name)
         if found is None and registry.is_vendor(cmd_name):
             found = _click_command(registry.vendor(cmd_name))

@@ -14,7 +14,15 @@ from marketlake.config import MarketlakeConfig
 from marketlake.schema import TableSpec
 from marketlake.sources.budget import CreditBudget, PlanLimits, UsageStore
 from marketlake.sources.registry import register_vendor, unregister_vendor
-from marketlake.sources.vendor import BarPage, EstimateJob, FloorBook, SymbolError, Vendor, bars_between
+from marketlake.sources.vendor import (
+    BarPage,
+    Direction,
+    EstimateJob,
+    FloorBook,
+    SymbolError,
+    Vendor,
+    bars_between,
+)
 
 PAGE = 40  # bars per request: small, so a backfill pages
 
@@ -50,7 +58,7 @@ class ToyFetcher:
     """Forward paging from `start`, one symbol at a time; the forming bar is dropped."""
 
     name = "toy"
-    direction = "forward"
+    direction: Direction = "forward"
 
     def __init__(self, client: ToyClient) -> None:
         self.client = client

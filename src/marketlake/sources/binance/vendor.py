@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from marketlake.sources.binance.config import BinanceConfig
 from marketlake.sources.budget import PlanLimits
-from marketlake.sources.vendor import BarPage, CliOption, EstimateJob, FloorBook, SymbolError, Vendor, bars_between
+from marketlake.sources.vendor import (
+    BarPage,
+    CliOption,
+    Direction,
+    EstimateJob,
+    FloorBook,
+    SymbolError,
+    Vendor,
+    bars_between,
+)
 
 if TYPE_CHECKING:
     from marketlake.config import MarketlakeConfig
@@ -32,7 +41,7 @@ class BinanceFetcher:
     """`sources.vendor.Fetcher` over a `BinanceClient` (option: `keep_vendor_symbols`)."""
 
     name = "binance"
-    direction = "forward"
+    direction: Direction = "forward"
 
     def __init__(self, client: BinanceClient, *, keep_vendor_symbols: bool = False) -> None:
         self.client = client

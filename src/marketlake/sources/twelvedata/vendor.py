@@ -17,7 +17,16 @@ import pandas as pd
 from marketlake.sources.budget import PlanLimits, plan_limits
 from marketlake.sources.redact import redact
 from marketlake.sources.twelvedata.config import TwelveDataConfig
-from marketlake.sources.vendor import BarPage, CliOption, EstimateJob, FloorBook, SymbolError, Vendor, bars_between
+from marketlake.sources.vendor import (
+    BarPage,
+    CliOption,
+    Direction,
+    EstimateJob,
+    FloorBook,
+    SymbolError,
+    Vendor,
+    bars_between,
+)
 
 if TYPE_CHECKING:
     from marketlake.config import MarketlakeConfig
@@ -44,7 +53,7 @@ class TwelveDataFetcher:
     """
 
     name = "twelvedata"
-    direction = "backward"
+    direction: Direction = "backward"
 
     def __init__(self, client: TwelveDataClient, *, batch_size: int | None = None, outputsize: int = MAX_OUTPUTSIZE,
                  prefetch: int = 1) -> None:
