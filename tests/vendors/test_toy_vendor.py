@@ -123,3 +123,30 @@ def test_cli_command_exists_for_the_registered_vendor(toy: None, tmp_path: Path,
     assert f"{TABLE}: 2 symbols" in res.output and "inactive NOPE/USD: toy 404" in res.output
     stored = DeltaStore(wh).read(TABLE, columns=["datetime"]).to_pandas()["datetime"]
     assert sorted(stored) == _expected(state, "AAA/USD")
+
+
+def test_the_ingestion_path_imports_no_vendor_internals() -> None:
+    """The verb, the config, quality --fix and the CLI's ingest commands only ever ask the registry."""
+    import marketlake
+
+    root = Path(marketlake.__file__).parent
+    checked = [root / "config.py", root / "cli" / "ingest_vendor.py", *(root / "pipeline").glob("*.py"),
+               *(root / "quality").glob("*.py")]
+    for path in checked:
+        text = path.read_text()
+        assert "sources.twelvedata" not in text and "sources.binance" not in text, path
+    for path in (root / "pipeline" / "ingestion.py", root / "pipeline" / "window.py", root / "config.py"):
+        assert not _vendor_names_in_code(path.read_text()), path  # not even by name (docstrings aside)
+
+
+def _vendor_names_in_code(source: str) -> list[str]:
+    """String literals and identifiers (docstrings and comments excluded) naming a built-in vendor."""
+    import ast
+
+    tree = ast.parse(source)
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings, attribute docs
+    words = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+             and id(n) not in docs]
+    words += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    words += [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)]
+    return [w for w in words if "twelvedata" in w.lower() or "binance" in w.lower()]

@@ -269,6 +269,8 @@ class _Run:
                 if err.unknown:
                     missing[symbol] = err.message
                     rows.append(self.row(symbol, status="error", message=err.message, now=now))
+                    o = self.outcome(symbol, "extend")
+                    o.status, o.message = "unknown", err.message
             self.record(rows, missing, now=now)
             self.say(f"earliest bars asked for {len(found) + len(errors)} symbols, {len(missing)} unknown to {self.source}")
 
