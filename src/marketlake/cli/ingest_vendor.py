@@ -132,16 +132,17 @@ def _click_command(vendor: Vendor) -> Any:
 
 
 class VendorGroup(TyperGroup):
-    """The `ingest` group: its own commands plus one per registered vendor, resolved on demand."""
+    """The `ingest` group: its own commands plus one per registered vendor.
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(registry.vendors()))
+    Built anew for each invocation (Typer makes the click group when the app runs), so a vendor
+    registered after import, by a plug-in or a test suite, has its command too.
+    """
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        found = super().get_command(ctx, cmd_name)
-        if found is None and registry.is_vendor(cmd_name):
-            found = _click_command(registry.vendor(cmd_name))
-        return found
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in registry.vendors():
+            if name not in self.commands:
+                self.add_command(_click_command(registry.vendor(name)), name)
 
 
 def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
