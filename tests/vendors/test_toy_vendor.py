@@ -150,3 +150,25 @@ def _vendor_names_in_code(source: str) -> list[str]:
     words += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
     words += [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)]
     return [w for w in words if "twelvedata" in w.lower() or "binance" in w.lower()]
+
+
+def test_a_longer_history_target_extends_older_bars_in_one_piece(toy: None, tmp_path: Path) -> None:
+    """`Window.up_to_date(history_days=...)` (a coverage entry's `history`): 20 days, then 60, then the table's."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    state = ToyState(listings={"AAA/USD": (today - timedelta(days=70)).date()}, market_now=today + timedelta(hours=5))
+    store = DeltaStore(tmp_path / "wh")
+    clock = lambda: state.market_now  # noqa: E731
+    with FakeToy(state) as fake:
+        cfg = MarketlakeConfig(toy={"base_url": fake.url})
+        short = ingest(store, "toy", TABLE, ["AAA/USD"], config=cfg, now=clock, window=Window.up_to_date(history_days=20))
+        assert not read_states(store, TABLE)["AAA/USD"].backfill_complete  # complete for 20 days is not complete
+        longer = ingest(store, "toy", TABLE, ["AAA/USD"], config=cfg, now=clock,
+                        window=Window.up_to_date(history_days=60))
+        full = ingest(store, "toy", TABLE, ["AAA/USD"], config=cfg, now=clock)
+        again = ingest(store, "toy", TABLE, ["AAA/USD"], config=cfg, now=clock)
+    stored = sorted(store.read(TABLE, columns=["datetime"]).to_pandas()["datetime"])
+    assert stored == _expected(state, "AAA/USD")  # one range, listing to yesterday: no gap, no duplicate
+    assert short.requests == 1 and longer.requests == 2 and full.requests == 1 and again.requests == 0
+    row = read_states(store, TABLE)["AAA/USD"]
+    assert row.backfill_complete and row.earliest_available == datetime.combine(
+        (today - timedelta(days=70)).date(), datetime.min.time(), tzinfo=UTC)

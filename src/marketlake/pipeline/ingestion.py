@@ -180,7 +180,11 @@ def _resume(run: _Run, names: list[str], win: Window, floors: FloorBook, deferre
     moment = run.now()
     extents = stored_extents(run.store, spec, names)
     target = win.target(spec, moment)
-    plan = plan_symbols(spec, names, extents, run.state, now=moment, overlap_bars=overlap_bars, target=target)
+    # `backfill_complete` always means "to the table's history target (or the vendor's floor)": a shorter
+    # target neither records it nor needs it, a longer one cannot trust it
+    run.full_target = win.history_days is None or win.history_days >= spec.history_days
+    plan = plan_symbols(spec, names, extents, run.state, now=moment, overlap_bars=overlap_bars, target=target,
+                        trust_complete=win.history_days is None or win.history_days <= spec.history_days)
     run.result.up_to_date = len(plan.up_to_date)
     for kind, group in (("up_to_date", plan.up_to_date), ("backfill", plan.backfill_new),
                         ("extend", [s for g in plan.backfill_older.values() for s in g]),
@@ -231,6 +235,7 @@ class _Run:
                  now: Callable[[], datetime]) -> None:
         self.store, self.spec, self.fetcher, self.result, self.say, self.now = store, spec, fetcher, result, say, now
         self.state: dict[str, IngestState] = {}
+        self.full_target = True  # the target is the table's (or older): `backfill_complete` may be recorded
 
     @property
     def source(self) -> str:
@@ -313,15 +318,21 @@ class _Run:
                     lo, hi = stamps.at[s, "min"], stamps.at[s, "max"]
                     o.bars += int((page.bars["symbol"] == s).sum())
                 complete, earliest = None, None
-                if backfill and from_target:  # forward from the target: the vendor has nothing before `lo`
-                    complete = True
+                if backfill and from_target and target is not None:
+                    # forward from the target: on the symbol's first page (no bar stored before `lo`) the
+                    # vendor has nothing in [target, lo); a first bar more than a bar after the target is
+                    # its earliest (the floor), else its history may reach further back
                     old = self.state.get(s)
-                    if lo is not None and (old is None or old.earliest_available is None):
+                    first_page = old is None or old.first_bar is None or lo is None or lo <= pd.Timestamp(old.first_bar)
+                    if lo is not None and first_page and lo > pd.Timestamp(target) + self.spec.bar_interval and (
+                            old is None or old.earliest_available is None):
                         earliest = lo
+                    complete = earliest is not None or self.full_target
                 elif backfill:
                     floor = self.fetcher_floor(s)
-                    complete = s in page.exhausted or (lo is not None and target is not None and (
-                        lo <= pd.Timestamp(target) or (floor is not None and lo <= floor)))
+                    reached = lo is not None and target is not None and lo <= pd.Timestamp(target)
+                    complete = (lo is not None and floor is not None and lo <= floor) or (
+                        self.full_target and (s in page.exhausted or reached))
                 rows.append(self.row(s, status="ok", message=None, now=now, complete=complete, first=lo, last=hi,
                                      earliest=earliest))
         self.record(rows, missing, now=now)
@@ -392,8 +403,13 @@ def plan_symbols(
     now: datetime,
     overlap_bars: int,
     target: datetime | None = None,
+    trust_complete: bool = True,
 ) -> _Plan:
-    """Which window each symbol needs (pure). `target`: the history target (default: the table's)."""
+    """Which window each symbol needs (pure). `target`: the history target (default: the table's).
+
+    `trust_complete=False` (a history target further back than the one `backfill_complete` was
+    recorded against): only the stored bars and the vendor's floor say a symbol's history is done.
+    """
     goal = pd.Timestamp(target if target is not None else now - timedelta(days=table.history_days))
     slack = max(timedelta(days=5), 5 * table.bar_interval)
     plan = _Plan({}, [], {}, [])
@@ -404,7 +420,7 @@ def plan_symbols(
         first, last = extents[s]
         st = state.get(s)
         earliest = st.earliest_available if st else None
-        done = bool(st and st.backfill_complete) or first <= goal + slack or (
+        done = bool(trust_complete and st and st.backfill_complete) or first <= goal + slack or (
             earliest is not None and first <= pd.Timestamp(earliest))
         if not done:
             plan.backfill_older.setdefault(first.to_pydatetime(), []).append(s)
@@ -455,7 +471,8 @@ def plan_ingest(
         counts = (0, 0, 0, 0)
     else:
         target = win.target(spec, moment)
-        plan = plan_symbols(spec, asked, extents, state, now=moment, overlap_bars=overlap_bars, target=target)
+        plan = plan_symbols(spec, asked, extents, state, now=moment, overlap_bars=overlap_bars, target=target,
+                            trust_complete=win.history_days is None or win.history_days <= spec.history_days)
         jobs += [EstimateJob("update", len(g), start, end) for start, g in plan.incremental.items()]
         known = {s for s, r in state.items() if r.earliest_available is not None}
         jobs.append(EstimateJob("backfill", len(plan.backfill_new), target, end,
