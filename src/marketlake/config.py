@@ -1,6 +1,8 @@
 """Configuration: a TOML file validated by pydantic, overridden by the environment.
 
 Resolution order for each setting: explicit argument > environment variable > config file > default.
+Vendor sections (`[twelvedata]`, `[binance]`, any registered vendor's `[<name>]`) are validated by the
+model the vendor registered (`sources.registry.config_model`): this module names no vendor.
 Secrets (API keys) are held as `SecretStr` so they never print in reprs, logs or errors; they are
 stripped, checked (not empty, no control characters) and registered for redaction of vendor texts
 (see marketlake.sources.redact). Validation errors are re-raised without the offending input values:
@@ -14,39 +16,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from marketlake.errors import ConfigError
-from marketlake.sources.redact import clean_secret, register_secret
+from marketlake.sources import registry
+from marketlake.sources.redact import register_secret
 
 DEFAULT_WAREHOUSE = "./warehouse"
 DEFAULT_CONFIG_FILES = ("marketlake.toml", "~/.config/marketlake/config.toml")
-
-
-class TwelveDataConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    api_key: SecretStr | None = None
-    base_url: str = "https://api.twelvedata.com"
-    plan: str = "basic"
-    credits_per_minute: int | None = None  # for plan = "custom"
-    credits_per_day: int | None = None
-    recheck_inactive_days: int = Field(default=30, ge=0)  # a symbol deactivated by a 404 is asked again after
-
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _clean_key(cls, value: object) -> object:
-        """Strip and check the key before it is wrapped (raises ConfigError, never echoing it)."""
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, str):
-            return SecretStr(clean_secret(value, name="TwelveData API key"))
-        return value
-
-
-class BinanceConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    base_url: str = "https://api.binance.com"
-    weight_per_minute: int = 6000
 
 
 class UniverseConfig(BaseModel):
@@ -74,8 +51,8 @@ class ReferenceConfig(BaseModel):
 class MarketlakeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     warehouse: str = DEFAULT_WAREHOUSE
-    twelvedata: TwelveDataConfig = TwelveDataConfig()
-    binance: BinanceConfig = BinanceConfig()
+    sources: dict[str, Any] = Field(default_factory=dict)
+    """Vendor sections by vendor name (each its registered model); read them with `source_config`."""
     benchmarks: dict[str, str] = Field(default_factory=dict)  # table name -> benchmark symbol
     universes: dict[str, UniverseConfig] = Field(default_factory=dict)
     tiers: dict[str, int] = Field(default_factory=dict)  # table name -> target symbol count
@@ -85,17 +62,57 @@ class MarketlakeConfig(BaseModel):
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
     memory_budget: str | None = None  # a load's memory (`4G`, `512M`); None: 25% of RAM, at most 6 GiB
 
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_sections(cls, data: Any) -> Any:
+        """Move `[<vendor>]` sections into `sources`, each validated by its vendor's registered model."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        sections = dict(data.pop("sources", None) or {})
+        for key in [k for k in data if k not in cls.model_fields]:
+            if registry.is_vendor(key):
+                sections[key] = data.pop(key)
+        for name, value in sections.items():
+            model = registry.config_model(name)
+            sections[name] = value if isinstance(value, model) else _validate_section(name, model, value)
+        data["sources"] = sections
+        return data
+
+    def source_config(self, name: str) -> Any:
+        """Vendor `name`'s section (its registered config model; the model's defaults when absent)."""
+        found = self.sources.get(name)
+        return found if found is not None else registry.config_model(name)()
+
+    def __getattr__(self, name: str) -> Any:
+        """`config.twelvedata`: a registered vendor's section, as if it were a field."""
+        if not name.startswith("_") and registry.is_vendor(name):
+            return self.source_config(name)
+        return super().__getattr__(name)  # type: ignore[misc]
+
+
+def _validate_section(name: str, model: type[BaseModel], value: Any) -> BaseModel:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        located = "; ".join(f"{name}.{part}" for part in describe_validation_error(exc).split("; "))
+        raise ConfigError(f"invalid configuration: {located}") from None
+
+
+def env_overrides() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`ENV_OVERRIDES` plus each registered vendor's (variable, (vendor, key)) pairs."""
+    extra = tuple((var, (name, key)) for name in registry.vendors() for var, key in registry.vendor(name).env)
+    return ENV_OVERRIDES + extra
+
 
 ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("TWELVEDATA_API_KEY", ("twelvedata", "api_key")),
-    ("TWELVEDATA_BASE_URL", ("twelvedata", "base_url")),
-    ("BINANCE_BASE_URL", ("binance", "base_url")),
     ("MARKETLAKE_WAREHOUSE", ("warehouse",)),
     ("MARKETLAKE_LOCK_WAIT", ("lock_wait_seconds",)),
     ("MARKETLAKE_MINUTE_SECONDS", ("minute_seconds",)),
     ("MARKETLAKE_MEMORY_BUDGET", ("memory_budget",)),
 )
-"""Environment variables that override a setting: (variable, key path). They win over the file."""
+"""Environment variables that override a core setting: (variable, key path). They win over the file.
+Vendors add their own (`Vendor.env`, e.g. TWELVEDATA_API_KEY): see `env_overrides`."""
 
 
 def _read_file(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], Path | None]:
@@ -116,12 +133,10 @@ def resolve_config(path: str | os.PathLike[str] | None = None) -> tuple[Marketla
     """The configuration, where each overridden setting came from (`dotted.key` -> "env VAR" or "file"),
     and the file read (None when there is none)."""
     data, found = _read_file(path)
-    td = data.get("twelvedata")
-    if isinstance(td, dict) and isinstance(td.get("api_key"), str):
-        register_secret(td["api_key"])  # before any validation error can quote it
+    _register_secrets(data)  # before any validation error can quote them
     origin = {key: "file" for key in _leaf_keys(data)}
     env = os.environ
-    for var, keys in ENV_OVERRIDES:
+    for var, keys in env_overrides():
         if env.get(var):
             section: dict[str, Any] = data
             for k in keys[:-1]:
@@ -134,6 +149,17 @@ def resolve_config(path: str | os.PathLike[str] | None = None) -> tuple[Marketla
         return MarketlakeConfig.model_validate(data), origin, found
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration{_where(path)}: {describe_validation_error(exc)}") from None
+
+
+def _register_secrets(data: dict[str, Any]) -> None:
+    """Register every string given for a `SecretStr` setting of a vendor section (e.g. `api_key`)."""
+    for name, section in data.items():
+        if not isinstance(section, dict) or not registry.is_vendor(name):
+            continue
+        fields = registry.config_model(name).model_fields
+        for key, value in section.items():
+            if isinstance(value, str) and key in fields and "SecretStr" in str(fields[key].annotation):
+                register_secret(value)
 
 
 def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
@@ -173,5 +199,15 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-__all__ = ["ENV_OVERRIDES", "BinanceConfig", "MarketlakeConfig", "ReferenceConfig", "TwelveDataConfig", "UniverseConfig",
-           "describe_validation_error", "load_config", "resolve_config"]
+def __getattr__(name: str) -> Any:
+    """Vendor config models by class name (`from marketlake.config import TwelveDataConfig`), from the registry."""
+    if name.endswith("Config") and not name.startswith("_"):
+        for vendor in registry.vendors():
+            model = registry.config_model(vendor)
+            if model.__name__ == name:
+                return model
+    raise AttributeError(name)
+
+
+__all__ = ["ENV_OVERRIDES", "MarketlakeConfig", "ReferenceConfig", "UniverseConfig", "describe_validation_error",
+           "env_overrides", "load_config", "resolve_config"]

@@ -93,6 +93,9 @@ def test_ingest_end_to_end_then_resume(tmp_path: Path, bn_state: BinanceState) -
         paths = [r["_path"] for r in bn_state.requests]
         again = ingest_binance(store, "crypto_daily_clean", ["BTC/USD", "ETH/USD"], source=BinanceSource(
             client=client, now=lambda: NOW))
+        bn_state.market_now = NOW + timedelta(days=1)  # a new daily kline has closed
+        later = ingest_binance(store, "crypto_daily_clean", ["BTC/USD", "ETH/USD"], source=BinanceSource(
+            client=client, now=lambda: NOW + timedelta(days=1)))
     assert first.not_found == {"NOPEUSDT": "binance -1121: Invalid symbol."}
     # exchangeInfo for the three (refused: NOPEUSDT is unknown), then the full list; no klines for NOPEUSDT
     assert paths[:2] == ["/api/v3/exchangeInfo"] * 2 and paths[2:].count("/api/v3/klines") == 3
@@ -114,8 +117,14 @@ def test_ingest_end_to_end_then_resume(tmp_path: Path, bn_state: BinanceState) -
     master = store.read_support("symbols").to_pandas().set_index("symbol")
     assert master.at["NOPEUSDT", "active"] == False  # noqa: E712
     assert master.at["BTC/USD", "exchange"] == "Binance" and master.at["BTC/USD", "currency"] == "USD"
-    # resume (BASE/QUOTE input: no exchangeInfo): one short page per symbol from the last stored bar
-    assert again.weight == 4 and again.rows_changed == 0
+    # resume like every vendor (ingest_state, watermark): right after a run no newer kline can be complete,
+    # so nothing is asked; once one has closed, one short page per symbol from the last stored bar
+    # (BASE/QUOTE input: no exchangeInfo)
+    assert again.weight == 0 and again.rows_changed == 0 and again.up_to_date == 2
+    assert later.weight == 4 and later.requests == 2 and later.rows_changed >= 2
+    state = store.read_support("ingest_state").to_pandas().set_index("symbol")
+    assert bool(state.at["ETH/USD", "backfill_complete"])  # listed after the target: its first kline is the floor
+    assert pd.Timestamp(state.at["ETH/USD", "earliest_available"]) == eth["datetime"].min()
 
 
 def test_symbol_mapping_over_exchange_info(bn_state: BinanceState) -> None:

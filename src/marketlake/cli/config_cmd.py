@@ -30,6 +30,12 @@ def _leaves(model: BaseModel, prefix: str = "") -> list[tuple[str, Any]]:
     for name in type(model).model_fields:
         value = getattr(model, name)
         key = f"{prefix}{name}"
+        if not prefix and name == "sources":  # vendor sections, each as `[<vendor>]` (registered ones, defaults too)
+            from marketlake.sources import registry
+
+            for vendor in registry.vendors():
+                out += _leaves(model.source_config(vendor), f"{vendor}.")  # type: ignore[attr-defined]
+            continue
         if isinstance(value, BaseModel):
             out += _leaves(value, f"{key}.")
         elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):

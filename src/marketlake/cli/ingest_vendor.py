@@ -1,11 +1,20 @@
-"""`marketlake ingest twelvedata|binance`: vendor backfill and incremental updates."""
+"""`marketlake ingest <vendor>`: one command per registered vendor, built from the registry.
+
+Why built, not written: every vendor runs the same verb (`pipeline.ingestion.ingest`), so every
+`ingest <vendor>` command takes the same options (`-t`, `-s`, `--universe`, `--start/--end`, `--wait`,
+`--dry-run`, `-w`, `--config`) plus the vendor's own (`Vendor.cli_options`: TwelveData's `--plan`,
+Binance's `--keep-vendor-symbols`). The `ingest` group resolves a vendor's command when it is asked
+for (`VendorGroup`), so a vendor registered by a plug-in or a test suite gets its command too.
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from marketlake.cli.common import (
     DEFAULT_WAREHOUSE,
@@ -16,136 +25,124 @@ from marketlake.cli.common import (
     split_symbols,
 )
 from marketlake.errors import ConfigError, SourceError
+from marketlake.sources import registry
 from marketlake.sources.redact import redact
 
 if TYPE_CHECKING:
-    from marketlake.pipeline.vendor_ingest import FetchPlan, IngestReport
+    from marketlake.pipeline.window import FetchPlan, IngestResult
+    from marketlake.sources.vendor import Vendor
 
 
 def _wait(seconds: float | None) -> float | bool | None:
     return None if seconds is None else (float(seconds) if seconds > 0 else False)
 
 
-def twelvedata(
-    table: Annotated[str, typer.Option("--table", "-t", help="Production table, e.g. stocks_daily_clean.")],
-    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols.")] = None,
-    universe: Annotated[str | None, typer.Option("--universe", "-u", help="Named universe from the config.")] = None,
-    plan: Annotated[str | None, typer.Option("--plan", help="basic, grow, pro, ultra, custom (default: config).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file.")] = None,
-    wait: Annotated[float | None, typer.Option(
-        "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
-        show_default=False)] = None,
-    dry_run: DryRunOption = False,
-    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-) -> None:
-    """Backfill each symbol to the table's history target, then update from the last stored bar."""
-    from marketlake.config import load_config
-    from marketlake.pipeline.vendor_ingest import StoreUsage, ingest_twelvedata
-    from marketlake.schema import get_table
-    from marketlake.sources.twelvedata import make_client
-    from marketlake.sources.twelvedata.universes import resolve_universe
-    from marketlake.storage import DeltaStore
-
-    spec = get_table(table)
-    cfg = load_config(config) if config else load_config()
-    configure_lock(cfg)
-    names = split_symbols(symbols)
-    if universe:
-        names = (names or []) + resolve_universe(universe, cfg, table=spec.name)
-    if not names:
-        raise ConfigError("give --symbols A,B,C or --universe NAME")
-    store = DeltaStore(warehouse)
-    out = console()
-    if dry_run:
-        from marketlake.pipeline.vendor_ingest import plan_twelvedata
-        from marketlake.sources.budget import plan_limits
-
-        td = cfg.twelvedata
-        limits = plan_limits(plan or td.plan, credits_per_minute=td.credits_per_minute,
-                             credits_per_day=td.credits_per_day)
-        _print_plan(plan_twelvedata(store, spec, names, per_minute=limits.credits_per_minute,
-                                    recheck_inactive_days=td.recheck_inactive_days), unit="credits",
-                    note=f"plan {limits.name}: {limits.credits_per_minute:,}/min"
-                         + (f", {limits.credits_per_day:,}/day" if limits.credits_per_day else ""))
-        return
-    client = make_client(cfg, plan=plan, usage=StoreUsage(store))
-    with client:
-        report = ingest_twelvedata(store, spec, names, client=client, lock_wait=_wait(wait),
-                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"),
-                                   recheck_inactive_days=cfg.twelvedata.recheck_inactive_days)
-    out.print(f"{report.table}: {report.symbols} symbols, {report.requested} requested, {report.up_to_date} up to date, "
-              f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
-              f"{report.seconds:.1f}s")
-    for sym, reason in sorted(report.not_found.items()):
-        out.print(f"[yellow]inactive[/yellow] {sym}: {redact(reason)}")
-    for sym, reason in sorted(report.failed.items()):
-        out.print(f"[yellow]failed[/yellow] {sym}: {redact(reason)} (asked again next run)")
-    _refuse_all_failed("twelvedata", report)
-
-
-def binance(
-    table: Annotated[str, typer.Option("--table", "-t", help="Crypto table, e.g. crypto_daily_clean.")],
-    symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated pairs: BTC/USD,ETH/BTC or BTCUSDT.")],
-    start: Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC); default: resume.")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last bar (ISO, UTC).")] = None,
-    keep_vendor_symbols: Annotated[bool, typer.Option(
-        "--keep-vendor-symbols", help="Store Binance's pair (BTCUSDT) instead of BTC/USD.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file.")] = None,
-    wait: Annotated[float | None, typer.Option(
-        "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
-        show_default=False)] = None,
-    dry_run: DryRunOption = False,
-    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-) -> None:
-    """Load Binance public klines (no key); resumes from the last stored bar unless --start is given.
-
-    Pairs are stored as BASE/QUOTE with stablecoin quotes (USDT, USDC, FDUSD, BUSD) as USD: BTCUSDT and
-    BTC/USD both become BTC/USD, like TwelveData's crypto symbols.
-    """
-    from marketlake.config import load_config
-    from marketlake.pipeline.vendor_ingest import ingest_binance
-    from marketlake.schema import get_table
-    from marketlake.sources.binance import BinanceSource, make_client
-    from marketlake.sources.binance.fetcher import binance_interval
-    from marketlake.storage import DeltaStore
-
-    spec = get_table(table)
-    binance_interval(spec)  # refuse a stocks table before touching anything
-    names = split_symbols(symbols)
-    if not names:
-        raise ConfigError("give --symbols BTC/USD,ETHUSDT")
-    cfg = load_config(config) if config else load_config()
-    configure_lock(cfg)
-    out = console()
-    if dry_run:
-        from marketlake.pipeline.vendor_ingest import plan_binance
-        from marketlake.sources.binance.symbols import STABLECOIN_QUOTES, stored_name
-
-        def offline_name(raw: str) -> str:  # exchangeInfo would cost a request: split the common quotes
-            if "/" in raw or keep_vendor_symbols:
-                return raw.upper()
-            quote = next((q for q in (*sorted(STABLECOIN_QUOTES), "BTC", "ETH", "BNB", "EUR") if
-                          raw.upper().endswith(q) and len(raw) > len(q)), None)
-            return stored_name(raw.upper()[: -len(quote)], quote) if quote else raw.upper()
-
-        stored = [offline_name(n) for n in names]
-        _print_plan(plan_binance(DeltaStore(warehouse), spec, stored, start=parse_when(start), end=parse_when(end)),
-                    unit="weight", note=f"Binance weight limit {cfg.binance.weight_per_minute:,}/min")
-        return
-    with make_client(cfg) as client:
-        source = BinanceSource(client=client, keep_vendor_symbols=keep_vendor_symbols)
-        report = ingest_binance(DeltaStore(warehouse), spec, names, source=source,
-                                start=parse_when(start), end=parse_when(end), lock_wait=_wait(wait),
-                                progress=lambda m: out.print(f"[dim]{m}[/dim]"))
-    out.print(f"{report.table}: {report.symbols} symbols, {report.rows_changed:,} rows written, "
-              f"weight {report.weight} in {report.requests} requests, {report.seconds:.1f}s")
-    for sym, reason in sorted(report.not_found.items()):
-        out.print(f"[yellow]not loaded[/yellow] {sym}: {reason}")
-    _refuse_all_failed("binance", report)
-
-
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="Print what would be fetched and written and what it would cost; send nothing.")]
+
+
+def run_vendor_command(vendor: Vendor, *, table: str, symbols: str | None, universe: str | None, start: str | None,
+                       end: str | None, config: Path | None, wait: float | None, dry_run: bool, warehouse: Path,
+                       options: dict[str, Any]) -> IngestResult:
+    """The body of every `ingest <vendor>` command (also what a script would call to do the same)."""
+    from marketlake.config import load_config
+    from marketlake.pipeline.ingestion import ingest
+    from marketlake.pipeline.window import Window
+    from marketlake.schema import get_table
+    from marketlake.storage import DeltaStore
+
+    spec = get_table(table)
+    vendor.check_table(spec)  # refuse a table the vendor cannot serve before touching anything
+    cfg = load_config(config) if config else load_config()
+    configure_lock(cfg)
+    names = split_symbols(symbols) or []
+    if universe:
+        names += vendor.universe(universe, cfg, table=spec.name)
+    if not names:
+        raise ConfigError("give --symbols A,B,C or --universe NAME")
+    out = console()
+    result = ingest(DeltaStore(warehouse), vendor.name, spec.name, names,
+                    window=Window(start=parse_when(start), end=parse_when(end)), config=cfg,
+                    progress=lambda m: out.print(f"[dim]{m}[/dim]"), dry_run=dry_run, options=options,
+                    lock_wait=_wait(wait))
+    if dry_run:
+        assert result.plan is not None
+        limits = vendor.limits(cfg, options)
+        _print_plan(result.plan, unit=vendor.cost_unit,
+                    note=f"plan {limits.name}: {limits.credits_per_minute:,}/min"
+                         + (f", {limits.credits_per_day:,}/day" if limits.credits_per_day else ""))
+        return result
+    cost = f"{result.credits} credits" if vendor.cost_unit == "credits" else f"{vendor.cost_unit} {result.credits}"
+    out.print(f"{result.table}: {result.symbols} symbols, {result.requested} requested, {result.up_to_date} up to "
+              f"date, {result.rows_changed:,} rows written, {cost} in {result.requests} requests, "
+              f"{result.seconds:.1f}s")
+    for sym, reason in sorted(result.not_found.items()):
+        out.print(f"[yellow]inactive[/yellow] {sym}: {redact(reason)}")
+    for sym, reason in sorted(result.failed.items()):
+        out.print(f"[yellow]failed[/yellow] {sym}: {redact(reason)} (asked again next run)")
+    _refuse_all_failed(vendor.name, result)
+    return result
+
+
+def vendor_command(vendor: Vendor) -> Any:
+    """A Typer command function for `vendor`: the shared options plus the vendor's own."""
+    shared = [
+        ("table", Annotated[str, typer.Option("--table", "-t", help="Production table, e.g. "
+                                              + ("crypto_daily_clean." if "stocks" not in vendor.assets
+                                                 else "stocks_daily_clean."))], inspect.Parameter.empty),
+        ("symbols", Annotated[str | None, typer.Option("--symbols", "-s", help=vendor.symbols_help)], None),
+        ("universe", Annotated[str | None, typer.Option("--universe", "-u", help="Named universe from the config.")],
+         None),
+        ("start", Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC): load start..end "
+                                                     "for every symbol; default: resume each from its last bar.")],
+         None),
+        ("end", Annotated[str | None, typer.Option("--end", help="Last bar (ISO, UTC).")], None),
+    ]
+    own = [(o.name, Annotated[(o.type if o.type is bool else o.type | None),  # type: ignore[operator]
+                              typer.Option(o.flag, help=o.help)], o.default) for o in vendor.cli_options]
+    tail = [
+        ("config", Annotated[Path | None, typer.Option("--config", help="Config file.")], None),
+        ("wait", Annotated[float | None, typer.Option(
+            "--wait", help="Seconds to wait for another writer (0: refuse at once; default: lock_wait_seconds).",
+            show_default=False)], None),
+        ("dry_run", DryRunOption, False),
+        ("warehouse", WarehouseOption, DEFAULT_WAREHOUSE),
+    ]
+    params = shared + own + tail
+    own_names = {o.name for o in vendor.cli_options}
+
+    def command(**kwargs: Any) -> None:
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in own_names}
+        run_vendor_command(vendor, options=options, **kwargs)
+
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in params])
+    command.__annotations__ = {n: a for n, a, _ in params} | {"return": None}
+    command.__name__ = vendor.name
+    command.__doc__ = vendor.help or f"Backfill and update a table from {vendor.name}."
+    return command
+
+
+def _click_command(vendor: Vendor) -> Any:
+    from marketlake.cli.options import with_common_options
+
+    sub = typer.Typer(add_completion=False)
+    sub.command(vendor.name)(with_common_options(vendor_command(vendor)))
+    return typer.main.get_command(sub)
+
+
+class VendorGroup(TyperGroup):
+    """The `ingest` group: its own commands plus one per registered vendor.
+
+    Built anew for each invocation (Typer makes the click group when the app runs), so a vendor
+    registered after import, by a plug-in or a test suite, has its command too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in registry.vendors():
+            if name not in self.commands:
+                self.add_command(_click_command(registry.vendor(name)), name)
 
 
 def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
@@ -164,7 +161,7 @@ def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
     out.print(f"dry run ({note}): nothing was fetched or written, no {unit} spent")
 
 
-def _refuse_all_failed(vendor: str, report: IngestReport) -> None:
+def _refuse_all_failed(vendor: str, report: IngestResult) -> None:
     """A run that could serve none of its symbols exits non-zero (scripts and schedulers must notice)."""
     if report.all_failed:
         unknown, failed = len(report.not_found), len(report.failed.keys() - report.not_found.keys())
@@ -173,7 +170,6 @@ def _refuse_all_failed(vendor: str, report: IngestReport) -> None:
                           source=vendor)
 
 
-
 def register_ingest(ingest_app: typer.Typer) -> None:
-    ingest_app.command("twelvedata")(twelvedata)
-    ingest_app.command("binance")(binance)
+    """Make the `ingest` group resolve one command per registered vendor (`VendorGroup`)."""
+    ingest_app.info.cls = VendorGroup

@@ -4,7 +4,7 @@
   sector peers, as the pipeline does) and upsert them;
 - missing bars -> re-fetch each gap from the source of the stored bars on BOTH sides of it, and load
   them through the pipeline (validation, features, one commit); only sources that can be re-fetched
-  (synthetic, twelvedata) qualify, files cannot, and synthetic bars never enter a series that has bars
+  (`sources.registry.refetchable()`: synthetic and the refetchable vendors) qualify, files cannot, and synthetic bars never enter a series that has bars
   of another source (a real SPY with a gap is not padded with made-up prices);
 - unadjusted splits -> re-backfill the whole series, only when all its bars share one re-fetchable source;
 - missing metadata -> enrich from reference files (S&P 500, NASDAQ Trader) and reload the symbol.
@@ -33,7 +33,14 @@ from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_tabl
 from marketlake.storage import DeltaStore
 
 Key = tuple[str, str, "str | None", "str | None"]
-REFETCHABLE = ("synthetic", "twelvedata")
+
+def refetchable() -> tuple[str, ...]:
+    """Sources a gap can be re-fetched from: asked of the registry (synthetic, and every refetchable vendor)."""
+    from marketlake.sources.registry import refetchable as registered
+
+    return tuple(registered())
+
+
 DEFAULT_SOURCE_OPTIONS: dict[str, dict[str, Any]] = {"synthetic": {"stocks": 5000, "crypto": 500}}
 
 
@@ -183,9 +190,9 @@ def gap_plan(store: DeltaStore, spec: TableSpec, issue: Issue) -> list[Planned]:
         if a != b:
             refused[f"the bars around it come from different sources ({a or 'unknown'!r} before, "
                     f"{b or 'unknown'!r} after)"] += 1
-        elif a not in REFETCHABLE:
+        elif a not in refetchable():
             refused[f"source {a or 'unknown'!r} cannot be re-fetched (re-import the file or load it "
-                    f"from {', '.join(REFETCHABLE)})"] += 1
+                    f"from {', '.join(refetchable())})"] += 1
         elif a == "synthetic" and sources != {"synthetic"}:
             refused["synthetic bars are never fetched into a series with bars of another source "
                     f"({', '.join(sorted(s or 'unknown' for s in sources - {'synthetic'}))})"] += 1
@@ -210,11 +217,11 @@ def split_plan(store: DeltaStore, spec: TableSpec, issue: Issue) -> Planned:
     sym = issue.symbol or ""
     got = store.read(spec.name, symbols=[sym], columns=["datetime", "source"])
     sources = {s or "" for s in got.column("source").to_pylist()}
-    if len(sources) != 1 or next(iter(sources)) not in REFETCHABLE:
+    if len(sources) != 1 or next(iter(sources)) not in refetchable():
         names = ", ".join(sorted(s or "unknown" for s in sources))
         return Planned("refuse", issue.check, spec.name, (sym,),
                        f"not repairable: bars from {names}; re-backfill needs one re-fetchable source "
-                       f"({', '.join(REFETCHABLE)}) for the whole series")
+                       f"({', '.join(refetchable())}) for the whole series")
     source = next(iter(sources))
     start = pc.min(got.column("datetime")).as_py()
     end = pc.max(got.column("datetime")).as_py() + timedelta(seconds=1)
@@ -316,5 +323,5 @@ def repair(store: DeltaStore, issues: list[Issue], config: QualityConfig, *,
     return apply_repairs(store, plan_repairs(store, issues, config), config, progress=progress)
 
 
-__all__ = ["REFETCHABLE", "Planned", "apply_repairs", "enrich", "gap_plan", "plan_repairs", "recompute",
+__all__ = ["Planned", "apply_repairs", "enrich", "gap_plan", "plan_repairs", "recompute", "refetchable",
            "refetch", "repair", "split_plan"]
