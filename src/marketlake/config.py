@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from marketlake.coverage.model import CoverageConfig, SyncConfig
 from marketlake.errors import ConfigError
 from marketlake.sources.redact import clean_secret, register_secret
 
@@ -83,6 +84,8 @@ class MarketlakeConfig(BaseModel):
     minute_seconds: float = 60.0
     lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
+    coverage: dict[str, CoverageConfig] = Field(default_factory=dict)  # production table -> its coverage plan
+    sync: SyncConfig = SyncConfig()
 
 
 ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
