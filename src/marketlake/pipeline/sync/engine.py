@@ -84,6 +84,7 @@ class PassResult:
     records: list[ActionRecord] = field(default_factory=list)
     deferred: list[Deferred] = field(default_factory=list)
     stopped: bool = False
+    more: bool = False  # backfill left for the next pass
 
     @property
     def failed(self) -> list[ActionRecord]:
@@ -128,18 +129,24 @@ class Syncer:
         self.retry_at: dict[str, datetime] = {}
         self.failures: dict[str, int] = {}
         self.last_update = last_updates(store)
+        self._empty_rules: set[str] = set()
 
     # -- planning ----------------------------------------------------------------------------
     def _window(self, c: CoveredTable) -> adapter.Window:
         return adapter.Window(history_days=c.spec.history_days, now=self.clock.now)
 
-    def plan(self) -> tuple[list[Action], list[Action]]:
+    def plan(self, only: set[str] | None = None) -> tuple[list[Action], list[Action]]:
         """(updates, backfills) due now, in serving order. Reads the warehouse only."""
         now = self.clock.now()
         updates, backfills = [], []
+        self._empty_rules = set()
         for c in self.tables:
+            if only is not None and c.name not in only:
+                continue
             symbols = resolve_symbols(c, self.config, self.store, now=now)
             if not symbols:
+                if c.is_rule:
+                    self._empty_rules.add(c.name)
                 continue
             if now < self.retry_at.get(c.name, now):
                 continue  # a recent failure or update: backoff / retry gap
@@ -170,24 +177,24 @@ class Syncer:
 
     # -- one pass ----------------------------------------------------------------------------
     def run_pass(self, *, run_id: str | None = None, backfill_until: datetime | None = None) -> PassResult:
-        """Every due update, then backfills (until `backfill_until` in watch mode, so updates get their turn)."""
+        """Every due update, then backfills (until `backfill_until` in watch mode, so updates get their turn).
+
+        A rule universe over a table this pass backfilled from nothing (the hourly tier ranked from the
+        daily one, on a first sync) is planned again at the end of the pass, so one `sync` fills every tier.
+        """
         run_id = run_id or uuid.uuid4().hex[:12]
         result = PassResult()
         started = self.clock.now()
-        updates, backfills = self.plan()
+        only: set[str] | None = None
         with adapter.session(self.config, self.store) as sess:
-            for action in updates + backfills:
-                if self.stop.is_set():
-                    result.stopped = True
-                    break
-                if action.kind == "backfill" and backfill_until is not None and self.clock.now() >= backfill_until:
-                    break
-                rec = self._run_action(action, sess, run_id, result)
-                if rec is not None:
-                    result.records.append(rec)
-                    record(self.store, [rec])
-                if rec is not None and rec.status == "stopped":
-                    result.stopped = True
+            for _round in range(3):
+                updates, backfills = self.plan(only=only)
+                self._execute(updates, backfills, sess, run_id, result, backfill_until=backfill_until)
+                filled = {r.table for r in result.records if r.action == "backfill" and r.status == "ok"}
+                only = {name for name in self._empty_rules
+                        if any(c.name == name and c.is_rule and c.universe.from_table in filled  # type: ignore[union-attr]
+                               for c in self.tables)}
+                if not only or result.stopped or result.more:
                     break
         if not result.records and not result.deferred and self.mode == "once":
             now = self.clock.now()
@@ -195,6 +202,26 @@ class Syncer:
                                              message="nothing due")])
             self.log.emit("none", "nothing due: no request sent", run_id=run_id, status="ok")
         return result
+
+    def _execute(self, updates: list[Action], backfills: list[Action], sess: adapter.IngestSession, run_id: str,
+                 result: PassResult, *, backfill_until: datetime | None) -> None:
+        backfilled = 0
+        for action in updates + backfills:
+            if self.stop.is_set():
+                result.stopped = True
+                return
+            if action.kind == "backfill":
+                if backfilled and backfill_until is not None and self.clock.now() >= backfill_until:
+                    result.more = True  # updates are due again: they go first, backfill continues after
+                    return
+                backfilled += 1
+            rec = self._run_action(action, sess, run_id, result)
+            if rec is not None:
+                result.records.append(rec)
+                record(self.store, [rec])
+                if rec.status == "stopped":
+                    result.stopped = True
+                    return
 
     def _affordable(self, action: Action, sess: adapter.IngestSession, result: PassResult) -> list[str]:
         """The part of `action` today's credits pay for (the rest is reported as deferred)."""
@@ -281,21 +308,24 @@ class Syncer:
         """Run passes until stopped (or `stop_after` of clock time); 0 on a clean stop."""
         end = self.clock.now() + stop_after if stop_after else None
         self.log.emit("start", f"sync --watch: {len(self.tables)} covered tables", tables=[c.name for c in self.tables])
+        last_pass = self.clock.now()
         while not self.stop.is_set():
             wake_hint = self.next_wake()
+            last_pass = self.clock.now()
             result = self.run_pass(backfill_until=wake_hint)
             if result.stopped or self.stop.is_set():
                 break
             if end is not None and self.clock.now() >= end:
                 break
             wake = self.next_wake()
-            if result.records and any(r.action == "backfill" and r.status == "ok" for r in result.records):
-                wake = self.clock.now()  # more backfill may be waiting: re-plan at once
+            if result.more or any(r.action == "backfill" and r.status == "ok" for r in result.records):
+                wake = self.clock.now()  # more backfill may be waiting (rule universes fill after theirs): re-plan
             if end is not None:
                 wake = min(wake, end)
             if self.clock.sleep((wake - self.clock.now()).total_seconds(), self.stop):
                 break
-        self.log.emit("stop", "sync --watch stopped", status="ok")
+        self.log.emit("stop", f"sync --watch stopped (last pass began at {last_pass:%Y-%m-%d %H:%M:%S} UTC)",
+                      status="ok", last_pass=last_pass.isoformat())
         return 0
 
 
