@@ -34,6 +34,7 @@ class Market:
     td_url: str
     bn_url: str
     clock: ScaledClock | None
+    minute_s: float = VENDOR_MINUTE_S
 
     def follow(self) -> None:
         """Move both fakes' market to the clock's minute (the TwelveData fake caches bars: cleared)."""
@@ -52,7 +53,7 @@ class Market:
 
     def env(self, warehouse: Path) -> dict[str, str]:
         env = {**os.environ, "TWELVEDATA_API_KEY": API_KEY, "TWELVEDATA_BASE_URL": self.td_url,
-               "BINANCE_BASE_URL": self.bn_url, "MARKETLAKE_MINUTE_SECONDS": str(VENDOR_MINUTE_S),
+               "BINANCE_BASE_URL": self.bn_url, "MARKETLAKE_MINUTE_SECONDS": str(self.minute_s),
                "MARKETLAKE_WAREHOUSE": str(warehouse), "MARKETLAKE_LOCK_WAIT": "30"}
         if self.clock is not None:
             env[ENV_CLOCK] = self.clock.spec()
@@ -62,12 +63,13 @@ class Market:
 
 
 @contextmanager
-def market(td: FakeState, bn: BinanceState, clock: ScaledClock | None) -> Iterator[Market]:
+def market(td: FakeState, bn: BinanceState, clock: ScaledClock | None, *,
+           minute_s: float = VENDOR_MINUTE_S) -> Iterator[Market]:
     """Both fakes on loopback; with a clock, their market time follows it (minute by minute)."""
     stop = threading.Event()
 
     with FakeTwelveData(td) as ftd, FakeBinance(bn) as fbn:
-        m = Market(td, bn, ftd.url, fbn.url, clock)
+        m = Market(td, bn, ftd.url, fbn.url, clock, minute_s)
 
         def follow() -> None:
             while not stop.wait(0.02):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +12,9 @@ import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption
 from marketlake.errors import ConfigError
+
+_CHILD = "MARKETLAKE_SYNC_WORKER"
+"""Set in the worker process that `sync --watch` supervises (see pipeline.sync.engine.supervise)."""
 
 
 def sync(
@@ -29,7 +34,7 @@ def sync(
     from marketlake.config import load_config
     from marketlake.coverage.plan import parse_duration
     from marketlake.pipeline.sync.clock import clock_from_env
-    from marketlake.pipeline.sync.engine import EventLog, Syncer, install_stop
+    from marketlake.pipeline.sync.engine import EventLog, PassResult, Syncer, run_stoppable
     from marketlake.storage import DeltaStore
 
     if log_format not in ("text", "json"):
@@ -39,13 +44,26 @@ def sync(
     if not cfg.coverage:
         raise ConfigError("no [coverage.<table>] section in the configuration; `marketlake init --preset hybrid` "
                           "writes a commented example")
+    if watch and not os.environ.get(_CHILD):
+        from marketlake.pipeline.sync.engine import supervise
+
+        raise typer.Exit(supervise([sys.executable, "-m", "marketlake.cli.main", *sys.argv[1:]], env_flag=_CHILD))
     stop = threading.Event()
-    install_stop(stop)
     syncer = Syncer(DeltaStore(warehouse), cfg, clock=clock_from_env(), mode="watch" if watch else "once",
                     log=EventLog(log_format), stop=stop)
     if watch:
-        raise typer.Exit(syncer.watch(stop_after=parse_duration(stop_after, what="--stop-after") if stop_after else None))
-    result = syncer.run_pass()
+        limit = parse_duration(stop_after, what="--stop-after") if stop_after else None
+        raise typer.Exit(run_stoppable(lambda: syncer.watch(stop_after=limit), stop))
+    passes: list[PassResult] = []
+
+    def once() -> int:
+        passes.append(syncer.run_pass())
+        return 0
+
+    run_stoppable(once, stop)
+    if not passes:
+        return
+    result = passes[0]
     now = syncer.clock.now()
     for d in result.deferred:
         typer.echo(f"not done: {d.describe(now)}")

@@ -278,8 +278,8 @@ class Syncer:
             self.notifier.clear("failure", c.name)
             if action.kind == "update":
                 self.last_update[c.name] = now
-                gap = min(RETRY_GAP, c.spec.bar_interval, c.cadence)
-                self.retry_at[c.name] = max(self.retry_at.get(c.name, now), now + gap)
+                gap = min(RETRY_GAP, c.spec.bar_interval, c.cadence)  # counted from when the bars were asked
+                self.retry_at[c.name] = max(self.retry_at.get(c.name, started), started + gap)
         rec = ActionRecord(run_id, self.mode, c.name, c.source, action.kind, started, now, symbols=len(symbols),
                            rows=res.rows if res else 0, credits=res.credits if res else 0,
                            requests=res.requests if res else 0, status=status, message=message)
@@ -329,28 +329,81 @@ class Syncer:
         return 0
 
 
-def install_stop(stop: threading.Event, *, grace_s: float = 4.0) -> None:
-    """SIGTERM/SIGINT set `stop`; if the process has not ended `grace_s` later, it exits 0 at once.
+def run_stoppable(work: Callable[[], int], stop: threading.Event, *, grace_s: float = 3.0) -> int:
+    """Run `work` in a worker thread; SIGTERM/SIGINT set `stop`, and `grace_s` later the process exits 0.
 
-    Why the hard exit is safe: every commit is atomic (the table is either as it was or has the whole
-    commit) and every ingest is crash-safe by construction (see pipeline.vendor_ingest), so an action
-    stuck on a slow vendor may be abandoned like a `kill -9` without losing or duplicating a bar.
+    Why a worker thread: Python runs signal handlers in the main thread only, and not while it is inside
+    a native call (a Delta write, a socket read), which can last seconds. The main thread here only
+    waits, so a stop is noticed at once; the work sees `stop` at its next progress callback (after a
+    commit) or between actions. Why the hard exit is safe: every commit is atomic (the table is either
+    as it was or has the whole commit) and every ingest is crash-safe by construction (see
+    pipeline.vendor_ingest), so an action stuck on a slow vendor may be abandoned like a `kill -9`
+    without losing or duplicating a bar.
     """
     import signal
+
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["rc"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
+            outcome["error"] = exc
 
     def handler(_sig: int, _frame: object) -> None:
         if stop.is_set():
             os._exit(0)
         stop.set()
 
-        def watchdog() -> None:
-            time.sleep(grace_s)
-            os._exit(0)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    worker = threading.Thread(target=target, name="marketlake-sync", daemon=True)
+    worker.start()
+    stopped_at: float | None = None
+    while worker.is_alive():
+        worker.join(0.1)
+        if stop.is_set():
+            stopped_at = stopped_at or time.monotonic()
+            if time.monotonic() - stopped_at > grace_s:
+                sys.stdout.flush()
+                os._exit(0)
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome.get("rc", 0))
 
-        threading.Thread(target=watchdog, daemon=True).start()
+
+def supervise(argv: list[str], *, env_flag: str, grace_s: float = 3.0) -> int:
+    """Run the watch in a worker process and stop it within `grace_s` of SIGTERM/SIGINT; 0 on a stop.
+
+    Why a process: a signal handler runs in Python's main thread and needs the GIL, which a native call
+    (loading the compiled feature kernels, an Arrow computation) may hold for seconds on a loaded machine.
+    This supervisor only waits, so it answers at once: it passes the signal on (the worker stops after its
+    current commit), and if the worker is still running `grace_s` later it is killed, which is safe for the
+    same reason `kill -9` is (atomic commits, crash-safe ingest: the table stays as it was).
+    """
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(argv, env={**os.environ, env_flag: "1"})
+    stop_at: list[float] = []
+
+    def handler(sig: int, _frame: object) -> None:
+        if not stop_at:
+            stop_at.append(time.monotonic())
+            child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    while True:
+        try:
+            rc = child.wait(timeout=0.1)
+            return 0 if stop_at else rc
+        except subprocess.TimeoutExpired:
+            pass
+        if stop_at and time.monotonic() - stop_at[0] > grace_s:
+            child.kill()
+            child.wait()
+            return 0
 
 
-__all__ = ["Action", "Deferred", "EventLog", "PassResult", "SyncStopped", "Syncer", "install_stop"]
+__all__ = ["Action", "Deferred", "EventLog", "PassResult", "SyncStopped", "Syncer", "run_stoppable", "supervise"]
