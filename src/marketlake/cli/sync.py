@@ -44,6 +44,10 @@ def sync(
     if not cfg.coverage:
         raise ConfigError("no [coverage.<table>] section in the configuration; `marketlake init --preset hybrid` "
                           "writes a commented example")
+    from marketlake.coverage.plan import covered_tables
+
+    covered_tables(cfg)  # a bad section is reported here, once, before any worker starts
+    limit = parse_duration(stop_after, what="--stop-after") if stop_after else None
     if watch and not os.environ.get(_CHILD):
         from marketlake.pipeline.sync.engine import supervise
 
@@ -52,7 +56,6 @@ def sync(
     syncer = Syncer(DeltaStore(warehouse), cfg, clock=clock_from_env(), mode="watch" if watch else "once",
                     log=EventLog(log_format), stop=stop)
     if watch:
-        limit = parse_duration(stop_after, what="--stop-after") if stop_after else None
         raise typer.Exit(run_stoppable(lambda: syncer.watch(stop_after=limit), stop))
     passes: list[PassResult] = []
 
