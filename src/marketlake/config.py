@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from marketlake.coverage.model import CoverageConfig, SyncConfig
 from marketlake.errors import ConfigError
 from marketlake.sources import registry
 from marketlake.sources.redact import register_secret
@@ -61,6 +62,8 @@ class MarketlakeConfig(BaseModel):
     lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
     memory_budget: str | None = None  # a load's memory (`4G`, `512M`); None: 25% of RAM, at most 6 GiB
+    coverage: dict[str, CoverageConfig] = Field(default_factory=dict)  # production table -> its coverage plan
+    sync: SyncConfig = SyncConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -15,7 +15,9 @@ PlanName = Literal["basic", "grow", "pro", "ultra", "custom"]
 
 
 def capacity(
-    plan: Annotated[str, typer.Option("--plan", help="basic, grow, pro, ultra or custom (from the config).")] = "basic",
+    plan: Annotated[str | None, typer.Option(
+        "--plan", help="basic, grow, pro, ultra or custom (default: the config's [twelvedata] plan, else basic).",
+        show_default=False)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Config file (tiers, custom plan).")] = None,
     cadence: Annotated[str | None, typer.Option("--cadence", help="Refresh cadence, e.g. 1d (default), 1h, 15min.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per table.")] = False,
@@ -27,6 +29,10 @@ def capacity(
     from marketlake.sources.budget import plan_limits
 
     cfg = load_config(config) if config else load_config()
+    if cfg.coverage and cadence is None:
+        _coverage(cfg, plan, as_json=as_json)
+        return
+    plan = plan or "basic"
     td = cfg.twelvedata
     limits = plan_limits(plan, credits_per_minute=td.credits_per_minute if plan == "custom" else None,
                          credits_per_day=td.credits_per_day if plan == "custom" else None)
@@ -63,6 +69,36 @@ def capacity(
               "(each request carries up to 5,000 bars); naive: one request per symbol per bar interval.")
     if plot is not None:
         out.print(f"plot written to {plot}")
+
+
+def _coverage(cfg: object, plan: str | None, *, as_json: bool) -> None:
+    """The `[coverage.<table>]` plan against a TwelveData plan: every covered table, fits or not, what to change."""
+    from marketlake.config import MarketlakeConfig
+    from marketlake.coverage.capacity import coverage_fit, limits_for
+
+    assert isinstance(cfg, MarketlakeConfig)
+    limits = limits_for(cfg, plan)
+    fit = coverage_fit(cfg, limits)
+    if as_json:
+        typer.echo(json.dumps(fit.as_dict(), indent=1))
+        return
+    out = console()
+    t = Table(title=f"coverage plan on TwelveData {limits.name}: {limits.credits_per_minute:,}/min, "
+                    f"{'no daily cap' if limits.credits_per_day is None else f'{limits.credits_per_day:,}/day'}")
+    for col in ("table", "source", "symbols", "refresh/day", "credits/day", "backfill credits", "max symbols"):
+        t.add_column(col, justify="left" if col in ("table", "source") else "right", no_wrap=col == "table")
+    for r in fit.rows:
+        t.add_row(r.table, "twelvedata", f"{r.symbols:,}", f"{r.refreshes_per_day:,}", f"{r.credits_per_day:,}",
+                  f"{r.backfill_credits:,}", f"{r.max_symbols:,}")
+    for b in fit.binance:
+        t.add_row(str(b["table"]), str(b["source"]), f"{b['symbols']:,}", f"{b['refreshes_per_day']:,}",
+                  "0 (weight)", "0 (weight)", "-")
+    out.print(t)
+    verdict = "fits" if fit.fits else "does NOT fit"
+    out.print(f"TwelveData tables: {fit.credits_per_day:,} credits/day of {fit.capacity_per_day:,} ({verdict}); "
+              f"backfill {fit.backfill_credits:,} credits. Binance tables spend request weight, not credits.")
+    for line in fit.advice:
+        out.print(f"- {line}")
 
 
 def register(app: typer.Typer) -> None:

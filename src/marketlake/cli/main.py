@@ -38,6 +38,8 @@ _COMMAND_MODULES = (
     "marketlake.cli.sql",
     "marketlake.cli.demo",
     "marketlake.cli.capacity",
+    "marketlake.cli.sync",
+    "marketlake.cli.init_cmd",
     "marketlake.cli.quality",
     "marketlake.cli.janitor",
     "marketlake.cli.config_cmd",

@@ -22,6 +22,8 @@ SUPPORT_TABLES: tuple[str, ...] = (
     "signals",
     "dataset_manifests",
     "feature_state",
+    "sync_runs",
+    "coverage_members",
 )
 SUPPORT_PREFIXES: tuple[str, ...] = ("fundamentals_",)
 

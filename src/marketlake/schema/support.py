@@ -167,6 +167,34 @@ SUPPORT_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
             ]
         ),
         "feature_state": _feature_state(),
+        "sync_runs": pa.schema(  # one row per `marketlake sync` action (append-only; see pipeline.sync.runs)
+            [
+                pa.field("run_id", pa.string(), nullable=False),
+                pa.field("mode", pa.string()),  # once | watch
+                pa.field("table", pa.string()),  # "*" for a pass with nothing to do
+                pa.field("source", pa.string()),
+                pa.field("action", pa.string()),  # update | backfill | none
+                pa.field("started_at", _TS),
+                pa.field("finished_at", _TS),
+                pa.field("symbols", pa.int64()),
+                pa.field("rows", pa.int64()),
+                pa.field("credits", pa.int64()),
+                pa.field("requests", pa.int64()),
+                pa.field("status", pa.string()),  # ok | failed | deferred | stopped
+                pa.field("message", pa.string()),
+            ]
+        ),
+        "coverage_members": pa.schema(  # membership chosen by a universe rule (coverage.rules), per covered table
+            [
+                pa.field("table", pa.string(), nullable=False),
+                pa.field("symbol", pa.string(), nullable=False),
+                pa.field("member", pa.bool_()),
+                pa.field("rank", pa.int64()),
+                pa.field("metric", pa.float64()),
+                pa.field("rule", pa.string()),  # the rule as JSON: another rule re-ranks at once
+                pa.field("ranked_at", _TS),
+            ]
+        ),
         "janitor_log": pa.schema(
             [
                 pa.field("logged_at", _TS, nullable=False),

@@ -1,0 +1,1 @@
+"""`marketlake sync`: keep every covered table current within the plan's credits (once, or `--watch`)."""
