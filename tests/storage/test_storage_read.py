@@ -138,3 +138,61 @@ def test_empty_symbol_list_reads_nothing_and_unsorted_read_has_the_same_rows(fil
     loose = filled.read(T, sort=False)
     key = [("symbol", "ascending"), ("datetime", "ascending")]
     assert loose.num_rows == ordered.num_rows and loose.sort_by(key).equals(ordered)
+
+
+def test_daily_files_have_large_row_groups_and_a_page_index(store):
+    """Full scans pay per row group and column: daily files hold DAILY_ROW_GROUP_ROWS-row groups, with a
+    column and offset index over PAGE_ROWS-row pages for readers that skip pages."""
+    import pyarrow.parquet as pq
+
+    from marketlake.storage import parquet_commit
+
+    syms = [f"P{i:03d}" for i in range(120)]
+    store.write_bars(T, synthetic_bars(syms, periods=40))  # 120 x 28 = 3,360 rows in January
+    index = store.file_index(T)
+    january = next(i for i, p in enumerate(index.partitions) if p == "2021-01")
+    md = pq.ParquetFile(f"{store.table_root(T)}/{index.paths[january]}").metadata
+    sizes = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
+    assert md.num_rows == 3360
+    assert sizes == [parquet_commit.DAILY_ROW_GROUP_ROWS, 3360 - parquet_commit.DAILY_ROW_GROUP_ROWS]
+    assert parquet_commit.DAILY_ROW_GROUP_ROWS > parquet_commit.PAGE_ROWS
+    chunks = [md.row_group(g).column(c) for g in range(md.num_row_groups) for c in range(md.num_columns)]
+    assert all(ch.has_offset_index and ch.has_column_index for ch in chunks)
+
+
+def test_files_of_the_old_layout_read_beside_new_ones(store, monkeypatch):
+    """A table holding files of the old layout (256-row groups, no page index) and of the new one reads
+    exactly the rows written, whole or by symbol and range (no migration)."""
+    import pyarrow.parquet as pq
+
+    from marketlake.storage import parquet_commit
+
+    old_rows = synthetic_bars(SYMS[:8], periods=70)
+    new_rows = synthetic_bars(SYMS[8:], periods=70, seed=3)
+    real = pq.write_table
+
+    def old_layout(*args, **kwargs):
+        kwargs.pop("write_page_index", None)
+        kwargs.pop("max_rows_per_page", None)
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(parquet_commit, "DAILY_ROW_GROUP_ROWS", 256)
+        m.setattr(parquet_commit.pq, "write_table", old_layout)
+        store.write_bars(T, old_rows)
+    store.write_bars(T, new_rows)
+    flags = set()
+    for p in store.active_files(T):
+        md = pq.ParquetFile(p).metadata
+        flags.add(md.row_group(0).column(0).has_offset_index)
+    assert flags == {True, False}  # both layouts in one table
+    written = pa.concat_tables([old_rows, new_rows])
+    fresh = DeltaStore(store.root)  # no cached footers
+    assert fresh.read(T).equals(written.sort_by([("symbol", "ascending"), ("datetime", "ascending")]))
+    full = fresh.read(T).to_pandas()
+    for symbols, start, end in [(["S02", "S09"], None, None), (["S11"], "2021-02-03", "2021-02-20")]:
+        got = fresh.read(T, symbols=symbols, start=start, end=end).to_pandas()
+        exp = _expected(full, symbols, pd.Timestamp(start, tz="UTC") if start else None,
+                        pd.Timestamp(end, tz="UTC") if end else None)
+        assert len(got) > 0
+        pd.testing.assert_frame_equal(got, exp, check_dtype=False)  # int8 without NULLs stays int8
