@@ -1,4 +1,4 @@
-"""Fast writes: Parquet files written by pyarrow (threads, LZ4, sorted row groups, page indexes) and committed
+"""Fast writes: Parquet files written by pyarrow (threads, zstd, small sorted row groups) and committed
 with deltalake's transaction API as ONE Delta commit.
 
 Measured on 633k rows x 97 columns: `write_deltalake` append ~11 s, MERGE of changed rows that span every
@@ -29,13 +29,7 @@ from marketlake.schema import PARTITION_COLUMN, storage_schema
 from marketlake.storage.commits import commit_properties, hooks
 
 ROW_GROUP_ROWS = 1024  # intraday (daily partitions): one symbol's day is ~390 one-minute bars
-# Monthly partitions (a symbol's month is ~21 rows). 256-row groups kept a one-symbol read at ~75 ms CPU
-# but a full scan paid Arrow's per-column-chunk cost 97 x 313 times per file (2 M rows x 85 columns: ~10 s
-# CPU); 2048 rows cut the scan ~2.5x. Arrow (pyarrow 26) cannot skip pages inside a row group (apache/arrow
-# #45284), so the one-symbol read decodes 2048 rows per file (~1.5-2x its old cost); the page index below
-# serves readers that can (DataFusion, and Arrow once it does). Files of the old layout read unchanged.
-DAILY_ROW_GROUP_ROWS = 2048
-PAGE_ROWS = 256  # rows per data page in every column: pages row-aligned across columns, indexed per page
+DAILY_ROW_GROUP_ROWS = 256  # monthly partitions: a symbol's month is ~21 rows; a read decodes 256 per file
 # LZ4 (LZ4_RAW), not zstd: Arrow's zstd decoder pays ~30 us per column chunk (a fresh decompression
 # context per page), 97 columns x 42 files = 120 ms of a one-symbol read; LZ4 decodes 3x faster, writes
 # 2x faster, and the files were ~6% larger on the benchmark data (float columns barely compress).
@@ -95,7 +89,6 @@ def _write_one(
     pq.write_table(  # dictionary-encoding float columns tripled the write time for no size gain
         data, path, filesystem=filesystem, row_group_size=group_rows, compression=COMPRESSION,
         write_statistics=True, use_dictionary=dictionary, write_page_checksum=True,  # a garbled page is caught
-        write_page_index=True, max_rows_per_page=PAGE_ROWS,
     )
     size = filesystem.get_file_info(path).size
     return AddAction(
@@ -143,5 +136,5 @@ def write_partitions(
     )
 
 
-__all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "PAGE_ROWS", "ROW_GROUP_ROWS", "file_stats", "row_group_rows", "stat_value",
+__all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "ROW_GROUP_ROWS", "file_stats", "row_group_rows", "stat_value",
            "write_partitions"]
