@@ -51,10 +51,15 @@ class Series:
 def ahead(s: Series, h: int) -> np.ndarray:
     """close[t+h] of the same symbol, NaN where t+h is past its last bar."""
     n = len(s.close)
-    idx = np.arange(n, dtype=np.int64) + h
-    ok = idx < s.seg_end
     out = np.full(n, np.nan)
-    out[ok] = s.close[idx[ok]]
+    if h < 0:  # not a label horizon (h >= 1); kept general
+        idx = np.arange(n, dtype=np.int64) + h
+        ok = (idx >= 0) & (idx < s.seg_end)
+        out[ok] = s.close[idx[ok]]
+        return out
+    if h < n:  # a shifted copy, then NaN where t+h leaves the segment: no gather (the build's hot loop)
+        out[: n - h] = s.close[h:]
+    out[np.arange(h, n + h, dtype=np.int64) >= s.seg_end] = np.nan
     return out
 
 
