@@ -15,6 +15,7 @@ from marketlake.cli.common import (
     parse_when,
     split_symbols,
 )
+from marketlake.cli.options import current
 from marketlake.errors import ConfigError, SourceError
 from marketlake.sources.redact import redact
 
@@ -69,9 +70,8 @@ def twelvedata(
                          + (f", {limits.credits_per_day:,}/day" if limits.credits_per_day else ""))
         return
     client = make_client(cfg, plan=plan, usage=StoreUsage(store))
-    with client:
-        report = ingest_twelvedata(store, spec, names, client=client, lock_wait=_wait(wait),
-                                   progress=lambda m: out.print(f"[dim]{m}[/dim]"),
+    with client, current().reporter().task(f"ingest twelvedata {spec.name}", unit="symbols") as task:
+        report = ingest_twelvedata(store, spec, names, client=client, lock_wait=_wait(wait), progress=task.log,
                                    recheck_inactive_days=cfg.twelvedata.recheck_inactive_days)
     out.print(f"{report.table}: {report.symbols} symbols, {report.requested} requested, {report.up_to_date} up to date, "
               f"{report.rows_changed:,} rows written, {report.credits} credits in {report.requests} requests, "
@@ -132,11 +132,11 @@ def binance(
         _print_plan(plan_binance(DeltaStore(warehouse), spec, stored, start=parse_when(start), end=parse_when(end)),
                     unit="weight", note=f"Binance weight limit {cfg.binance.weight_per_minute:,}/min")
         return
-    with make_client(cfg) as client:
+    with make_client(cfg) as client, current().reporter().task(f"ingest binance {spec.name}", unit="pairs") as task:
         source = BinanceSource(client=client, keep_vendor_symbols=keep_vendor_symbols)
         report = ingest_binance(DeltaStore(warehouse), spec, names, source=source,
                                 start=parse_when(start), end=parse_when(end), lock_wait=_wait(wait),
-                                progress=lambda m: out.print(f"[dim]{m}[/dim]"))
+                                progress=task.log)
     out.print(f"{report.table}: {report.symbols} symbols, {report.rows_changed:,} rows written, "
               f"weight {report.weight} in {report.requests} requests, {report.seconds:.1f}s")
     for sym, reason in sorted(report.not_found.items()):
@@ -154,7 +154,7 @@ def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
 
     grid = Table(title=f"ingest {plan.vendor} --dry-run: {plan.table}")
     for col in ("symbols", "backfill", "extend", "update", "up to date", "skipped", "requests", unit, "bars (est.)"):
-        grid.add_column(col, justify="right")
+        grid.add_column(col, justify="right", overflow="fold")  # narrow console: wrap digits, never "175…"
     grid.add_row(*(f"{v:,}" for v in (plan.symbols, plan.backfill, plan.extend, plan.update, plan.up_to_date,
                                         plan.skipped_inactive, plan.requests, plan.credits, plan.bars)))
     out = console()

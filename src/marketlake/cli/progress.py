@@ -81,6 +81,13 @@ class Task:
         self.current_stage = message
         self._reporter._changed(self, stage_changed=True)
 
+    def log(self, message: str) -> None:
+        """A stage worth keeping ("loaded 5,000 bars of 3 symbols"): on a terminal it is also printed above
+        the bar, which forgets its stages; in line mode the stage line already keeps it."""
+        if self._reporter.interactive and not self._reporter.quiet:
+            self._reporter.console.print(f"[dim]{message}[/dim]", highlight=False)
+        self.stage(message)
+
     def detail(self, message: str) -> None:
         """A message shown only with `--verbose`."""
         self._reporter.detail(message)
