@@ -136,3 +136,37 @@ def test_listings_fit_a_fixed_width_console(store: DeltaStore, tmp_path: Path) -
     assert "-[ row 1 ]" in wide and "97 columns shown one per line because they do not fit 80 characters" in wide
     narrow = runner.invoke(app, commands[5], env={"COLUMNS": "80"}).stdout
     assert "-[ row" not in narrow and "symbol" in narrow
+
+
+def test_new_vocabulary_works_end_to_end(store: DeltaStore, tmp_path: Path) -> None:
+    """quality -s and --format, actions list -s and --format, schema/capacity csv, dataset audit --sample."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    w = ["-w", store.root]
+    base = ["quality", *w, "-t", "stocks_daily_clean", "--as-of", NOW.isoformat()]
+    every = json.loads(runner.invoke(app, [*base, "-f", "json"]).stdout)
+    symbols = sorted({i["symbol"] for i in every["issues"] if i["symbol"]})
+    assert len(symbols) >= 2, every["issues"]  # stale by NOW: one issue per symbol at least
+    one = json.loads(runner.invoke(app, [*base, "-s", symbols[0], "--json"]).stdout)
+    assert one["issues"] and {i["symbol"] for i in one["issues"]} <= {symbols[0], None}
+    assert [i for i in every["issues"] if i["symbol"] in (symbols[0], None)] == one["issues"]
+    target = tmp_path / "issues.parquet"
+    done = runner.invoke(app, [*base, "-s", symbols[0], "-f", "parquet", "-o", str(target)])
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert pq.read_table(target).column("symbol").to_pylist() == [i["symbol"] for i in one["issues"]]
+
+    actions = tmp_path / "splits.csv"
+    actions.write_text("symbol,kind,date,from_factor,to_factor,amount,currency\n"
+                       f"{symbols[0]},split,2024-03-01,1,2,,\n{symbols[1]},split,2024-04-01,1,3,,\n")
+    assert runner.invoke(app, ["actions", "load", str(actions), *w]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["actions", "list", *w, "-s", symbols[1], "-f", "json"]).stdout)
+    assert [(a["symbol"], a["to_factor"]) for a in listed] == [(symbols[1], 3.0)]
+    old_spelling = runner.invoke(app, ["actions", "list", *w, "--symbol", symbols[0], "-f", "csv"]).stdout
+    assert old_spelling.splitlines()[0].startswith('"symbol","kind","date"') and len(old_spelling.splitlines()) == 2
+
+    schema_csv = runner.invoke(app, ["schema", "-f", "csv"]).stdout.splitlines()
+    assert len(schema_csv) == 98 and schema_csv[0].startswith('"position","name","group"')
+    capacity = runner.invoke(app, ["capacity", "--plan", "grow", "-f", "csv"]).stdout.splitlines()
+    assert capacity[0].startswith('"table","plan","symbols"') and len(capacity) == 7
