@@ -104,7 +104,8 @@ class Task:
             parts.append(f"{self.completed:,.0f} {self.unit}")
         if self.completed and elapsed > 0:
             rate = self.completed / elapsed
-            parts.append(f"{rate:,.1f}/s")
+            # slow units (tables, folds) read better as time per item than as "0.0/s"
+            parts.append(f"{rate:,.1f}/s" if rate >= 1 else f"{_duration(1 / rate)} per {self.unit.removesuffix('s')}")
             if self.total and rate > 0 and self.completed < self.total:
                 parts.append(f"ETA {_duration((self.total - self.completed) / rate)}")
         parts.append(f"elapsed {_duration(elapsed)}")
