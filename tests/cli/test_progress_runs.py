@@ -132,10 +132,13 @@ def test_listings_fit_a_fixed_width_console(store: DeltaStore, tmp_path: Path) -
         assert done.exception is None or isinstance(done.exception, SystemExit), (args, done.exception)
         widest = max(len(line) for line in done.stdout.splitlines())
         assert widest <= 80, (args, widest, done.stdout)
+        assert "…" not in done.stdout, (args, done.stdout)  # nothing cut: a grid that does not fit goes vertical
     wide = runner.invoke(app, commands[4], env={"COLUMNS": "80"}).stdout
     assert "-[ row 1 ]" in wide and "97 columns shown one per line because they do not fit 80 characters" in wide
     narrow = runner.invoke(app, commands[5], env={"COLUMNS": "80"}).stdout
     assert "-[ row" not in narrow and "symbol" in narrow
+    listing = runner.invoke(app, commands[0], env={"COLUMNS": "80"}).stdout
+    assert "table      | stocks_hourly_clean" in listing and "do not fit 80 characters" in listing
 
 
 def test_new_vocabulary_works_end_to_end(store: DeltaStore, tmp_path: Path) -> None:

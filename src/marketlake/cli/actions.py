@@ -10,7 +10,7 @@ from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
 from marketlake.cli.options import current
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records, print_grid
 
 actions_app = typer.Typer(help="Corporate actions (splits, dividends, renames, delistings).", no_args_is_help=True)
 
@@ -64,7 +64,7 @@ def _render_list(rows: list[Any]) -> None:
             f"{a.amount:g} {a.currency or ''}" if a.amount else "")
         table.add_row(a.symbol, a.kind, str(a.date), what, a.new_symbol or "", a.source, a.status,
                       f"{a.applied_at:%Y-%m-%d %H:%M}" if a.applied_at else "pending")
-    console().print(table)
+    print_grid(table)
 
 
 def fetch(

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import console
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid, records_to_table
 
 PlanName = Literal["basic", "grow", "pro", "ultra", "custom"]
 
@@ -59,7 +59,7 @@ def capacity(
         t.add_row(r.table, f"{r.symbols:,}", f"{r.bars_per_day:,}", f"{r.refreshes_per_day:,}",
                   f"{r.credits_per_day:,}", f"{r.backfill_credits:,}", wall, f"{r.max_symbols:,}",
                   f"{r.naive_credits_per_day:,}", f"{r.naive_max_symbols:,}")
-    out.print(t)
+    print_grid(t, out)
     s = summarize(rows, limits)
     verdict = "fits" if s.fits else "does NOT fit"
     out.print(f"All tables: {s.credits_per_day:,} credits/day of {s.capacity_per_day:,} available ({verdict}); "

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from marketlake.cli.common import console, split_symbols
 from marketlake.cli.options import current, resolve_warehouse
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid, records_to_table
 from marketlake.errors import ConfigError
 
 dataset_app = typer.Typer(help="Build, verify and audit datasets for models (features, labels, folds).",
@@ -170,7 +170,7 @@ def audit_cmd(
         for c in rep.checks:
             if show_all or not c.passed or c.check == "label_horizon":
                 t.add_row(c.check, c.subject, "[green]pass[/green]" if c.passed else "[red]FAIL[/red]", c.detail)
-        out.print(t)
+        print_grid(t, out)
         feats = [c for c in rep.checks if c.check == "feature_causal"]
         out.print(f"{sum(c.passed for c in feats)}/{len(feats)} features unchanged by the future; "
                   f"{sum(c.passed for c in rep.checks if c.check == 'label_horizon')}/"

@@ -16,6 +16,7 @@ from marketlake.cli.common import (
     split_symbols,
 )
 from marketlake.cli.options import current
+from marketlake.cli.output import print_grid
 from marketlake.errors import ConfigError, SourceError
 from marketlake.sources.redact import redact
 
@@ -158,7 +159,7 @@ def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
     grid.add_row(*(f"{v:,}" for v in (plan.symbols, plan.backfill, plan.extend, plan.update, plan.up_to_date,
                                         plan.skipped_inactive, plan.requests, plan.credits, plan.bars)))
     out = console()
-    out.print(grid)
+    print_grid(grid, out)
     for line in plan.notes:
         out.print(f"[dim]{line}[/dim]")
     out.print(f"dry run ({note}): nothing was fetched or written, no {unit} spent")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
 from marketlake.cli.options import current
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records, print_grid
 from marketlake.errors import ConfigError
 from marketlake.janitor import apply, apply_retention, audit, decide, plan, retention_plan
 from marketlake.janitor.plan import DEFAULT_VACUUM_HOURS
@@ -58,7 +58,7 @@ def audit_cmd(warehouse: WarehouseOption = DEFAULT_WAREHOUSE, as_json: JsonOptio
     rows = [[e.name, e.object_class, e.kind, e.rows, _size(e.bytes), e.files, e.partitions, e.versions,
              e.last_write.strftime("%Y-%m-%d %H:%M") if e.last_write else None, actions[e.name]] for e in entries]
     emit_records([{**e.to_dict(), "action": actions[e.name]} for e in entries], fmt=fmt, output=output,
-                 as_json=as_json, human=lambda: console().print(_table(
+                 as_json=as_json, human=lambda: print_grid(_table(
                      "warehouse audit", ["name", "class", "kind", "rows", "bytes", "files", "partitions", "versions",
                                          "last write", "action"], rows)))
 
@@ -66,7 +66,7 @@ def audit_cmd(warehouse: WarehouseOption = DEFAULT_WAREHOUSE, as_json: JsonOptio
 def _render_plan(entries: list[Any], title: str) -> None:
     rows = [[p.name, p.object_class, p.kind, p.action, _size(p.bytes), p.reason] for p in entries]
     con = console()
-    con.print(_table(title, ["name", "class", "kind", "action", "bytes", "reason"], rows))
+    print_grid(_table(title, ["name", "class", "kind", "action", "bytes", "reason"], rows), con)
     con.print(f"{len(entries)} actions, {_size(sum(p.bytes for p in entries))} reclaimed")
 
 
@@ -144,8 +144,8 @@ def retention_cmd(
     def human() -> None:
         rows = [[e.table, e.partition, e.rows, _size(e.bytes), e.cutoff.strftime("%Y-%m-%d")] for e in entries]
         con = console()
-        con.print(_table("retention" + ("" if do_apply else " (dry run)"),
-                         ["table", "partition", "rows", "bytes", "cutoff"], rows))
+        print_grid(_table("retention" + ("" if do_apply else " (dry run)"),
+                          ["table", "partition", "rows", "bytes", "cutoff"], rows), con)
         verb = "dropped" if do_apply else "would drop"
         con.print(f"{verb} {len(entries)} partitions, {sum(e.rows for e in entries):,} rows, "
                   f"{_size(sum(e.bytes for e in entries))}" + ("" if do_apply else "; re-run with --yes to apply"))

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
 from marketlake.cli.options import current
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid
 
 
 def predict_cmd(
@@ -45,7 +45,7 @@ def predict_cmd(
         t.add_row(r["symbol"], f"{r['datetime']:%Y-%m-%d %H:%M}", f"{r['score']:.6f}",
                   "-" if r["rank"] is None else f"{r['rank']:.3f}")
     out = console()
-    out.print(t)
+    print_grid(t, out)
     verb = "wrote" if p.written else "would write"
     out.print(f"{verb} {p.signals.num_rows} scores to signals" + (" (dry run)" if dry_run else ""))
 

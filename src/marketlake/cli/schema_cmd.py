@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from marketlake.cli.common import console
 from marketlake.cli.output import Format as RowFormat
-from marketlake.cli.output import OutputOption, emit, records_to_table
+from marketlake.cli.output import OutputOption, emit, print_grid, records_to_table
 from marketlake.schema import FIELDS, GROUPS, FieldSpec
 
 Format = Literal["table", "json", "markdown"]
@@ -79,7 +78,7 @@ def schema(
         table = Table("#", "name", "group", "type", "TA-Lib", "warm-up", title="97 fields")
         for i, f in enumerate(FIELDS, 1):
             table.add_row(str(i), f.name, f.group, f.dtype, f.talib or "", str(f.warmup))
-        console().print(table)
+        print_grid(table)
     else:
         raise typer.BadParameter("format must be table, csv, json, parquet or markdown", param_hint="--format")
 
