@@ -18,3 +18,10 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _console_width_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's piped width follows COLUMNS, which pytest-xdist sets to 80 in its workers: drop it, so a
+    test sees the same 160-column console under `-n 2` as in a plain run (tests that want 80 ask for it)."""
+    monkeypatch.delenv("COLUMNS", raising=False)

@@ -26,7 +26,7 @@ def dataset(sp500_shared: DeltaStore, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_audit_passes_on_the_engine_features(dataset: Path) -> None:
-    code, out = run(["dataset", "audit", dataset, "--symbols", "5", "--cuts", "2"])
+    code, out = run(["dataset", "audit", dataset, "--sample", "5", "--cuts", "2"])
     assert code == 0, out
     assert "83/83 features unchanged by the future" in out
     assert "4/4 labels read exactly their horizon" in out

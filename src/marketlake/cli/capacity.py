@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import console
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid, records_to_table
 
 PlanName = Literal["basic", "grow", "pro", "ultra", "custom"]
 
@@ -20,8 +21,10 @@ def capacity(
         show_default=False)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Config file (tiers, custom plan).")] = None,
     cadence: Annotated[str | None, typer.Option("--cadence", help="Refresh cadence, e.g. 1d (default), 1h, 15min.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per table (= --format json).")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a plot (.png or .html).")] = None,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Credits per day, backfill cost and time, and the largest symbol counts that fit, per table."""
     from marketlake.capacity import parse_cadence, plan_capacity, summarize
@@ -42,8 +45,12 @@ def capacity(
         from marketlake.capacity.plot import render_plot
 
         render_plot(rows, plot, title=f"TwelveData {limits.name}: symbols that fit ({cadence or '1 refresh/day'})")
-    if as_json:
+    fmt = Format.json if as_json else fmt
+    if fmt is Format.json and output is None:  # the historical layout
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=1))
+        return
+    if fmt is not Format.table or output is not None:
+        emit(records_to_table([r.as_dict() for r in rows]), fmt=fmt, output=output)
         return
     out = console()
     t = Table(title=f"TwelveData plan {limits.name}: {limits.credits_per_minute:,}/min, "
@@ -58,7 +65,7 @@ def capacity(
         t.add_row(r.table, f"{r.symbols:,}", f"{r.bars_per_day:,}", f"{r.refreshes_per_day:,}",
                   f"{r.credits_per_day:,}", f"{r.backfill_credits:,}", wall, f"{r.max_symbols:,}",
                   f"{r.naive_credits_per_day:,}", f"{r.naive_max_symbols:,}")
-    out.print(t)
+    print_grid(t, out)
     s = summarize(rows, limits)
     verdict = "fits" if s.fits else "does NOT fit"
     out.print(f"All tables: {s.credits_per_day:,} credits/day of {s.capacity_per_day:,} available ({verdict}); "

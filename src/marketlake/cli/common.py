@@ -28,8 +28,14 @@ DEFAULT_WAREHOUSE: Path = cast(Path, None)
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A Rich console; width is fixed when not a terminal so output is stable in tests and logs."""
-    return Console(stderr=stderr, width=None if os.isatty(1) else 160, soft_wrap=False)
+    """A Rich console; width is fixed when not a terminal so output is stable in tests and logs.
+
+    The fixed width is COLUMNS when set (the shell's convention, what `COLUMNS=80 marketlake ... | less`
+    asks for), else 160.
+    """
+    columns = os.environ.get("COLUMNS", "")
+    fixed = int(columns) if columns.isdigit() and int(columns) >= 20 else 160
+    return Console(stderr=stderr, width=None if os.isatty(1) else fixed, soft_wrap=False)
 
 
 def split_symbols(value: str | None) -> list[str] | None:

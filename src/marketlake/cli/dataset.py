@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from marketlake.cli.common import console, split_symbols
 from marketlake.cli.options import current, resolve_warehouse
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid, records_to_table
 from marketlake.errors import ConfigError
 
 dataset_app = typer.Typer(help="Build, verify and audit datasets for models (features, labels, folds).",
@@ -85,7 +87,8 @@ def build_cmd(
         if table or universe or symbols or label or start or end or features or transform or membership:
             raise ConfigError("--from-manifest rebuilds the recorded configuration: drop the other dataset options")
         original = _manifest.load(from_manifest)
-        ds = rebuild(from_manifest, out=out, warehouse=warehouse)
+        with current().reporter().task("dataset rebuild", unit="steps") as task:
+            ds = rebuild(from_manifest, out=out, warehouse=warehouse, progress=task.stage)
         _summary(ds)
         if ds.manifest["content_hash"] != original["content_hash"]:
             console(stderr=True).print(f"[red]the rebuild differs from {from_manifest}[/red]: content hash "
@@ -95,28 +98,34 @@ def build_cmd(
         return
     if not table:
         raise ConfigError("give --table (e.g. stocks_daily_clean) or --from-manifest DIR/manifest.json")
-    ds = build(
-        warehouse if warehouse is not None else Path(resolve_warehouse(None, current().config)), table=table,
-        start=start, end=end,
-        symbols=split_symbols(symbols), universe=universe, membership=membership,
-        features=split_symbols(features), labels=label or None,
-        splits=None if splits.strip().lower() == "none" else splits, transforms=transform or None,
-        missing=missing, out=out, version=version,
-    )
+    with current().reporter().task("dataset build", unit="steps") as task:
+        ds = build(
+            warehouse if warehouse is not None else Path(resolve_warehouse(None, current().config)), table=table,
+            start=start, end=end,
+            symbols=split_symbols(symbols), universe=universe, membership=membership,
+            features=split_symbols(features), labels=label or None,
+            splits=None if splits.strip().lower() == "none" else splits, transforms=transform or None,
+            missing=missing, out=out, version=version, progress=task.stage,
+        )
     _summary(ds)
 
 
 def verify_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset directory.")],
     as_json: JsonOption = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Check a dataset against its manifest: files, sizes, row counts, hashes. Exit 0 when intact."""
     from marketlake.datasets import verify
 
     v = verify(path)
-    if as_json:
-        typer.echo(json.dumps({"path": v.path, "ok": v.ok, "files": v.files, "rows": v.rows, "problems": v.problems},
-                              indent=2))
+    fmt = Format.json if as_json else fmt
+    record = {"path": v.path, "ok": v.ok, "files": v.files, "rows": v.rows, "problems": v.problems}
+    if fmt is Format.json and output is None:
+        typer.echo(json.dumps(record, indent=2))
+    elif fmt is not Format.table or output is not None:  # one row; problems joined for csv and parquet
+        emit(records_to_table([{**record, "problems": "; ".join(v.problems)}]), fmt=fmt, output=output)
     else:
         out = console()
         if v.ok:
@@ -131,21 +140,28 @@ def verify_cmd(
 
 def audit_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset directory.")],
-    symbols: Annotated[int, typer.Option("--symbols", help="Symbols sampled for the proof.")] = 12,
+    sample: Annotated[int, typer.Option("--sample", help="Symbols sampled for the proof.")] = 12,
     cuts: Annotated[int, typer.Option("--cuts", help="Cut instants t at which the future is perturbed.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the sample and perturbations.")] = 0,
     show_all: Annotated[bool, typer.Option("--all", help="List every check, not only failures.")] = False,
     warehouse: WarehouseArg = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Prove causality on your data: perturb every bar after t, recompute, compare. Exit 0 when it holds."""
     from marketlake.datasets.audit import audit
 
-    if symbols < 1 or cuts < 1:
-        raise ConfigError("--symbols and --cuts must be at least 1")
-    rep = audit(path, warehouse=warehouse, symbols=symbols, cuts=cuts, seed=seed)
-    if as_json:
+    if sample < 1 or cuts < 1:
+        raise ConfigError("--sample and --cuts must be at least 1")
+    with current().reporter().task("dataset audit", unit="checks") as task:
+        task.stage(f"perturbing the future of {sample} symbols at {cuts} cuts")
+        rep = audit(path, warehouse=warehouse, symbols=sample, cuts=cuts, seed=seed)
+    fmt = Format.json if as_json else fmt
+    if fmt is Format.json and output is None:  # the whole report, as --json always printed it
         typer.echo(json.dumps(rep.to_dict(), indent=2))
+    elif fmt is not Format.table or output is not None:  # files and programs get one row per check
+        emit(records_to_table([asdict(c) for c in rep.checks]), fmt=fmt, output=output)
     else:
         out = console()
         t = Table(title=f"dataset audit: {len(rep.symbols)} symbols, cuts {', '.join(rep.cuts)}")
@@ -154,7 +170,7 @@ def audit_cmd(
         for c in rep.checks:
             if show_all or not c.passed or c.check == "label_horizon":
                 t.add_row(c.check, c.subject, "[green]pass[/green]" if c.passed else "[red]FAIL[/red]", c.detail)
-        out.print(t)
+        print_grid(t, out)
         feats = [c for c in rep.checks if c.check == "feature_causal"]
         out.print(f"{sum(c.passed for c in feats)}/{len(feats)} features unchanged by the future; "
                   f"{sum(c.passed for c in rep.checks if c.check == 'label_horizon')}/"

@@ -9,6 +9,7 @@ import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
 from marketlake.cli.options import current
+from marketlake.cli.output import print_grid
 from marketlake.cli.render import print_rejections, reports_table
 from marketlake.schema import TABLE_NAMES
 
@@ -25,11 +26,11 @@ def demo(
     started = time.perf_counter()
     with current().reporter().task("demo", total=len(TABLE_NAMES), unit="tables") as task:
         reports = build_demo(warehouse, seed=seed, progress=task.stage, on_table=lambda _report: task.advance())
-    out.print(reports_table(reports, title=f"Demo warehouse at {warehouse}"))
+    print_grid(reports_table(reports, title=f"Demo warehouse at {warehouse}"), out)
     print_rejections(out, reports)
     from marketlake.cli.tables import render as tables_table
 
-    out.print(tables_table(Warehouse(warehouse).tables()))
+    print_grid(tables_table(Warehouse(warehouse).tables()), out)
     out.print(f"Built in {time.perf_counter() - started:.1f} s. Try:")
     out.print(f"  marketlake sql \"SELECT symbol, count(*) AS bars, avg(rsi_14) FROM stocks_daily_clean "
               f"GROUP BY symbol ORDER BY bars DESC LIMIT 5\" -w {warehouse}")

@@ -10,6 +10,7 @@ import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when, split_symbols
 from marketlake.cli.options import current
+from marketlake.cli.output import print_grid
 from marketlake.cli.render import print_rejections, reports_table
 from marketlake.errors import ConfigError
 from marketlake.schema import TABLE_NAMES, get_table
@@ -64,7 +65,7 @@ def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[st
             )
             task.advance()
     if not current().quiet:
-        out.print(reports_table(reports))
+        print_grid(reports_table(reports), out)
     print_rejections(out, reports)
 
 

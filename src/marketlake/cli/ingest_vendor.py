@@ -24,6 +24,8 @@ from marketlake.cli.common import (
     parse_when,
     split_symbols,
 )
+from marketlake.cli.options import current
+from marketlake.cli.output import print_grid
 from marketlake.errors import ConfigError, SourceError
 from marketlake.sources import registry
 from marketlake.sources.redact import redact
@@ -61,10 +63,12 @@ def run_vendor_command(vendor: Vendor, *, table: str, symbols: str | None, unive
     if not names:
         raise ConfigError("give --symbols A,B,C or --universe NAME")
     out = console()
-    result = ingest(DeltaStore(warehouse), vendor.name, spec.name, names,
-                    window=Window(start=parse_when(start), end=parse_when(end)), config=cfg,
-                    progress=lambda m: out.print(f"[dim]{m}[/dim]"), dry_run=dry_run, options=options,
-                    lock_wait=_wait(wait))
+    unit = "symbols" if vendor.cost_unit == "credits" else "pairs"
+    with current().reporter().task(f"ingest {vendor.name} {spec.name}", unit=unit) as task:
+        # vendor messages are progress: timestamped lines on stderr when piped, above the bar on a terminal
+        result = ingest(DeltaStore(warehouse), vendor.name, spec.name, names,
+                        window=Window(start=parse_when(start), end=parse_when(end)), config=cfg,
+                        progress=task.log, dry_run=dry_run, options=options, lock_wait=_wait(wait))
     if dry_run:
         assert result.plan is not None
         limits = vendor.limits(cfg, options)
@@ -151,11 +155,11 @@ def _print_plan(plan: FetchPlan, *, unit: str, note: str) -> None:
 
     grid = Table(title=f"ingest {plan.vendor} --dry-run: {plan.table}")
     for col in ("symbols", "backfill", "extend", "update", "up to date", "skipped", "requests", unit, "bars (est.)"):
-        grid.add_column(col, justify="right")
+        grid.add_column(col, justify="right", overflow="fold")  # narrow console: wrap digits, never "175…"
     grid.add_row(*(f"{v:,}" for v in (plan.symbols, plan.backfill, plan.extend, plan.update, plan.up_to_date,
                                         plan.skipped_inactive, plan.requests, plan.credits, plan.bars)))
     out = console()
-    out.print(grid)
+    print_grid(grid, out)
     for line in plan.notes:
         out.print(f"[dim]{line}[/dim]")
     out.print(f"dry run ({note}): nothing was fetched or written, no {unit} spent")

@@ -5,7 +5,6 @@ Both are dry runs unless told otherwise (`apply --yes`, `retention --apply`), pe
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +12,8 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records
+from marketlake.cli.options import current
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records, print_grid
 from marketlake.errors import ConfigError
 from marketlake.janitor import apply, apply_retention, audit, decide, plan, retention_plan
 from marketlake.janitor.plan import DEFAULT_VACUUM_HOURS
@@ -58,7 +58,7 @@ def audit_cmd(warehouse: WarehouseOption = DEFAULT_WAREHOUSE, as_json: JsonOptio
     rows = [[e.name, e.object_class, e.kind, e.rows, _size(e.bytes), e.files, e.partitions, e.versions,
              e.last_write.strftime("%Y-%m-%d %H:%M") if e.last_write else None, actions[e.name]] for e in entries]
     emit_records([{**e.to_dict(), "action": actions[e.name]} for e in entries], fmt=fmt, output=output,
-                 as_json=as_json, human=lambda: console().print(_table(
+                 as_json=as_json, human=lambda: print_grid(_table(
                      "warehouse audit", ["name", "class", "kind", "rows", "bytes", "files", "partitions", "versions",
                                          "last write", "action"], rows)))
 
@@ -66,7 +66,7 @@ def audit_cmd(warehouse: WarehouseOption = DEFAULT_WAREHOUSE, as_json: JsonOptio
 def _render_plan(entries: list[Any], title: str) -> None:
     rows = [[p.name, p.object_class, p.kind, p.action, _size(p.bytes), p.reason] for p in entries]
     con = console()
-    con.print(_table(title, ["name", "class", "kind", "action", "bytes", "reason"], rows))
+    print_grid(_table(title, ["name", "class", "kind", "action", "bytes", "reason"], rows), con)
     con.print(f"{len(entries)} actions, {_size(sum(p.bytes for p in entries))} reclaimed")
 
 
@@ -87,11 +87,13 @@ def plan_cmd(
 
 def apply_cmd(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-    yes: Annotated[bool, typer.Option("--yes", help="Really do it (otherwise: show the plan and exit 1).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Really do it (otherwise: show the plan and exit 1).")] = False,
     include: IncludeOption = None,
     vacuum_hours: VacuumOption = DEFAULT_VACUUM_HOURS,
     compact: Annotated[bool, typer.Option("--compact/--no-compact", help="Compact and re-cluster.")] = True,
     as_json: JsonOption = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Remove legacy and temp objects, vacuum old versions, compact small files; logged to janitor_log."""
     store = DeltaStore(warehouse)
@@ -100,11 +102,10 @@ def apply_cmd(
         _render_plan(entries, "janitor apply: dry run")
         typer.echo("nothing changed; re-run with --yes to apply")
         raise typer.Exit(1)
-    done = apply(store, include=include or (), vacuum_hours=vacuum_hours, compact=compact)
-    if as_json:
-        typer.echo(json.dumps([p.to_dict() for p in done], indent=2))
-        return
-    _render_plan(done, "janitor apply: done (see janitor_log)")
+    with current().reporter().task("janitor apply", unit="actions") as task:
+        done = apply(store, include=include or (), vacuum_hours=vacuum_hours, compact=compact, progress=task.stage)
+    emit_records([p.to_dict() for p in done], fmt=fmt, output=output, as_json=as_json,
+                 human=lambda: _render_plan(done, "janitor apply: done (see janitor_log)"))
 
 
 def _overrides(values: list[str] | None) -> dict[str, int | None]:
@@ -119,7 +120,7 @@ def _overrides(values: list[str] | None) -> dict[str, int | None]:
 
 def retention_cmd(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-    do_apply: Annotated[bool, typer.Option("--yes", "--apply", help="Drop the partitions (default: show the plan; "
+    do_apply: Annotated[bool, typer.Option("--yes", "-y", "--apply", help="Drop the partitions (default: show the plan; "
                                            "--apply is the older spelling).")] = False,
     table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
     days: Annotated[list[str] | None, typer.Option(
@@ -134,14 +135,17 @@ def retention_cmd(
     moment = datetime.fromisoformat(now) if now else None
     for name in table or ():
         get_table(name)  # an unknown table is an error, not an empty plan
-    fn = apply_retention if do_apply else retention_plan
-    entries = fn(store, now=moment, overrides=_overrides(days), tables=table)
+    if do_apply:
+        with current().reporter().task("retention", unit="tables") as task:
+            entries = apply_retention(store, now=moment, overrides=_overrides(days), tables=table, progress=task.stage)
+    else:
+        entries = retention_plan(store, now=moment, overrides=_overrides(days), tables=table)
 
     def human() -> None:
         rows = [[e.table, e.partition, e.rows, _size(e.bytes), e.cutoff.strftime("%Y-%m-%d")] for e in entries]
         con = console()
-        con.print(_table("retention" + ("" if do_apply else " (dry run)"),
-                         ["table", "partition", "rows", "bytes", "cutoff"], rows))
+        print_grid(_table("retention" + ("" if do_apply else " (dry run)"),
+                          ["table", "partition", "rows", "bytes", "cutoff"], rows), con)
         verb = "dropped" if do_apply else "would drop"
         con.print(f"{verb} {len(entries)} partitions, {sum(e.rows for e in entries):,} rows, "
                   f"{_size(sum(e.bytes for e in entries))}" + ("" if do_apply else "; re-run with --yes to apply"))

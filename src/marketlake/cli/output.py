@@ -68,12 +68,14 @@ def fits(rows: pa.Table, width: int, sample: int = 50) -> bool:
     return total <= width
 
 
-def render_table(rows: pa.Table, *, width: int, limit: int = 200, title: str | None = None) -> list[Any]:
-    """Rich renderables for `rows`: a grid when it fits `width`, expanded records otherwise."""
+def render_table(rows: pa.Table, *, width: int, limit: int = 200, title: str | None = None,
+                 expand: bool | None = None) -> list[Any]:
+    """Rich renderables for `rows`: a grid when it fits `width`, expanded records otherwise (or as `expand`)."""
     shown = rows.slice(0, limit)
     note = f"{rows.num_rows:,} rows" + (f" (first {limit} shown; --format csv or --output FILE for all)"
                                         if rows.num_rows > limit else "")
-    if fits(rows, width):
+    as_grid = fits(rows, width) if expand is None else not expand
+    if as_grid:
         grid = Table(title=title)
         for name in rows.column_names:
             grid.add_column(name, overflow="fold")
@@ -87,8 +89,9 @@ def render_table(rows: pa.Table, *, width: int, limit: int = 200, title: str | N
     for i, record in enumerate(shown.to_pylist(), 1):
         out.append(f"[bold]-[ row {i} ]{'-' * max(0, min(width, 60) - 12)}[/bold]")
         out.extend(f"{name.ljust(label)} | {_cell(value)}" for name, value in record.items())
-    out.append(f"{note}; {rows.num_columns} columns shown one per line because they do not fit {width} characters "
-               f"(select fewer columns for a grid)")
+    hint = " (select fewer columns for a grid)" if expand is None else ""
+    out.append(f"{note}; {rows.num_columns} columns shown one per line because they do not fit {width} characters"
+               + hint)
     return out
 
 
@@ -127,6 +130,30 @@ def emit(rows: pa.Table, *, fmt: Format | str = Format.table, output: Path | Non
             con.print(part, highlight=False)
 
 
+def print_grid(grid: Table, console: Console | None = None) -> None:
+    """Print a command's own Rich grid when its columns fit the console (long text may wrap); otherwise the same cells as one
+    block per row (`column | value`), so a narrow terminal (COLUMNS=80) shows `crypto_hourly_clean`, not
+    `crypto_ho…`, and no column is squeezed to nothing."""
+    from rich.measure import Measurement
+
+    from marketlake.cli.common import console as make_console
+
+    con = console or make_console()
+    # the narrowest the grid can be with every cell wrapped at word boundaries: below that Rich truncates
+    narrowest = Measurement.get(con, con.options.update(width=100_000), grid).minimum
+    if narrowest <= con.width or not grid.columns:
+        con.print(grid)
+        return
+    names = [str(c.header) for c in grid.columns]
+    cells = [list(c.cells) for c in grid.columns]
+    records = [{n: str(col[i]) for n, col in zip(names, cells)} for i in range(grid.row_count)]
+    title = str(grid.title) if grid.title else None
+    parts = render_table(records_to_table(records), width=con.width, limit=max(1, grid.row_count), title=title,
+                         expand=True) if records else [grid]
+    for part in parts:
+        con.print(part, highlight=False)
+
+
 def emit_records(records: list[dict[str, Any]], *, fmt: Format | str, output: Path | None, as_json: bool = False,
                  human: Callable[[], None]) -> None:
     """A command's result objects: its own Rich rendering (`human`) for `table` on the terminal, else `emit`.
@@ -147,5 +174,5 @@ def records_to_table(records: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(records) if records else pa.table({})
 
 
-__all__ = ["Format", "FormatOption", "OutputOption", "emit", "emit_records", "fits", "records_to_table",
-           "render_table"]
+__all__ = ["Format", "FormatOption", "OutputOption", "emit", "emit_records", "fits", "print_grid",
+           "records_to_table", "render_table"]

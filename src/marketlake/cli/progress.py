@@ -3,13 +3,15 @@
 On a terminal a task shows a bar with counts, percentage, rate and ETA, and the pipeline's current stage.
 When stderr is not a terminal (cron, pipes, CI logs) the same task prints plain lines,
 `2026-12-01T09:40:12Z ingest csv: 120/500 symbols (24%), 12.3/s, ETA 31s - writing rows`, at its start, at
-each new stage, at most every `every_s` seconds while it counts, and at its end, so a long import is never
-silent and a log stays short. `--quiet` prints nothing; `--verbose` adds the detail messages.
+each new stage, at most every `every_s` seconds while it counts, at its end, and (a heartbeat) every
+`heartbeat_s` seconds in which nothing else was printed, so a long step that reports nothing itself (a
+30-second Delta write, a model fit) is never silent and a log stays short. `--quiet` prints nothing; `--verbose` adds the detail messages.
 Progress goes to stderr so that rows printed on stdout (`--format csv`) stay clean.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +81,13 @@ class Task:
         self.current_stage = message
         self._reporter._changed(self, stage_changed=True)
 
+    def log(self, message: str) -> None:
+        """A stage worth keeping ("loaded 5,000 bars of 3 symbols"): on a terminal it is also printed above
+        the bar, which forgets its stages; in line mode the stage line already keeps it."""
+        if self._reporter.interactive and not self._reporter.quiet:
+            self._reporter.console.print(f"[dim]{message}[/dim]", highlight=False)
+        self.stage(message)
+
     def detail(self, message: str) -> None:
         """A message shown only with `--verbose`."""
         self._reporter.detail(message)
@@ -95,7 +104,8 @@ class Task:
             parts.append(f"{self.completed:,.0f} {self.unit}")
         if self.completed and elapsed > 0:
             rate = self.completed / elapsed
-            parts.append(f"{rate:,.1f}/s")
+            # slow units (tables, folds) read better as time per item than as "0.0/s"
+            parts.append(f"{rate:,.1f}/s" if rate >= 1 else f"{_duration(1 / rate)} per {self.unit.removesuffix('s')}")
             if self.total and rate > 0 and self.completed < self.total:
                 parts.append(f"ETA {_duration((self.total - self.completed) / rate)}")
         parts.append(f"elapsed {_duration(elapsed)}")
@@ -119,17 +129,22 @@ class Reporter:
         verbose: also print `detail` messages.
         interactive: force the terminal (True) or line (False) mode; None asks the console.
         every_s: the shortest interval between two count lines in line mode.
+        heartbeat_s: in line mode, a status line after this many seconds without any line (0: never).
     """
 
     def __init__(self, console: Console, *, quiet: bool = False, verbose: bool = False,
-                 interactive: bool | None = None, every_s: float = 5.0) -> None:
+                 interactive: bool | None = None, every_s: float = 5.0, heartbeat_s: float = 10.0) -> None:
         self.console = console
         self.quiet = quiet
         self.verbose = verbose
         self.interactive = console.is_terminal if interactive is None else interactive
         self.every_s = every_s
+        self.heartbeat_s = heartbeat_s
         self._bar: Progress | None = None
         self._open = 0
+        self._tasks: list[Task] = []
+        self._last_print = time.monotonic()
+        self._stop: threading.Event | None = None
 
     @contextmanager
     def task(self, description: str, *, total: float | None = None, unit: str = "items") -> Iterator[Task]:
@@ -146,7 +161,9 @@ class Reporter:
             task._rich_id = self._bar.add_task(description, total=total, stage="")
         elif not self.quiet:
             self._print(f"{description}: started")
+            self._start_heartbeat()
         self._open += 1
+        self._tasks.append(task)
         with task:
             yield task
 
@@ -160,7 +177,23 @@ class Reporter:
             self._print(message)
 
     # -- internals ------------------------------------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        """Line mode: a daemon thread prints the innermost task's status when the log has been quiet."""
+        if self.heartbeat_s <= 0 or self._stop is not None:
+            return
+        stop = self._stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(min(1.0, self.heartbeat_s)):
+                task = self._tasks[-1] if self._tasks else None
+                if task is not None and time.monotonic() - self._last_print >= self.heartbeat_s:
+                    task._last_line = time.monotonic()
+                    self._print(task.line())
+
+        threading.Thread(target=beat, name="marketlake-progress-heartbeat", daemon=True).start()
+
     def _print(self, message: str) -> None:
+        self._last_print = time.monotonic()
         if self.interactive:
             self.console.print(message, highlight=False)
         else:
@@ -179,6 +212,11 @@ class Reporter:
 
     def _finish(self, task: Task, *, failed: bool) -> None:
         self._open -= 1
+        if task in self._tasks:
+            self._tasks.remove(task)
+        if not self._tasks and self._stop is not None:
+            self._stop.set()  # before the final line: no heartbeat after "done"
+            self._stop = None
         if self._bar is not None and task._rich_id is not None:
             self._bar.remove_task(task._rich_id)
             if self._open == 0:

@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
 from marketlake.cli.options import current
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
 from marketlake.config import load_config
 from marketlake.quality import QualityConfig, QualityReport, run_quality, universes_from_config
 from marketlake.storage import DeltaStore
@@ -62,9 +63,11 @@ def render(report: QualityReport, *, limit: int = 200) -> Table:
 def quality(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Check only this table (repeatable).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with `issues`.")] = False,
+    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Report and repair only these symbols "
+                                                "(comma-separated; table-wide issues are still shown).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with `issues` (= --format json).")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="Show the repair plan (nothing changes without --yes).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --fix: apply the plan, then re-check.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the repair plan, then re-check (implies --fix).")] = False,
     as_of: Annotated[str | None, typer.Option(help="Reference time for staleness (ISO, UTC); default now.")] = None,
     tolerance: Annotated[float, typer.Option(help="Share of calendar bars a symbol may miss.")] = 0.0,
     stale_sessions: Annotated[int, typer.Option(help="Sessions after which a symbol is stale.")] = 3,
@@ -73,6 +76,8 @@ def quality(
         help="Reference file for metadata enrichment with --fix (repeatable).")] = None,
     config_file: Annotated[str | None, typer.Option("--config", help="marketlake.toml (universes, tiers).")] = None,
     limit: Annotated[int, typer.Option(help="Issue rows shown in the table output (0: all).")] = 200,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Check schema, NULLs, metadata, coverage, calendar gaps, keys/OHLC, staleness, splits, dependencies."""
     cfg = load_config(config_file)
@@ -84,14 +89,18 @@ def quality(
         universes=universes_from_config(cfg), targets=dict(cfg.tiers), missing_tolerance=tolerance,
         stale_sessions=stale_sessions, outlier_sigma=sigma, as_of=moment, reference_paths=tuple(reference or ()),
     )
+    fix = fix or yes  # like janitor and retention: a plan by default, --yes applies it
+    fmt = Format.json if as_json else fmt
     reporter = current().reporter()
-    if as_json:
+    if fmt is Format.json and output is None:
         reporter.quiet = True  # stdout is one JSON object; stderr stays free of progress too
     with reporter.task("quality", unit="checks") as task:
         report = run_quality(DeltaStore(warehouse), tables=table, config=qcfg, fix=fix, plan_only=not yes,
-                             progress=task.stage)
-    if as_json:
+                             progress=task.stage, symbols=split_symbols(symbols))
+    if fmt is Format.json and output is None:
         typer.echo(json.dumps(report.to_dict(), default=str))
+    elif fmt is not Format.table or output is not None:  # files and programs: one row per issue
+        emit(records_to_table([i.to_dict() for i in report.issues]), fmt=fmt, output=output)
     else:
         out = console()
         if report.issues:
@@ -101,7 +110,7 @@ def quality(
             if report.plan:
                 out.print(render_plan(report))
                 if any(p.action != "refuse" for p in report.plan):
-                    out.print("Nothing was changed. Run again with --fix --yes to apply the repairs.")
+                    out.print("Nothing was changed; re-run with --fix --yes to apply the repairs.")
                 else:
                     out.print("Nothing was changed; none of these issues can be repaired automatically.")
             else:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from marketlake.cli.common import console
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
 
 research_app = typer.Typer(help="Models on datasets: an honest out-of-sample baseline.", no_args_is_help=True)
 
@@ -24,7 +25,9 @@ def baseline_cmd(
                                                                  "(default: the dataset directory).")] = None,
     save_model: Annotated[Path | None, typer.Option(
         "--save-model", help="Also train on every labelled row and save the model here (for `predict`).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary (= --format json).")] = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Train LightGBM (or scikit-learn's HistGradientBoosting) per fold; IC, rank IC, ICIR, hit rate,
     decile long-short after costs, turnover, drawdown; JSON + an offline HTML page."""
@@ -33,15 +36,25 @@ def baseline_cmd(
 
     if rounds < 1 or threads < 1:
         raise ConfigError("--rounds and --threads must be at least 1")
-    result = baseline.run(path, label=label, cost_bps=cost_bps, rounds=rounds, seed=seed, save_model=save_model,
-                          threads=threads)
+    from marketlake.cli.options import current
+
+    reporter = current().reporter()
+    fmt = Format.json if as_json else fmt
+    if fmt is Format.json and output is None:
+        reporter.quiet = True  # stdout is one JSON object; stderr stays free of progress too (like quality --json)
+    with reporter.task("research baseline", unit="folds") as task:
+        result = baseline.run(path, label=label, cost_bps=cost_bps, rounds=rounds, seed=seed, save_model=save_model,
+                              threads=threads, progress=task.stage)
     target = out or path
     target.mkdir(parents=True, exist_ok=True)
     j = report.write_json(result, target / "baseline.json")
     h = report.write_html(result, target / "baseline.html")
     s = report._clean(result.summary)
-    if as_json:
+    if fmt is Format.json and output is None:
         typer.echo(json.dumps(s, indent=2, sort_keys=True))
+        return
+    if fmt is not Format.table or output is not None:  # files and programs: one row per fold
+        emit(records_to_table(s["folds"]), fmt=fmt, output=output)
         return
     con = console()
 

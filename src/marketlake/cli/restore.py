@@ -17,7 +17,7 @@ def restore(
     table: Annotated[str, typer.Argument(help="The table, e.g. stocks_daily_clean (support tables too).")],
     version: Annotated[int, typer.Option("--version", help="The Delta version to go back to "
                                          "(see `marketlake sql \"SELECT ...\" --as-of` to inspect one first).")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do it (otherwise: show what it would do).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it (otherwise: show what it would do).")] = False,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Restore a table to a past version: a plan by default, `--yes` to apply."""
@@ -32,7 +32,11 @@ def restore(
         out.print(f"plan: {plan.describe()}")
         out.print("nothing changed; re-run with --yes to restore")
         return
-    done = do_restore(store, table, version)
+    from marketlake.cli.options import current
+
+    with current().reporter().task(f"restore {table}", unit="tables") as task:
+        task.stage(f"back to version {version}")
+        done = do_restore(store, table, version)
     out.print(f"restored: {done.describe()}; now version {store.version(table)}")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
 
-from marketlake.cli.common import console
+from marketlake.cli.output import Format as RowFormat
+from marketlake.cli.output import OutputOption, emit, print_grid, records_to_table
 from marketlake.schema import FIELDS, GROUPS, FieldSpec
 
 Format = Literal["table", "json", "markdown"]
@@ -60,20 +62,34 @@ def render_markdown() -> str:
 
 
 def schema(
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown")] = "table",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json, parquet (with --output) "
+                                        "or markdown (docs/fields.md)")] = "table",
+    output: OutputOption = None,
 ) -> None:
     """Print the 97-field catalogue."""
-    if format == "json":
+    if format == "markdown":
+        _write(render_markdown(), output)
+    elif format == "json" and output is None:
         typer.echo(json.dumps([field_record(f) for f in FIELDS], indent=2))
-    elif format == "markdown":
-        typer.echo(render_markdown(), nl=False)
+    elif format in ("csv", "json", "parquet") or (format == "table" and output is not None):
+        records = [{**r, "params": json.dumps(r["params"])} for r in map(field_record, FIELDS)]
+        emit(records_to_table(records), fmt=RowFormat(format), output=output)
     elif format == "table":
         table = Table("#", "name", "group", "type", "TA-Lib", "warm-up", title="97 fields")
         for i, f in enumerate(FIELDS, 1):
             table.add_row(str(i), f.name, f.group, f.dtype, f.talib or "", str(f.warmup))
-        console().print(table)
+        print_grid(table)
     else:
-        raise typer.BadParameter("format must be table, json or markdown", param_hint="--format")
+        raise typer.BadParameter("format must be table, csv, json, parquet or markdown", param_hint="--format")
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    typer.echo(f"wrote {output}", err=True)
 
 
 def register(app: typer.Typer) -> None:

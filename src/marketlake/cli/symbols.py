@@ -21,7 +21,7 @@ from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, split_symbols
 from marketlake.cli.options import current
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid
 from marketlake.config import load_config
 from marketlake.errors import ConfigError
 from marketlake.schema import METADATA_COLUMNS, SUPPORT_SCHEMAS
@@ -131,7 +131,7 @@ def list_symbols(
         table.add_column(c)
     for row in shown.itertuples(index=False):
         table.add_row(*("" if pd.isna(getattr(row, c)) else str(getattr(row, c)) for c in cols))
-    console().print(table)
+    print_grid(table)
 
 
 def register(app: typer.Typer) -> None:

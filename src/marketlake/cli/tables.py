@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
-from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
+from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, print_grid, records_to_table
 from marketlake.storage import TableInfo
 from marketlake.warehouse import Warehouse
 
@@ -55,7 +55,7 @@ def tables(
         typer.echo(json.dumps([asdict(i) for i in infos], default=str, indent=2))
         return
     if fmt is Format.table and output is None:
-        console().print(render(infos))
+        print_grid(render(infos))  # one block per table when the grid does not fit the console
         return
     emit(records_to_table([asdict(i) for i in infos]), fmt=fmt, output=output)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -336,6 +337,7 @@ def build(
     version: int | None = None,
     register: bool = True,
     rows_per_file: int = ROWS_PER_FILE,
+    progress: Callable[[str], None] | None = None,
 ) -> Dataset:
     """Build a leak-free dataset from one table version (the latest unless `version`); see the module doc.
 
@@ -346,7 +348,7 @@ def build(
     config = make_config(table=table, start=start, end=end, symbols=symbols, universe=universe,
                          membership=membership, features=features, labels=labels, splits=splits,
                          transforms=transforms, missing=missing, rows_per_file=rows_per_file)
-    return build_from_config(warehouse, config, out=out, version=version, register=register)
+    return build_from_config(warehouse, config, out=out, version=version, register=register, progress=progress)
 
 
 def _store(warehouse: Any) -> DeltaStore:
@@ -362,10 +364,15 @@ def _store(warehouse: Any) -> DeltaStore:
 
 def build_from_config(
     warehouse: Any, config: dict[str, Any], *, out: str | os.PathLike[str] | None = None,
-    version: int | None = None, register: bool = True,
+    version: int | None = None, register: bool = True, progress: Callable[[str], None] | None = None,
 ) -> Dataset:
-    """Build from a normalised configuration (what `make_config` returns and a manifest records)."""
+    """Build from a normalised configuration (what `make_config` returns and a manifest records).
+
+    `progress` hears each step (read, labels and folds, write) as it starts.
+    """
     import time
+
+    say = progress or (lambda _m: None)
 
     store = _store(warehouse)
     if out is not None:
@@ -374,14 +381,18 @@ def build_from_config(
         raise ConfigError(f"table {config['table']} does not exist in {store.root}; load bars first")
     t0 = time.perf_counter()
     need = list(dict.fromkeys(["symbol", "datetime", "close", *config["features"]]))
+    say(f"reading {config['table']} ({len(need)} columns)")
     rows, info = read_at(store, config["table"], version=version, symbols=config["symbols"],
                          start=config["start"], end=_end_bound(config["end"]), columns=need, sort=False)
     t_read = time.perf_counter() - t0
     if rows.num_rows == 0:
         raise ConfigError(f"no bars in {config['table']} (version {info.version}) for this selection "
                           f"(symbols, {config['start']}..{config['end']}): nothing to build")
+    say(f"labels, transforms and folds for {rows.num_rows:,} rows")
     data, infos = assemble(rows, config)
     del rows
+    if out is not None:
+        say(f"writing {data.num_rows:,} rows to {out}")
     files = write_files(data, out, rows_per_file=int(config.get("rows_per_file", ROWS_PER_FILE)))
     t_total = time.perf_counter() - t0
     features = config["features"]
@@ -451,12 +462,12 @@ def _versions() -> dict[str, str]:
 
 
 def rebuild(manifest_path: str | os.PathLike[str], *, out: str | os.PathLike[str], warehouse: Any = None,
-            register: bool = True) -> Dataset:
+            register: bool = True, progress: Callable[[str], None] | None = None) -> Dataset:
     """Rebuild a dataset from its manifest at the Delta version it pinned (byte-identical files)."""
     man = _manifest.load(manifest_path)
     store = _store(warehouse if warehouse is not None else man["source"]["warehouse"])
     return build_from_config(store, man["config"], out=out, version=int(man["source"]["version"]),
-                             register=register)
+                             register=register, progress=progress)
 
 
 __all__ = ["NUMERIC", "Membership", "assemble", "build", "build_from_config", "make_config", "rebuild",

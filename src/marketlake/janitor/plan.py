@@ -18,7 +18,7 @@ interrupted action; re-running `apply` finishes what is left.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -149,8 +149,13 @@ def apply(
     include: Sequence[str] = (),
     vacuum_hours: int = DEFAULT_VACUUM_HOURS,
     compact: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> list[PlanEntry]:
-    """Carry out the plan under the writer lock; each action is logged before it starts and when done."""
+    """Carry out the plan under the writer lock; each action is logged before it starts and when done.
+
+    `progress` hears each action as it starts (`2/5 vacuum stocks_daily_clean`): a vacuum or compaction
+    of a big table takes a while.
+    """
     with store.writer_lock():
         actions = plan(store, include=include, vacuum_hours=vacuum_hours, compact=compact)
         actions = [p for p in actions if p.action != "keep"]
@@ -158,7 +163,9 @@ def apply(
             if p.action == "remove" and p.object_class in PROTECTED:  # belt and braces: decide() never plans this
                 raise ConfigError(f"refusing to remove {p.object_class} table {p.name}")
         _log(store, [log_row(p.name, p.object_class, p.action, "started", p.reason) for p in actions])
-        for p in actions:
+        for i, p in enumerate(actions, 1):
+            if progress is not None:
+                progress(f"{i}/{len(actions)} {p.action} {p.name}")
             try:
                 freed, detail = _carry_out(store, p, vacuum_hours=vacuum_hours)
             except Exception as exc:

@@ -8,7 +8,7 @@ to `janitor_log` before and after each drop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,7 +87,7 @@ def retention_plan(
 
 def apply_retention(
     store: DeltaStore, *, now: datetime | None = None, overrides: Mapping[str, int | None] | None = None,
-    tables: Sequence[str] | None = None,
+    tables: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
 ) -> list[RetentionEntry]:
     """Drop the expired partitions (one commit per table); each table's drop is logged to `janitor_log`
     before it starts ("started: ...") and after it committed ("done: ...", the bytes), as `janitor apply`
@@ -105,6 +105,8 @@ def apply_retention(
         _log(store, [log_row(t, "production", "retention", "started", f"dropping {what[t][1]}") for t in tables])
         for table in tables:
             mine, detail = what[table]
+            if progress is not None:  # a drop rewrites the table's log and files: say which one is going
+                progress(f"{table}: dropping {detail}")
             try:
                 mt.drop_partitions(store, table, [e.partition for e in mine])
             except Exception as exc:

@@ -190,8 +190,12 @@ def run_quality(
     plan_only: bool = False,
     record: bool = True,
     progress: Progress | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> QualityReport:
     """Check (and with `fix`, repair then re-check) and store the run.
+
+    With `symbols`, only those symbols' issues (and table-wide ones, which have no symbol) are reported
+    and repaired; the checks still read whole tables, since coverage and outliers compare symbols.
 
     With `plan_only` (and `fix`) the repairs are planned and returned in `report.plan`, and no
     production table is written: `quality --fix` previews, `quality --fix --yes` applies.
@@ -207,6 +211,9 @@ def run_quality(
     t0 = time.perf_counter()
     say(f"checking {', '.join(names) or 'no tables'}")
     issues = check_all(store, names, cfg, timings)
+    if symbols:
+        chosen = set(symbols)
+        issues = [i for i in issues if i.symbol is None or i.symbol in chosen]
     repairs: list[Issue] = []
     planned: list[Any] = []
     if fix and issues:

@@ -176,12 +176,18 @@ def migrate_table(store: DeltaStore, name: str, *, dry_run: bool = False) -> Mig
         return Migration(name, start, LAYOUT_VERSION, files)
 
 
-def migrate_warehouse(store: DeltaStore, *, dry_run: bool = False) -> list[Migration]:
-    """Migrate every production and support table; tables already current are left alone."""
+def migrate_warehouse(store: DeltaStore, *, dry_run: bool = False,
+                      progress: Callable[[str], None] | None = None) -> list[Migration]:
+    """Migrate every production and support table; tables already current are left alone.
+
+    `progress` hears each table before it is looked at (relinking a big table's files takes a while).
+    """
     out = []
     for name in store.table_names():
         if name not in TABLE_NAMES and classify(name) != "support":
             continue  # legacy and unknown objects: not ours to change
+        if progress is not None:
+            progress(name)
         done = migrate_table(store, name, dry_run=dry_run)
         if done is not None:
             out.append(done)
