@@ -10,6 +10,7 @@ a typo'd key name (`api_kye = "..."`) would otherwise print the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from marketlake.errors import ConfigError
 from marketlake.sources.redact import clean_secret, register_secret
 
 DEFAULT_WAREHOUSE = "./warehouse"
+SECRET_OPTION = re.compile(r"(?i)(secret|key|token|password|sas|credential)")
+"""A `[storage]` option whose value is a secret (masked by `config show`, redacted from every message)."""
 DEFAULT_CONFIG_FILES = ("marketlake.toml", "~/.config/marketlake/config.toml")
 
 
@@ -83,6 +86,9 @@ class MarketlakeConfig(BaseModel):
     minute_seconds: float = 60.0
     lock_wait_seconds: float = Field(default=600.0, ge=0)  # how long a writer waits for the warehouse lock
     request_deadline_s: float = Field(default=120.0, gt=0)  # one vendor request, connect to last byte
+    # object-store options for an s3:// gs:// az:// warehouse (delta-rs names: aws_endpoint_url, aws_region, ...);
+    # the standard environment variables work without them. Secret-looking values are masked and redacted.
+    storage: dict[str, str] = Field(default_factory=dict)
 
 
 ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -117,6 +123,11 @@ def resolve_config(path: str | os.PathLike[str] | None = None) -> tuple[Marketla
     td = data.get("twelvedata")
     if isinstance(td, dict) and isinstance(td.get("api_key"), str):
         register_secret(td["api_key"])  # before any validation error can quote it
+    st = data.get("storage")
+    if isinstance(st, dict):
+        for key, value in st.items():
+            if isinstance(value, str) and SECRET_OPTION.search(str(key)):
+                register_secret(value)
     origin = {key: "file" for key in _leaf_keys(data)}
     env = os.environ
     for var, keys in ENV_OVERRIDES:

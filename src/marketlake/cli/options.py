@@ -91,6 +91,19 @@ def resolve_warehouse(value: str | Path | None, config: Path | None = None) -> s
     return load_config(config).warehouse if config else load_config().warehouse
 
 
+def warehouse_value(value: str | Path) -> Path | str:
+    """A local warehouse as a Path, an object-store one as its canonical URI string.
+
+    Typer hands `-w s3://bucket/x` over as `Path("s3:/bucket/x")` (pathlib folds the double slash): the
+    URI is restored here, so messages and hints print it as typed. An unsupported scheme fails here,
+    before the command does anything (`storage.location.UnsupportedLocation`).
+    """
+    from marketlake.storage.location import parse
+
+    where = parse(value)
+    return where.uri if where.remote else Path(value)
+
+
 _QUIET = inspect.Parameter(
     "quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
     annotation=Annotated[bool, typer.Option("--quiet", "-q", help="Print results only: no progress or notes.")],
@@ -138,15 +151,19 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         quiet = bool(kwargs.get(owner.get("quiet", ""), extra.get("quiet", False)))
         verbose = bool(kwargs.get(owner.get("verbose", ""), extra.get("verbose", False)))
         config = kwargs.get(owner.get("config", ""), extra.get("config"))
+        from marketlake.cli.common import configure_storage
+        from marketlake.storage.location import storage_scope
         from marketlake.storage.lock import settings_scope
 
-        with settings_scope():  # this command's lock wait ends with it (in-process runs included)
+        with settings_scope(), storage_scope():  # this command's lock wait and storage options end with it
             if config is not None:  # the lock wait of the file named on this command line
                 from marketlake.cli.common import configure_lock
 
                 configure_lock(config)
-            if resolves_warehouse and kwargs.get("warehouse") is None:
-                kwargs["warehouse"] = Path(resolve_warehouse(None, config))
+            configure_storage(config)
+            if resolves_warehouse:
+                given = kwargs.get("warehouse")
+                kwargs["warehouse"] = warehouse_value(given if given is not None else resolve_warehouse(None, config))
             configure_logging(quiet=quiet, verbose=verbose)
             with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
                 return fn(*args, **kwargs)
@@ -174,4 +191,5 @@ def apply_to_app(app: typer.Typer) -> None:
             apply_to_app(group.typer_instance)
 
 
-__all__ = ["Invocation", "apply_to_app", "current", "invocation", "resolve_warehouse", "with_common_options"]
+__all__ = ["Invocation", "apply_to_app", "current", "invocation", "resolve_warehouse", "warehouse_value",
+           "with_common_options"]
