@@ -98,7 +98,7 @@ class _Held:
                 if self.stop.is_set():
                     return
                 try:
-                    if not _commit(self.dt, "renew", self.token, self.lease):
+                    for _ in range(3):  # a commit lost to a waiter's read-only look needs no retry; ours does
                         state = _state(self.dt)
                         if state.token != self.token:
                             self.lost = True
@@ -106,7 +106,8 @@ class _Held:
                                         "it (its lease ran out)", self.uri,
                                         state.holder.describe() if state.holder else "another writer")
                             return
-                        _commit(self.dt, "renew", self.token, self.lease)
+                        if _commit(self.dt, "renew", self.token, self.lease):
+                            break
                 except Exception as exc:  # noqa: BLE001 - a failed renewal is retried at the next beat
                     log.warning("could not renew the warehouse lock lease of %s: %s", self.uri,
                                 str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
@@ -119,9 +120,10 @@ def _record(op: str, token: str, lease: float) -> dict[str, str]:
 
 
 def _commit(dt: DeltaTable, op: str, token: str, lease: float) -> bool:
-    """Commit the next version of the lock log, recording `op`; False when another process committed it first."""
+    """Commit the version after the one `dt` has loaded (the state the caller judged), recording `op`; False
+    when another process committed that version first. Never refreshes `dt` itself: committing on a newer
+    version than the one judged free would let two processes take the lock."""
     try:
-        dt.update_incremental()
         dt.create_write_transaction(
             [], mode="append", schema=_SCHEMA,
             commit_properties=CommitProperties(custom_metadata=_record(op, token, lease), max_commit_retries=0),
@@ -204,8 +206,9 @@ def _release(held: _Held) -> None:
     if held.lost:
         return
     try:
-        if _state(held.dt).token == held.token:
-            _commit(held.dt, "release", held.token, 0.0)
+        for _ in range(3):
+            if _state(held.dt).token != held.token or _commit(held.dt, "release", held.token, 0.0):
+                break
     except Exception as exc:  # noqa: BLE001 - the lease then expires by itself
         log.warning("could not release the warehouse lock of %s (it expires within %.0f s): %s", held.uri,
                     held.lease, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
