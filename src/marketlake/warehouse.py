@@ -172,7 +172,13 @@ class Warehouse:
 
     def _require_warehouse(self) -> None:
         """A missing local warehouse is a mistake (a typo, the wrong directory), never an empty result."""
-        if not self.store.remote and not os.path.isdir(self.store.root):
+        if self.store.remote:
+            if not self.store.bucket_exists():
+                raise StorageError(f"no warehouse at {self.store.root}: its bucket (or container) does not exist or "
+                                   f"cannot be seen with these credentials; create it, or check AWS_ENDPOINT_URL and "
+                                   f"the credentials")
+            return
+        if not os.path.isdir(self.store.root):
             raise StorageError(
                 f"no warehouse at {self.store.root}: check the path, or create one with `marketlake demo`, "
                 f"`marketlake ingest ...` or Warehouse(path).ingest(frame, table=...)"

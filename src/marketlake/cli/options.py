@@ -104,6 +104,18 @@ def warehouse_value(value: str | Path) -> Path | str:
     return where.uri if where.remote else Path(value)
 
 
+def _store_error(where: str, exc: OSError) -> Exception:
+    """An object store that cannot be reached or refuses us, as one actionable StorageError."""
+    from marketlake.errors import StorageError
+
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return StorageError(
+        f"object store of warehouse {where} failed: {text}. Check the endpoint and credentials: AWS_ENDPOINT_URL, "
+        f"AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for a plain-HTTP server) "
+        f"or the [storage] section of the config file, and that the bucket exists"
+    )
+
+
 _QUIET = inspect.Parameter(
     "quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
     annotation=Annotated[bool, typer.Option("--quiet", "-q", help="Print results only: no progress or notes.")],
@@ -166,7 +178,13 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs["warehouse"] = warehouse_value(given if given is not None else resolve_warehouse(None, config))
             configure_logging(quiet=quiet, verbose=verbose)
             with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
-                return fn(*args, **kwargs)
+                try:
+                    return fn(*args, **kwargs)
+                except OSError as exc:  # pyarrow's and delta-rs' object-store failures (network, credentials)
+                    where = kwargs.get("warehouse")
+                    if not isinstance(where, str) or "://" not in where:
+                        raise
+                    raise _store_error(where, exc) from None
 
     params = list(sig.parameters.values())
     keyword_at = next((i for i, p in enumerate(params) if p.kind == inspect.Parameter.VAR_KEYWORD), len(params))

@@ -196,6 +196,15 @@ class DeltaStore:
         """Table location as a path on `filesystem` (differs from `path` for object stores)."""
         return _location.join(self._fs_root, name)
 
+    def bucket_exists(self) -> bool:
+        """True when the bucket (container) of an object-store warehouse exists; always True locally."""
+        if not self.remote:
+            return True
+        if not self._fs_root:  # delta-rs' object store: rooted at the warehouse, list it
+            return True
+        bucket = self._fs_root.split("/", 1)[0]
+        return self._fs.get_file_info(bucket).type != pafs.FileType.NotFound
+
     def fs_path(self, uri: str) -> str:
         """A file's location (as `path`/`active_files` give it) as a path on `filesystem`."""
         if not self.remote:
