@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# optional Azure emulator (npm) for the az:// tests; moto (the S3 server of the tests) comes with the test extra
+AZURITE := .cache/azurite
 
 .PHONY: demo test install bench clean
 
@@ -13,6 +15,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python -m marketlake.features.warmup
+	-command -v npm >/dev/null && npm install -s --no-audit --no-fund --prefix $(AZURITE) azurite >/dev/null 2>&1 \
+		|| echo "azurite not installed (npm missing or offline): the az:// tests will skip"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,4 +33,4 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) warehouse .pytest_cache
+	rm -rf $(VENV) warehouse .pytest_cache .cache
