@@ -47,6 +47,7 @@ from marketlake.storage.writer import WriteResult
 
 Bound = str | date | datetime | None
 _READ_THREADS = min(8, os.cpu_count() or 1)
+_REMOTE_READ_THREADS = 16  # object stores: waiting on requests, not on cores
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,8 @@ class DeltaStore:
         """Threads reading files in parallel (re-created in a forked child, whose copy has no threads)."""
         pid = os.getpid()
         if self._threads is None or self._threads[0] != pid:
-            self._threads = (pid, ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="marketlake-read"))
+            self._threads = (pid, ThreadPoolExecutor(
+                max_workers=_REMOTE_READ_THREADS if self.remote else _READ_THREADS, thread_name_prefix="marketlake-read"))
         return self._threads[1]
 
     def version(self, name: str) -> int:
