@@ -75,7 +75,7 @@ def parse(root: str | os.PathLike[str]) -> Location:
             f"URI ({known}, e.g. s3://bucket/prefix); a local folder whose name contains ':' needs a ./ prefix"
         )
     bucket = rest.split("/", 1)[0]
-    if not bucket:
+    if not bucket or (not m.group(2) and rest):  # `s3:bucket` is neither a URI nor a path anyone means
         raise UnsupportedLocation(f"warehouse {text!r}: no bucket; use {scheme}://bucket/prefix")
     return Location(f"{scheme}://{rest}", family)
 
