@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # system packages (apt-get) as root, else through sudo when it needs no password; failure is tolerated
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
+# optional Azure emulator (npm) for the az:// tests; moto (the S3 server of the tests) comes with the test extra
+AZURITE := .cache/azurite
 
 .PHONY: demo test install bench clean
 
@@ -19,6 +21,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 		echo "note: chromium not installed; the report's browser test will skip"
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python -m marketlake.features.warmup
+	-command -v npm >/dev/null && npm install -s --no-audit --no-fund --prefix $(AZURITE) azurite >/dev/null 2>&1 \
+		|| echo "azurite not installed (npm missing or offline): the az:// tests will skip"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,4 +39,4 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) warehouse .pytest_cache
+	rm -rf $(VENV) warehouse .pytest_cache .cache

@@ -12,6 +12,7 @@ a typo'd key name (`api_kye = "..."`) would otherwise print the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from marketlake.sources import registry
 from marketlake.sources.redact import register_secret
 
 DEFAULT_WAREHOUSE = "./warehouse"
+SECRET_OPTION = re.compile(r"(?i)(secret|key|token|password|sas|credential)")
+"""A `[storage]` option whose value is a secret (masked by `config show`, redacted from every message)."""
 DEFAULT_CONFIG_FILES = ("marketlake.toml", "~/.config/marketlake/config.toml")
 
 
@@ -64,6 +67,9 @@ class MarketlakeConfig(BaseModel):
     memory_budget: str | None = None  # a load's memory (`4G`, `512M`); None: 25% of RAM, at most 6 GiB
     coverage: dict[str, CoverageConfig] = Field(default_factory=dict)  # production table -> its coverage plan
     sync: SyncConfig = SyncConfig()
+    # object-store options for an s3:// gs:// az:// warehouse (delta-rs names: aws_endpoint_url, aws_region, ...);
+    # the standard environment variables work without them. Secret-looking values are masked and redacted.
+    storage: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -137,6 +143,11 @@ def resolve_config(path: str | os.PathLike[str] | None = None) -> tuple[Marketla
     and the file read (None when there is none)."""
     data, found = _read_file(path)
     _register_secrets(data)  # before any validation error can quote them
+    st = data.get("storage")
+    if isinstance(st, dict):
+        for key, value in st.items():
+            if isinstance(value, str) and SECRET_OPTION.search(str(key)):
+                register_secret(value)
     origin = {key: "file" for key in _leaf_keys(data)}
     env = os.environ
     for var, keys in env_overrides():

@@ -172,7 +172,13 @@ class Warehouse:
 
     def _require_warehouse(self) -> None:
         """A missing local warehouse is a mistake (a typo, the wrong directory), never an empty result."""
-        if not self.store.remote and not os.path.isdir(self.store.root):
+        if self.store.remote:
+            if not self.store.bucket_exists():
+                raise StorageError(f"no warehouse at {self.store.root}: its bucket (or container) does not exist or "
+                                   f"cannot be seen with these credentials; create it, or check AWS_ENDPOINT_URL and "
+                                   f"the credentials")
+            return
+        if not os.path.isdir(self.store.root):
             raise StorageError(
                 f"no warehouse at {self.store.root}: check the path, or create one with `marketlake demo`, "
                 f"`marketlake ingest ...` or Warehouse(path).ingest(frame, table=...)"
@@ -189,11 +195,14 @@ class Warehouse:
                      files: list[str] | None = None) -> None:
         """A view `name` over the table's current files (or the given ones: a past version's)."""
         files = self.store.active_files(name) if files is None else files
-        if files and arrow:
-            # safe mode: Python opens the files, DuckDB only scans the registered dataset (pushdown kept)
+        if files and (arrow or self.store.remote):
+            # safe mode: Python opens the files, DuckDB only scans the registered dataset (pushdown kept);
+            # object stores too: pyarrow's filesystem reads them, so DuckDB needs no httpfs extension (offline)
             production = name in TABLE_NAMES
             schema = bar_schema() if production else pa.schema(self.store.table(name).schema().to_arrow())
-            con.register(f"__data_{name}", pads.dataset(files, schema=schema, format="parquet"))
+            paths = [self.store.fs_path(f) for f in files]
+            data = pads.dataset(paths, schema=schema, format="parquet", filesystem=self.store.filesystem)
+            con.register(f"__data_{name}", data)
             con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS SELECT * FROM {_ident('__data_' + name)}")
         elif files:
             listing = ", ".join(_sql_str(f) for f in files)

@@ -74,3 +74,17 @@ def configure_lock(config: object | None = None) -> None:
             config = None
     wait = config.lock_wait_seconds if isinstance(config, MarketlakeConfig) else None
     lock.configure(wait_seconds=wait, notify=lambda msg: typer.echo(msg, err=True))
+
+
+def configure_storage(config: object | None = None) -> None:
+    """The `[storage]` options of the config file for this command's object-store warehouse (best effort)."""
+    from marketlake.config import MarketlakeConfig, load_config
+    from marketlake.errors import MarketlakeError
+    from marketlake.storage import location
+
+    if not isinstance(config, MarketlakeConfig):
+        try:
+            config = load_config(config) if isinstance(config, str | Path) else load_config()
+        except MarketlakeError:
+            config = None
+    location.configure(config.storage if isinstance(config, MarketlakeConfig) else None)

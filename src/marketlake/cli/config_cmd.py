@@ -38,6 +38,11 @@ def _leaves(model: BaseModel, prefix: str = "") -> list[tuple[str, Any]]:
             continue
         if isinstance(value, BaseModel):
             out += _leaves(value, f"{key}.")
+        elif key == "storage" and isinstance(value, dict):  # object-store options: one line each, secrets masked
+            from marketlake.config import SECRET_OPTION
+
+            for sub, item in sorted(value.items()):
+                out.append((f"{key}.{sub}", _mask(SecretStr(item)) if SECRET_OPTION.search(sub) else item))
         elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
             for sub, item in value.items():
                 out += _leaves(item, f"{key}.{sub}.")

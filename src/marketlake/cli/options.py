@@ -105,6 +105,31 @@ def resolve_warehouse(value: str | Path | None, config: Path | None = None) -> s
     return load_config(config).warehouse if config else load_config().warehouse
 
 
+def warehouse_value(value: str | Path) -> Path | str:
+    """A local warehouse as a Path, an object-store one as its canonical URI string.
+
+    Typer hands `-w s3://bucket/x` over as `Path("s3:/bucket/x")` (pathlib folds the double slash): the
+    URI is restored here, so messages and hints print it as typed. An unsupported scheme fails here,
+    before the command does anything (`storage.location.UnsupportedLocation`).
+    """
+    from marketlake.storage.location import parse
+
+    where = parse(value)
+    return where.uri if where.remote else Path(value)
+
+
+def _store_error(where: str, exc: OSError) -> Exception:
+    """An object store that cannot be reached or refuses us, as one actionable StorageError."""
+    from marketlake.errors import StorageError
+
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return StorageError(
+        f"object store of warehouse {where} failed: {text}. Check the endpoint and credentials: AWS_ENDPOINT_URL, "
+        f"AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for a plain-HTTP server) "
+        f"or the [storage] section of the config file, and that the bucket exists"
+    )
+
+
 _QUIET = inspect.Parameter(
     "quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
     annotation=Annotated[bool, typer.Option("--quiet", "-q", help="Print results only: no progress or notes.")],
@@ -152,18 +177,28 @@ def with_common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         quiet = bool(kwargs.get(owner.get("quiet", ""), extra.get("quiet", False)))
         verbose = bool(kwargs.get(owner.get("verbose", ""), extra.get("verbose", False)))
         config = kwargs.get(owner.get("config", ""), extra.get("config"))
+        from marketlake.cli.common import configure_storage
+        from marketlake.storage.location import storage_scope
         from marketlake.storage.lock import settings_scope
 
-        with settings_scope(), logging_scope():  # this command's lock wait and logging end with it
+        with settings_scope(), logging_scope(), storage_scope():  # lock wait, logging, storage options end with it
             if config is not None:  # the lock wait of the file named on this command line
                 from marketlake.cli.common import configure_lock
 
                 configure_lock(config)
-            if resolves_warehouse and kwargs.get("warehouse") is None:
-                kwargs["warehouse"] = Path(resolve_warehouse(None, config))
+            configure_storage(config)
+            if resolves_warehouse:
+                given = kwargs.get("warehouse")
+                kwargs["warehouse"] = warehouse_value(given if given is not None else resolve_warehouse(None, config))
             configure_logging(quiet=quiet, verbose=verbose)
             with invocation(Invocation(quiet=quiet, verbose=verbose, config=config)):
-                return fn(*args, **kwargs)
+                try:
+                    return fn(*args, **kwargs)
+                except OSError as exc:  # pyarrow's and delta-rs' object-store failures (network, credentials)
+                    where = kwargs.get("warehouse")
+                    if not isinstance(where, str) or "://" not in where:
+                        raise
+                    raise _store_error(where, exc) from None
 
     params = list(sig.parameters.values())
     keyword_at = next((i for i, p in enumerate(params) if p.kind == inspect.Parameter.VAR_KEYWORD), len(params))
@@ -188,4 +223,5 @@ def apply_to_app(app: typer.Typer) -> None:
             apply_to_app(group.typer_instance)
 
 
-__all__ = ["Invocation", "apply_to_app", "current", "invocation", "resolve_warehouse", "with_common_options"]
+__all__ = ["Invocation", "apply_to_app", "current", "invocation", "resolve_warehouse", "warehouse_value",
+           "with_common_options"]

@@ -356,6 +356,10 @@ def _store(warehouse: Any) -> DeltaStore:
         return warehouse
     if hasattr(warehouse, "store") and isinstance(warehouse.store, DeltaStore):
         return warehouse.store
+    from marketlake.storage.location import parse
+
+    if parse(str(warehouse)).remote:  # s3:// gs:// az://: the store reports a missing bucket itself
+        return DeltaStore(str(warehouse))
     root = Path(warehouse)
     if not root.is_dir():
         raise ConfigError(f"no warehouse at {root}: check the path (or --warehouse / MARKETLAKE_WAREHOUSE)")

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from marketlake.errors import CorruptTable, StorageError
@@ -193,9 +194,23 @@ def verify_log(store: DeltaStore, name: str) -> None:
         raise CorruptTable(message(name, damage), table=name, files=[d.file for d in damage])
 
 
-def data_problem(path: str, *, full: bool) -> str | None:
-    """Why a data file cannot be read (None: it can). `full` decodes every page, with checksums."""
+def data_problem(path: str, *, full: bool, filesystem: pafs.FileSystem | None = None) -> str | None:
+    """Why a data file cannot be read (None: it can). `full` decodes every page, with checksums.
+
+    `filesystem`: where `path` lives (an object store's pyarrow filesystem); None: a local path."""
     try:
+        if filesystem is not None:
+            info = filesystem.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                return "is missing"
+            if not info.size:
+                return "is empty (0 bytes)"
+            with filesystem.open_input_file(path) as handle:
+                pf = pq.ParquetFile(handle, page_checksum_verification=True)
+                if full:
+                    for g in range(pf.metadata.num_row_groups):
+                        pf.read_row_group(g)
+            return None
         if os.path.getsize(path) == 0:
             return "is empty (0 bytes)"
         pf = pq.ParquetFile(path, page_checksum_verification=True)
@@ -216,7 +231,11 @@ def check_data(store: DeltaStore, name: str, *, full: bool = False) -> list[Dama
     dt = DeltaTable(store.path(name), storage_options=store.storage_options)
     version = int(dt.version())
     paths = _active_paths(dt)
-    check = lambda rel: data_problem(os.path.join(store.path(name), rel), full=full)  # noqa: E731
+    if store.remote:
+        root = store.table_root(name)
+        check = lambda rel: data_problem(f"{root}/{rel}", full=full, filesystem=store.filesystem)  # noqa: E731
+    else:
+        check = lambda rel: data_problem(os.path.join(store.path(name), rel), full=full)  # noqa: E731
     problems = list(store._pool().map(check, paths)) if len(paths) > 1 else [check(p) for p in paths]
     return [Damage(name, rel, "data", version, p) for rel, p in zip(paths, problems) if p is not None]
 

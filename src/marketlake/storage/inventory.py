@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from marketlake.errors import StorageError
 from marketlake.schema import ObjectClass, classify
@@ -51,7 +52,7 @@ def _symbol_count(store: DeltaStore, name: str) -> int | None:
     if not index.files:
         return 0
     frags = [
-        store._format.make_fragment(f"{store._fs_root}/{name}/{p}", filesystem=store._fs) for p in index.paths
+        store._format.make_fragment(f"{store.table_root(name)}/{p}", filesystem=store._fs) for p in index.paths
     ]
     if "symbol" not in frags[0].physical_schema.names:
         return None
@@ -105,7 +106,7 @@ def _walk(path: str) -> tuple[int, int, bool]:
 def list_objects(store: DeltaStore) -> list[ObjectInfo]:
     """Top-level entries of a local warehouse directory, sorted by name (the lock file is left out)."""
     if store.remote:
-        raise StorageError("list_objects needs a local warehouse directory for now")
+        return _list_remote(store)
     out: list[ObjectInfo] = []
     if not os.path.isdir(store.root):
         return out
@@ -122,6 +123,34 @@ def list_objects(store: DeltaStore) -> list[ObjectInfo]:
             size, files, kind = entry.stat(follow_symlinks=False).st_size, 1, "file"
         stem = entry.name.split(".")[0] if kind == "file" else entry.name
         out.append(ObjectInfo(entry.name, entry.path, kind, size, files, classify(stem)))
+    return out
+
+
+def _list_remote(store: DeltaStore) -> list[ObjectInfo]:
+    """The same listing through the store's pyarrow filesystem (object stores: one recursive listing)."""
+    fs, root = store.filesystem, store.table_root("").rstrip("/")
+    found = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    tops: dict[str, list[pafs.FileInfo]] = {}
+    for f in found:
+        rel = f.path[len(root):].lstrip("/") if root else f.path.lstrip("/")
+        top = rel.split("/", 1)[0]
+        if top and not top.startswith(_HIDDEN):
+            tops.setdefault(top, []).append(f)
+    out: list[ObjectInfo] = []
+    for name in sorted(tops):
+        entries = tops[name]
+        path = f"{store.root}/{name}"
+        files = [f for f in entries if f.type == pafs.FileType.File]
+        is_file = len(entries) == 1 and files and files[0].path.rstrip("/").endswith("/" + name)
+        if is_file:
+            out.append(ObjectInfo(name, path, "file", int(files[0].size or 0), 1, classify(name.split(".")[0])))
+            continue
+        size = sum(int(f.size or 0) for f in files)
+        if any(f.path.split("/")[-2:-1] == ["_delta_log"] and f.path.endswith(".json") for f in files):
+            kind = "delta"
+        else:
+            kind = "parquet" if any(f.path.endswith(".parquet") for f in files) else "directory"
+        out.append(ObjectInfo(name, path, kind, size, len(files), classify(name)))
     return out
 
 

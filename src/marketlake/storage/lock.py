@@ -295,6 +295,11 @@ def writer_lock(
     Raises:
         WarehouseLocked: another process holds the lock past the wait.
     """
+    if "://" in str(root) or str(root).startswith(("s3:", "gs:", "az:")):
+        from marketlake.errors import StorageError
+
+        raise StorageError(f"{root} is an object-store URI: its lock is DeltaStore(root).writer_lock() "
+                           f"(storage.remote_lock), not a local lock file")
     path = str(Path(root) / LOCK_NAME)
     with _GUARD:
         held = _HELD.get(path)

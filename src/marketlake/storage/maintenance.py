@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from marketlake.errors import StorageError
@@ -129,6 +130,8 @@ def scan_objects(store: DeltaStore) -> list[ObjectStats]:
     Parquet folder is searched further, so `archive/v2_stocks_daily` is found as an object of its own.
     Rows of Delta tables are filled in by the caller from `DeltaStore.table_info`.
     """
+    if store.remote:
+        return _scan_remote(store)
     out: list[ObjectStats] = []
     for obj in store.list_objects():
         if obj.kind in ("directory", "parquet") and _is_container(obj.path):
@@ -159,8 +162,105 @@ def _scan_container(name: str, path: str) -> list[ObjectStats]:
     return found
 
 
+def _remote_tree(store: DeltaStore) -> dict[str, list[pafs.FileInfo]]:
+    """Files of an object-store warehouse by relative path (one recursive listing), hidden ones left out."""
+    root = store.table_root("").rstrip("/")
+    found = store.filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    tree: dict[str, list[pafs.FileInfo]] = {}
+    for f in found:
+        if f.type != pafs.FileType.File:
+            continue
+        rel = f.path[len(root):].lstrip("/") if root else f.path.lstrip("/")
+        if rel and not rel.startswith(_HIDDEN):
+            tree[rel] = [f]
+    return tree
+
+
+def _stats_remote(store: DeltaStore, name: str, kind: str, files: list[pafs.FileInfo]) -> ObjectStats:
+    base = name.rsplit("/", 1)[-1]
+    stem = base.split(".")[0] if kind == "file" else base
+    size = sum(int(f.size or 0) for f in files)
+    newest = max((f.mtime.timestamp() for f in files if f.mtime is not None), default=0.0)
+    prefix = store.table_root(name).rstrip("/")
+    parquet = [f.path for f in files if f.path.endswith(".parquet") and "/_delta_log/" not in f.path]
+    rows: int | None = None
+    if kind in ("parquet", "file") and parquet:
+        rows = 0
+        for path in parquet:
+            try:
+                with store.filesystem.open_input_file(path) as handle:
+                    rows += pq.ParquetFile(handle).metadata.num_rows
+            except Exception:  # noqa: BLE001 - a corrupt leftover still gets listed (and removed)
+                continue
+    partitions = 0
+    if kind in ("delta", "parquet"):
+        partitions = len({p[len(prefix):].lstrip("/").rpartition("/")[0] for p in parquet} - {""})
+    versions = sum(1 for f in files if f.path.rpartition("/")[0].endswith("/_delta_log")
+                   and f.base_name.endswith(".json") and f.base_name[:20].isdigit()) if kind == "delta" else 0
+    last = datetime.fromtimestamp(newest, tz=UTC) if newest else None
+    return ObjectStats(name, f"{store.root}/{name}", kind, classify(stem), size, len(files), rows, partitions,
+                       versions, last)
+
+
+def _scan_remote(store: DeltaStore) -> list[ObjectStats]:
+    """`scan_objects` for an object store: the same objects and containers, from one listing."""
+    tree = _remote_tree(store)
+
+    def classify_dir(name: str, inner: dict[str, list[pafs.FileInfo]]) -> str:
+        if any(k.startswith("_delta_log/") for k in inner):
+            return "delta"
+        direct = [k for k in inner if "/" not in k]
+        if any(k.endswith(".parquet") for k in direct) or any("=" in k.split("/", 1)[0] for k in inner if "/" in k):
+            return "parquet"
+        return "container" if inner else "directory"
+
+    def walk(prefix: str, inner: dict[str, list[pafs.FileInfo]]) -> list[ObjectStats]:
+        out: list[ObjectStats] = []
+        for top in sorted({k.split("/", 1)[0] for k in inner}):
+            name = f"{prefix}/{top}" if prefix else top
+            if top in inner and "/" not in top:  # a plain file at this level
+                out.append(_stats_remote(store, name, "file", inner[top]))
+                continue
+            sub = {k[len(top) + 1:]: v for k, v in inner.items() if k.startswith(top + "/")}
+            kind = classify_dir(name, sub)
+            if kind == "container":
+                out.extend(walk(name, sub))
+            else:
+                out.append(_stats_remote(store, name, kind, [f for v in sub.values() for f in v]))
+        return out
+
+    return sorted(walk("", tree), key=lambda o: o.name)
+
+
+def _remote_target(store: DeltaStore, name: str) -> str:
+    """The path of object `name` on the store's filesystem; refuses names that could leave the warehouse."""
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith("/") or "://" in name or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"refusing to touch {name}: it is not inside the warehouse {store.root}")
+    return store.table_root(name)
+
+
+def _delete_remote(store: DeltaStore, name: str) -> int:
+    target = _remote_target(store, name)
+    fs = store.filesystem
+    info = fs.get_file_info(target)
+    if info.type == pafs.FileType.File:
+        size = int(info.size or 0)
+        fs.delete_file(target)
+    else:
+        files = fs.get_file_info(pafs.FileSelector(target, recursive=True, allow_not_found=True))
+        size = sum(int(f.size or 0) for f in files if f.type == pafs.FileType.File)
+        if not files and info.type == pafs.FileType.NotFound:
+            return 0
+        fs.delete_dir(target)
+    store._forget(name)
+    return size
+
+
 def delete_object(store: DeltaStore, name: str) -> int:
     """Remove one object (directory tree or file) under the warehouse root; returns the bytes freed."""
+    if store.remote:
+        return _delete_remote(store, name)
     target = _inside(store, name)
     if not target.exists() and not target.is_symlink():
         return 0
@@ -189,9 +289,13 @@ def vacuum(store: DeltaStore, name: str, *, retention_hours: int, dry_run: bool 
         dt = store.table(name)
         files = dt.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False,
                           full=True)
-        root = Path(store.path(name))
         size = 0
-        for f in files:
+        if store.remote:  # one HEAD per file; delta-rs names them relative to the table or as full URIs
+            paths = [store.fs_path(f) if "://" in f else f"{store.table_root(name)}/{f}" for f in files]
+            size = sum(int(i.size or 0) for i in store.filesystem.get_file_info(paths)
+                       if i.type == pafs.FileType.File) if paths else 0
+        root = Path(store.path(name))
+        for f in files if not store.remote else ():
             p = Path(f.removeprefix("file://")) if f.startswith("file://") else root / f
             if p.exists():
                 size += p.stat().st_size
@@ -300,6 +404,12 @@ def scan_table(store: DeltaStore, name: str) -> pa.Table:
     files = store.active_files(name)
     if not files:
         return schema.empty_table()
+    if store.remote:  # pyarrow's filesystem reads the objects: DuckDB would need its httpfs extension
+        import pyarrow.dataset as pads
+
+        data = pads.dataset([store.fs_path(f) for f in files], schema=schema, format="parquet",
+                            filesystem=store.filesystem)
+        return data.to_table()
     cols = ", ".join(f'"{c}"' for c in schema.names)
     with duckdb.connect() as con:
         data = con.sql(f"SELECT {cols} FROM read_parquet({files!r})").to_arrow_table()

@@ -154,8 +154,11 @@ def pending(store: DeltaStore, name: str) -> int | None:
 
 def migrate_table(store: DeltaStore, name: str, *, dry_run: bool = False) -> Migration | None:
     """Run the steps from the table's layout to `LAYOUT_VERSION` under the writer lock (None: up to date)."""
-    if store.remote:
-        raise StorageError(f"table {name}: migrating needs a local warehouse directory", table=name)
+    if store.remote:  # the steps hard-link files and write commits as local files
+        if layout_version(store, name) >= LAYOUT_VERSION:
+            return None
+        raise StorageError(f"table {name}: migrating needs a local warehouse directory (copy the warehouse to "
+                           f"disk, `marketlake migrate --yes` there, and copy it back)", table=name)
     with store.writer_lock():
         start = layout_version(store, name)
         if start >= LAYOUT_VERSION:

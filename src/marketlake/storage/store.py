@@ -36,15 +36,18 @@ from marketlake.storage import commits as _commits
 from marketlake.storage import files as _files
 from marketlake.storage import integrity as _integrity
 from marketlake.storage import inventory as _inventory
+from marketlake.storage import location as _location
 from marketlake.storage import support as _support
 from marketlake.storage import writer as _writer
 from marketlake.storage.commits import TABLE_PROPERTIES, hooks, layout_description
 from marketlake.storage.layout import sort_rows, to_utc
 from marketlake.storage.lock import writer_lock
+from marketlake.storage.remote_lock import remote_writer_lock
 from marketlake.storage.writer import WriteResult
 
 Bound = str | date | datetime | None
 _READ_THREADS = min(8, os.cpu_count() or 1)
+_REMOTE_READ_THREADS = 16  # object stores: waiting on requests, not on cores
 
 
 @dataclass(frozen=True)
@@ -64,23 +67,25 @@ class TableInfo:
 
 
 class DeltaStore:
-    """Delta tables in one warehouse directory (local path; `storage_options` kept for object stores)."""
+    """Delta tables in one warehouse: a local directory or an object-store URI (see `storage.location`).
+
+    `storage_options` (delta-rs option names) reach an object store; without them the configured `[storage]`
+    options, else the standard environment variables, are used.
+    """
 
     def __init__(self, root: str | Path, *, storage_options: dict[str, str] | None = None) -> None:
-        text = str(root)
-        self.remote = "://" in text and not text.startswith("file://")
-        self.root = text.rstrip("/") if self.remote else str(Path(text.removeprefix("file://")).absolute())
-        self.storage_options = dict(storage_options) if storage_options else None
+        where = _location.parse(root)
+        self.location = where
+        self.remote = where.remote
+        self.root = where.uri
+        self.storage_options = _location.storage_options(where, storage_options)
         self._tables: dict[str, DeltaTable] = {}
         self._index: dict[str, _files.FileIndex] = {}
         self._symbol_counts: dict[tuple[str, int], int] = {}
         self._log_seen: dict[str, _integrity._Seen] = {}
         self._format = ds.ParquetFileFormat()
         self._threads: tuple[int, ThreadPoolExecutor] | None = None
-        if self.remote:
-            self._fs, self._fs_root = pafs.FileSystem.from_uri(self.root)
-        else:
-            self._fs, self._fs_root = pafs.LocalFileSystem(), self.root
+        self._fs, self._fs_root = _location.filesystem(where, self.storage_options)
 
     def __repr__(self) -> str:
         return f"DeltaStore({self.root!r})"
@@ -97,14 +102,15 @@ class DeltaStore:
         if not self.remote:  # a damaged log is still a table (is_deltatable says no): never re-create it
             log = os.path.join(self.path(name), "_delta_log")
             return os.path.isdir(log) and any(_integrity.is_log_file(n) for n in os.listdir(log))
-        return DeltaTable.is_deltatable(self.path(name), storage_options=self.storage_options)
+        info = self._fs.get_file_info(pafs.FileSelector(self.table_root(name) + "/_delta_log", allow_not_found=True))
+        return any(_integrity.is_log_file(f.base_name) for f in info)
 
     def writer_lock(
         self, *, wait: bool | float | None = None, on_wait: Callable[[str], None] | None = None
     ) -> AbstractContextManager[None]:
         """The warehouse writer lock (re-entrant within a process); None waits the default; see `storage.lock`."""
         if self.remote:
-            raise StorageError("the writer lock needs a local warehouse directory", table=None)
+            return remote_writer_lock(self.root, storage_options=self.storage_options, wait=wait, on_wait=on_wait)
         return writer_lock(self.root, wait=wait, on_wait=on_wait)
 
     def ensure_tables(self, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
@@ -189,7 +195,23 @@ class DeltaStore:
 
     def table_root(self, name: str) -> str:
         """Table location as a path on `filesystem` (differs from `path` for object stores)."""
-        return f"{self._fs_root}/{name}"
+        return _location.join(self._fs_root, name)
+
+    def bucket_exists(self) -> bool:
+        """True when the bucket (container) of an object-store warehouse exists; always True locally."""
+        if not self.remote:
+            return True
+        if not self._fs_root:  # delta-rs' object store: rooted at the warehouse, list it
+            return True
+        bucket = self._fs_root.split("/", 1)[0]
+        return self._fs.get_file_info(bucket).type != pafs.FileType.NotFound
+
+    def fs_path(self, uri: str) -> str:
+        """A file's location (as `path`/`active_files` give it) as a path on `filesystem`."""
+        if not self.remote:
+            return uri.removeprefix("file://")
+        rel = uri.removeprefix(self.root).lstrip("/")
+        return _location.join(self._fs_root, rel)
 
     def read_files(self, table: str, positions: list[int]) -> pa.Table:
         """Every row of the given files (positions into `file_index(table)`), typed as bar_schema."""
@@ -205,7 +227,8 @@ class DeltaStore:
         """Threads reading files in parallel (re-created in a forked child, whose copy has no threads)."""
         pid = os.getpid()
         if self._threads is None or self._threads[0] != pid:
-            self._threads = (pid, ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="marketlake-read"))
+            self._threads = (pid, ThreadPoolExecutor(
+                max_workers=_REMOTE_READ_THREADS if self.remote else _READ_THREADS, thread_name_prefix="marketlake-read"))
         return self._threads[1]
 
     def version(self, name: str) -> int:
@@ -343,7 +366,8 @@ class DeltaStore:
     def table_names(self) -> list[str]:
         """Names of the Delta tables present, production ones first: one directory listing, no sizes."""
         if self.remote:
-            return list(self.tables())
+            return sorted((o.name for o in self.list_objects() if o.kind == "delta"),
+                          key=lambda n: (n not in TABLE_NAMES, n))
         try:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:

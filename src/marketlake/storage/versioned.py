@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
 from marketlake.errors import StorageError
@@ -116,8 +117,8 @@ def read_at(
     else:
         index = _files.build_index(pa.table(dt.get_add_actions(flatten=True)), info.version)
     root = store.table_root(table)
-    if not store.remote:
-        gone = [p for p in index.paths if not os.path.exists(f"{root}/{p}")]
+    if not store.remote or info.version != store.version(table):  # a past version's files may be vacuumed
+        gone = _missing(store, root, list(index.paths))
         if gone:
             raise StorageError(
                 f"{table} version {info.version} is no longer readable: {len(gone)} of its {len(index.paths)} data "
@@ -139,6 +140,14 @@ def read_at(
     return (sort_rows(out) if sort else out).select(cols), info
 
 
+def _missing(store: DeltaStore, root: str, paths: list[str]) -> list[str]:
+    """Those of `paths` (relative to the table) that no longer exist: local stats, or one HEAD each remotely."""
+    if not store.remote:
+        return [p for p in paths if not os.path.exists(f"{root}/{p}")]
+    infos = store.filesystem.get_file_info([f"{root}/{p}" for p in paths]) if paths else []
+    return [p for p, i in zip(paths, infos) if i.type == pafs.FileType.NotFound]
+
+
 def files_at(store: DeltaStore, table: str, *, version: int | None = None,
              timestamp: Bound = None) -> tuple[list[str], VersionInfo]:
     """Full paths of the data files of `table` at a version or timestamp (for SQL views), and the version.
@@ -150,11 +159,10 @@ def files_at(store: DeltaStore, table: str, *, version: int | None = None,
     info = VersionInfo(table, int(dt.version()), commit_time(dt))
     paths = [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
     root = store.table_root(table)
-    if not store.remote:
-        gone = [p for p in paths if not os.path.exists(f"{root}/{p}")]
-        if gone:
-            raise StorageError(f"{table} version {info.version} is no longer readable: {len(gone)} of its "
-                               f"{len(paths)} data files were vacuumed (e.g. {gone[0]})", table=table)
+    gone = _missing(store, root, paths)
+    if gone:
+        raise StorageError(f"{table} version {info.version} is no longer readable: {len(gone)} of its "
+                           f"{len(paths)} data files were vacuumed (e.g. {gone[0]})", table=table)
     return [f"{store.path(table)}/{p}" for p in paths], info
 
 
