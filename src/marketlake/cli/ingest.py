@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,15 @@ MemoryBudgetOption = Annotated[
     typer.Option("--memory-budget", help="Memory a load may use (e.g. 4G, 512M); bigger loads go in symbol groups. "
                  "Default: `memory_budget` in the config, else 25% of RAM (at most 6G)."),
 ]
+ExecutorOption = Annotated[
+    str, typer.Option("--executor", help="Where the symbol-group work runs: local (this process) or dask."),
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", help="Worker processes of the local Dask cluster (default: one per core)."),
+]
 TablesOption = Annotated[
     list[str] | None,
     typer.Option("--table", "-t", help="Production table (repeatable). Default: all six."),
@@ -28,7 +38,7 @@ TablesOption = Annotated[
 
 
 
-def _budget(value: str | None) -> int:
+def resolve_budget(value: str | None) -> int:
     """--memory-budget, else the config's `memory_budget` (or MARKETLAKE_MEMORY_BUDGET), else the default."""
     from marketlake.config import load_config
     from marketlake.pipeline.memory_budget import parse_budget
@@ -40,18 +50,22 @@ def _budget(value: str | None) -> int:
 
 
 def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[str] | None,
-         start: datetime | None, end: datetime | None, memory_budget: str | None = None) -> None:
+         start: datetime | None, end: datetime | None, memory_budget: str | None = None,
+         executor: str = "local", scheduler: str | None = None, workers: int | None = None) -> None:
     from marketlake.pipeline import ingest_source
+    from marketlake.pipeline.executors import make_executor
     from marketlake.storage import DeltaStore
 
-    budget = _budget(memory_budget)
+    budget = resolve_budget(memory_budget)
     out = console()
     for t in tables:
         get_table(t)
     store = DeltaStore(warehouse)
     reports = []
     name = getattr(source, "name", "source")
-    with store.writer_lock(), current().reporter().task(f"ingest {name}", total=len(tables), unit="tables") as task:
+    runner = make_executor(executor, scheduler=scheduler, workers=workers)
+    with closing(runner), store.writer_lock(), \
+            current().reporter().task(f"ingest {name}", total=len(tables), unit="tables") as task:
         for t in tables:
             def on_batch(table: str, i: int, rows: int) -> None:
                 task.stage(f"{table}: fetched batch {i} ({rows:,} rows)")
@@ -61,7 +75,7 @@ def _run(source: object, tables: list[str], *, warehouse: Path, symbols: list[st
 
             reports += ingest_source(
                 store, source, [t], symbols=symbols, start=start, end=end,  # type: ignore[arg-type]
-                on_batch=on_batch, progress=on_stage, memory_budget=budget,
+                on_batch=on_batch, progress=on_stage, memory_budget=budget, executor=runner,
             )
             task.advance()
     if not current().quiet:
@@ -79,11 +93,15 @@ def synthetic(
     symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated subset of symbols.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     memory_budget: MemoryBudgetOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Generate an offline, deterministic market and load it."""
     source = get_source("synthetic", stocks=stocks, crypto=crypto, seed=seed)
     _run(source, list(table or TABLE_NAMES), warehouse=warehouse, symbols=split_symbols(symbols),
-         start=parse_when(start), end=parse_when(end), memory_budget=memory_budget)
+         start=parse_when(start), end=parse_when(end), memory_budget=memory_budget, executor=executor,
+         scheduler=scheduler, workers=workers)
 
 
 def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str | None, warehouse: Path,

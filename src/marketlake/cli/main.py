@@ -45,6 +45,7 @@ _COMMAND_MODULES = (
     "marketlake.cli.config_cmd",
     "marketlake.cli.restore",
     "marketlake.cli.migrate",
+    "marketlake.cli.rebuild",
     "marketlake.cli.actions",
     "marketlake.cli.dataset",
     "marketlake.cli.research",

@@ -136,10 +136,10 @@ def _load_valid(
         history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
         last_bar = history.groupby("symbol", sort=False)["datetime"].max()
     else:
-        stored_index = _last_per_symbol(store.read(spec.name, columns=["symbol", "datetime", "sector"], sort=False))
-        compute_set = _compute_set(touched, resolved, stored_index, benchmark=benchmark)
-        say(f"reading stored history of {len(compute_set)} symbols")
-        wanted = sorted(compute_set & set(stored_index["symbol"]))
+        stored_index = last_per_symbol(store.read(spec.name, columns=["symbol", "datetime", "sector"], sort=False))
+        to_compute = compute_set(touched, resolved, stored_index, benchmark=benchmark)
+        say(f"reading stored history of {len(to_compute)} symbols")
+        wanted = sorted(to_compute & set(stored_index["symbol"]))
         history = store.read(spec.name, symbols=wanted, columns=bar_cols, sort=False).to_pandas()
         last_bar = stored_index.set_index("symbol")["datetime"].reindex(wanted)
     stored_meta = stored_metadata(store, spec, last_bar)
@@ -157,7 +157,7 @@ def _load_valid(
         return
 
     t = time.perf_counter()
-    bars = _combine(history, incoming)
+    bars = combine_bars(history, incoming)
     del history
     meta = _metadata_for_compute(bars, stored_meta, resolved, spec, master)
     report.symbols_computed = len(meta)
@@ -300,13 +300,13 @@ def compute_in_chunks(
                                      since=since, state_out=True)
             states.append(st if benchmark in run else st.filter(pa.compute.not_equal(st["symbol"], benchmark)))
         if benchmark not in run:  # computed for its returns only; its own rows come from its run
-            part = _without_symbol(part, benchmark)
+            part = without_symbol(part, benchmark)
         out.append(part)
         del part
     return pa.concat_tables(out)
 
 
-def _without_symbol(rows: pa.Table, symbol: str) -> pa.Table:
+def without_symbol(rows: pa.Table, symbol: str) -> pa.Table:
     """`rows` (sorted by symbol) minus one symbol's contiguous block: two zero-copy slices, no column copies."""
     hits = pa.compute.indices_nonzero(pa.compute.equal(rows["symbol"], symbol)).to_numpy()
     if len(hits) == 0:
@@ -327,10 +327,10 @@ def stored_metadata(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> 
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ["symbol", *METADATA_COLUMNS]})
     rows = store.read(spec.name, symbols=sorted(last_bar.index.tolist()), start=last_bar.min(), columns=cols,
                       sort=False)
-    return _last_per_symbol(rows)[["symbol", *METADATA_COLUMNS]]
+    return last_per_symbol(rows)[["symbol", *METADATA_COLUMNS]]
 
 
-def _last_per_symbol(rows: pa.Table) -> pd.DataFrame:
+def last_per_symbol(rows: pa.Table) -> pd.DataFrame:
     """One row per symbol: its latest stored bar (by datetime), as pandas, without sorting every row."""
     if rows.num_rows == 0:
         return rows.to_pandas()
@@ -341,7 +341,7 @@ def _last_per_symbol(rows: pa.Table) -> pd.DataFrame:
     return rows.take(pa.array(latest)).to_pandas()
 
 
-def _compute_set(
+def compute_set(
     touched: list[str], resolved: pd.DataFrame, stored_index: pd.DataFrame, *, benchmark: str
 ) -> set[str]:
     """Symbols whose rows may change: touched ones, their sector peers, and everyone if the benchmark moved."""
@@ -398,7 +398,7 @@ def _earliest_change(
     return merged.loc[differs, "datetime"].min().to_pydatetime()
 
 
-def _combine(history: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+def combine_bars(history: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
     """Stored bars plus incoming ones; an incoming bar replaces the stored bar with its key.
 
     Unsorted (the feature engine orders by integer codes); only stored bars at or after the earliest
@@ -429,4 +429,5 @@ def _metadata_for_compute(
     return pd.concat([resolved, peer_meta], ignore_index=True)
 
 
-__all__ = ["compute_in_chunks", "load_bars", "refresh_cross_section", "stored_metadata"]
+__all__ = ["combine_bars", "compute_in_chunks", "compute_set", "last_per_symbol", "load_bars", "refresh_cross_section",
+           "stored_metadata", "without_symbol"]

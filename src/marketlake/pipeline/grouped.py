@@ -45,12 +45,13 @@ from marketlake.features._segments import Segments
 from marketlake.features.registry import params
 from marketlake.pipeline.core import (
     Progress,
-    _combine,
-    _compute_set,
-    _last_per_symbol,
-    _without_symbol,
+    combine_bars,
+    compute_set,
+    last_per_symbol,
     stored_metadata,
+    without_symbol,
 )
+from marketlake.pipeline.executors import Executor, LocalExecutor
 from marketlake.pipeline.memory_budget import group_rows, parse_budget
 from marketlake.pipeline.metadata import resolve_metadata
 from marketlake.pipeline.report import LoadReport
@@ -69,7 +70,7 @@ from marketlake.storage.layout import (
     with_partition,
 )
 from marketlake.storage.parquet_commit import commit_files, remove_action, row_group_rows, write_files
-from marketlake.storage.writer import _stored_rows
+from marketlake.storage.writer import stored_rows
 from marketlake.validate import validate_bars
 
 STAGING_DIR = ".marketlake-staging"  # hidden from the inventory (its `.marketlake` prefix)
@@ -109,12 +110,14 @@ def load_grouped(
     progress: Progress | None = None,
     now: datetime | None = None,
     on_group: GroupHook | None = None,
+    executor: Executor | None = None,
 ) -> LoadReport:
     """Load a stream of raw batches into a production table in symbol groups, as ONE Delta commit.
 
     Same result as `load_bars` on the concatenated batches (bars and quarantine), in memory bounded by
     `memory_budget` (bytes or `2G`-style text; None: `memory_budget.default_budget()`). `on_group(i, n)`
-    runs after group i of n has written its files (tests kill the process there).
+    runs after group i of n has written its files (tests kill the process there). `executor` runs the
+    group tasks (default: one after the other here; `executors.DaskExecutor`: on a Dask cluster).
     """
     spec = get_table(table) if isinstance(table, str) else table
     say = progress or (lambda _msg: None)
@@ -135,7 +138,7 @@ def load_grouped(
                     meta = pd.concat([*([metadata] if metadata is not None else []), *stage.metadata],
                                      ignore_index=True).drop_duplicates("symbol", keep="last")
                 _load_staged(store, spec, stage, source=source, metadata=meta, benchmark=bench, stamp=stamp,
-                             budget=budget, report=report, say=say, on_group=on_group)
+                             budget=budget, report=report, say=say, on_group=on_group, executor=executor)
             if quarantine:
                 rows = pa.concat_tables(quarantine)
                 say(f"quarantining {rows.num_rows} rows")
@@ -158,6 +161,7 @@ def refresh_grouped(
     progress: Progress | None = None,
     now: datetime | None = None,
     on_group: GroupHook | None = None,
+    executor: Executor | None = None,
 ) -> LoadReport:
     """`core.refresh_cross_section` in symbol groups: recompute stored symbols (all, or `symbols`; the
     benchmark's bars are always read) and write the rows that differ from `since` on, in one commit."""
@@ -176,7 +180,7 @@ def refresh_grouped(
         if index_rows.num_rows == 0:
             return report
         counts = _counts(index_rows)
-        last_bar = _last_per_symbol(index_rows).set_index("symbol")["datetime"]
+        last_bar = last_per_symbol(index_rows).set_index("symbol")["datetime"]
         del index_rows
         meta = stored_metadata(store, spec, last_bar)
         if metadata is not None:
@@ -189,7 +193,7 @@ def refresh_grouped(
             counts_bench = {}
         _run_groups(store, spec, _Stage(root=""), sorted(counts), meta, {**counts_bench, **counts}, since=cut,
                     benchmark=bench, stamp=stamp, budget=parse_budget(memory_budget), report=report, say=say,
-                    on_group=on_group)
+                    on_group=on_group, executor=executor)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -269,7 +273,7 @@ def _stage_schema() -> pa.Schema:
 def _load_staged(
     store: DeltaStore, spec: TableSpec, stage: _Stage, *, source: str, metadata: pd.DataFrame | None,
     benchmark: str, stamp: datetime, budget: int, report: LoadReport, say: Progress,
-    on_group: GroupHook | None,
+    on_group: GroupHook | None, executor: Executor | None = None,
 ) -> None:
     """Steps 2-4 (the caller holds the writer lock)."""
     t = time.perf_counter()
@@ -279,9 +283,9 @@ def _load_staged(
     resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
     index_rows = store.read(spec.name, columns=["symbol", "datetime", "sector"], sort=False)
     stored_counts = _counts(index_rows)
-    stored_index = _last_per_symbol(index_rows)
+    stored_index = last_per_symbol(index_rows)
     del index_rows
-    compute = sorted(_compute_set(touched, resolved, stored_index, benchmark=benchmark))
+    compute = sorted(compute_set(touched, resolved, stored_index, benchmark=benchmark))
     in_store = sorted(set(compute) & set(stored_counts))
     last_bar = stored_index.set_index("symbol")["datetime"].reindex(in_store) if in_store else pd.Series(dtype=object)
     stored_meta = stored_metadata(store, spec, last_bar)
@@ -292,7 +296,7 @@ def _load_staged(
 
     sizes = {s: stored_counts.get(s, 0) + stage.counts.get(s, 0) for s in compute}
     spans = _run_groups(store, spec, stage, compute, meta, sizes, since=since, benchmark=benchmark, stamp=stamp,
-                        budget=budget, report=report, say=say, on_group=on_group)
+                        budget=budget, report=report, say=say, on_group=on_group, executor=executor)
     t = time.perf_counter()
     span = pd.concat(spans, ignore_index=True) if spans else pd.DataFrame({"symbol": [], "datetime": []})
     record_symbols(store, spec, span, resolved, master=master, now=stamp)
@@ -302,7 +306,7 @@ def _load_staged(
 def _run_groups(
     store: DeltaStore, spec: TableSpec, stage: _Stage, compute: list[str], meta: pd.DataFrame,
     sizes: dict[str, int], *, since: datetime | None, benchmark: str, stamp: datetime, budget: int,
-    report: LoadReport, say: Progress, on_group: GroupHook | None,
+    report: LoadReport, say: Progress, on_group: GroupHook | None, executor: Executor | None = None,
 ) -> list[pd.DataFrame]:
     """Steps 2 (sector aggregates) to 4 (the commit, then compaction) for the symbols `compute`;
     returns each computed symbol's first and last bar (for the symbol master)."""
@@ -315,31 +319,22 @@ def _run_groups(
     writer = _GroupWriter(store, spec, since=since)
     spans: list[pd.DataFrame] = []
     t_compute = t_write = 0.0
-    for g, members in enumerate(groups, start=1):
-        t = time.perf_counter()
-        wanted = sorted({*members, benchmark})
-        say(f"group {g}/{len(groups)}: computing {len(members)} symbols ({sum(sizes[s] for s in members):,} bars)")
-        history = store.read(spec.name, symbols=wanted, columns=_BAR_COLS, sort=False).to_pandas()
-        incoming = stage.read(wanted, _BAR_COLS).to_pandas()
-        bars = _combine(history, incoming) if not incoming.empty else history
-        del history, incoming
-        if bars.empty:
-            continue
-        own = bars[bars["symbol"].isin(members)]
-        spans.append(own.groupby("symbol", sort=False)["datetime"].agg(["min", "max"]).reset_index()
-                     .melt(id_vars="symbol", value_name="datetime")[["symbol", "datetime"]])
-        del own
-        rows = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp,
-                             metadata=meta[meta["symbol"].isin(wanted)], since=since)
-        del bars
-        if benchmark not in members:
-            rows = _without_symbol(rows, benchmark)
-        rows = _with_sector_rs(rows, sector_rs)
-        t_compute += time.perf_counter() - t
-        t = time.perf_counter()
-        writer.add(rows, members)
-        del rows
-        t_write += time.perf_counter() - t
+    tasks = [
+        GroupTask(root=store.root, storage_options=dict(store.storage_options or {}), table=spec.name,
+                  stage_files=list(stage.files), members=list(members), benchmark=benchmark, since=since,
+                  stamp=stamp, meta=meta[meta["symbol"].isin({*members, benchmark})],
+                  sector_rs={s: sector_rs[s] for s in members if s in sector_rs},
+                  stored_parts=frozenset(writer.stored_parts))
+        for members in groups
+    ]
+    for g, result in enumerate((executor or LocalExecutor()).map(run_group, tasks), start=1):
+        members = groups[g - 1]
+        say(f"group {g}/{len(groups)}: computed {len(members)} symbols ({sum(sizes[s] for s in members):,} bars)")
+        writer.merge(result)
+        if result.span is not None:
+            spans.append(result.span)
+        t_compute += result.seconds_compute
+        t_write += result.seconds_write
         if on_group is not None:
             on_group(g, len(groups))
     report.timings["compute"] = t_compute
@@ -471,12 +466,122 @@ def _with_sector_rs(rows: pa.Table, sector_rs: dict[str, np.ndarray]) -> pa.Tabl
     return rows.set_column(rows.schema.get_field_index("rs_sector_20"), "rs_sector_20", arr)
 
 
-class _GroupWriter:
-    """Step 3's writes and step 4's commit: files of changed rows per group, remove actions at the end.
+@dataclass(frozen=True)
+class GroupTask:
+    """Everything one group needs, picklable: a Dask worker reopens the table from `root` itself.
 
-    A partition with stored files gets, from each group writing into it, the complete new content of
-    that group's symbols there; at the commit its old files are retired, after the stored rows of the
-    symbols no group covered are copied into one more file."""
+    The driver holds the writer lock for the whole load, so the table a worker reads is the version the
+    driver planned on. `storage_options` carries the driver's object-store options (a local cluster's
+    workers inherit the environment, a remote cluster's need the same variables)."""
+
+    root: str
+    storage_options: dict[str, str]
+    table: str
+    stage_files: list[str]
+    members: list[str]
+    benchmark: str
+    since: datetime | None
+    stamp: datetime
+    meta: pd.DataFrame
+    sector_rs: dict[str, np.ndarray]
+    stored_parts: frozenset[str]
+
+
+@dataclass
+class GroupResult:
+    """What a group sends back to the driver: file actions and counts, never the rows themselves."""
+
+    adds: list[AddAction] = field(default_factory=list)
+    covered: dict[str, set[str]] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    span: pd.DataFrame | None = None
+    seconds_compute: float = 0.0
+    seconds_write: float = 0.0
+
+
+def run_group(task: GroupTask) -> GroupResult:
+    """One group: read its history and staged bars, compute the 97 fields, write the changed rows' files.
+
+    Runs in the driver (local executor) or on a Dask worker; the same code either way, so the results
+    are identical value for value. Writes only new data files: nothing is visible until the driver's
+    one commit."""
+    t = time.perf_counter()
+    store = DeltaStore(task.root, storage_options=task.storage_options or None)
+    spec = get_table(task.table)
+    stage = _Stage(root="", files=task.stage_files)
+    result = GroupResult()
+    wanted = sorted({*task.members, task.benchmark})
+    history = store.read(spec.name, symbols=wanted, columns=_BAR_COLS, sort=False).to_pandas()
+    incoming = stage.read(wanted, _BAR_COLS).to_pandas()
+    bars = combine_bars(history, incoming) if not incoming.empty else history
+    del history, incoming
+    if bars.empty:
+        return result
+    own = bars[bars["symbol"].isin(task.members)]
+    result.span = (own.groupby("symbol", sort=False)["datetime"].agg(["min", "max"]).reset_index()
+                   .melt(id_vars="symbol", value_name="datetime")[["symbol", "datetime"]])
+    del own
+    rows = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
+                         since=task.since)
+    del bars
+    if task.benchmark not in task.members:
+        rows = without_symbol(rows, task.benchmark)
+    rows = _with_sector_rs(rows, task.sector_rs)
+    result.seconds_compute = time.perf_counter() - t
+    t = time.perf_counter()
+    _write_group(store, spec, rows, task.members, since=task.since, stored_parts=task.stored_parts, result=result)
+    result.seconds_write = time.perf_counter() - t
+    return result
+
+
+def _write_group(store: DeltaStore, spec: TableSpec, rows: pa.Table, members: list[str], *,
+                 since: datetime | None, stored_parts: frozenset[str], result: GroupResult) -> None:
+    """Step 3 for one group: files of its changed rows; a partition with stored files gets the group's
+    complete new content there (the driver retires the old files at the commit)."""
+    rows = dedupe(conform_bars(rows, table=spec.name))
+    if since is not None and rows.num_rows:
+        recent = pc.greater_equal(rows.column("datetime"), pa.scalar(since, pa.timestamp("us", tz="UTC")))
+        result.unchanged += rows.num_rows - int(pc.sum(recent).as_py() or 0)
+        rows = rows.filter(recent)
+    if rows.num_rows == 0:
+        return
+    stored = stored_rows(store, spec, rows, since=since) if stored_parts else rows.schema.empty_table()
+    diff = diff_rows(rows, stored)
+    del stored
+    result.inserted += int(diff.new.size)
+    result.updated += int(diff.changed.size)
+    result.unchanged += int(diff.unchanged)
+    if diff.new.size == 0 and diff.changed.size == 0:
+        return
+    picks = np.sort(np.concatenate([diff.new, diff.changed]))
+    chosen = rows if len(picks) == rows.num_rows else rows.take(pa.array(picks))
+    out = with_partition(sort_rows(chosen), spec)
+    del rows, chosen
+    parts = set(pc.unique(out.column(PARTITION_COLUMN)).to_pylist())
+    result.touched |= parts
+    replaced = sorted(parts & stored_parts)
+    if replaced:
+        lo = partition_bounds(replaced[0], spec)[0]
+        hi = partition_bounds(replaced[-1], spec)[1]
+        old = store.read(spec.name, symbols=members, start=lo, end=hi, sort=False)
+        old = with_partition(old, spec)
+        old = old.filter(pc.is_in(old.column(PARTITION_COLUMN), value_set=pa.array(replaced, pa.string())))
+        if old.num_rows:
+            old = old.join(out.select(["symbol", "datetime"]), ["symbol", "datetime"], join_type="left anti")
+            out = pa.concat_tables([old.select(out.column_names).cast(out.schema), out])
+        del old
+        for p in replaced:
+            result.covered.setdefault(p, set()).update(members)
+    result.adds += write_files(sort_rows(out), table_root=store.table_root(spec.name), filesystem=store.filesystem,
+                               group_rows=row_group_rows(spec.partitioning))
+
+
+class _GroupWriter:
+    """Step 4: gathers the groups' file actions; at the commit, a partition with stored files has its old
+    files retired, after the stored rows of the symbols no group covered are copied into one more file."""
 
     def __init__(self, store: DeltaStore, spec: TableSpec, *, since: datetime | None) -> None:
         self.store, self.spec, self.since = store, spec, since
@@ -491,44 +596,14 @@ class _GroupWriter:
         self.adds += write_files(rows, table_root=self.store.table_root(self.spec.name),
                                  filesystem=self.store.filesystem, group_rows=row_group_rows(self.spec.partitioning))
 
-    def add(self, rows: pa.Table, members: list[str]) -> None:
-        spec = self.spec
-        rows = dedupe(conform_bars(rows, table=spec.name))
-        if self.since is not None and rows.num_rows:
-            recent = pc.greater_equal(rows.column("datetime"), pa.scalar(self.since, pa.timestamp("us", tz="UTC")))
-            self.unchanged += rows.num_rows - int(pc.sum(recent).as_py() or 0)
-            rows = rows.filter(recent)
-        if rows.num_rows == 0:
-            return
-        stored = _stored_rows(self.store, spec, rows, since=self.since) if self.stored_parts else \
-            rows.schema.empty_table()
-        diff = diff_rows(rows, stored)
-        del stored
-        self.inserted += int(diff.new.size)
-        self.updated += int(diff.changed.size)
-        self.unchanged += int(diff.unchanged)
-        if diff.new.size == 0 and diff.changed.size == 0:
-            return
-        picks = np.sort(np.concatenate([diff.new, diff.changed]))
-        chosen = rows if len(picks) == rows.num_rows else rows.take(pa.array(picks))
-        out = with_partition(sort_rows(chosen), spec)
-        del rows, chosen
-        parts = set(pc.unique(out.column(PARTITION_COLUMN)).to_pylist())
-        self.touched |= parts
-        replaced = sorted(parts & self.stored_parts)
-        if replaced:
-            lo = partition_bounds(replaced[0], spec)[0]
-            hi = partition_bounds(replaced[-1], spec)[1]
-            old = self.store.read(spec.name, symbols=members, start=lo, end=hi, sort=False)
-            old = with_partition(old, spec)
-            old = old.filter(pc.is_in(old.column(PARTITION_COLUMN), value_set=pa.array(replaced, pa.string())))
-            if old.num_rows:
-                old = old.join(out.select(["symbol", "datetime"]), ["symbol", "datetime"], join_type="left anti")
-                out = pa.concat_tables([old.select(out.column_names).cast(out.schema), out])
-            del old
-            for p in replaced:
-                self.covered.setdefault(p, set()).update(members)
-        self._write(sort_rows(out))
+    def merge(self, result: GroupResult) -> None:
+        self.adds += result.adds
+        for p, members in result.covered.items():
+            self.covered.setdefault(p, set()).update(members)
+        self.touched |= result.touched
+        self.inserted += result.inserted
+        self.updated += result.updated
+        self.unchanged += result.unchanged
 
     def commit(self) -> list[str]:
         """One commit of every group's files; returns the partitions written (none: no commit)."""
@@ -561,4 +636,4 @@ def iter_batches(frames: Iterable[pd.DataFrame]) -> Iterator[RawBatch]:
         yield RawBatch(bars=frame)
 
 
-__all__ = ["STAGING_DIR", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped"]
+__all__ = ["STAGING_DIR", "GroupResult", "GroupTask", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped", "run_group"]

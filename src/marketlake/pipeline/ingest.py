@@ -13,6 +13,7 @@ from datetime import datetime
 import pandas as pd
 
 from marketlake.pipeline.core import Progress, load_bars
+from marketlake.pipeline.executors import Executor
 from marketlake.pipeline.memory_budget import group_rows, parse_budget
 from marketlake.pipeline.report import LoadReport
 from marketlake.schema import TableSpec, get_table
@@ -35,12 +36,14 @@ def ingest_source(
     on_batch: BatchProgress | None = None,
     progress: Progress | None = None,
     memory_budget: int | str | None = None,
+    executor: Executor | None = None,
 ) -> list[LoadReport]:
     """Fetch every batch for each table, then load it in a single commit per table.
 
     The table's benchmark is fetched with an explicit symbol list, so the relative-performance fields
     of those symbols are never left NULL for want of it. `memory_budget` (bytes or `4G`; None: the
-    default, `memory_budget.default_budget()`) decides between one in-memory load and a grouped one.
+    default, `memory_budget.default_budget()`) decides between one in-memory load and a grouped one;
+    an `executor` other than the local one (a Dask cluster) always runs the grouped load on it.
     """
     limit = group_rows(parse_budget(memory_budget))
     reports = []
@@ -60,11 +63,12 @@ def ingest_source(
         from marketlake.pipeline.grouped import load_grouped, needs_groups
 
         moves = any(bool((b.bars["symbol"] == bench).any()) for b in buffered if "symbol" in b.bars)
-        if fetched > limit or (fetched and needs_groups(store, spec, fetched, moves_everyone=moves,
+        distributed = executor is not None and executor.name != "local"
+        if fetched > limit or (fetched and distributed) or (fetched and needs_groups(store, spec, fetched, moves_everyone=moves,
                                                        memory_budget=memory_budget)):
             stream = _counted(itertools.chain(buffered, batches), len(buffered), fetched, spec.name, on_batch)
             reports.append(load_grouped(store, spec, stream, source=source.name, benchmark=bench,
-                                        memory_budget=memory_budget, progress=progress))
+                                        memory_budget=memory_budget, progress=progress, executor=executor))
             continue
         bars = [b.bars for b in buffered]
         metas = [b.metadata for b in buffered if b.metadata is not None]

@@ -63,7 +63,7 @@ def write_bars(
         rows = rows.filter(recent)
     if rows.num_rows == 0:
         return WriteResult(0, 0, skipped, version)
-    stored = _stored_rows(store, spec, rows, since=compare_since)
+    stored = stored_rows(store, spec, rows, since=compare_since)
     diff = diff_rows(rows, stored)
     if diff.new.size == 0 and diff.changed.size == 0:
         return WriteResult(0, 0, skipped + diff.unchanged, version)
@@ -121,7 +121,7 @@ def _merge_partitions(
     return sort_rows(out)
 
 
-def _stored_rows(store: DeltaStore, spec: TableSpec, rows: pa.Table, *, since: datetime | None) -> pa.Table:
+def stored_rows(store: DeltaStore, spec: TableSpec, rows: pa.Table, *, since: datetime | None) -> pa.Table:
     """Stored rows that can share a key with `rows`: same symbols, within their datetime range."""
     lo = pc.min(rows.column("datetime")).as_py()
     hi = pc.max(rows.column("datetime")).as_py()
@@ -133,4 +133,4 @@ def _stored_rows(store: DeltaStore, spec: TableSpec, rows: pa.Table, *, since: d
     return store.read(spec.name, symbols=symbols, start=lo, end=hi, sort=False)  # diff_rows joins by key
 
 
-__all__ = ["WriteResult", "write_bars", "writer_properties"]
+__all__ = ["WriteResult", "stored_rows", "write_bars", "writer_properties"]
