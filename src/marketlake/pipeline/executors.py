@@ -104,6 +104,13 @@ class DaskExecutor:
             raise ExecutorError(f"could not reach the Dask scheduler at {where}: {exc}") from None
         return self._client
 
+    def warm_up(self) -> None:
+        """Import marketlake and load the compiled feature kernels on every worker now, not inside the first
+        group task (a new worker process pays a few seconds for it once)."""
+        from marketlake.features.warmup import warm_up
+
+        self._connect().run(warm_up)
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
         client = self._connect()
         pending: list[Any] = []
