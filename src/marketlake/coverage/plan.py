@@ -16,8 +16,20 @@ from marketlake.coverage.model import CoverageConfig, UniverseRule
 from marketlake.errors import ConfigError
 from marketlake.schema import TABLES, TableSpec
 
-VENDORS_BY_ASSET: dict[str, tuple[str, ...]] = {"stocks": ("twelvedata",), "crypto": ("twelvedata", "binance")}
-"""Which registered sources can serve which asset class (Binance lists no stocks)."""
+
+def vendors_serving(spec: TableSpec) -> list[str]:
+    """The registered vendors that can serve `spec` (each one's own `check_table` says: asset, timeframe)."""
+    from marketlake.sources import registry
+
+    found = []
+    for name in registry.vendors():
+        try:
+            registry.vendor(name).check_table(spec)
+        except ConfigError:
+            continue
+        found.append(name)
+    return found
+
 
 _UNITS = {"s": 1, "min": 60, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400, "mo": 30 * 86_400,
           "y": 365 * 86_400}
@@ -67,7 +79,7 @@ def resolve_section(name: str, section: CoverageConfig) -> CoveredTable:
     if name not in TABLES:
         raise ConfigError(f"{where}: unknown table; production tables are: {', '.join(TABLES)}")
     spec = TABLES[name]
-    allowed = VENDORS_BY_ASSET[spec.asset]
+    allowed = vendors_serving(spec)
     if section.source not in allowed:
         raise ConfigError(f"{where}: source {section.source!r} cannot serve {spec.asset}; use one of: "
                           f"{', '.join(allowed)}")
@@ -86,4 +98,4 @@ def resolve_section(name: str, section: CoverageConfig) -> CoveredTable:
     return CoveredTable(spec=spec, source=section.source, cadence=cadence, universe=section.universe, config=section)
 
 
-__all__ = ["VENDORS_BY_ASSET", "CoveredTable", "covered_tables", "parse_duration", "resolve_section"]
+__all__ = ["CoveredTable", "covered_tables", "parse_duration", "resolve_section", "vendors_serving"]

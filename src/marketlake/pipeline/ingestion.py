@@ -493,8 +493,15 @@ def plan_ingest(
     result.plan = FetchPlan(vendor.name, spec.name, len(wanted), *counts[:3], counts[3], len(result.not_found),
                             requests, cost, bars, tuple(notes), unit=vendor.cost_unit)
     result.up_to_date = counts[3]
+    # each symbol's action, first match wins like a real run's (`_resume`): a symbol short of its history
+    # that also has a new bar due is "extend" (the run updates it too)
+    kinds = {s: "window" for s in asked} if win.explicit else {
+        **{s: "update" for g in plan.incremental.values() for s in g},
+        **{s: "extend" for g in plan.backfill_older.values() for s in g},
+        **{s: "backfill" for s in plan.backfill_new}, **{s: "up_to_date" for s in plan.up_to_date}}
     for s in asked:
-        result.outcomes[s] = SymbolOutcome(s, "planned", status="planned")
+        result.outcomes[s] = SymbolOutcome(s, kinds.get(s, "up_to_date"), status="planned",
+                                           last_bar=_py(extents[s][1]) if s in extents else None)
     return result
 
 

@@ -69,7 +69,8 @@ class SymbolOutcome:
     """One symbol's part in a run.
 
     `action`: backfill, extend, update, window, up_to_date, skipped (inactive), resolve (not served).
-    `status`: ok, unknown (deactivated), failed (asked again next run), skipped, planned (dry run).
+    `status`: ok, unknown (deactivated), failed (asked again next run), skipped, planned (dry run: `action`
+    is what the run would do, `last_bar` what is stored).
     """
 
     symbol: str
@@ -77,6 +78,7 @@ class SymbolOutcome:
     status: str = "ok"
     bars: int = 0  # bars fetched (before validation)
     message: str | None = None
+    last_bar: datetime | None = None  # dry run: the newest stored bar (UTC), None when nothing is stored
 
 
 @dataclass

@@ -172,6 +172,9 @@ class Vendor:
     symbols_help: ClassVar[str] = "Comma-separated symbols."
     refetchable: ClassVar[bool] = True
     """`quality --fix` may re-fetch a gap from it (through `bar_source`)."""
+    sync_chunk: ClassVar[int] = 50
+    """Symbols per backfill action of `marketlake sync`: small enough that due updates get their turn between
+    chunks, large enough to fill the vendor's batches (e.g. TwelveData's 120 symbols per request)."""
 
     # -- configuration and tables ------------------------------------------------------------------
     def settings(self, config: MarketlakeConfig) -> Any:

@@ -34,16 +34,17 @@ from marketlake.config import MarketlakeConfig
 from marketlake.coverage.plan import CoveredTable, covered_tables, parse_duration
 from marketlake.coverage.universe import resolve_symbols
 from marketlake.errors import MarketlakeError
-from marketlake.pipeline.sync import ingest_adapter as adapter
+from marketlake.pipeline.ingestion import ingest
 from marketlake.pipeline.sync.clock import SyncClock, WallClock
 from marketlake.pipeline.sync.due import lag, last_complete_bar, next_bar_complete
+from marketlake.pipeline.sync.ingest_adapter import IngestSession, session
 from marketlake.pipeline.sync.notify import Notifier
 from marketlake.pipeline.sync.runs import ActionRecord, last_updates, record
+from marketlake.pipeline.window import IngestResult, Window
+from marketlake.sources import registry
 from marketlake.sources.redact import redact
 from marketlake.storage import DeltaStore
 
-BACKFILL_CHUNK = {"twelvedata": 120, "binance": 20}
-"""Symbols per backfill action: small enough that due updates get their turn between chunks."""
 RETRY_GAP = timedelta(minutes=5)
 """After an update, the same table is not asked again before this (or its bar interval, if shorter)."""
 BACKOFF_BASE_S = 30.0
@@ -132,8 +133,14 @@ class Syncer:
         self._empty_rules: set[str] = set()
 
     # -- planning ----------------------------------------------------------------------------
-    def _window(self, c: CoveredTable) -> adapter.Window:
-        return adapter.Window(history_days=c.spec.history_days, now=self.clock.now)
+    @staticmethod
+    def _window(c: CoveredTable) -> Window:
+        return Window.up_to_date(history_days=c.spec.history_days)
+
+    def _dry_run(self, c: CoveredTable, symbols: list[str]) -> IngestResult:
+        """What `ingest` would do now for `symbols` of `c` (stored state only: no client, no request)."""
+        return ingest(self.store, c.source, c.name, symbols, window=self._window(c), config=self.config,
+                      dry_run=True, now=self.clock.now)
 
     def plan(self, only: set[str] | None = None) -> tuple[list[Action], list[Action]]:
         """(updates, backfills) due now, in serving order. Reads the warehouse only."""
@@ -150,22 +157,21 @@ class Syncer:
                 continue
             if now < self.retry_at.get(c.name, now):
                 continue  # a recent failure or update: backoff / retry gap
-            dry = adapter.ingest(self.store, c.source, c.name, symbols, window=self._window(c),
-                                 config=self.config, dry_run=True)
+            dry = self._dry_run(c, symbols)
             self._check_stale(c, dry, now)
             cadence_ok = c.cadence <= c.spec.bar_interval or \
                 now >= self.last_update.get(c.name, datetime.min.replace(tzinfo=UTC)) + c.cadence
-            due = [s for s in dry.symbols("update")
+            due = [s for s in _planned(dry, "update")
                    if cadence_ok and (o := dry.outcomes[s]).last_bar is not None
                    and next_bar_complete(c.spec, o.last_bar) <= now]
             if due:
                 updates.append(Action(c, "update", due))
-            todo = dry.symbols("backfill", "extend")
-            chunk = BACKFILL_CHUNK.get(c.source, 50)
+            todo = _planned(dry, "backfill", "extend")
+            chunk = registry.vendor(c.source).sync_chunk
             backfills += [Action(c, "backfill", todo[i:i + chunk]) for i in range(0, len(todo), chunk)]
         return updates, backfills
 
-    def _check_stale(self, c: CoveredTable, dry: adapter.IngestResult, now: datetime) -> None:
+    def _check_stale(self, c: CoveredTable, dry: IngestResult, now: datetime) -> None:
         limit = parse_duration(self.config.sync.stale_after, what="[sync] stale_after") \
             if self.config.sync.stale_after else 3 * c.cadence
         lags = [lag(c.spec, o.last_bar, now) for o in dry.outcomes.values() if o.last_bar is not None]
@@ -186,7 +192,7 @@ class Syncer:
         result = PassResult()
         started = self.clock.now()
         only: set[str] | None = None
-        with adapter.session(self.config, self.store) as sess:
+        with session(self.config, self.store) as sess:
             for _round in range(3):
                 updates, backfills = self.plan(only=only)
                 self._execute(updates, backfills, sess, run_id, result, backfill_until=backfill_until)
@@ -203,7 +209,7 @@ class Syncer:
             self.log.emit("none", "nothing due: no request sent", run_id=run_id, status="ok")
         return result
 
-    def _execute(self, updates: list[Action], backfills: list[Action], sess: adapter.IngestSession, run_id: str,
+    def _execute(self, updates: list[Action], backfills: list[Action], sess: IngestSession, run_id: str,
                  result: PassResult, *, backfill_until: datetime | None) -> None:
         backfilled = 0
         for action in updates + backfills:
@@ -223,13 +229,13 @@ class Syncer:
                     result.stopped = True
                     return
 
-    def _affordable(self, action: Action, sess: adapter.IngestSession, result: PassResult) -> list[str]:
+    def _affordable(self, action: Action, sess: IngestSession, result: PassResult) -> list[str]:
         """The part of `action` today's credits pay for (the rest is reported as deferred)."""
         left = sess.day_left(action.covered.source)
         if left is None:
             return action.symbols
-        est = adapter.ingest(self.store, action.covered.source, action.covered.name, action.symbols,
-                             window=self._window(action.covered), config=self.config, dry_run=True).credits
+        plan = self._dry_run(action.covered, action.symbols).plan
+        est = plan.credits if plan is not None else 0
         if est <= left:
             return action.symbols
         per_symbol = max(est / max(len(action.symbols), 1), 1e-9)
@@ -242,7 +248,7 @@ class Syncer:
                       needed=d.needed, left=d.left, allowed_at=d.allowed_at.isoformat())
         return action.symbols[:fit]
 
-    def _run_action(self, action: Action, sess: adapter.IngestSession, run_id: str,
+    def _run_action(self, action: Action, sess: IngestSession, run_id: str,
                     result: PassResult) -> ActionRecord | None:
         c = action.covered
         symbols = self._affordable(action, sess, result)
@@ -256,9 +262,9 @@ class Syncer:
 
         status, message, res = "ok", None, None
         try:
-            res = adapter.ingest(self.store, c.source, c.name, symbols, window=self._window(c), config=self.config,
-                                 progress=progress)
-            failed = res.symbols("failed")
+            res = sess.ingest(c.source, c.name, symbols, window=self._window(c), now=self.clock.now,
+                              progress=progress)
+            failed = list(res.failed)
             if failed:
                 status, message = "failed", f"{len(failed)} symbols failed (asked again next time): " + \
                     "; ".join(f"{s}: {res.errors.get(s, '')}" for s in failed[:3])
@@ -281,7 +287,7 @@ class Syncer:
                 gap = min(RETRY_GAP, c.spec.bar_interval, c.cadence)  # counted from when the bars were asked
                 self.retry_at[c.name] = max(self.retry_at.get(c.name, started), started + gap)
         rec = ActionRecord(run_id, self.mode, c.name, c.source, action.kind, started, now, symbols=len(symbols),
-                           rows=res.rows if res else 0, credits=res.credits if res else 0,
+                           rows=res.rows_changed if res else 0, credits=res.credits if res else 0,
                            requests=res.requests if res else 0, status=status, message=message)
         text = (f"{action.kind} {c.name} ({c.source}): {len(symbols)} symbols, {rec.rows:,} rows, "
                 f"{rec.credits} credits in {rec.requests} requests, {status}"
@@ -329,6 +335,11 @@ class Syncer:
         return 0
 
 
+def _planned(dry: IngestResult, *actions: str) -> list[str]:
+    """The symbols a dry run would serve with one of `actions` (backfill, extend, update), in order."""
+    return [s for s, o in dry.outcomes.items() if o.status == "planned" and o.action in actions]
+
+
 def run_stoppable(work: Callable[[], int], stop: threading.Event, *, grace_s: float = 3.0) -> int:
     """Run `work` in a worker thread; SIGTERM/SIGINT set `stop`, and `grace_s` later the process exits 0.
 
@@ -337,7 +348,7 @@ def run_stoppable(work: Callable[[], int], stop: threading.Event, *, grace_s: fl
     waits, so a stop is noticed at once; the work sees `stop` at its next progress callback (after a
     commit) or between actions. Why the hard exit is safe: every commit is atomic (the table is either
     as it was or has the whole commit) and every ingest is crash-safe by construction (see
-    pipeline.vendor_ingest), so an action stuck on a slow vendor may be abandoned like a `kill -9`
+    pipeline.ingestion), so an action stuck on a slow vendor may be abandoned like a `kill -9`
     without losing or duplicating a bar.
     """
     import signal

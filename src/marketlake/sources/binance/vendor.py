@@ -109,6 +109,7 @@ class BinanceVendor(Vendor):
         "BTC/USD both become BTC/USD, like TwelveData's crypto symbols.")
     symbols_help: ClassVar[str] = "Comma-separated pairs: BTC/USD,ETH/BTC or BTCUSDT."
     refetchable: ClassVar[bool] = False  # gaps were never re-fetched from Binance (its names may differ)
+    sync_chunk: ClassVar[int] = 20  # one pair per request: a short chunk lets updates in between
 
     def check_table(self, table: TableSpec) -> None:
         from marketlake.errors import ConfigError

@@ -114,6 +114,7 @@ class TwelveDataVendor(Vendor):
     cli_options: ClassVar[tuple[CliOption, ...]] = (
         CliOption("plan", "--plan", str, None, "basic, grow, pro, ultra, custom (default: config)."),)
     help: ClassVar[str] = "Backfill each symbol to the table's history target, then update from the last stored bar."
+    sync_chunk: ClassVar[int] = MAX_BATCH  # one full batch request per backfill page
 
     def limits(self, config: MarketlakeConfig, options: Mapping[str, Any]) -> PlanLimits:
         td: TwelveDataConfig = self.settings(config)
