@@ -113,8 +113,8 @@ def test_aggregates_match_independent_counts(demo: DeltaStore) -> None:
 
 def test_report_command(demo: DeltaStore, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    done = CliRunner().invoke(app, ["report", "-w", demo.root, "--out", str(out), "--symbol", "AAPL",
-                                    "--symbol", "stocks_hourly_clean:SPY", "--now", NOW.isoformat()])
+    done = CliRunner().invoke(app, ["report", "-w", demo.root, "--out", str(out), "--symbols", "AAPL",
+                                    "-s", "stocks_hourly_clean:SPY", "--now", NOW.isoformat()])
     assert done.exit_code == 0, done.output
     text = out.read_text()
     assert 'id="chart-candles-stocks_daily_clean-AAPL"' in text and 'id="chart-candles-stocks_hourly_clean-SPY"' in text

@@ -29,9 +29,9 @@ def _pairs(values: list[str] | None) -> list[tuple[str, str]] | None:
 def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
-    symbol: Annotated[list[str] | None, typer.Option(
-        "--symbol", "-s", help="Candlestick chart of this symbol (repeatable; `table:SYMBOL` for another table). "
-                               "Default: each daily table's benchmark.")] = None,
+    symbols: Annotated[list[str] | None, typer.Option(
+        "--symbols", "-s", help="Candlestick charts of these symbols (A,B or repeated; `table:SYMBOL` for another "
+                                "table). Default: each daily table's benchmark.")] = None,
     max_symbols: Annotated[int, typer.Option("--max-symbols", help="Most symbols per coverage heatmap.")] = 40,
     now: Annotated[str | None, typer.Option("--now", hidden=True, help="Judge freshness at this instant.")] = None,
 ) -> None:
@@ -58,7 +58,7 @@ def report(
                        credits_per_day=td.credits_per_day if custom else None)
     targets, covered = coverage_plan(cfg)
     info = build_report(store, out, now=parse_when(now), targets=targets, covered=covered, budgets=plan_budgets(cfg),
-                        plan=plan, candles=_pairs(symbol), max_symbols=max_symbols)
+                        plan=plan, candles=_pairs([s for part in (symbols or []) for s in part.split(",") if s.strip()] or None), max_symbols=max_symbols)
     console(stderr=True).print(f"report written to {info.path}: {len(info.charts)} charts, "
                                f"{info.bytes / 1e6:.1f} MB, {info.seconds:.1f} s")
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console, parse_when
 from marketlake.cli.options import current
+from marketlake.cli.output import Format, FormatOption, OutputOption, emit, records_to_table
 from marketlake.errors import StorageError
 
 
@@ -46,6 +47,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object: tables and credits.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a covered table is stale (for monitoring).")] = False,
     now: Annotated[str | None, typer.Option("--now", hidden=True, help="Judge at this instant (ISO, UTC).")] = None,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
 ) -> None:
     """Per table: tier target vs covered symbols, last vs expected bar (by calendar), lag, backlog; credits today."""
     from marketlake.config import load_config
@@ -60,8 +63,10 @@ def status(
     targets, covered = coverage_plan(cfg)
     report = warehouse_status(store, now=parse_when(now), targets=targets, covered=covered, tables=table,
                               budgets=plan_budgets(cfg))
-    if as_json:
+    if as_json or (fmt is Format.json and output is None):
         typer.echo(json.dumps(report.as_dict(), indent=1))
+    elif fmt is not Format.table or output is not None:  # rows: one per table
+        emit(records_to_table(list(report.as_dict()["tables"])), fmt=fmt, output=output)
     else:
         out = console()
         grid = Table(title=f"marketlake status at {report.now:%Y-%m-%d %H:%M} UTC")

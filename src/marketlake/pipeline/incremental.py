@@ -223,7 +223,8 @@ def load_appended(
     report.symbols_computed = len(touched)
 
     t = time.perf_counter()
-    say(f"appending: {len(continued)} symbols continued from state, {len(fresh)} from their first bar")
+    say(f"computing 97 fields for {len(touched)} symbols ({len(incoming):,} new bars): {len(continued)} continued "
+        f"from stored state, {len(fresh)} from their first bar")
     states = all_states.filter(pc.and_(pc.equal(all_states["table"], spec.name),
                                        pc.is_in(all_states["symbol"], pa.array(continued, pa.string()))))
     states = states.filter(pc.equal(states["engine"], fstate.fingerprint()))
