@@ -107,16 +107,25 @@ def settings_scope() -> Iterator[None]:
         _SETTINGS.update(saved)
 
 
+def env_seconds(name: str, *, positive: bool = False, error: type[Exception] = ConfigError) -> float | None:
+    """A number of seconds from environment variable `name` (None when unset or empty), checked:
+    >= 0, or > 0 with `positive`; a bad value raises `error` naming the variable."""
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise error(f"{name}={text!r} is not a number of seconds") from None
+    if value < 0 or (positive and value == 0):
+        raise error(f"{name} must be {'>' if positive else '>='} 0 seconds, got {text!r}")
+    return value
+
+
 def default_wait() -> float:
     """Seconds a writer waits for the lock: `MARKETLAKE_LOCK_WAIT`, the configured value, or 600."""
-    text = os.environ.get(ENV_WAIT)
-    if text:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(f"{ENV_WAIT}={text!r} is not a number of seconds") from None
-        if value < 0:
-            raise ConfigError(f"{ENV_WAIT} must be >= 0 seconds, got {text!r}")
+    value = env_seconds(ENV_WAIT)
+    if value is not None:
         return value
     configured = _SETTINGS["wait"]
     return float(configured) if isinstance(configured, float) else DEFAULT_WAIT_S

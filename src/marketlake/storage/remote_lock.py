@@ -52,14 +52,8 @@ log = logging.getLogger("marketlake.storage")
 
 
 def lease_seconds() -> float:
-    text = os.environ.get(ENV_LEASE)
-    if text:
-        try:
-            value = float(text)
-        except ValueError:
-            raise StorageError(f"{ENV_LEASE}={text!r} is not a number of seconds") from None
-        if value <= 0:
-            raise StorageError(f"{ENV_LEASE} must be > 0 seconds, got {text!r}")
+    value = _local.env_seconds(ENV_LEASE, positive=True, error=StorageError)
+    if value is not None:
         return value
     return DEFAULT_LEASE_S
 
