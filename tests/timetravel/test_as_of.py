@@ -88,3 +88,22 @@ def test_janitor_plan_names_the_time_travel_a_vacuum_would_end(history) -> None:
     newest_cut = wh.store.version(TABLE) - 1
     assert f"time travel (as_of) will reach back to version {newest_cut + 1} only" in vacuum[0].reason
     assert f"version {newest_cut} (" in vacuum[0].reason
+
+
+def test_past_versions_carry_their_own_commit_times(history) -> None:
+    """delta-rs numbers the history of a table loaded at an old version from that version down while
+    listing the latest log's commits: the restore preview and the janitor's horizon must still name
+    when the old version was committed (the instants taken right after each load bound it)."""
+    from marketlake.storage.versioned import plan_restore, version_info
+
+    wh, versions, instants, _snapshots = history
+    for i, version in enumerate(versions[:-1]):
+        got = version_info(wh.store, TABLE, version=version).timestamp
+        assert (instants[i - 1] if i else datetime.min.replace(tzinfo=UTC)) < got <= instants[i], (version, got)
+    plan = plan_restore(wh.store, TABLE, versions[0])
+    assert plan.target.timestamp <= instants[0] < plan.current.timestamp
+    assert f"{plan.target.timestamp:%Y-%m-%d %H:%M:%S}Z" in plan.describe()
+    wh.store.optimize(TABLE)  # the janitor's horizon names the last version a vacuum cuts, with its own time
+    (vacuum,) = [p for p in janitor_plan(wh.store, vacuum_hours=0) if p.name == TABLE and p.action == "vacuum"]
+    cut = version_info(wh.store, TABLE, version=versions[-1]).timestamp
+    assert cut <= instants[-1] and f"version {versions[-1]} ({cut:%Y-%m-%d %H:%M}Z)" in vacuum.reason

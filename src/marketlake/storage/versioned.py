@@ -60,19 +60,33 @@ def _open(store: DeltaStore, table: str, version: int | None, timestamp: Bound) 
     return dt
 
 
-def commit_time(dt: DeltaTable) -> datetime:
-    """When the loaded version was committed (from its commit info)."""
+def commit_time(dt: DeltaTable, latest: DeltaTable | None = None) -> datetime:
+    """When the loaded version of `dt` was committed (from its commit info).
+
+    delta-rs 1.x lists the latest log's commits in `history()` but numbers them down from the version the
+    table is loaded at, so the history of an old version is read from `latest` (the same table at its
+    newest version), whose numbering is right; without it `dt` must be loaded at the newest version.
+    """
     v = int(dt.version())
-    for entry in dt.history():
+    source = latest if latest is not None else dt
+    newest = int(source.version())
+    for entry in source.history(limit=max(1, newest - v + 1)):
         if int(entry.get("version", -1)) == v and entry.get("timestamp") is not None:
             return datetime.fromtimestamp(int(entry["timestamp"]) / 1000, tz=UTC)
     return datetime.fromtimestamp(0, tz=UTC)
 
 
+def _info(store: DeltaStore, table: str, dt: DeltaTable) -> VersionInfo:
+    """`dt`'s version and its commit time (read from the newest log when `dt` is an old version)."""
+    latest = None
+    if int(dt.version()) != store.version(table):
+        latest = DeltaTable(store.path(table), storage_options=store.storage_options)
+    return VersionInfo(table, int(dt.version()), commit_time(dt, latest))
+
+
 def version_info(store: DeltaStore, table: str, *, version: int | None = None, timestamp: Bound = None) -> VersionInfo:
     """The version a read would use (latest by default) and its commit time."""
-    dt = _open(store, table, version, timestamp)
-    return VersionInfo(table, int(dt.version()), commit_time(dt))
+    return _info(store, table, _open(store, table, version, timestamp))
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -104,7 +118,7 @@ def read_at(
     `sort=False` keeps storage order (for callers that order the rows themselves: saves a full copy)."""
     spec = get_table(table)
     dt = _open(store, table, version, timestamp)
-    info = VersionInfo(table, int(dt.version()), commit_time(dt))
+    info = _info(store, table, dt)
     schema = bar_schema()
     cols = list(columns) if columns else list(schema.names)
     unknown = [c for c in cols if c not in schema.names]
@@ -156,7 +170,7 @@ def files_at(store: DeltaStore, table: str, *, version: int | None = None,
         StorageError: the version cannot be loaded, or its files were vacuumed.
     """
     dt = _open(store, table, version, timestamp)
-    info = VersionInfo(table, int(dt.version()), commit_time(dt))
+    info = _info(store, table, dt)
     paths = [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
     root = store.table_root(table)
     gone = _missing(store, root, paths)
@@ -186,7 +200,7 @@ def as_of_horizon(store: DeltaStore, table: str, deleted: list[str] | set[str], 
             return None  # the log no longer reaches further back
         files = set(pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist())
         if files & gone:
-            return VersionInfo(table, version, commit_time(dt))
+            return _info(store, table, dt)
     return None
 
 
@@ -230,7 +244,7 @@ def plan_restore(store: DeltaStore, table: str, version: int) -> RestorePlan:
                            f"restore a later version", table=table)
     undone = tuple(str(h.get("operation", "?")) for h in now.history() if int(h.get("version", -1)) > version)
     return RestorePlan(table, VersionInfo(table, int(now.version()), commit_time(now)),
-                       VersionInfo(table, int(then.version()), commit_time(then)), _rows(now), _rows(then), undone)
+                       VersionInfo(table, int(then.version()), commit_time(then, now)), _rows(now), _rows(then), undone)
 
 
 def restore(store: DeltaStore, table: str, version: int) -> RestorePlan:
