@@ -276,13 +276,16 @@ class Warehouse:
 
     def _sql_as_of(self, query: str, as_of: int | str | date | datetime) -> pa.Table:
         """The query on a fresh connection whose views show each table as it was at `as_of`."""
+        from marketlake.actions.sql import create_adjusted_views, needed_tables
         from marketlake.storage.versioned import files_at
 
         con = _new_connection()
         try:
             text = query.lower()
-            for name in self.store.table_names():
-                if name.lower() not in text:
+            extra = needed_tables(text)  # <table>_raw / _total_return: over corporate_actions as it was then
+            names = self.store.table_names()
+            for name in names:
+                if name.lower() not in text and name not in extra:
                     continue
                 try:
                     version, when = (as_of, None) if isinstance(as_of, int) else (None, as_of)
@@ -292,6 +295,7 @@ class Warehouse:
                         raise
                     files = []  # the table did not exist yet at that instant: an empty view
                 self._create_view(con, name, files=files)
+            create_adjusted_views(con, text, set(names))
             relation = con.sql(query)
             return relation.to_arrow_table() if relation is not None else pa.table({})
         except duckdb.Error as exc:

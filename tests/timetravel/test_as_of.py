@@ -107,3 +107,23 @@ def test_past_versions_carry_their_own_commit_times(history) -> None:
     (vacuum,) = [p for p in janitor_plan(wh.store, vacuum_hours=0) if p.name == TABLE and p.action == "vacuum"]
     cut = version_info(wh.store, TABLE, version=versions[-1]).timestamp
     assert cut <= instants[-1] and f"version {versions[-1]} ({cut:%Y-%m-%d %H:%M}Z)" in vacuum.reason
+
+
+def test_sql_as_of_offers_the_adjusted_views_with_the_actions_known_then(history) -> None:
+    """`<table>_raw` under --as-of: the bars and corporate_actions both as they were at that instant."""
+    from marketlake.actions import Action, record
+
+    wh, _versions, instants, snapshots = history
+    symbol = str(snapshots[-1]["symbol"].iloc[0])
+    record(wh.store, [Action(symbol=symbol, kind="split", date=datetime(2024, 7, 1).date(), from_factor=1,
+                             to_factor=2)])
+    query = f"SELECT datetime, close FROM stocks_daily_clean_raw WHERE symbol = '{symbol}' ORDER BY datetime"
+    now = wh.sql(query, as_of=datetime.now(UTC))
+    want = wh.read(TABLE, symbol, columns=["close"], adjust="none")
+    assert len(now) == len(want) > 100
+    pd.testing.assert_series_equal(now["close"], want["close"], check_exact=False, rtol=1e-12)
+    before = wh.sql(query, as_of=instants[-1])  # no action recorded then: as traded = as stored then
+    pd.testing.assert_series_equal(before["close"], snapshots[-1][snapshots[-1]["symbol"] == symbol]["close"]
+                                   .reset_index(drop=True), check_exact=False, rtol=1e-12)
+    assert (before["close"].iloc[0] / now["close"].iloc[0]) == pytest.approx(1.0)  # both as traded
+    assert wh.read(TABLE, symbol, columns=["close"])["close"].iloc[0] == pytest.approx(now["close"].iloc[0] / 2)
