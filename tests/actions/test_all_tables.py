@@ -122,3 +122,25 @@ def test_kill_between_table_commits_then_rerun_finishes_without_double_rescale(
     after = DeltaStore(root)
     assert {t: after.version(t) for t in TABLES} == {t: v + 1 for t, v in before.items()}
     _check(root, minute)
+
+
+def test_rename_moves_the_history_in_every_table(spy_tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    """A rename continues the 1-minute, hourly and daily history under the new symbol (one commit each)."""
+    root = tmp_path / "wh"
+    wh = _build(root, spy_tables["stocks_1min_clean"].assign(symbol="OLDX"))
+    old = {t: wh.read(t, "OLDX", columns=["close", "volume", "return_1"]) for t in TABLES}
+    store = DeltaStore(root)
+    before = {t: store.version(t) for t in TABLES}
+    path = tmp_path / "r.csv"
+    path.write_text("symbol,kind,date,from_factor,to_factor,amount,currency,new_symbol\nOLDX,rename,2020-12-17,,,,,NEWX\n")
+    cli("actions", "load", str(path), "-w", str(root))
+    after = DeltaStore(root)
+    assert {t: after.version(t) for t in TABLES} == {t: v + 1 for t, v in before.items()}
+    for t in TABLES:
+        got = wh.read(t, columns=["close", "volume", "return_1"])
+        assert set(got["symbol"]) == {"NEWX"} and len(got) == len(old[t]) > 0, t
+        for c in ("close", "volume", "return_1"):
+            np.testing.assert_allclose(got[c], old[t][c], rtol=1e-12, equal_nan=True, err_msg=f"{t}.{c}")
+    master = after.read_support("symbols").to_pandas().set_index("symbol")
+    assert not master.loc["OLDX", "active"] and master.loc["NEWX", "active"]
+    assert all(pd.notna(master.loc["NEWX", f"first_bar_{t}"]) for t in TABLES)
