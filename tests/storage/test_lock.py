@@ -76,8 +76,12 @@ def test_wait_names_the_holder_then_refuses(tmp_path: Path, monkeypatch: pytest.
     ["janitor", "apply", "--yes"],
     ["retention", "--apply"],
     ["ingest", "twelvedata", "-t", "stocks_daily_clean", "-s", "AAPL"],
+    ["ingest", "csv", "{csv}", "-t", "stocks_daily_clean"],  # waited forever in silence before
 ])
 def test_cli_commands_wait_the_same_then_say_who_holds_it(tmp_path: Path, argv: list[str]) -> None:
+    bars = tmp_path.parent / f"{tmp_path.name}-bars.csv"  # outside the warehouse folder
+    bars.write_text("symbol,datetime,open,high,low,close,volume\nAAA,2024-07-01,10,11,9,10.5,100\n")
+    argv = [str(bars) if a == "{csv}" else a for a in argv]
     child = _holder(tmp_path)
     try:
         t0 = time.monotonic()

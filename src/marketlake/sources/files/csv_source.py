@@ -89,9 +89,8 @@ class _CheckedText(io.TextIOBase):
         try:
             with open(path, "rb") as fh:
                 head = fh.read(2)
-            self._raw: IO[bytes] = (
-                cast(IO[bytes], gzip.open(path, "rb")) if head == b"\x1f\x8b" else open(path, "rb")
-            )
+            self._gzip = head == b"\x1f\x8b"
+            self._raw: IO[bytes] = cast(IO[bytes], gzip.open(path, "rb")) if self._gzip else open(path, "rb")
         except OSError as exc:
             raise self._error(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -101,6 +100,7 @@ class _CheckedText(io.TextIOBase):
         self._line_commas = 0  # commas of the current line so far (for the column of an error)
         self._eof = False
         self._header = b""  # the first line, once seen (names the column of an error in any line)
+        self._gzip_fault: Exception | None = None  # raised once the data decompressed before it is checked
 
     def _error(self, message: str, line: int | None = None, column: str | None = None) -> ParseError:
         return ParseError(message, path=str(self.path), line=line, column=column, source="csv")
@@ -163,7 +163,7 @@ class _CheckedText(io.TextIOBase):
         if self._eof:
             return False
         try:
-            block = self._raw.read(self._block)
+            block = self._read_block()
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             what = "truncated" if isinstance(exc, EOFError) else "corrupt"
             raise self._error(f"{what} gzip file ({exc}); the data after line {self._lines_before} is "
@@ -175,6 +175,31 @@ class _CheckedText(io.TextIOBase):
             self._eof = True
         self._check(block)
         return not self._eof
+
+    def _read_block(self) -> bytes:
+        """Up to one block of bytes. A gzip stream is read piece by piece (`read1`): `read(n)` drops
+        what it decompressed before a truncation or a corrupt member, so the error named the line
+        where the block began (a truncated 1 MiB file: "line 1", as if it were empty) instead of the
+        last complete line. The fault is kept and raised by the next call, after that data."""
+        if not self._gzip:
+            return self._raw.read(self._block)
+        if self._gzip_fault is not None:
+            raise self._gzip_fault
+        parts: list[bytes] = []
+        got = 0
+        while got < self._block:
+            try:
+                piece = cast(gzip.GzipFile, self._raw).read1(self._block - got)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                if not parts:
+                    raise
+                self._gzip_fault = exc
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
 
     def readable(self) -> bool:
         return True
