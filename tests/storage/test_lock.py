@@ -57,7 +57,7 @@ def test_wait_names_the_holder_then_refuses(tmp_path: Path, monkeypatch: pytest.
         with pytest.raises(WarehouseLocked, match="locked by another writer") as err:
             with writer_lock(tmp_path, wait=0.6, on_wait=notes.append):
                 pass
-        assert 0.6 <= time.monotonic() - t0 < 5
+        assert 0.6 <= time.monotonic() - t0 < 60  # waited its wait, then refused (upper bound: no hang, not a timing)
         assert f"pid {child.pid}" in str(err.value) and "holder-marker" in str(err.value)
         assert ENV_WAIT in str(err.value)
         assert notes and f"pid {child.pid}" in notes[0] and "since" in notes[0]
@@ -66,7 +66,7 @@ def test_wait_names_the_holder_then_refuses(tmp_path: Path, monkeypatch: pytest.
         with pytest.raises(WarehouseLocked):
             with DeltaStore(tmp_path).writer_lock():
                 pass
-        assert 0.3 <= time.monotonic() - t0 < 3
+        assert 0.3 <= time.monotonic() - t0 < 60
     finally:
         child.kill()
         child.wait()
