@@ -80,6 +80,35 @@ def test_restore_previews_then_brings_the_table_back(history) -> None:
     pd.testing.assert_frame_equal(wh.read(TABLE, columns=["close", "rsi_14"]), snapshots[2])
 
 
+def _master_spans(wh: Warehouse) -> pd.DataFrame:
+    master = wh.store.read_support("symbols").to_pandas().set_index("symbol").sort_index()
+    return master[[f"first_bar_{TABLE}", f"last_bar_{TABLE}"]]
+
+
+def _table_spans(wh: Warehouse) -> pd.DataFrame:  # the oracle: straight from the bars
+    bars = wh.read(TABLE, columns=["datetime"])
+    spans = bars.groupby("symbol")["datetime"].agg(["min", "max"]).sort_index()
+    return spans.set_axis([f"first_bar_{TABLE}", f"last_bar_{TABLE}"], axis=1)
+
+
+def test_restore_takes_the_symbol_masters_last_bars_back_too(history) -> None:
+    """Loads only move the master's last bars forward: after a restore they must name bars that exist."""
+    wh, versions, _instants, _snapshots = history
+    assert _master_spans(wh)[f"last_bar_{TABLE}"].min() >= pd.Timestamp("2024-12-01", tz="UTC")
+    done = runner.invoke(app, ["restore", TABLE, "--version", str(versions[0]), "-w", wh.store.root, "--yes"])
+    assert done.exit_code == 0, done.output
+    assert "symbol master" in done.output
+    expected = _table_spans(wh)
+    assert expected[f"last_bar_{TABLE}"].max() < pd.Timestamp("2024-07-01", tz="UTC")
+    got = _master_spans(wh).loc[expected.index]
+    pd.testing.assert_frame_equal(got.apply(pd.to_datetime, utc=True), expected.apply(pd.to_datetime, utc=True),
+                                  check_dtype=False, check_freq=False)
+    again = wh.store.version("symbols")  # a second resync has nothing to change
+    from marketlake.pipeline.symbol_master import resync_spans
+    assert resync_spans(wh.store, get_table(TABLE), now=datetime.now(UTC)) == 0
+    assert wh.store.version("symbols") == again
+
+
 def test_janitor_plan_names_the_time_travel_a_vacuum_would_end(history) -> None:
     wh, versions, _instants, _snapshots = history
     wh.store.optimize(TABLE)  # rewrites every file: the older versions' files are now unreferenced

@@ -37,7 +37,22 @@ def restore(
     with current().reporter().task(f"restore {table}", unit="tables") as task:
         task.stage(f"back to version {version}")
         done = do_restore(store, table, version)
-    out.print(f"restored: {done.describe()}; now version {store.version(table)}")
+        spans = _resync_master(store, table)
+    note = f"; symbol master: {spans} symbols' first/last bars follow it" if spans else ""
+    out.print(f"restored: {done.describe()}; now version {store.version(table)}{note}")
+
+
+def _resync_master(store: object, table: str) -> int:
+    """A production table went back in time: its first/last bars in the symbol master follow."""
+    from datetime import UTC, datetime
+
+    from marketlake.pipeline.symbol_master import resync_spans
+    from marketlake.schema import TABLES
+    from marketlake.storage import DeltaStore
+
+    if table not in TABLES or not isinstance(store, DeltaStore):
+        return 0
+    return resync_spans(store, TABLES[table], now=datetime.now(UTC))
 
 
 def register(app: typer.Typer) -> None:

@@ -27,7 +27,8 @@ import pyarrow as pa
 
 from marketlake.errors import ConfigError
 from marketlake.janitor.audit import AuditEntry, audit
-from marketlake.schema import SUPPORT_SCHEMAS
+from marketlake.pipeline.symbol_master import resync_spans
+from marketlake.schema import SUPPORT_SCHEMAS, TABLES
 from marketlake.storage import DeltaStore, integrity
 from marketlake.storage import maintenance as mt
 from marketlake.storage.versioned import as_of_horizon
@@ -181,6 +182,8 @@ def _carry_out(store: DeltaStore, p: PlanEntry, *, vacuum_hours: int) -> tuple[i
         return mt.delete_object(store, p.name), p.reason
     if p.action == "repair":
         integrity.repair(store, p.name)
+        if p.name in TABLES:  # a data repair goes back a version: the master's spans follow the table
+            resync_spans(store, TABLES[p.name], now=datetime.now(UTC))
         return 0, p.reason
     if p.action == "vacuum":
         _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)

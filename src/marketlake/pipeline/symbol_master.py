@@ -81,4 +81,39 @@ def _same_rows(old: pd.DataFrame, new: pd.DataFrame, names: list[str]) -> np.nda
     return same
 
 
-__all__ = ["record_symbols"]
+def resync_spans(store: DeltaStore, spec: TableSpec, *, now: datetime) -> int:
+    """Set every master row's first/last bar of `spec`'s table to what the table holds now.
+
+    Why: a restore or a data repair takes a table back to an older version, so the master's last bars
+    (which loads only ever move forward) would name bars that no longer exist, and a symbol the
+    version does not hold would keep spans it lost. Reads two columns of the table (per-symbol min/max
+    in Arrow) and rewrites only the rows that differ, under the writer lock from the read to the
+    commit. Idempotent: a second call changes nothing. Returns how many master rows changed.
+    """
+    if not store.exists("symbols") or not store.exists(spec.name):
+        return 0
+    first_col, last_col = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
+    with store.writer_lock():
+        master = store.read_support("symbols").to_pandas()
+        if master.empty:
+            return 0
+        spans = (store.read(spec.name, columns=["symbol", "datetime"], sort=False)
+                 .group_by("symbol").aggregate([("datetime", "min"), ("datetime", "max")]).to_pandas()
+                 .set_index("symbol"))
+        master = master.drop_duplicates("symbol", keep="last").set_index("symbol")
+        new = master.copy()
+        new[first_col] = spans["datetime_min"].reindex(master.index).to_numpy()
+        new[last_col] = spans["datetime_max"].reindex(master.index).to_numpy()
+        changed = ~_same_rows(master, new, [first_col, last_col])
+        if not changed.any():
+            return 0
+        out = new.loc[changed].copy()
+        out["updated_at"] = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo \
+            else pd.Timestamp(now, tz="UTC")
+        schema = SUPPORT_SCHEMAS["symbols"]
+        table = pa.Table.from_pandas(out.reset_index()[schema.names], schema=schema, preserve_index=False)
+        store.upsert_support("symbols", table, keys=["symbol"])
+        return int(changed.sum())
+
+
+__all__ = ["record_symbols", "resync_spans"]
