@@ -43,6 +43,7 @@ from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table, cross_section, price
 from marketlake.features._segments import Segments
 from marketlake.features.registry import params
+from marketlake.pipeline import incremental
 from marketlake.pipeline.core import (
     Progress,
     combine_bars,
@@ -340,7 +341,9 @@ def _run_groups(
     report.timings["compute"] = t_compute
     t = time.perf_counter()
     say(f"committing {len(writer.adds)} files of {len(groups)} groups")
+    incremental.forget_states(store, spec, compute)  # their history changed: no state may outlive the commit
     parts = writer.commit()
+    incremental.save_states(store, spec, writer.states)  # after the bars commit (a kill in between: recomputed)
     report.inserted, report.updated, report.unchanged = writer.inserted, writer.updated, writer.unchanged
     report.version = store.version(spec.name)
     report.timings["write"] = t_write + time.perf_counter() - t
@@ -498,6 +501,7 @@ class GroupResult:
     updated: int = 0
     unchanged: int = 0
     span: pd.DataFrame | None = None
+    states: pa.Table | None = None  # feature state at each member's last bar (`compute_table(state_out=True)`)
     seconds_compute: float = 0.0
     seconds_write: float = 0.0
 
@@ -524,11 +528,13 @@ def run_group(task: GroupTask) -> GroupResult:
     result.span = (own.groupby("symbol", sort=False)["datetime"].agg(["min", "max"]).reset_index()
                    .melt(id_vars="symbol", value_name="datetime")[["symbol", "datetime"]])
     del own
-    rows = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
-                         since=task.since)
+    rows, states = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
+                                 since=task.since, state_out=True)
     del bars
     if task.benchmark not in task.members:
         rows = without_symbol(rows, task.benchmark)
+        states = states.filter(pc.not_equal(states["symbol"], task.benchmark))
+    result.states = states  # one row per symbol: the next append continues from it
     rows = _with_sector_rs(rows, task.sector_rs)
     result.seconds_compute = time.perf_counter() - t
     t = time.perf_counter()
@@ -591,6 +597,7 @@ class _GroupWriter:
         self.adds: list[AddAction] = []
         self.inserted = self.updated = self.unchanged = 0
         self.touched: set[str] = set()
+        self.states: list[pa.Table] = []
 
     def _write(self, rows: pa.Table) -> None:
         self.adds += write_files(rows, table_root=self.store.table_root(self.spec.name),
@@ -601,6 +608,8 @@ class _GroupWriter:
         for p, members in result.covered.items():
             self.covered.setdefault(p, set()).update(members)
         self.touched |= result.touched
+        if result.states is not None and result.states.num_rows:
+            self.states.append(result.states)
         self.inserted += result.inserted
         self.updated += result.updated
         self.unchanged += result.unchanged
