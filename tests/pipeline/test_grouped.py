@@ -224,10 +224,19 @@ def test_a_grouped_load_leaves_the_feature_state_the_next_append_continues(tmp_p
 
     assert len(states(grp)) == len(set(pd.concat([b.bars for b in batches])["symbol"]))
     pd.testing.assert_frame_equal(states(grp), states(ref), check_exact=True)
-    nxt = [b for b in _source().fetch(None, get_table(DAILY), start=SEED[1], end=datetime(2024, 3, 1, tzinfo=UTC))]
+    nxt = [b for b in _source().fetch(None, get_table(DAILY), start=SEED[1], end=datetime(2024, 3, 8, tzinfo=UTC))]
     day = pd.concat([b.bars for b in nxt], ignore_index=True)
     day = day[day["datetime"] == day["datetime"].min()]
-    for store in (ref, grp):
-        step = load_bars(store, DAILY, day, source="synthetic", now=NOW)
-        assert "cross_section" in step.timings and step.inserted == len(day)  # continued from the state
+    assert "SPY" in set(day["symbol"])  # the benchmark moves: without the state, every symbol is recomputed
+    step = load_bars(ref, DAILY, day, source="synthetic", now=NOW)
+    assert "cross_section" in step.timings and step.inserted == len(day)  # continued from the state
+    # the table is bigger than this budget's group, yet the append goes the incremental way, not in groups
+    assert int(grp.file_index(DAILY).records.sum()) > 200
+    step = load_bars(grp, DAILY, day, source="synthetic", now=NOW, memory_budget=_budget_for(200))
+    assert "groups" not in step.timings and "cross_section" in step.timings and step.inserted == len(day)
     _same_tables(ref, grp, DAILY)
+    nxt_day = pd.concat([b.bars for b in nxt], ignore_index=True)
+    nxt_day = nxt_day[nxt_day["datetime"] == sorted(set(nxt_day["datetime"]))[1]]
+    (via_source,) = ingest_source(grp, _source(), [DAILY], start=nxt_day["datetime"].min(),
+                                  end=nxt_day["datetime"].min(), memory_budget=_budget_for(200))
+    assert "groups" not in via_source.timings and "cross_section" in via_source.timings

@@ -201,16 +201,41 @@ def refresh_grouped(
 
 def needs_groups(
     store: DeltaStore, spec: TableSpec, incoming_rows: int, *, moves_everyone: bool,
-    memory_budget: int | str | None = None,
+    memory_budget: int | str | None = None, bars: pd.DataFrame | None = None,
 ) -> bool:
     """Whether a load must go in symbol groups: its own bars exceed one group, or it recomputes every
-    stored symbol (the benchmark moved, a full refresh) and the table with them does."""
+    stored symbol (the benchmark moved, a full refresh) and the table with them does.
+
+    A benchmark bar that `bars` (the incoming symbol and datetime) shows to be an append continued from
+    the feature state (`appends_from_state`) moves only the cross-sectional columns at the new datetimes
+    (`incremental`): no group. Without that check every minute's update of a full 1-minute tier (the
+    benchmark has a new bar each minute) recomputed the whole table in groups (~4 GB, minutes)."""
     limit = group_rows(parse_budget(memory_budget))
     if incoming_rows > limit:
         return True
     if not moves_everyone or not store.exists(spec.name):
         return False
+    if bars is not None and appends_from_state(store, spec, bars):
+        return False
     return incoming_rows + int(store.file_index(spec.name).records.sum()) > limit
+
+
+def appends_from_state(store: DeltaStore, spec: TableSpec, bars: pd.DataFrame) -> bool:
+    """True when every incoming symbol has a `feature_state` row of this engine dated before its first
+    incoming bar: the incremental path continues it (metadata only: the small state table is read)."""
+    if bars.empty or "symbol" not in bars or "datetime" not in bars or not store.exists(incremental.STATE_TABLE):
+        return False
+    from marketlake.features import state as fstate
+
+    when = pd.to_datetime(bars["datetime"], utc=True, errors="coerce")
+    if when.isna().any():
+        return False
+    first_new = when.groupby(bars["symbol"].to_numpy()).min()
+    st = incremental.read_states(store).select(["table", "symbol", "datetime", "engine"]).to_pandas()
+    st = st[(st["table"] == spec.name) & (st["engine"] == fstate.fingerprint())]
+    last = pd.to_datetime(st.drop_duplicates("symbol", keep="last").set_index("symbol")["datetime"], utc=True)
+    known = last.reindex(first_new.index)
+    return bool(known.notna().all() and (known < first_new).all())
 
 
 def _staging_root(store: DeltaStore, run: str) -> str:
@@ -645,4 +670,4 @@ def iter_batches(frames: Iterable[pd.DataFrame]) -> Iterator[RawBatch]:
         yield RawBatch(bars=frame)
 
 
-__all__ = ["STAGING_DIR", "GroupResult", "GroupTask", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped", "run_group"]
+__all__ = ["STAGING_DIR", "GroupResult", "appends_from_state", "GroupTask", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped", "run_group"]
