@@ -13,6 +13,20 @@ warm: the same object again, as in a running process).
     .venv/bin/python benchmarks/bench_minute_tier.py --tier crypto --crypto 50 --days 30 --minutes 5
 
 Figures, not assertions: the machine is shared, so compare runs on the same machine.
+
+Measured 2026-12-01 on the 24 GB, 2-core machine under a load average of 17-27 (other agents' jobs, so
+wall times are 5-10x what an idle machine gives; CPU seconds are this process's own):
+- crypto_1min_clean, 50 x 183 days = 13,176,000 bars: 8 groups, peak RSS 4,219 MB, 2,367 s wall,
+  501.8 CPU-s (26 k rows per CPU-second); stage 149 s, sectors 184 s, compute 231 s, write 1,798 s (wall).
+- stocks_1min_clean, 100 x 126 sessions = 4,914,000 bars: 3 groups, peak RSS 4,620 MB, 606 s wall,
+  126.7 CPU-s (39 k rows per CPU-second). 60 updates of one bar x 100 symbols: p50 2.45 s, p95 4.08 s
+  (first 14.7 s: kernel warm-up), update process peak RSS 1,087 MB; 15 files in the day partition after
+  the hour (compaction at the 17th); one symbol-day read cold 95 ms, warm 61 ms.
+- crypto_1min_clean, 50 x 30 days = 2,160,000 bars, --budget 3G: 3 groups, peak RSS 3,253 MB, 36.3 CPU-s
+  (60 k rows per CPU-second); 20 updates p50 1.98 s, p95 2.37 s, peak RSS 1,349 MB; read cold 133 ms,
+  warm 60 ms.
+Per row (172,800 crypto bars, CPU): synthetic generation 2.3 us, compute 7.6 us, Parquet write 8.7 us
+(1,024-row groups; 5.8 us with 8,192): 400 k rows/s end to end on 2 cores is out of reach of the write alone.
 """
 
 from __future__ import annotations

@@ -203,3 +203,40 @@ def test_memory_budget_parses_sizes_and_defaults_to_a_quarter_of_ram_capped() ->
     for bad in ("lots", "-1G", "0", "5 parsecs"):
         with pytest.raises(ConfigError, match="memory budget"):
             parse_budget(bad)
+
+
+def test_a_grouped_load_leaves_the_feature_state_the_next_append_continues(tmp_path: Path) -> None:
+    """Without it the first update after a big grouped load recomputed every symbol from its first bar
+    (13.2 M one-minute bars: 6+ GB and minutes instead of one bar per symbol)."""
+    import pyarrow.compute as pc
+
+    from marketlake.pipeline.incremental import read_states
+
+    ref, grp = DeltaStore(tmp_path / "ref"), DeltaStore(tmp_path / "grp")
+    batches = _batches(DAILY, SEED)
+    _reference(ref, DAILY, batches)
+    report = load_grouped(grp, DAILY, batches, source="synthetic", memory_budget=_budget_for(2 * 100), now=NOW)
+    assert report.timings["groups"] >= 4
+
+    def states(store: DeltaStore) -> pd.DataFrame:
+        st = read_states(store)
+        return st.filter(pc.equal(st["table"], DAILY)).to_pandas().sort_values("symbol").reset_index(drop=True)
+
+    assert len(states(grp)) == len(set(pd.concat([b.bars for b in batches])["symbol"]))
+    pd.testing.assert_frame_equal(states(grp), states(ref), check_exact=True)
+    nxt = [b for b in _source().fetch(None, get_table(DAILY), start=SEED[1], end=datetime(2024, 3, 8, tzinfo=UTC))]
+    day = pd.concat([b.bars for b in nxt], ignore_index=True)
+    day = day[day["datetime"] == day["datetime"].min()]
+    assert "SPY" in set(day["symbol"])  # the benchmark moves: without the state, every symbol is recomputed
+    step = load_bars(ref, DAILY, day, source="synthetic", now=NOW)
+    assert "cross_section" in step.timings and step.inserted == len(day)  # continued from the state
+    # the table is bigger than this budget's group, yet the append goes the incremental way, not in groups
+    assert int(grp.file_index(DAILY).records.sum()) > 200
+    step = load_bars(grp, DAILY, day, source="synthetic", now=NOW, memory_budget=_budget_for(200))
+    assert "groups" not in step.timings and "cross_section" in step.timings and step.inserted == len(day)
+    _same_tables(ref, grp, DAILY)
+    nxt_day = pd.concat([b.bars for b in nxt], ignore_index=True)
+    nxt_day = nxt_day[nxt_day["datetime"] == sorted(set(nxt_day["datetime"]))[1]]
+    (via_source,) = ingest_source(grp, _source(), [DAILY], start=nxt_day["datetime"].min(),
+                                  end=nxt_day["datetime"].min(), memory_budget=_budget_for(200))
+    assert "groups" not in via_source.timings and "cross_section" in via_source.timings

@@ -58,3 +58,33 @@ def test_compact_partitions_rewrites_only_crowded_partitions(tmp_path: Path) -> 
     assert compact_partitions(store, get_table(TABLE), max_files=2) == 1
     assert store.version(TABLE) == version + 1 and _files(store) == 1
     assert store.read(TABLE).equals(before)
+
+
+def test_compaction_of_a_partition_over_the_budget_goes_in_symbol_groups(tmp_path: Path) -> None:
+    """A partition bigger than one group is rewritten one symbol group at a time: never more than
+    `group_rows(budget)` rows held, the same rows after, one file per group with disjoint symbols."""
+    from marketlake.janitor.plan import apply, compact_table, plan
+    from marketlake.pipeline.memory_budget import BASE_BYTES, BYTES_PER_ROW
+
+    store = DeltaStore(tmp_path)
+    rows = _rows()  # 3 symbols x 20 minutes, one day
+    minutes = sorted(set(rows.column("datetime").to_pylist()))
+    for minute in minutes[:6]:  # 6 small files in one partition (below the automatic limit)
+        store.write_bars(TABLE, rows.filter(pc.equal(rows.column("datetime"), pa.scalar(minute, rows["datetime"].type))))
+    before = store.read(TABLE)
+    assert _files(store) == 6 and before.num_rows == 18
+    budget = BASE_BYTES + 7 * BYTES_PER_ROW  # 7 rows per group: one symbol (6 rows) each
+    metrics = compact_table(store, TABLE, memory_budget=budget)
+    assert metrics["numFilesRemoved"] == 6 and metrics["numFilesAdded"] == 3
+    assert 0 < metrics["maxRowsHeld"] <= 7 < before.num_rows
+    assert store.read(TABLE).equals(before)
+    index = store.file_index(TABLE)
+    assert sorted(zip(index.min_symbol, index.max_symbol)) == [(s, s) for s in sorted(set(before["symbol"].to_pylist()))]
+
+    for minute in minutes[6:9]:  # fragment it again, then through `janitor apply` with the whole partition held
+        store.write_bars(TABLE, rows.filter(pc.equal(rows.column("datetime"), pa.scalar(minute, rows["datetime"].type))))
+    again = store.read(TABLE)
+    assert ("crypto_1min_clean", "compact") in {(p.name, p.action) for p in plan(store)}
+    apply(store, memory_budget="6G")
+    assert _files(store) == 1 and store.read(TABLE).equals(again)
+    assert not any(p.action == "compact" for p in plan(store))

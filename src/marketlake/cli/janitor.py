@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption, console
+from marketlake.cli.ingest import MemoryBudgetOption, resolve_budget
 from marketlake.cli.options import current
 from marketlake.cli.output import Format, FormatOption, OutputOption, emit_records, print_grid
 from marketlake.errors import ConfigError
@@ -94,8 +95,10 @@ def apply_cmd(
     as_json: JsonOption = False,
     fmt: FormatOption = Format.table,
     output: OutputOption = None,
+    memory_budget: MemoryBudgetOption = None,
 ) -> None:
     """Remove legacy and temp objects, vacuum old versions, compact small files; logged to janitor_log."""
+
     store = DeltaStore(warehouse)
     if not yes:
         entries = plan(store, include=include or (), vacuum_hours=vacuum_hours, compact=compact)
@@ -103,7 +106,8 @@ def apply_cmd(
         typer.echo("nothing changed; re-run with --yes to apply")
         raise typer.Exit(1)
     with current().reporter().task("janitor apply", unit="actions") as task:
-        done = apply(store, include=include or (), vacuum_hours=vacuum_hours, compact=compact, progress=task.stage)
+        done = apply(store, include=include or (), vacuum_hours=vacuum_hours, compact=compact, progress=task.stage,
+                     memory_budget=resolve_budget(memory_budget))
     emit_records([p.to_dict() for p in done], fmt=fmt, output=output, as_json=as_json,
                  human=lambda: _render_plan(done, "janitor apply: done (see janitor_log)"))
 

@@ -27,15 +27,18 @@ import pyarrow as pa
 
 from marketlake.errors import ConfigError
 from marketlake.janitor.audit import AuditEntry, audit
+from marketlake.pipeline.memory_budget import group_rows, parse_budget
 from marketlake.pipeline.symbol_master import resync_spans
-from marketlake.schema import SUPPORT_SCHEMAS, TABLES
+from marketlake.schema import SUPPORT_SCHEMAS, TABLES, get_table
 from marketlake.storage import DeltaStore, integrity
 from marketlake.storage import maintenance as mt
+from marketlake.storage.compaction import compact_partitions
 from marketlake.storage.versioned import as_of_horizon
 
 Action = Literal["remove", "vacuum", "compact", "keep", "repair"]
 PROTECTED = ("production", "support")
 DEFAULT_VACUUM_HOURS = 168
+SMALL_FILE_BYTES = 8 << 20  # `mt.needs_compaction`'s default: smaller files are merged
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,11 @@ def apply(
     vacuum_hours: int = DEFAULT_VACUUM_HOURS,
     compact: bool = True,
     progress: Callable[[str], None] | None = None,
+    memory_budget: int | str | None = None,
 ) -> list[PlanEntry]:
     """Carry out the plan under the writer lock; each action is logged before it starts and when done.
+
+    Compaction holds one partition (one symbol group of it under `memory_budget`) at a time.
 
     `progress` hears each action as it starts (`2/5 vacuum stocks_daily_clean`): a vacuum or compaction
     of a big table takes a while.
@@ -168,7 +174,7 @@ def apply(
             if progress is not None:
                 progress(f"{i}/{len(actions)} {p.action} {p.name}")
             try:
-                freed, detail = _carry_out(store, p, vacuum_hours=vacuum_hours)
+                freed, detail = _carry_out(store, p, vacuum_hours=vacuum_hours, memory_budget=memory_budget)
             except Exception as exc:
                 _log(store, [log_row(p.name, p.object_class, p.action, "failed", f"{p.reason}; {exc}")])
                 raise
@@ -176,7 +182,8 @@ def apply(
     return actions
 
 
-def _carry_out(store: DeltaStore, p: PlanEntry, *, vacuum_hours: int) -> tuple[int, str]:
+def _carry_out(store: DeltaStore, p: PlanEntry, *, vacuum_hours: int,
+               memory_budget: int | str | None = None) -> tuple[int, str]:
     """Do one planned action; returns (bytes freed, detail for the log)."""
     if p.action == "remove":
         return mt.delete_object(store, p.name), p.reason
@@ -188,8 +195,27 @@ def _carry_out(store: DeltaStore, p: PlanEntry, *, vacuum_hours: int) -> tuple[i
     if p.action == "vacuum":
         _files, freed = mt.vacuum(store, p.name, retention_hours=vacuum_hours, dry_run=False)
         return freed, p.reason
-    metrics = mt.compact(store, p.name)
+    metrics = compact_table(store, p.name, memory_budget=memory_budget)
     return 0, f"{p.reason}; removed {metrics.get('numFilesRemoved')} added {metrics.get('numFilesAdded')}"
 
 
-__all__ = ["DEFAULT_VACUUM_HOURS", "PROTECTED", "PlanEntry", "apply", "decide", "log_row", "plan"]
+def compact_table(store: DeltaStore, name: str, *, memory_budget: int | str | None = None,
+                  small_file_bytes: int = SMALL_FILE_BYTES) -> dict[str, int]:
+    """Merge the small files of every partition holding several (`mt.needs_compaction`'s rule), one
+    partition (or one symbol group of it, under `memory_budget`) in memory at a time, in one commit.
+
+    Not delta-rs `optimize.z_order`: that sorts whole partitions in DataFusion with a spill pool sized in
+    gigabytes. Rows come out sorted by (symbol, datetime), the clustering every writer keeps."""
+    index = store.file_index(name)
+    small: dict[str, int] = {}
+    for part, size in zip(index.partitions, index.sizes):
+        if part is not None and int(size) < small_file_bytes:
+            small[part] = small.get(part, 0) + 1
+    parts = sorted(p for p, n in small.items() if n > 1)
+    metrics: dict[str, int] = {}
+    compact_partitions(store, get_table(name), parts, max_files=1, metrics=metrics,
+                       rows_limit=group_rows(parse_budget(memory_budget)))
+    return metrics
+
+
+__all__ = ["DEFAULT_VACUUM_HOURS", "PROTECTED", "PlanEntry", "apply", "compact_table", "decide", "log_row", "plan"]

@@ -73,7 +73,8 @@ def load_bars(
     from marketlake.pipeline import grouped
 
     moves = "symbol" in raw.columns and bool((raw["symbol"] == bench).any())  # validation reports a missing one
-    if peers and grouped.needs_groups(store, spec, len(raw), moves_everyone=moves, memory_budget=memory_budget):
+    if peers and grouped.needs_groups(store, spec, len(raw), moves_everyone=moves, memory_budget=memory_budget,
+                                      bars=raw if moves else None):
         return grouped.load_grouped(store, spec, [RawBatch(bars=raw, metadata=metadata)], source=source,
                                     benchmark=bench, memory_budget=memory_budget, run_id=run_id,
                                     progress=progress, now=now)

@@ -43,6 +43,7 @@ from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table, cross_section, price
 from marketlake.features._segments import Segments
 from marketlake.features.registry import params
+from marketlake.pipeline import incremental
 from marketlake.pipeline.core import (
     Progress,
     combine_bars,
@@ -200,16 +201,41 @@ def refresh_grouped(
 
 def needs_groups(
     store: DeltaStore, spec: TableSpec, incoming_rows: int, *, moves_everyone: bool,
-    memory_budget: int | str | None = None,
+    memory_budget: int | str | None = None, bars: pd.DataFrame | None = None,
 ) -> bool:
     """Whether a load must go in symbol groups: its own bars exceed one group, or it recomputes every
-    stored symbol (the benchmark moved, a full refresh) and the table with them does."""
+    stored symbol (the benchmark moved, a full refresh) and the table with them does.
+
+    A benchmark bar that `bars` (the incoming symbol and datetime) shows to be an append continued from
+    the feature state (`appends_from_state`) moves only the cross-sectional columns at the new datetimes
+    (`incremental`): no group. Without that check every minute's update of a full 1-minute tier (the
+    benchmark has a new bar each minute) recomputed the whole table in groups (~4 GB, minutes)."""
     limit = group_rows(parse_budget(memory_budget))
     if incoming_rows > limit:
         return True
     if not moves_everyone or not store.exists(spec.name):
         return False
+    if bars is not None and appends_from_state(store, spec, bars):
+        return False
     return incoming_rows + int(store.file_index(spec.name).records.sum()) > limit
+
+
+def appends_from_state(store: DeltaStore, spec: TableSpec, bars: pd.DataFrame) -> bool:
+    """True when every incoming symbol has a `feature_state` row of this engine dated before its first
+    incoming bar: the incremental path continues it (metadata only: the small state table is read)."""
+    if bars.empty or "symbol" not in bars or "datetime" not in bars or not store.exists(incremental.STATE_TABLE):
+        return False
+    from marketlake.features import state as fstate
+
+    when = pd.to_datetime(bars["datetime"], utc=True, errors="coerce")
+    if when.isna().any():
+        return False
+    first_new = when.groupby(bars["symbol"].to_numpy()).min()
+    st = incremental.read_states(store).select(["table", "symbol", "datetime", "engine"]).to_pandas()
+    st = st[(st["table"] == spec.name) & (st["engine"] == fstate.fingerprint())]
+    last = pd.to_datetime(st.drop_duplicates("symbol", keep="last").set_index("symbol")["datetime"], utc=True)
+    known = last.reindex(first_new.index)
+    return bool(known.notna().all() and (known < first_new).all())
 
 
 def _staging_root(store: DeltaStore, run: str) -> str:
@@ -340,14 +366,16 @@ def _run_groups(
     report.timings["compute"] = t_compute
     t = time.perf_counter()
     say(f"committing {len(writer.adds)} files of {len(groups)} groups")
+    incremental.forget_states(store, spec, compute)  # their history changed: no state may outlive the commit
     parts = writer.commit()
+    incremental.save_states(store, spec, writer.states)  # after the bars commit (a kill in between: recomputed)
     report.inserted, report.updated, report.unchanged = writer.inserted, writer.updated, writer.unchanged
     report.version = store.version(spec.name)
     report.timings["write"] = t_write + time.perf_counter() - t
     report.timings["groups"] = float(len(groups))
     if parts:
         t = time.perf_counter()
-        compact_partitions(store, spec, parts)
+        compact_partitions(store, spec, parts, rows_limit=group_rows(budget))
         report.version = store.version(spec.name)
         report.timings["compact"] = time.perf_counter() - t
     return spans
@@ -498,6 +526,7 @@ class GroupResult:
     updated: int = 0
     unchanged: int = 0
     span: pd.DataFrame | None = None
+    states: pa.Table | None = None  # feature state at each member's last bar (`compute_table(state_out=True)`)
     seconds_compute: float = 0.0
     seconds_write: float = 0.0
 
@@ -524,11 +553,13 @@ def run_group(task: GroupTask) -> GroupResult:
     result.span = (own.groupby("symbol", sort=False)["datetime"].agg(["min", "max"]).reset_index()
                    .melt(id_vars="symbol", value_name="datetime")[["symbol", "datetime"]])
     del own
-    rows = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
-                         since=task.since)
+    rows, states = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
+                                 since=task.since, state_out=True)
     del bars
     if task.benchmark not in task.members:
         rows = without_symbol(rows, task.benchmark)
+        states = states.filter(pc.not_equal(states["symbol"], task.benchmark))
+    result.states = states  # one row per symbol: the next append continues from it
     rows = _with_sector_rs(rows, task.sector_rs)
     result.seconds_compute = time.perf_counter() - t
     t = time.perf_counter()
@@ -591,6 +622,7 @@ class _GroupWriter:
         self.adds: list[AddAction] = []
         self.inserted = self.updated = self.unchanged = 0
         self.touched: set[str] = set()
+        self.states: list[pa.Table] = []
 
     def _write(self, rows: pa.Table) -> None:
         self.adds += write_files(rows, table_root=self.store.table_root(self.spec.name),
@@ -601,6 +633,8 @@ class _GroupWriter:
         for p, members in result.covered.items():
             self.covered.setdefault(p, set()).update(members)
         self.touched |= result.touched
+        if result.states is not None and result.states.num_rows:
+            self.states.append(result.states)
         self.inserted += result.inserted
         self.updated += result.updated
         self.unchanged += result.unchanged
@@ -636,4 +670,4 @@ def iter_batches(frames: Iterable[pd.DataFrame]) -> Iterator[RawBatch]:
         yield RawBatch(bars=frame)
 
 
-__all__ = ["STAGING_DIR", "GroupResult", "GroupTask", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped", "run_group"]
+__all__ = ["STAGING_DIR", "GroupResult", "appends_from_state", "GroupTask", "iter_batches", "load_grouped", "needs_groups", "plan_groups", "refresh_grouped", "run_group"]

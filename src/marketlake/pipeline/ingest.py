@@ -64,8 +64,11 @@ def ingest_source(
 
         moves = any(bool((b.bars["symbol"] == bench).any()) for b in buffered if "symbol" in b.bars)
         distributed = executor is not None and executor.name != "local"
+        keys = None  # the incoming keys: an append continued from the state needs no group (`needs_groups`)
+        if moves and all({"symbol", "datetime"} <= set(b.bars.columns) for b in buffered):
+            keys = pd.concat([b.bars[["symbol", "datetime"]] for b in buffered], ignore_index=True)
         if fetched > limit or (fetched and distributed) or (fetched and needs_groups(store, spec, fetched, moves_everyone=moves,
-                                                       memory_budget=memory_budget)):
+                                                       memory_budget=memory_budget, bars=keys)):
             stream = _counted(itertools.chain(buffered, batches), len(buffered), fetched, spec.name, on_batch)
             reports.append(load_grouped(store, spec, stream, source=source.name, benchmark=bench,
                                         memory_budget=memory_budget, progress=progress, executor=executor))

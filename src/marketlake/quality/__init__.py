@@ -3,7 +3,7 @@
 Checks (see `issues.CHECKS`): schema conformance, NULLs beyond warm-up, metadata completeness,
 coverage against targets, missing bars against the exchange calendar, duplicate keys and OHLC sanity,
 staleness, unadjusted splits and outliers, dependency gaps of the relative-performance fields.
-All checks are vectorised over one read of each table (`quality.frame`).
+All checks are vectorised over one symbol group of a table at a time (`quality.groups`, `quality.frame`).
 """
 
 from marketlake.quality.issues import CHECKS, DEFAULT_TARGETS, Issue, QualityConfig

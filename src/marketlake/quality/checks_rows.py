@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from marketlake.quality.frame import Frame, to_dt
+from marketlake.quality.groups import TableContext
 from marketlake.quality.issues import Issue, Severity
 from marketlake.schema import FIELDS
 
@@ -46,8 +47,11 @@ def check_nulls(frame: Frame) -> list[Issue]:
     return out
 
 
-def check_dependencies(frame: Frame, *, benchmark: str) -> list[Issue]:
-    """NULL relative-performance fields: explained by a missing benchmark/peers, or unexplained errors."""
+def check_dependencies(frame: Frame, *, benchmark: str, context: TableContext | None = None) -> list[Issue]:
+    """NULL relative-performance fields: explained by a missing benchmark/peers, or unexplained errors.
+
+    `frame` may hold one symbol group: `context` then brings the benchmark's datetimes and the sector
+    peer counts of the whole table (None: `frame` is the whole table)."""
     names = frame.data.column_names
     if not all(c in names for c in (*DEPENDENT, "return_20", "return_1", "sector")):
         return []
@@ -58,9 +62,15 @@ def check_dependencies(frame: Frame, *, benchmark: str) -> list[Issue]:
     if benchmark in frame.symbols:
         b = frame.symbols.index(benchmark)
         is_bench = frame.codes == b
-    bench_r20 = np.isin(frame.ts_us, frame.ts_us[is_bench & r20_ok])
-    bench_r1 = np.isin(frame.ts_us, frame.ts_us[is_bench & r1_ok])
-    missing = "is not in the table" if not is_bench.any() else "has no bar (or no value) there"
+    if context is None:
+        bench_r20 = np.isin(frame.ts_us, frame.ts_us[is_bench & r20_ok])
+        bench_r1 = np.isin(frame.ts_us, frame.ts_us[is_bench & r1_ok])
+        present = bool(is_bench.any())
+    else:
+        bench_r20 = np.isin(frame.ts_us, context.bench_r20_us)
+        bench_r1 = np.isin(frame.ts_us, context.bench_r1_us)
+        present = context.bench_present
+    missing = "is not in the table" if not present else "has no bar (or no value) there"
     # rs_benchmark_20
     rs_null = frame.nulls("rs_benchmark_20") & r20_ok & ~is_bench
     out += _emit(frame, rs_null & ~bench_r20, check="dependency", severity="warning", field="rs_benchmark_20",
@@ -80,7 +90,10 @@ def check_dependencies(frame: Frame, *, benchmark: str) -> list[Issue]:
     # rs_sector_20: needs >= 3 non-NULL return_20 in the sector at that datetime
     sector = frame.values("sector")
     df = pd.DataFrame({"s": sector, "t": frame.ts_us, "ok": r20_ok})
-    peers = df.groupby(["s", "t"], sort=False, dropna=False)["ok"].transform("sum").to_numpy()
+    if context is None or context.peers is None:
+        peers = df.groupby(["s", "t"], sort=False, dropna=False)["ok"].transform("sum").to_numpy()
+    else:  # the whole table's counts at each (sector, datetime); a sectorless row's count is never used
+        peers = df[["s", "t"]].merge(context.peers, on=["s", "t"], how="left")["n"].fillna(0).to_numpy()
     sec_null = frame.nulls("rs_sector_20") & r20_ok
     no_sector = pd.isna(sector)
     explained = (peers < 3) | no_sector

@@ -15,6 +15,7 @@ import numpy as np
 
 from marketlake.quality.frame import Frame, to_dt
 from marketlake.quality.issues import Issue, QualityConfig
+from marketlake.schema import TableSpec
 from marketlake.validate.grid import grid_between, sessions
 
 _US = 1_000
@@ -88,19 +89,35 @@ def check_staleness(frame: Frame, *, as_of: datetime | None, max_sessions: int,
     return out
 
 
-def check_coverage(frame: Frame, config: QualityConfig, *, universe: Sequence[str] = ()) -> list[Issue]:
-    """Missing universe symbols, symbol count below the tier target, histories shorter than the target."""
-    spec = frame.spec
+def check_coverage(frame: Frame, config: QualityConfig, *, universe: Sequence[str] = (),
+                   stored: Sequence[str] | None = None) -> list[Issue]:
+    """Missing universe symbols, symbol count below the tier target, histories shorter than the target.
+
+    `stored`: every symbol of the table when `frame` holds one symbol group (the table-wide part is then
+    `coverage_table_wide`'s, reported once by the caller); None: `frame` is the whole table."""
+    out = coverage_table_wide(frame.spec, frame.symbols, config, universe=universe) if stored is None else []
+    return out + _short_histories(frame, config)
+
+
+def coverage_table_wide(spec: TableSpec, stored: Sequence[str], config: QualityConfig, *,
+                        universe: Sequence[str] = ()) -> list[Issue]:
+    """Universe symbols with no bar, and a symbol count below the tier target (from the stored symbols)."""
     out: list[Issue] = []
-    present = set(frame.symbols)
+    present = set(stored)
     for sym in sorted(set(universe) - present):
         out.append(Issue("coverage", "warning", spec.name, sym, None,
                          "in the configured universe but has no bar in this table"))
     target = config.target(spec.name)
-    if target is not None and frame.n_symbols < target:
+    if target is not None and len(present) < target:
         out.append(Issue("coverage", "warning", spec.name, None, None,
-                         f"{frame.n_symbols} symbols, tier target {target} ({target - frame.n_symbols} short)",
-                         target - frame.n_symbols))
+                         f"{len(present)} symbols, tier target {target} ({target - len(present)} short)",
+                         target - len(present)))
+    return out
+
+
+def _short_histories(frame: Frame, config: QualityConfig) -> list[Issue]:
+    spec = frame.spec
+    out: list[Issue] = []
     if frame.data.num_rows == 0:
         return out
     first = frame.ts_us[frame.starts]
@@ -115,4 +132,4 @@ def check_coverage(frame: Frame, config: QualityConfig, *, universe: Sequence[st
     return out
 
 
-__all__ = ["check_coverage", "check_missing_bars", "check_staleness", "sessions_since"]
+__all__ = ["check_coverage", "check_missing_bars", "coverage_table_wide", "check_staleness", "sessions_since"]

@@ -74,6 +74,7 @@ class QualityConfig:
         as_of: the reference time for staleness (default: now).
         source_options: constructor options per source, used by `--fix` to re-fetch bars.
         reference_paths: reference files (S&P 500, NASDAQ Trader) used by `--fix` to enrich metadata.
+        memory_budget: bytes or `4G` the checks may hold (None: the default budget); sets the group size.
     """
 
     universes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -86,6 +87,7 @@ class QualityConfig:
     as_of: datetime | None = None
     source_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reference_paths: tuple[str, ...] = ()
+    memory_budget: int | str | None = None  # rows per checked symbol group: `memory_budget.group_rows`
 
     def target(self, table: str) -> int | None:
         return self.targets.get(table, DEFAULT_TARGETS.get(table))

@@ -1,7 +1,8 @@
 """Run the checks over the warehouse, store the run (`quality_runs`, `quality_issues`), optionally fix.
 
-One table is read once (all 97 columns, storage-pruned and sorted by symbol and datetime); every check
-works on that one Arrow table through `quality.frame`. Runs are appended to the support tables so trends
+A table is read in symbol groups under the memory budget (`quality.groups`: a few light passes for the
+facts that span symbols, then all 97 columns of one group at a time); every check works on one group's
+Arrow table through `quality.frame`. Runs are appended to the support tables so trends
 can be queried: `SELECT run_id, check, count(*) FROM quality_issues GROUP BY ALL`.
 """
 
@@ -23,9 +24,15 @@ from marketlake.config import MarketlakeConfig
 from marketlake.errors import CorruptTable
 from marketlake.quality import checks_rows as rows
 from marketlake.quality.checks_corruption import check_corruption, corruption_issue
-from marketlake.quality.checks_jumps import check_jumps
-from marketlake.quality.checks_time import check_coverage, check_missing_bars, check_staleness
-from marketlake.quality.frame import build
+from marketlake.quality.checks_jumps import KnownSplit, check_jumps
+from marketlake.quality.checks_time import (
+    check_coverage,
+    check_missing_bars,
+    check_staleness,
+    coverage_table_wide,
+)
+from marketlake.quality.frame import Frame
+from marketlake.quality.groups import TableContext, iter_frames, table_context
 from marketlake.quality.issues import CHECKS, SEVERITY_ORDER, Issue, QualityConfig, issues_table
 from marketlake.schema import SUPPORT_SCHEMAS, TABLE_NAMES, TABLES, get_table, storage_schema
 from marketlake.storage import DeltaStore
@@ -119,39 +126,72 @@ def universes_from_config(cfg: MarketlakeConfig) -> dict[str, tuple[str, ...]]:
 def check_table(store: DeltaStore, table: str, config: QualityConfig, *, master: pd.DataFrame,
                 benchmark: str | None = None, timings: dict[str, float] | None = None,
                 seen: set[str] | None = None) -> list[Issue]:
-    """Every check on one production table (its symbols are added to `seen`)."""
+    """Every check on one production table (its symbols are added to `seen`), in symbol groups.
+
+    Light passes first (`quality.groups.table_context`: symbols and counts, the benchmark's datetimes,
+    sector-peer counts), then one group of at most `group_rows(config.memory_budget)` rows at a time
+    (`quality.groups.iter_frames`): the table is never held whole. `timings` gets `<table>.groups` and
+    `<table>.max_group_rows` (the most rows held at once) beside the seconds per check."""
     spec = get_table(table)
+    bench = benchmark or spec.default_benchmark
     tm = timings if timings is not None else {}
     t = time.perf_counter()
     issues = check_schema(store, table)
     if issues:
         return issues  # reading through the catalogue schema would fail or mislead
     try:
-        data = mt.scan_table(store, table)  # file order: the frame sorts only what it needs
+        context = table_context(store, spec, benchmark=bench, with_peers=True)
     except Exception as exc:  # noqa: BLE001 - DuckDB/Arrow errors on a garbled data file
         return corruption_issue(store, table, exc)
-    frame = build(spec, data)
     if seen is not None:
-        seen.update(frame.symbols)
+        seen.update(context.symbols)
     tm[f"{table}.read"] = time.perf_counter() - t
     inactive = set(master.loc[master.get("active", pd.Series(dtype=bool)).eq(False), "symbol"]) if not master.empty else set()
+    universe = config.universes.get(table, ())
+    known = known_splits(store, table)
+    issues += coverage_table_wide(spec, context.symbols, config, universe=universe)
+    frames = iter_frames(store, spec, context, memory_budget=config.memory_budget)
+    groups = held = 0
+    while True:
+        t = time.perf_counter()
+        try:
+            frame = next(frames, None)
+        except Exception as exc:  # noqa: BLE001 - a garbled data file of this group
+            return corruption_issue(store, table, exc)
+        tm[f"{table}.read"] += time.perf_counter() - t
+        if frame is None:
+            break
+        groups += 1
+        held = max(held, frame.data.num_rows)
+        issues += _check_group(store, frame, config, context, inactive=inactive, known=known, timings=tm)
+        del frame
+    tm[f"{table}.groups"] = float(groups)
+    tm[f"{table}.max_group_rows"] = float(held)
+    return issues
+
+
+def _check_group(store: DeltaStore, frame: Frame, config: QualityConfig, context: TableContext, *,
+                 inactive: set[str], known: list[KnownSplit], timings: dict[str, float]) -> list[Issue]:
+    """The per-symbol checks on one group's frame (timings add up over the groups)."""
+    table = frame.spec.name
     steps: list[tuple[str, Callable[[], list[Issue]]]] = [
         ("nulls", lambda: rows.check_nulls(frame)),
-        ("dependency", lambda: rows.check_dependencies(frame, benchmark=benchmark or spec.default_benchmark)),
+        ("dependency", lambda: rows.check_dependencies(frame, benchmark=context.benchmark, context=context)),
         ("metadata", lambda: rows.check_bar_metadata(frame)),
         ("duplicates", lambda: rows.check_duplicates(frame)),
         ("ohlc", lambda: rows.check_ohlc(frame)),
-        ("coverage", lambda: check_coverage(frame, config, universe=config.universes.get(table, ()))),
+        ("coverage", lambda: check_coverage(frame, config, stored=context.symbols)),
         ("missing_bars", lambda: check_missing_bars(frame, tolerance=config.missing_tolerance)),
         ("staleness", lambda: check_staleness(frame, as_of=config.as_of, max_sessions=config.stale_sessions,
                                               inactive=inactive)),
         ("jumps", lambda: check_jumps(frame, sigma=config.outlier_sigma, tolerance=config.split_tolerance,
-                                      known=known_splits(store, table))),
+                                      known=known)),
     ]
+    issues: list[Issue] = []
     for name, step in steps:
         t = time.perf_counter()
         issues += step()
-        tm[f"{table}.{name}"] = time.perf_counter() - t
+        timings[f"{table}.{name}"] = timings.get(f"{table}.{name}", 0.0) + time.perf_counter() - t
     return issues
 
 
