@@ -9,6 +9,7 @@ exactly the same things (fetching stays on the driver, under the one credit budg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from marketlake.cli.main import app
+from marketlake.pipeline.executors import DaskExecutor
 from marketlake.pipeline.memory_budget import BASE_BYTES, BYTES_PER_ROW, MIB
 from marketlake.schema import SUPPORT_SCHEMAS
 from marketlake.storage import DeltaStore
@@ -33,6 +35,14 @@ SECTORS = {"AAPL": "Information Technology", "MSFT": "Information Technology", "
            "JPM": "Financials", "XOM": "Energy"}
 # about 700 bars a group: every sector's symbols land in different groups of the Dask load
 BUDGET = f"{(BASE_BYTES + 700 * BYTES_PER_ROW) / MIB:.2f}M"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskExecutor]:
+    """One local Dask cluster of two worker processes for the module (each start costs seconds)."""
+    with DaskExecutor(workers=2) as ex:
+        ex.warm_up()
+        yield ex
 
 
 def _seed_master(store: DeltaStore) -> None:
@@ -69,11 +79,12 @@ def _table(root: Path) -> pd.DataFrame:
     return rows.sort_values(["symbol", "datetime"]).reset_index(drop=True)
 
 
-def test_vendor_backfill_on_dask_equals_the_local_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vendor_backfill_on_dask_equals_the_local_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           cluster: DaskExecutor) -> None:
     cfg = tmp_path / "ml.toml"
     cfg.write_text("[twelvedata]\nplan = 'custom'\ncredits_per_minute = 2\n")  # two symbols a request
     local_state, _ = _backfill(tmp_path / "local", cfg, monkeypatch)
-    dask_state, out = _backfill(tmp_path / "dask", cfg, monkeypatch, "--executor", "dask", "--workers", "2",
+    dask_state, out = _backfill(tmp_path / "dask", cfg, monkeypatch, "--executor", "dask", "--scheduler", cluster._client.scheduler.address,
                                 "--memory-budget", BUDGET)
     assert "6 symbols" in out
     assert _asked(dask_state) == _asked(local_state) and len(_asked(local_state)) >= 3  # three batches of two
@@ -87,3 +98,44 @@ def test_vendor_backfill_on_dask_equals_the_local_executor(tmp_path: Path, monke
     assert any(h.get("operation") == "grouped_load" or "grouped_load" in str(h) for h in history)
     states = DeltaStore(tmp_path / "dask").read_support("ingest_state").to_pandas().set_index("symbol")
     assert states.at["*", "status"] == "peers_fresh"
+
+
+def test_sync_on_dask_equals_the_local_executor(tmp_path: Path, cluster: DaskExecutor) -> None:
+    """`sync` (a backfill pass, then an update pass) with the loads on a Dask worker: the same table and the
+    same vendor requests as the local executor (the toy vendor registered by the test suite)."""
+    from datetime import timedelta
+
+    from marketlake.config import MarketlakeConfig
+    from marketlake.pipeline.sync.engine import EventLog, Syncer
+    from tests.sync.test_sync_vendor import StateClock
+    from tests.vendors.toy_vendor import FakeToy, ToyState, register, unregister
+
+    table = "crypto_daily_clean"
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    listed = (today - timedelta(days=90)).date()
+    register()
+    try:
+        got = {}
+        for name in ("local", "dask"):
+            state = ToyState(listings={"AAA/USD": listed, "BB/USD": listed, "BTC/USD": listed},
+                             market_now=today - timedelta(hours=19))
+            store = DeltaStore(tmp_path / name)
+            runner = cluster if name == "dask" else None
+            with FakeToy(state) as fake:
+                cfg = MarketlakeConfig.model_validate({
+                    "toy": {"base_url": fake.url},
+                    "coverage": {table: {"source": "toy", "universe": ["AAA/USD", "BB/USD", "BTC/USD"]}}})
+                kinds = []
+                for _ in range(2):
+                    res = Syncer(store, cfg, clock=StateClock(state), log=EventLog("text", echo=lambda _l: None),
+                                 executor=runner).run_pass()
+                    kinds += [(r.action, r.status) for r in res.records]
+                    state.market_now += timedelta(days=1)
+                assert kinds == [("backfill", "ok"), ("update", "ok")]
+            rows = store.read(table).to_pandas().drop(columns=["updated_at"])
+            got[name] = (rows.sort_values(["symbol", "datetime"]).reset_index(drop=True), list(state.requests))
+    finally:
+        unregister()
+    assert got["dask"][1] == got["local"][1]  # the same requests, in the same order
+    assert len(got["local"][0]) > 150
+    pd.testing.assert_frame_equal(got["local"][0], got["dask"][0], check_exact=True)
