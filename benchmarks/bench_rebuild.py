@@ -2,8 +2,10 @@
 
 The build runs the grouped plan (`pipeline.grouped.load_grouped`): symbol groups under the memory budget,
 each computing the 97 fields and writing its Parquet files straight to the table's storage, then one
-Delta commit by the driver. Printed: wall time and rows/s per executor, the scaling efficiency against
-the local executor (Dask on N workers / N), and the same on s3:// against moto's S3 server on loopback.
+Delta commit by the driver. Printed: wall time and rows/s per executor, CPU time (user+sys of the driver,
+every Dask worker and, on s3://, the moto server: the machine is shared, so CPU says what the work cost
+when wall time says how busy the cores were), the scaling efficiency against the local executor (Dask on
+N workers / N), and the same on s3:// against moto's S3 server on loopback.
 The peer is the local executor measured in the same run. Full size: 2,650 symbols x 756 sessions (2 M
 rows, `--full`); the default is 400 symbols for a quick run.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,15 +38,38 @@ def _batches(stocks: int):  # type: ignore[no-untyped-def]
                                                                             end=END))
 
 
-def _build(root: str, batches: list, executor: object | None, budget: str) -> tuple[float, int]:  # type: ignore[type-arg]
+def _cpu_seconds() -> float:
+    """User+sys CPU seconds of the calling process (run on each Dask worker too)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def _cpu(executor: object | None, server: object | None) -> float:
+    """CPU seconds so far of this process, the executor's workers and the moto server."""
+    total = _cpu_seconds()
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        total += sum(client.run(_cpu_seconds).values())
+    if server is not None:
+        import psutil
+
+        t = psutil.Process(server.pid).cpu_times()  # type: ignore[attr-defined]
+        total += t.user + t.system
+    return total
+
+
+def _build(root: str, batches: list, executor: object | None, budget: str,  # type: ignore[type-arg]
+           server: object | None) -> tuple[float, float, int]:
     from marketlake.pipeline.grouped import load_grouped
     from marketlake.storage import DeltaStore
 
     store = DeltaStore(root)
+    cpu = _cpu(executor, server)
     t = time.perf_counter()
     report = load_grouped(store, TABLE, batches, source="synthetic", memory_budget=budget,
                           executor=executor)  # type: ignore[arg-type]
-    return time.perf_counter() - t, report.inserted
+    wall = time.perf_counter() - t
+    return wall, _cpu(executor, server) - cpu, report.inserted
 
 
 def main() -> None:
@@ -57,7 +83,8 @@ def main() -> None:
     stocks = 2650 if args.full else 400
     batches = _batches(stocks)
     rows = sum(len(b.bars) for b in batches)
-    print(f"full build of {TABLE}: {stocks} symbols, {rows:,} bars, memory budget {args.budget}")
+    print(f"full build of {TABLE}: {stocks} symbols, {rows:,} bars, memory budget {args.budget}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     targets = [("local disk", None)]
     server = None
     if not args.no_s3:
@@ -82,9 +109,12 @@ def main() -> None:
                     if isinstance(ex, DaskExecutor):
                         ex.warm_up()  # start the cluster and load the kernels on every worker outside the timing
                     root = f"{base}/{name.replace(' ', '-')}" if base else tempfile.mkdtemp(prefix="bench-rebuild-")
-                    seconds, written = _build(root, batches, ex, args.budget)
+                    seconds, cpu, written = _build(root, batches, ex, args.budget, server if base else None)
+                if not base:
+                    shutil.rmtree(root, ignore_errors=True)
                 results[name] = seconds
-                print(f"  {where:10} {name:8} {seconds:7.1f} s  {written / seconds / 1e3:7.1f} k rows/s")
+                print(f"  {where:10} {name:8} {seconds:7.1f} s wall  {cpu:7.1f} s CPU  "
+                      f"{written / seconds / 1e3:7.1f} k rows/s  (load average {os.getloadavg()[0]:.1f})", flush=True)
             base_s = results["local"]
             for name, n in (("dask x1", 1), ("dask x2", 2)):
                 speed = base_s / results[name]

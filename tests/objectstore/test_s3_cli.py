@@ -2,14 +2,20 @@
 
 Oracles: the same commands on a local warehouse give the same rows (the object store changes where the
 bytes are, never what they are); the janitor's effect is checked by listing the bucket itself.
+
+The module ingests its s3 warehouse once (`seeded`); each test gets its own copy of it in a new bucket
+(`_copy`: server-side object copies, far cheaper than computing the load again), so no test sees what
+another one wrote.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import boto3
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -37,6 +43,29 @@ def _run(*args: str) -> str:
     return res.output
 
 
+@pytest.fixture(scope="module")
+def seeded(s3_server: S3Server) -> Iterator[str]:
+    """`INGEST` into an s3 warehouse, once for the module; tests take copies (`_copy`), never this one."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in s3_server.env.items():
+            mp.setenv(key, value)
+        root = f"s3://{s3_server.bucket()}/wh"
+        _run(*INGEST, "-w", root)
+        yield root
+
+
+def _copy(server: S3Server, root: str) -> str:
+    """A copy of the warehouse `root` in a new bucket (every object, byte for byte)."""
+    s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    src, prefix = root.removeprefix("s3://").split("/", 1)
+    dst = server.bucket()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=src, Prefix=f"{prefix}/"):
+        for obj in page.get("Contents", []):
+            s3.copy_object(Bucket=dst, Key=obj["Key"], CopySource={"Bucket": src, "Key": obj["Key"]})
+    return f"s3://{dst}/{prefix}"
+
+
 def _rows(root: str, table: str = T) -> pa.Table:
     data = Warehouse(root).read(table, as_="arrow")
     return data.drop_columns(["updated_at"]).sort_by([("symbol", "ascending"), ("datetime", "ascending")])
@@ -57,10 +86,10 @@ def test_unsupported_uri_is_an_error_never_a_local_folder(tmp_path: Path, monkey
 
 
 @needs_moto
-def test_commands_on_s3_match_a_local_warehouse(s3_root: str, tmp_path: Path) -> None:
+def test_commands_on_s3_match_a_local_warehouse(seeded: str, s3_env: S3Server, tmp_path: Path) -> None:
     local = str(tmp_path / "wh")
-    for root in (local, s3_root):
-        _run(*INGEST, "-w", root)
+    _run(*INGEST, "-w", local)
+    s3_root = _copy(s3_env, seeded)
     s3_rows = _rows(s3_root)
     assert s3_rows.num_rows > 400 and s3_rows.equals(_rows(local))
 
@@ -90,8 +119,8 @@ def test_commands_on_s3_match_a_local_warehouse(s3_root: str, tmp_path: Path) ->
 
 
 @needs_moto
-def test_time_travel_on_s3(s3_root: str) -> None:
-    _run(*INGEST, "-w", s3_root)
+def test_time_travel_on_s3(seeded: str, s3_env: S3Server) -> None:
+    s3_root = _copy(s3_env, seeded)
     first = _rows(s3_root)
     _run(*INGEST[:-4], "--start", "2024-06-01", "--end", "2024-08-30", "--seed", "5", "-w", s3_root)
     assert _rows(s3_root).num_rows != first.num_rows
@@ -104,8 +133,8 @@ def test_time_travel_on_s3(s3_root: str) -> None:
 
 
 @needs_moto
-def test_janitor_and_retention_on_s3(s3_root: str, s3_env: S3Server) -> None:
-    _run(*INGEST, "-w", s3_root)
+def test_janitor_and_retention_on_s3(seeded: str, s3_env: S3Server) -> None:
+    s3_root = _copy(s3_env, seeded)
     _run("ingest", "synthetic", "--table", "stocks_hourly_clean", "--stocks", "2", "--crypto", "0",
          "--start", "2024-01-02", "--end", "2024-02-28", "-w", s3_root)
     store = DeltaStore(s3_root)

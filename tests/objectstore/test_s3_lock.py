@@ -102,8 +102,8 @@ def test_two_cli_ingests_at_once_lose_nothing(s3_root: str, s3_env: S3Server, tm
     """Two `marketlake ingest` processes into one s3 table at the same moment: both symbol sets stored,
     with the same rows as the two loads run one after the other on a local warehouse."""
     base = [sys.executable, "-m", "marketlake.cli.main", "ingest", "synthetic", "--table", "stocks_daily_clean",
-            "--stocks", "6", "--crypto", "0", "--start", "2024-01-01", "--end", "2024-04-30", "-q"]
-    picks = ["SPY,AAPL,MSFT", "SPY,NVDA,JNJ"]  # SPY in both: both update the same keys
+            "--stocks", "4", "--crypto", "0", "--start", "2024-01-02", "--end", "2024-03-28", "-q"]
+    picks = ["SPY,AAPL", "SPY,MSFT"]  # SPY in both: both update the same keys
     procs = [subprocess.Popen([*base, "-s", s, "-w", s3_root], env=child_env(s3_env), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for s in picks]
     for p in procs:
@@ -115,7 +115,7 @@ def test_two_cli_ingests_at_once_lose_nothing(s3_root: str, s3_env: S3Server, tm
         assert res.exit_code == 0, res.output
     got = {root: Warehouse(root).read("stocks_daily_clean", as_="arrow").drop_columns(["updated_at"])
            for root in (s3_root, local)}
-    assert set(got[s3_root].column("symbol").to_pylist()) == {"SPY", "AAPL", "MSFT", "NVDA", "JNJ"}
+    assert set(got[s3_root].column("symbol").to_pylist()) == {"SPY", "AAPL", "MSFT"}
     assert got[s3_root].equals(got[local])
     lock_log = DeltaStore(s3_root).table_root(".marketlake.lock") + "/_delta_log"
     assert DeltaStore(s3_root).filesystem.get_file_info(pafs.FileSelector(lock_log))  # the lease log exists

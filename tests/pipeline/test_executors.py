@@ -56,3 +56,25 @@ def test_unreachable_scheduler_is_one_clear_error() -> None:
     ex = DaskExecutor(scheduler=f"tcp://127.0.0.1:{port}", timeout_s=2)
     with pytest.raises(ExecutorError, match="could not reach the Dask scheduler"):
         list(ex.map(_square_with_pid, [1]))
+
+
+def test_every_load_command_takes_the_executor_options(tmp_path: Path) -> None:
+    """`ingest csv|parquet|<vendor>`, `sync` and `rebuild` accept --executor/--scheduler/--workers and check
+    them before doing anything (an unknown executor is one clear error, not an unknown option)."""
+    from typer.testing import CliRunner
+
+    from marketlake.cli.main import app
+
+    csv = tmp_path / "bars.csv"
+    csv.write_text("symbol,datetime,open,high,low,close,volume\nAAPL,2024-01-02,1,2,0.5,1.5,100\n")
+    conf = tmp_path / "ml.toml"
+    conf.write_text("[coverage.crypto_daily_clean]\nsource = 'binance'\nuniverse = ['BTCUSDT']\n")
+    wh = str(tmp_path / "wh")
+    for args in (["ingest", "csv", str(csv), "-t", "stocks_daily_clean"], ["ingest", "parquet", str(csv), "-t",
+                 "stocks_daily_clean"], ["ingest", "twelvedata", "-t", "stocks_daily_clean", "-s", "AAPL"],
+                 ["ingest", "binance", "-t", "crypto_daily_clean", "-s", "BTCUSDT"], ["sync", "--config", str(conf)]):
+        res = CliRunner().invoke(app, [*args, "-w", wh, "--executor", "spark"])
+        assert isinstance(res.exception, ConfigError) and "unknown executor" in str(res.exception), (args, res.output)
+        res = CliRunner().invoke(app, [*args, "-w", wh, "--workers", "2"])
+        assert isinstance(res.exception, ConfigError) and "need --executor dask" in str(res.exception), args
+    assert not (tmp_path / "wh" / "stocks_daily_clean").exists()  # refused before anything was written

@@ -105,7 +105,8 @@ def synthetic(
 
 
 def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str | None, warehouse: Path,
-                 memory_budget: str | None = None) -> None:
+                 memory_budget: str | None = None, executor: str = "local", scheduler: str | None = None,
+                 workers: int | None = None) -> None:
     if not path.exists():
         raise ConfigError(f"{path} does not exist")
     options: dict[str, object] = {"path": path}
@@ -114,7 +115,8 @@ def _file_import(kind: str, path: Path, table: str, symbol: str | None, tz: str 
     if tz is not None:  # an empty --tz is an error (checked by the source), not "the default zone"
         options["tz"] = tz
     source = get_source(kind, **options)
-    _run(source, [table], warehouse=warehouse, symbols=None, start=None, end=None, memory_budget=memory_budget)
+    _run(source, [table], warehouse=warehouse, symbols=None, start=None, end=None, memory_budget=memory_budget,
+         executor=executor, scheduler=scheduler, workers=workers)
 
 
 def csv(
@@ -124,9 +126,12 @@ def csv(
     tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps (default: the exchange's).")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     memory_budget: MemoryBudgetOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Import bars from a CSV file; bad rows go to `quarantine` with the reason."""
-    _file_import("csv", path, table, symbol, tz, warehouse, memory_budget)
+    _file_import("csv", path, table, symbol, tz, warehouse, memory_budget, executor, scheduler, workers)
 
 
 def parquet(
@@ -136,9 +141,12 @@ def parquet(
     tz: Annotated[str | None, typer.Option(help="Time zone of naive timestamps.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
     memory_budget: MemoryBudgetOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Import bars from Parquet; bad rows go to `quarantine` with the reason."""
-    _file_import("parquet", path, table, symbol, tz, warehouse, memory_budget)
+    _file_import("parquet", path, table, symbol, tz, warehouse, memory_budget, executor, scheduler, workers)
 
 
 def register_ingest(ingest_app: typer.Typer) -> None:

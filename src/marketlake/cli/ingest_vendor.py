@@ -2,7 +2,7 @@
 
 Why built, not written: every vendor runs the same verb (`pipeline.ingestion.ingest`), so every
 `ingest <vendor>` command takes the same options (`-t`, `-s`, `--universe`, `--start/--end`, `--wait`,
-`--dry-run`, `-w`, `--config`) plus the vendor's own (`Vendor.cli_options`: TwelveData's `--plan`,
+`--dry-run`, `-w`, `--config`, `--memory-budget`, `--executor/--scheduler/--workers`) plus the vendor's own (`Vendor.cli_options`: TwelveData's `--plan`,
 Binance's `--keep-vendor-symbols`). The `ingest` group resolves a vendor's command when it is asked
 for (`VendorGroup`), so a vendor registered by a plug-in or a test suite gets its command too.
 """
@@ -24,6 +24,7 @@ from marketlake.cli.common import (
     parse_when,
     split_symbols,
 )
+from marketlake.cli.ingest import ExecutorOption, MemoryBudgetOption, SchedulerOption, WorkersOption
 from marketlake.cli.options import current
 from marketlake.cli.output import print_grid
 from marketlake.errors import ConfigError, SourceError
@@ -45,10 +46,18 @@ DryRunOption = Annotated[bool, typer.Option(
 
 def run_vendor_command(vendor: Vendor, *, table: str, symbols: str | None, universe: str | None, start: str | None,
                        end: str | None, config: Path | None, wait: float | None, dry_run: bool, warehouse: Path,
-                       options: dict[str, Any]) -> IngestResult:
-    """The body of every `ingest <vendor>` command (also what a script would call to do the same)."""
+                       options: dict[str, Any], memory_budget: str | None = None, executor: str = "local",
+                       scheduler: str | None = None, workers: int | None = None) -> IngestResult:
+    """The body of every `ingest <vendor>` command (also what a script would call to do the same).
+
+    `executor` (`dask`): the compute and writes of the fetched pages run as symbol-group tasks on a Dask
+    cluster; the vendor is asked from here, under the one credit budget, whatever the executor."""
+    from contextlib import closing
+
     from marketlake.config import load_config
+    from marketlake.pipeline.executors import make_executor
     from marketlake.pipeline.ingestion import ingest
+    from marketlake.pipeline.memory_budget import parse_budget
     from marketlake.pipeline.window import Window
     from marketlake.schema import get_table
     from marketlake.storage import DeltaStore
@@ -64,11 +73,15 @@ def run_vendor_command(vendor: Vendor, *, table: str, symbols: str | None, unive
         raise ConfigError("give --symbols A,B,C or --universe NAME")
     out = console()
     unit = "symbols" if vendor.cost_unit == "credits" else "pairs"
-    with current().reporter().task(f"ingest {vendor.name} {spec.name}", unit=unit) as task:
+    runner = make_executor(executor, scheduler=scheduler, workers=workers)  # connects on its first task only
+    given = memory_budget if memory_budget is not None else cfg.memory_budget
+    budget = parse_budget(given) if given is not None else None  # a bad size: refused before any request
+    with closing(runner), current().reporter().task(f"ingest {vendor.name} {spec.name}", unit=unit) as task:
         # vendor messages are progress: timestamped lines on stderr when piped, above the bar on a terminal
         result = ingest(DeltaStore(warehouse), vendor.name, spec.name, names,
                         window=Window(start=parse_when(start), end=parse_when(end)), config=cfg,
-                        progress=task.log, dry_run=dry_run, options=options, lock_wait=_wait(wait))
+                        progress=task.log, dry_run=dry_run, options=options, lock_wait=_wait(wait),
+                        executor=runner, memory_budget=budget)
     if dry_run:
         assert result.plan is not None
         limits = vendor.limits(cfg, options)
@@ -111,6 +124,10 @@ def vendor_command(vendor: Vendor) -> Any:
             show_default=False)], None),
         ("dry_run", DryRunOption, False),
         ("warehouse", WarehouseOption, DEFAULT_WAREHOUSE),
+        ("memory_budget", MemoryBudgetOption, None),
+        ("executor", ExecutorOption, "local"),
+        ("scheduler", SchedulerOption, None),
+        ("workers", WorkersOption, None),
     ]
     params = shared + own + tail
     own_names = {o.name for o in vendor.cli_options}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from marketlake.cli.common import DEFAULT_WAREHOUSE, WarehouseOption
+from marketlake.cli.ingest import ExecutorOption, SchedulerOption, WorkersOption
 from marketlake.errors import ConfigError
 
 _CHILD = "MARKETLAKE_SYNC_WORKER"
@@ -24,11 +26,15 @@ def sync(
         "--stop-after", help="With --watch: stop after this much (clock) time, e.g. 30min, 8h.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Config file with [coverage.<table>] sections.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Bring every covered table up to date: updates first, finer cadences first, within today's credits.
 
     Exits 0 when every due request was answered (also when no newer bar existed yet), 1 when some
-    failed (they are asked again next time). Nothing due: no request is sent.
+    failed (they are asked again next time). Nothing due: no request is sent. `--executor dask`: the
+    loads' compute and writes run on a Dask cluster; the vendors are asked from here, within one budget.
     """
     from marketlake.cli.common import configure_lock
     from marketlake.config import load_config
@@ -48,22 +54,26 @@ def sync(
 
     covered_tables(cfg)  # a bad section is reported here, once, before any worker starts
     limit = parse_duration(stop_after, what="--stop-after") if stop_after else None
+    from marketlake.pipeline.executors import make_executor
+
+    runner = make_executor(executor, scheduler=scheduler, workers=workers)  # checked here; connects when used
     if watch and not os.environ.get(_CHILD):
         from marketlake.pipeline.sync.engine import supervise
 
         raise typer.Exit(supervise([sys.executable, "-m", "marketlake.cli.main", *sys.argv[1:]], env_flag=_CHILD))
     stop = threading.Event()
     syncer = Syncer(DeltaStore(warehouse), cfg, clock=clock_from_env(), mode="watch" if watch else "once",
-                    log=EventLog(log_format), stop=stop)
-    if watch:
-        raise typer.Exit(run_stoppable(lambda: syncer.watch(stop_after=limit), stop))
+                    log=EventLog(log_format), stop=stop, executor=runner)
     passes: list[PassResult] = []
+    with closing(runner):
+        if watch:
+            raise typer.Exit(run_stoppable(lambda: syncer.watch(stop_after=limit), stop))
 
-    def once() -> int:
-        passes.append(syncer.run_pass())
-        return 0
+        def once() -> int:
+            passes.append(syncer.run_pass())
+            return 0
 
-    run_stoppable(once, stop)
+        run_stoppable(once, stop)
     if not passes:
         return
     result = passes[0]

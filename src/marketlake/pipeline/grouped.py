@@ -112,6 +112,7 @@ def load_grouped(
     now: datetime | None = None,
     on_group: GroupHook | None = None,
     executor: Executor | None = None,
+    peers: bool = True,
 ) -> LoadReport:
     """Load a stream of raw batches into a production table in symbol groups, as ONE Delta commit.
 
@@ -119,6 +120,8 @@ def load_grouped(
     `memory_budget` (bytes or `2G`-style text; None: `memory_budget.default_budget()`). `on_group(i, n)`
     runs after group i of n has written its files (tests kill the process there). `executor` runs the
     group tasks (default: one after the other here; `executors.DaskExecutor`: on a Dask cluster).
+    `peers=False`: as `load_bars(peers=False)`, only the loaded symbols are computed and written (a
+    vendor backfill page; the peers' cross-sectional fields wait for one `refresh_grouped` at the end).
     """
     spec = get_table(table) if isinstance(table, str) else table
     say = progress or (lambda _msg: None)
@@ -139,7 +142,8 @@ def load_grouped(
                     meta = pd.concat([*([metadata] if metadata is not None else []), *stage.metadata],
                                      ignore_index=True).drop_duplicates("symbol", keep="last")
                 _load_staged(store, spec, stage, source=source, metadata=meta, benchmark=bench, stamp=stamp,
-                             budget=budget, report=report, say=say, on_group=on_group, executor=executor)
+                             budget=budget, report=report, say=say, on_group=on_group, executor=executor,
+                             peers=peers)
             if quarantine:
                 rows = pa.concat_tables(quarantine)
                 say(f"quarantining {rows.num_rows} rows")
@@ -299,7 +303,7 @@ def _stage_schema() -> pa.Schema:
 def _load_staged(
     store: DeltaStore, spec: TableSpec, stage: _Stage, *, source: str, metadata: pd.DataFrame | None,
     benchmark: str, stamp: datetime, budget: int, report: LoadReport, say: Progress,
-    on_group: GroupHook | None, executor: Executor | None = None,
+    on_group: GroupHook | None, executor: Executor | None = None, peers: bool = True,
 ) -> None:
     """Steps 2-4 (the caller holds the writer lock)."""
     t = time.perf_counter()
@@ -311,7 +315,8 @@ def _load_staged(
     stored_counts = _counts(index_rows)
     stored_index = last_per_symbol(index_rows)
     del index_rows
-    compute = sorted(compute_set(touched, resolved, stored_index, benchmark=benchmark))
+    compute = sorted(compute_set(touched, resolved, stored_index, benchmark=benchmark)) if peers else touched
+    report.peers_deferred = not peers and (benchmark in touched or bool(resolved["sector"].notna().any()))
     in_store = sorted(set(compute) & set(stored_counts))
     last_bar = stored_index.set_index("symbol")["datetime"].reindex(in_store) if in_store else pd.Series(dtype=object)
     stored_meta = stored_metadata(store, spec, last_bar)
@@ -320,7 +325,7 @@ def _load_staged(
     report.symbols_computed = len(compute)
     report.timings["index"] = time.perf_counter() - t
 
-    sizes = {s: stored_counts.get(s, 0) + stage.counts.get(s, 0) for s in compute}
+    sizes = {s: stored_counts.get(s, 0) + stage.counts.get(s, 0) for s in {*compute, benchmark}}
     spans = _run_groups(store, spec, stage, compute, meta, sizes, since=since, benchmark=benchmark, stamp=stamp,
                         budget=budget, report=report, say=say, on_group=on_group, executor=executor)
     t = time.perf_counter()

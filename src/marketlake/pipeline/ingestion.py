@@ -21,6 +21,11 @@ Earliest-bar floors for every vendor: a vendor with an endpoint for it answers t
 (persisted at once); for a forward pager the first page from the target starts at the floor.
 A symbol whose next bar cannot be complete yet is not requested at all (a re-run right after a run
 spends nothing). One run per warehouse: the writer lock is held from the first read to the last commit.
+
+Where the compute runs (`executor`): fetching always stays here, in the driver, under the one credit
+budget; with a distributed executor (`--executor dask`) each load of fetched pages and the final
+cross-section refresh run as symbol-group tasks on the cluster (`pipeline.grouped`), and the driver
+makes each load's one Delta commit. The stored rows equal the local executor's value for value.
 """
 
 from __future__ import annotations
@@ -36,10 +41,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.pipeline.core import load_bars, refresh_cross_section
+from marketlake.pipeline.executors import Executor
 from marketlake.pipeline.ingest_state import IngestState, read_states, write_states
+from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.window import FetchPlan, IngestResult, SymbolOutcome, Window
 from marketlake.schema import SUPPORT_SCHEMAS, TableSpec, get_table
 from marketlake.sources import registry
+from marketlake.sources.base import RawBatch
 from marketlake.sources.vendor import BarPage, EstimateJob, Fetcher, FloorBook, SymbolError, bars_between
 from marketlake.storage import DeltaStore
 
@@ -68,6 +76,8 @@ def ingest(
     options: Mapping[str, Any] | None = None,
     lock_wait: bool | float | None = None,
     now: Callable[[], datetime] | None = None,
+    executor: Executor | None = None,
+    memory_budget: int | str | None = None,
 ) -> IngestResult:
     """Bring `symbols` of `table` up to date (or load `window`) from the registered vendor `source`.
 
@@ -83,6 +93,9 @@ def ingest(
         options: the vendor's own options (`--plan`, `keep_vendor_symbols`, `batch_size`, ...).
         lock_wait: seconds to wait for another writer (False: refuse at once; None: the configured wait).
         now: the clock deciding which bars are complete and due (default: UTC wall clock; simulations).
+        executor: where the loads' compute and writes run (None: here; `executors.DaskExecutor`: as
+            symbol-group tasks on a Dask cluster); fetching stays here whatever it is.
+        memory_budget: bytes or `4G` for each load (None: the default); bigger loads go in symbol groups.
 
     Raises:
         ConfigError: unknown vendor, or a table it does not serve. WarehouseLocked, AuthError,
@@ -103,7 +116,8 @@ def ingest(
     fetcher = vendor.fetcher(vendor.make_client(cfg, opts, usage=StoreUsage(store)), opts)
     try:
         return ingest_with(store, fetcher, spec, symbols, window=window, progress=progress, lock_wait=lock_wait,
-                           recheck_inactive_days=recheck, unit=vendor.cost_unit, now=now)
+                           recheck_inactive_days=recheck, unit=vendor.cost_unit, now=now, executor=executor,
+                           memory_budget=memory_budget)
     finally:
         fetcher.close()
 
@@ -122,6 +136,8 @@ def ingest_with(
     progress: Progress | None = None,
     recheck_inactive_days: float = RECHECK_INACTIVE_DAYS,
     unit: str = "credits",
+    executor: Executor | None = None,
+    memory_budget: int | str | None = None,
 ) -> IngestResult:
     """`ingest` over an existing fetch interface (the caller owns its client): the whole algorithm.
 
@@ -138,6 +154,7 @@ def ingest_with(
     credits0, requests0 = fetcher.budget.total_credits, fetcher.requests_sent
     wanted = list(dict.fromkeys(symbols))
     run = _Run(store, spec, fetcher, IngestResult(source, spec.name, symbols=len(wanted), unit=unit), say, clock_now)
+    run.loader = _Loader(executor, memory_budget)
     names, unknown = fetcher.resolve(wanted)  # may ask the vendor (Binance's exchangeInfo): before the lock
     with store.writer_lock(wait=lock_wait):
         fetcher.budget.reload_day()  # another run may have spent today's credits while this one waited
@@ -148,7 +165,7 @@ def ingest_with(
         if rechecked:
             say(f"re-checking {len(rechecked)} symbols deactivated over {recheck_inactive_days:g} days ago")
         run.state = read_states(store, spec.name)
-        deferred = _Deferred(store, spec, stale=_peers_stale(run.state.pop(PEERS_MARKER, None)))
+        deferred = _Deferred(store, spec, stale=_peers_stale(run.state.pop(PEERS_MARKER, None)), loader=run.loader)
         floors = run.floor_book()
         if win.explicit:
             say(f"{len(names)} symbols from {win.start:%Y-%m-%d %H:%M}")
@@ -236,6 +253,7 @@ class _Run:
         self.store, self.spec, self.fetcher, self.result, self.say, self.now = store, spec, fetcher, result, say, now
         self.state: dict[str, IngestState] = {}
         self.full_target = True  # the target is the table's (or older): `backfill_complete` may be recorded
+        self.loader = _Loader(None, None)
 
     @property
     def source(self) -> str:
@@ -291,7 +309,7 @@ class _Run:
         if frames:
             raw = pd.concat(frames, ignore_index=True)
             meta = pd.concat(metas, ignore_index=True).drop_duplicates("symbol") if metas else None
-            report = load_bars(self.store, self.spec, raw, source=self.source, metadata=meta, peers=peers)
+            report = self.loader.load(self.store, self.spec, raw, source=self.source, metadata=meta, peers=peers)
             res.loads.append(report)
             self.say(f"loaded {len(raw):,} bars of {raw['symbol'].nunique()} symbols ({report.changed:,} changed)")
         now = datetime.now(UTC)
@@ -605,8 +623,9 @@ class _Deferred:
     fields are refreshed once at the end. A marker row in `ingest_state` is written before the first such
     page and cleared after the refresh, so a run killed in between refreshes on the next run."""
 
-    def __init__(self, store: DeltaStore, spec: TableSpec, *, stale: bool) -> None:
+    def __init__(self, store: DeltaStore, spec: TableSpec, *, stale: bool, loader: _Loader | None = None) -> None:
         self.store, self.spec = store, spec
+        self.loader = loader or _Loader(None, None)
         self.stale_before = stale  # a killed run left it stale: refresh whatever this run loads
         self.marked = stale
 
@@ -619,7 +638,7 @@ class _Deferred:
             return
         if self.stale_before or any(load.peers_deferred for load in result.loads):
             say("refreshing sector and benchmark fields of the stored symbols")
-            result.loads.append(refresh_cross_section(self.store, self.spec, progress=say))
+            result.loads.append(self.loader.refresh(self.store, self.spec, progress=say))
         self._mark(stale=False)
 
     def _mark(self, *, stale: bool) -> None:
@@ -628,6 +647,41 @@ class _Deferred:
             message="cross-sectional fields of stored peers await a refresh" if stale else None,
             updated_at=datetime.now(UTC))])
         self.marked = stale
+
+
+class _Loader:
+    """Loads fetched pages and refreshes peers here (`load_bars`, `refresh_cross_section`), or, with a
+    distributed executor, as symbol-group tasks on it (`load_grouped`, `refresh_grouped`: the driver
+    plans, gathers the groups' file actions and commits once). Same stored values either way."""
+
+    def __init__(self, executor: Executor | None, memory_budget: int | str | None) -> None:
+        self.executor, self.memory_budget = executor, memory_budget
+
+    @property
+    def distributed(self) -> bool:
+        return self.executor is not None and self.executor.name != "local"
+
+    def load(self, store: DeltaStore, spec: TableSpec, raw: pd.DataFrame, *, source: str,
+             metadata: pd.DataFrame | None, peers: bool) -> LoadReport:
+        if not self.distributed:
+            return load_bars(store, spec, raw, source=source, metadata=metadata, peers=peers,
+                             memory_budget=self.memory_budget)
+        from marketlake.pipeline import incremental
+        from marketlake.pipeline.grouped import load_grouped
+
+        # the grouped plan recomputes from the first stored bar and keeps no feature state: drop any
+        # state of these symbols so a later local append cannot continue one their new bars contradict
+        incremental.forget_states(store, spec, sorted(raw["symbol"].dropna().unique().tolist()))
+        return load_grouped(store, spec, [RawBatch(bars=raw, metadata=metadata)], source=source, peers=peers,
+                            memory_budget=self.memory_budget, executor=self.executor)
+
+    def refresh(self, store: DeltaStore, spec: TableSpec, *, progress: Progress) -> LoadReport:
+        if not self.distributed:
+            return refresh_cross_section(store, spec, progress=progress, memory_budget=self.memory_budget)
+        from marketlake.pipeline.grouped import refresh_grouped
+
+        return refresh_grouped(store, spec, progress=progress, memory_budget=self.memory_budget,
+                               executor=self.executor)
 
 
 def _py(value: object) -> datetime | None:

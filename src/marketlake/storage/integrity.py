@@ -12,6 +12,11 @@ last good version: damaged commits after the newest good checkpoint are moved as
 commit and checkpoint; damaged files the checkpoint covers are moved aside alone; a damaged data file
 is dropped by restoring the newest version that does not use it. Nothing is deleted: moved files go to
 `<warehouse>/.marketlake-corrupt/<table>/<time>/`.
+
+On an object store (`s3://`, ...) the same scan and repair run over the store's pyarrow filesystem
+(`_Log`: list, read, move), so `janitor plan` / `apply --yes` repair there too. Reads there are not
+checked on every open (that would be a LIST and a GET per commit of every table a process opens); a log
+delta-rs cannot load is still refused with a `CorruptTable` that points at `janitor plan`.
 """
 
 from __future__ import annotations
@@ -62,9 +67,51 @@ def is_log_file(name: str) -> bool:
     return bool(_COMMIT.match(name) or _CHECKPOINT.match(name))
 
 
-def _read_commit(path: str) -> str | None:
-    with open(path, "rb") as f:
-        return _commit_problem(f.read())
+@dataclass(frozen=True)
+class _Log:
+    """A table's `_delta_log` directory, local (`fs` None: `os`) or on an object store's filesystem."""
+
+    table_dir: str  # a local directory, or the table's path on `fs`
+    fs: pafs.FileSystem | None = None
+
+    @classmethod
+    def of(cls, store: DeltaStore, name: str) -> _Log:
+        return cls(store.table_root(name), store.filesystem) if store.remote else cls(store.path(name))
+
+    def join(self, rel: str) -> str:
+        return f"{self.table_dir}/{rel}" if self.fs is not None else os.path.join(self.table_dir, rel)
+
+    def entries(self) -> list[tuple[str, str, int, int]] | None:
+        """(name, path, size, mtime_ns) of each file in `_delta_log`; None when there is none."""
+        log = self.join("_delta_log")
+        if self.fs is None:
+            try:
+                found = list(os.scandir(log))
+            except FileNotFoundError:
+                return None
+            return [(e.name, e.path, st.st_size, st.st_mtime_ns) for e in found for st in (e.stat(),)]
+        infos = self.fs.get_file_info(pafs.FileSelector(log, allow_not_found=True))
+        return [(i.base_name, i.path, int(i.size or 0), int(i.mtime_ns or 0)) for i in infos
+                if i.type == pafs.FileType.File] or None
+
+    def read(self, path: str) -> bytes:
+        if self.fs is None:
+            with open(path, "rb") as f:
+                return f.read()
+        with self.fs.open_input_stream(path) as f:
+            return bytes(f.read())
+
+    def exists(self, rel: str) -> bool:
+        if self.fs is None:
+            return os.path.exists(self.join(rel))
+        return self.fs.get_file_info(self.join(rel)).type != pafs.FileType.NotFound
+
+    def listdir(self) -> list[str]:
+        return [n for n, *_ in self.entries() or []]
+
+
+def _read_commit(path: str, log: _Log | None = None) -> str | None:
+    return _commit_problem((log or _Log("")).read(path))
 
 
 def _commit_problem(data: bytes) -> str | None:
@@ -87,9 +134,15 @@ def _commit_problem(data: bytes) -> str | None:
     return None
 
 
-def _checkpoint_problem(path: str) -> str | None:
+def _checkpoint_problem(path: str, log: _Log | None = None) -> str | None:
     """Why a checkpoint cannot be read (every page decoded, with checksums)."""
     try:
+        if log is not None and log.fs is not None:
+            data = log.read(path)
+            if not data:
+                return "is empty (0 bytes)"
+            pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True).read().validate(full=True)
+            return None
         if os.path.getsize(path) == 0:
             return "is empty (0 bytes)"
         pq.ParquetFile(path, page_checksum_verification=True).read().validate(full=True)  # UTF-8 too
@@ -109,33 +162,36 @@ class _Seen:
     files: dict[str, tuple[int, int, str | None]]
 
 
-def check_log(table_dir: str, name: str, seen: _Seen | None = None) -> list[Damage]:
-    """Damaged or missing files of a table's `_delta_log` (empty list: the log is sound)."""
-    log = os.path.join(table_dir, "_delta_log")
-    try:
-        entries = list(os.scandir(log))
-    except FileNotFoundError:
+def check_log(table_dir: str | _Log, name: str, seen: _Seen | None = None) -> list[Damage]:
+    """Damaged or missing files of a table's `_delta_log` (empty list: the log is sound).
+
+    `table_dir`: a local table directory, or a `_Log` (an object store's table)."""
+    where = table_dir if isinstance(table_dir, _Log) else _Log(table_dir)
+    entries = where.entries()
+    if entries is None:
         return []
     memo = seen.files if seen is not None else {}
     commits: dict[int, str | None] = {}
     checkpoints: dict[int, str | None] = {}
 
-    def problem_of(e: os.DirEntry[str], check: Callable[[str], str | None]) -> str | None:
-        st = e.stat()
-        key = (st.st_size, st.st_mtime_ns)
-        cached = memo.get(e.name)
+    def problem_of(e: tuple[str, str, int, int], check: Callable[[str, _Log], str | None]) -> str | None:
+        key = (e[2], e[3])
+        cached = memo.get(e[0])
         if cached is not None and cached[:2] == key:
             return cached[2]
-        problem = check(e.path)
-        memo[e.name] = (*key, problem)
+        problem = check(e[1], where)
+        memo[e[0]] = (*key, problem)
         return problem
 
-    found_cp: list[tuple[int, os.DirEntry[str]]] = []
+    found_cp: list[tuple[int, tuple[str, str, int, int]]] = []
+    last_cp = None
     for e in entries:
-        if m := _COMMIT.match(e.name):
+        if m := _COMMIT.match(e[0]):
             commits[int(m.group(1))] = problem_of(e, _read_commit)
-        elif m := _CHECKPOINT.match(e.name):
+        elif m := _CHECKPOINT.match(e[0]):
             found_cp.append((int(m.group(1)), e))
+        elif e[0] == "_last_checkpoint":
+            last_cp = e
     # newest first, until a good one: older checkpoints are never read while a newer one is sound
     # (decoding all ten of a 200-commit log tripled the open time)
     good_cp = -1
@@ -157,11 +213,9 @@ def check_log(table_dir: str, name: str, seen: _Seen | None = None) -> list[Dama
         for v in range(first, max(commits) + 1):
             if v not in commits:
                 out.append(Damage(name, f"_delta_log/{v:020d}.json", "commit", v, "is missing"))
-    last = os.path.join(log, "_last_checkpoint")
-    if os.path.exists(last):
+    if last_cp is not None:
         try:
-            with open(last, "rb") as f:
-                json.loads(f.read().decode("utf-8"))
+            json.loads(where.read(last_cp[1]).decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             out.append(Damage(name, "_delta_log/_last_checkpoint", "checkpoint", None, "is not JSON (garbled)",
                               covered=True))
@@ -249,7 +303,7 @@ def _active_paths(dt: object) -> list[str]:
 
 def scan(store: DeltaStore, name: str, *, full_data: bool = False) -> list[Damage]:
     """Every damage of one table: the log, then (when the log is sound) its active data files."""
-    damage = check_log(store.path(name), name)
+    damage = check_log(_Log.of(store, name), name)
     if damage:
         return damage
     try:
@@ -281,18 +335,17 @@ def plan_repair(store: DeltaStore, name: str, damage: list[Damage]) -> Repair | 
     """The repair of a damaged table, changing nothing (None when there is nothing to do or no way)."""
     if not damage:
         return None
-    log = os.path.join(store.path(name), "_delta_log")
+    where = _Log.of(store, name)
     if any(d.kind != "data" for d in damage):
         back = last_good_version(damage)
-        moved = {d.file for d in damage if (d.covered or d.kind == "checkpoint")
-                 and os.path.exists(os.path.join(store.path(name), d.file))}
+        moved = {d.file for d in damage if (d.covered or d.kind == "checkpoint") and where.exists(d.file)}
+        log_files = where.listdir()
         if back is not None:
-            for f in os.listdir(log):
+            for f in log_files:
                 m = _COMMIT.match(f) or _CHECKPOINT.match(f)
                 if m and int(m.group(1)) > back:
                     moved.add(f"_delta_log/{f}")
-        if (back is not None or any(".checkpoint" in m for m in moved)) and os.path.exists(
-                os.path.join(log, "_last_checkpoint")):
+        if (back is not None or any(".checkpoint" in m for m in moved)) and "_last_checkpoint" in log_files:
             moved.add("_delta_log/_last_checkpoint")  # it may name a moved checkpoint; delta-rs lists instead
         if back is not None and back < 0:
             return None  # version 0 itself is damaged: nothing good to go back to
@@ -313,7 +366,8 @@ def _newest_without(store: DeltaStore, name: str, bad: set[str]) -> int | None:
         except Exception:  # noqa: BLE001 - an older version whose log was cleaned up: stop there
             return None
         paths = _active_paths(dt)
-        if bad.isdisjoint(paths) and all(os.path.exists(os.path.join(store.path(name), p)) for p in paths):
+        where = _Log.of(store, name)
+        if bad.isdisjoint(paths) and all(where.exists(p) for p in paths):
             return v
     return None
 
@@ -336,6 +390,11 @@ def repair(store: DeltaStore, name: str) -> Repair | None:
             dt = DeltaTable(store.path(name), storage_options=store.storage_options)
             dt.restore(todo.restore_to, commit_properties=commit_properties("repair", restoredVersion=todo.restore_to),
                        post_commithook_properties=hooks())
+        elif store.remote:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            dest = store.table_root(f"{CORRUPT_DIR}/{name}/{stamp}")
+            for rel in todo.moved:  # an object store has no rename: copy, then delete (`move`)
+                store.filesystem.move(f"{store.table_root(name)}/{rel}", f"{dest}/{rel}")
         else:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             dest = os.path.join(store.root, CORRUPT_DIR, name, stamp)

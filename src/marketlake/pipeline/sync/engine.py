@@ -34,6 +34,7 @@ from marketlake.config import MarketlakeConfig
 from marketlake.coverage.plan import CoveredTable, covered_tables, parse_duration
 from marketlake.coverage.universe import resolve_symbols
 from marketlake.errors import MarketlakeError
+from marketlake.pipeline.executors import Executor
 from marketlake.pipeline.ingestion import ingest
 from marketlake.pipeline.sync.clock import SyncClock, WallClock
 from marketlake.pipeline.sync.due import lag, last_complete_bar, next_bar_complete
@@ -119,8 +120,10 @@ class Syncer:
     """Runs sync passes over one warehouse and one configuration."""
 
     def __init__(self, store: DeltaStore, config: MarketlakeConfig, *, clock: SyncClock | None = None,
-                 mode: str = "once", log: EventLog | None = None, stop: threading.Event | None = None) -> None:
+                 mode: str = "once", log: EventLog | None = None, stop: threading.Event | None = None,
+                 executor: Executor | None = None) -> None:
         self.store, self.config = store, config
+        self.executor = executor  # where the loads' compute runs (None: here); fetching always stays here
         self.clock = clock or WallClock()
         self.mode = mode
         self.log = log or EventLog()
@@ -192,7 +195,7 @@ class Syncer:
         result = PassResult()
         started = self.clock.now()
         only: set[str] | None = None
-        with session(self.config, self.store) as sess:
+        with session(self.config, self.store, executor=self.executor) as sess:
             for _round in range(3):
                 updates, backfills = self.plan(only=only)
                 self._execute(updates, backfills, sess, run_id, result, backfill_until=backfill_until)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from marketlake.config import MarketlakeConfig
+from marketlake.pipeline.executors import Executor
 from marketlake.pipeline.ingestion import RECHECK_INACTIVE_DAYS, StoreUsage, ingest_with
 from marketlake.pipeline.window import IngestResult, Window
 from marketlake.schema import get_table
@@ -30,8 +31,9 @@ Progress = Callable[[str], None]
 class IngestSession:
     """One fetcher per vendor, made on first use from the registry and reused by every `ingest` call."""
 
-    def __init__(self, config: MarketlakeConfig, store: DeltaStore) -> None:
+    def __init__(self, config: MarketlakeConfig, store: DeltaStore, *, executor: Executor | None = None) -> None:
         self.config, self.store = config, store
+        self.executor = executor  # the loads' compute (`--executor dask`); the fetchers stay here
         self._fetchers: dict[str, Fetcher] = {}
 
     def fetcher(self, source: str) -> Fetcher:
@@ -54,7 +56,8 @@ class IngestSession:
         vendor.check_table(spec)
         recheck = float(getattr(vendor.settings(self.config), "recheck_inactive_days", RECHECK_INACTIVE_DAYS))
         return ingest_with(self.store, self.fetcher(source), spec, symbols, window=window, now=now,
-                           progress=progress, recheck_inactive_days=recheck, unit=vendor.cost_unit)
+                           progress=progress, recheck_inactive_days=recheck, unit=vendor.cost_unit,
+                           executor=self.executor, memory_budget=self.config.memory_budget)
 
     def day_left(self, source: str) -> int | None:
         """Credits left today on `source`'s plan (None: no daily cap), re-read from `api_usage`."""
@@ -74,9 +77,10 @@ class IngestSession:
 
 
 @contextmanager
-def session(config: MarketlakeConfig, store: DeltaStore) -> Iterator[IngestSession]:
+def session(config: MarketlakeConfig, store: DeltaStore, *,
+            executor: Executor | None = None) -> Iterator[IngestSession]:
     """Share fetchers (and credit budgets) between the `ingest` calls inside the block; closed at its end."""
-    current = IngestSession(config, store)
+    current = IngestSession(config, store, executor=executor)
     try:
         yield current
     finally:
