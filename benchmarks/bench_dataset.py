@@ -7,16 +7,27 @@ the same bars through Qlib's Alpha158 handler when pyqlib is importable (`--qlib
 another interpreter that has it, e.g. a separate venv), else the reason it was skipped.
 Run: .venv/bin/python benchmarks/bench_dataset.py [--symbols N] [--bars N] [--qlib-python PATH]
 
-Measured (2 cores, load average ~10 from other jobs): build 58.6 s wall / 19.1 s CPU, of which the read
-34.0 s wall (58%); Qlib 0.9.7 Alpha158 on the same bars 842.9 s (pyqlib installed in a separate venv:
-its wheel pulls jupyter, mlflow and friends, which we keep out of the project's environment).
+Measured 2026-12-01 (2 cores shared, load average 22-24 from other jobs, so wall time is ~6x the CPU):
+build 159.6 s wall / 24.9 s CPU (user+sys, all threads; 26-31 s CPU before this round's changes, same bytes):
+read 81.2 s wall / 11.7 s CPU, labels + reorder + folds 37.5 / 5.4 s (the 3 labels ~0.7 s CPU, folds ~0.5 s,
+reordering 83 columns to (datetime, symbol) ~2.8 s), Parquet encode + sha256 + write 40.9 / 7.8 s (sha256
+~0.8 s of it). The 10 s target is not met: the CPU alone is ~25 s, i.e. >= 12.5 s on two idle cores.
+Readers tried on the same 2 M x 86 columns (CPU): ours 11.7-13.0 s (page checksums verified, ~0.7 s);
+pyarrow ParquetFile per file in a thread pool 9.5 s, with pre_buffer 9.2 s; DuckDB 2.0.1 read_parquet ->
+Arrow 14.0 s; Polars 2.1 read_parquet -> Arrow 16.1 s; pyarrow's dataset scan 36.9 s. 1024-row groups
+cut our read to 7.5 s CPU but made a one-symbol read 142-172 ms CPU instead of 64-80 ms (2.2x): not
+adopted, the one-symbol read keeps its layout. Qlib 0.9.7 Alpha158 on the same bars 842.9 s (earlier run;
+pyqlib installed in a separate venv: its wheel pulls jupyter, mlflow and friends, which we keep out of the
+project's environment).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -124,19 +135,37 @@ def main() -> None:
         t0 = time.perf_counter()
         store.write_bars("stocks_daily_clean", rows)
         print(f"write table (setup, not timed): {time.perf_counter() - t0:.1f} s")
+        if args.no_qlib:
+            del rows  # 1.5 GB the build does not need
         fresh = DeltaStore(store.root)  # a new process's view: no cached footers
+        marks: list[tuple[str, float, float]] = []
+
+        def mark(message: str) -> None:  # build() announces each step as it starts
+            marks.append((message.split()[0], time.perf_counter(), time.process_time()))
+
+        load0 = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
+        mark("start")
         ds = build(fresh, table="stocks_daily_clean", labels=LABELS, splits=SPLITS, out=Path(tmp) / "ds",
-                   register=False)
+                   register=False, progress=mark)
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        mark("end")
         m = ds.manifest
-        read = m["build_seconds"]["read"]
         print(f"dataset: {m['rows']:,} rows, {len(ds.feature_columns)} features, {len(ds.label_columns)} labels, "
               f"{len(ds.fold_columns)} folds, {len(m['files'])} files, "
               f"{sum(f['bytes'] for f in m['files']) / 1e6:.0f} MB")
-        print(f"build: {total:.1f} s total = read {read:.1f} s ({read / total:.0%}) + labels/splits/writing "
-              f"{total - read:.1f} s   [target <= 10 s]; CPU {cpu:.1f} s (all threads; wall time inflates when "
-              f"other jobs share the cores)")
+        print(f"build: {total:.1f} s wall, {cpu:.1f} s CPU (user+sys, all threads)   [target <= 10 s wall]; "
+              f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        names = {"start": "connect + pin the version", "reading": "read the table",
+                 "labels,": "labels, reorder, transforms, folds", "writing": "Parquet encode + sha256 + write"}
+        for (name, w0, k0), (_, w1, k1) in zip(marks[:-1], marks[1:]):
+            print(f"  {names.get(name, name):36s} {w1 - w0:6.1f} s wall {k1 - k0:6.1f} s CPU")
+        files = [Path(tmp) / "ds" / f["path"] for f in m["files"]]
+        h0 = time.process_time()
+        for f in files:
+            hashlib.sha256(f.read_bytes()).hexdigest()
+        print(f"  (of the write: sha256 of the {len(files)} files ~{time.process_time() - h0:.1f} s CPU, measured "
+              f"again after the build)")
         if not args.no_qlib:
             print(_qlib(rows, args.symbols, args.bars, args.qlib_python))
 

@@ -20,7 +20,7 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 
 
-def sha256_bytes(data: bytes) -> str:
+def sha256_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
