@@ -43,6 +43,7 @@ from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table, cross_section, price
 from marketlake.features._segments import Segments
 from marketlake.features.registry import params
+from marketlake.pipeline import incremental
 from marketlake.pipeline.core import (
     Progress,
     combine_bars,
@@ -318,6 +319,7 @@ def _run_groups(
     groups = plan_groups(compute, sizes, budget=budget, benchmark=benchmark)
     writer = _GroupWriter(store, spec, since=since)
     spans: list[pd.DataFrame] = []
+    states: list[pa.Table] = []
     t_compute = t_write = 0.0
     tasks = [
         GroupTask(root=store.root, storage_options=dict(store.storage_options or {}), table=spec.name,
@@ -333,6 +335,8 @@ def _run_groups(
         writer.merge(result)
         if result.span is not None:
             spans.append(result.span)
+        if result.state is not None:
+            states.append(result.state)
         t_compute += result.seconds_compute
         t_write += result.seconds_write
         if on_group is not None:
@@ -340,7 +344,9 @@ def _run_groups(
     report.timings["compute"] = t_compute
     t = time.perf_counter()
     say(f"committing {len(writer.adds)} files of {len(groups)} groups")
+    incremental.forget_states(store, spec, compute)  # recomputed: no older state may outlive the commit
     parts = writer.commit()
+    incremental.save_states(store, spec, states)  # after the bars (a kill in between: recomputed next time)
     report.inserted, report.updated, report.unchanged = writer.inserted, writer.updated, writer.unchanged
     report.version = store.version(spec.name)
     report.timings["write"] = t_write + time.perf_counter() - t
@@ -498,6 +504,7 @@ class GroupResult:
     updated: int = 0
     unchanged: int = 0
     span: pd.DataFrame | None = None
+    state: pa.Table | None = None  # the members' feature state (`pipeline.incremental`), saved after the commit
     seconds_compute: float = 0.0
     seconds_write: float = 0.0
 
@@ -524,9 +531,10 @@ def run_group(task: GroupTask) -> GroupResult:
     result.span = (own.groupby("symbol", sort=False)["datetime"].agg(["min", "max"]).reset_index()
                    .melt(id_vars="symbol", value_name="datetime")[["symbol", "datetime"]])
     del own
-    rows = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
-                         since=task.since)
+    rows, state = compute_table(bars, spec, benchmark=task.benchmark, updated_at=task.stamp, metadata=task.meta,
+                                since=task.since, state_out=True)
     del bars
+    result.state = state.filter(pc.is_in(state["symbol"], pa.array(sorted(task.members), pa.string())))
     if task.benchmark not in task.members:
         rows = without_symbol(rows, task.benchmark)
     rows = _with_sector_rs(rows, task.sector_rs)
