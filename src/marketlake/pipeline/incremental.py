@@ -389,13 +389,26 @@ def _cross(
     b_lo = bench_new.min() if len(bench_new) else None
     # stored rows at the new datetimes (sector medians), and from the benchmark's first new bar on
     hi = None if b_lo is not None else d_hi
-    around = store.read(spec.name, start=d_lo, end=hi, sort=False)
-    adt = pd.DatetimeIndex(around["datetime"].to_pandas())
+    # keys first: the stored rows of a one-minute partition at the new datetimes are usually none, and
+    # reading every column of the whole partition to find that out cost more than the append itself
+    keys = store.read(spec.name, start=d_lo, end=hi, columns=["symbol", "datetime"], sort=False)
+    adt = pd.DatetimeIndex(keys["datetime"].to_pandas())
     at_new = adt.isin(new_dt.unique())
     moved = at_new | (adt >= b_lo) if b_lo is not None else at_new
-    around = around.filter(pa.array(moved))
-    adt = adt[moved]
-    at_new = at_new[moved]
+    if moved.any():
+        syms = pc.unique(keys["symbol"].filter(pa.array(moved))).to_pylist()
+        lo = adt[moved].min()
+        around = store.read(spec.name, symbols=syms, start=lo, end=hi, sort=False)
+        adt = pd.DatetimeIndex(around["datetime"].to_pandas())
+        at_new = adt.isin(new_dt.unique())
+        moved = at_new | (adt >= b_lo) if b_lo is not None else at_new
+        around = around.filter(pa.array(moved))
+        adt = adt[moved]
+        at_new = at_new[moved]
+    else:
+        around = store.read(spec.name, symbols=[], columns=None, sort=False)  # the schema, no rows
+        adt = adt[moved]
+        at_new = at_new[moved]
 
     cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
     if whole and around.num_rows == 0:
