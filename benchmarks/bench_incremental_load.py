@@ -12,12 +12,15 @@ full-recompute path (the incremental path switched off), with the ratio.
 Sizes: by default --minute-days 3 of history and --daily-sessions 400 (a quick run); --full builds the
 issue's sizes (100 stocks x 126 sessions + 50 crypto x 183 days; 2,650 x 756 sessions): the build itself
 then takes long and needs the bounded-memory full path.
-Run: .venv/bin/python benchmarks/bench_incremental_load.py [--repeat 3] [--full]
+--cache DIR keeps the built tables in DIR and copies them for the updates of later runs (a full-size build
+takes long); --memory-budget bounds the builds' memory (grouped loads).
+Run: .venv/bin/python benchmarks/bench_incremental_load.py [--repeat 3] [--full] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -95,6 +98,22 @@ BUDGET: str | None = None
 """--memory-budget of the builds (the grouped, bounded-memory load when the table exceeds it)."""
 
 
+def _pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))]
+
+
+def _summary(runs: dict[bool, list[tuple[float, float]]]) -> tuple[float, float]:
+    """Print p50/p95 of wall and CPU per path (CPU beside wall: on a loaded machine wall is mostly waiting);
+    return the median walls (incremental, full path)."""
+    for on in (True, False):
+        wall, cpu = [w for w, _ in runs[on]], [c for _, c in runs[on]]
+        print(f"  {'incremental' if on else 'full path  '}: n={len(wall)} wall p50 {statistics.median(wall):.3f} "
+              f"p95 {_pct(wall, 0.95):.3f} s; CPU p50 {statistics.median(cpu):.3f} p95 {_pct(cpu, 0.95):.3f} s")
+    print(f"  machine load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+    return statistics.median(w for w, _ in runs[True]), statistics.median(w for w, _ in runs[False])
+
+
 def minute(root: Path, days: float, repeat: int, cache: Path | None = None) -> tuple[float, float]:
     src = get_source("synthetic", stocks=100, crypto=50, seed=3)
     end = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # a Tuesday, the stock session open
@@ -111,16 +130,16 @@ def minute(root: Path, days: float, repeat: int, cache: Path | None = None) -> t
     rows = sum(store.table_info(n).rows for n in ("stocks_1min_clean", "crypto_1min_clean"))
     print(f"1-minute tables: {rows:,} rows")
     clock = end - timedelta(minutes=repeat * 2 + 1)
-    runs: dict[bool, list[float]] = {True: [], False: []}
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for i in range(repeat * 2):
         on = i % 2 == 0  # alternate, so both paths see the same table sizes and machine load
         _switch(on)
         wall, cpu, fetch, reports = _update(store, src, ["stocks_1min_clean", "crypto_1min_clean"], clock, clock)
         clock += timedelta(minutes=1)
-        runs[on].append(wall)
+        runs[on].append((wall, cpu))
         print(_line(on, wall, cpu, fetch, reports))
     _switch(True)
-    return statistics.median(runs[True]), statistics.median(runs[False])
+    return _summary(runs)
 
 
 def daily(root: Path, symbols: int, sessions: int, repeat: int, cache: Path | None = None) -> tuple[float, float]:
@@ -137,16 +156,16 @@ def daily(root: Path, symbols: int, sessions: int, repeat: int, cache: Path | No
     info = store.table_info("stocks_daily_clean")
     print(f"daily table: {info.rows:,} rows, {symbols} symbols")
     days = list(pd.bdate_range(end + timedelta(days=1), periods=repeat * 2, tz="UTC"))
-    runs: dict[bool, list[float]] = {True: [], False: []}
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for i, day in enumerate(days):
         on = i % 2 == 0
         _switch(on)
         wall, cpu, fetch, reports = _update(store, src, ["stocks_daily_clean"], day,
                                             day + timedelta(hours=23, minutes=59))
-        runs[on].append(wall)
+        runs[on].append((wall, cpu))
         print(_line(on, wall, cpu, fetch, reports))
     _switch(True)
-    return statistics.median(runs[True]), statistics.median(runs[False])
+    return _summary(runs)
 
 
 def main() -> None:
