@@ -323,36 +323,26 @@ def _advance_master(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, re
     first_col, last_col = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
     if master.empty or master["symbol"].duplicated().any():
         return False
-    touched = resolved["symbol"].to_numpy(object)
-    pos = pd.Index(master["symbol"].to_numpy(object)).get_indexer(touched)
-    if (pos < 0).any():
+    rows = master.set_index("symbol")
+    touched = resolved["symbol"].tolist()
+    if not rows.index.isin(touched).sum() == len(touched):
         return False
-    mine = master.iloc[pos].reset_index(drop=True)
+    mine = rows.loc[touched]
     if mine[first_col].isna().any() or mine["active"].isna().any():
         return False
-    if not _same_values(mine, resolved.reset_index(drop=True), list(METADATA_COLUMNS)):
+    if not _same_values(mine, resolved.set_index("symbol").reindex(mine.index), list(METADATA_COLUMNS)):
         return False
-    # Column by column on NumPy (no DataFrame copy, .loc writes or from_pandas of the whole master)
-    nat = np.iinfo(np.int64).min
-    new_last = incoming.groupby("symbol", sort=False)["datetime"].max().reindex(touched)
-    new_us = np.asarray(pd.DatetimeIndex(new_last).as_unit("us").asi8, dtype=np.int64)
-    last_us = np.asarray(pd.DatetimeIndex(master[last_col]).as_unit("us").asi8, dtype=np.int64).copy()
-    old_us = last_us[pos]
-    last_us[pos] = np.where((old_us == nat) | ((new_us != nat) & (new_us > old_us)), new_us, old_us)
-    ts = pd.Timestamp(stamp)
-    ts = ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-    updated_us = np.asarray(pd.DatetimeIndex(master["updated_at"]).as_unit("us").asi8, dtype=np.int64).copy()
-    updated_us[pos] = ts.as_unit("us").value
+    last = incoming.groupby("symbol", sort=False)["datetime"].max().reindex(touched)
+    old_last = pd.to_datetime(mine[last_col], utc=True)
+    new_last = pd.to_datetime(last, utc=True)
+    later = new_last.where(old_last.isna() | (new_last > old_last), old_last)
+    out = rows.copy()
+    out.loc[touched, last_col] = later.to_numpy()
+    out.loc[touched, "updated_at"] = pd.Timestamp(stamp).tz_convert("UTC") if pd.Timestamp(stamp).tzinfo \
+        else pd.Timestamp(stamp, tz="UTC")
     schema = SUPPORT_SCHEMAS["symbols"]
-    moved = {last_col: last_us, "updated_at": updated_us}
-    arrays = []
-    for field in schema:
-        if field.name in moved:
-            us = moved[field.name]
-            arrays.append(pa.array(us, pa.int64(), mask=us == nat).cast(field.type))
-        else:
-            arrays.append(pa.array(master[field.name], field.type, from_pandas=True))
-    store.replace_support("symbols", pa.Table.from_arrays(arrays, schema=schema))
+    store.replace_support("symbols", pa.Table.from_pandas(out.reset_index()[schema.names], schema=schema,
+                                                          preserve_index=False))
     return True
 
 
