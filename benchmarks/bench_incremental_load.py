@@ -12,15 +12,20 @@ full-recompute path (the incremental path switched off), with the ratio.
 Sizes: by default --minute-days 3 of history and --daily-sessions 400 (a quick run); --full builds the
 issue's sizes (100 stocks x 126 sessions + 50 crypto x 183 days; 2,650 x 756 sessions): the build itself
 then takes long and needs the bounded-memory full path.
-Run: .venv/bin/python benchmarks/bench_incremental_load.py [--repeat 3] [--full]
+--cache DIR keeps the built tables in DIR and copies them for the updates of later runs (a full-size build
+takes long); --memory-budget bounds the builds' memory (grouped loads).
+Run: .venv/bin/python benchmarks/bench_incremental_load.py [--repeat 3] [--full] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,49 +77,95 @@ def _stages(reports: list[LoadReport]) -> str:
     return " ".join(f"{k}={v:.2f}" for k, v in keys.items())
 
 
-def minute(root: Path, days: float, repeat: int) -> tuple[float, float]:
-    store = DeltaStore(root / "minute")
+def _built(root: Path, name: str, cache: Path | None, build: Callable[[DeltaStore], None]) -> DeltaStore:
+    """The warehouse `root/name`, built by `build`, or copied from `cache/name` when a previous run built
+    it there (the updates then run on the copy: every run starts from the same tables)."""
+    if cache is not None and (cache / name / "complete").exists():
+        t = time.perf_counter()
+        shutil.copytree(cache / name, root / name)
+        print(f"{name}: copied from the cache {cache / name} in {time.perf_counter() - t:.1f} s")
+        return DeltaStore(root / name)
+    store = DeltaStore(root / name)
+    build(store)
+    if cache is not None:
+        shutil.rmtree(cache / name, ignore_errors=True)
+        shutil.copytree(root / name, cache / name)
+        (cache / name / "complete").write_text("built by bench_incremental_load.py\n")
+    return store
+
+
+BUDGET: str | None = None
+"""--memory-budget of the builds (the grouped, bounded-memory load when the table exceeds it)."""
+
+
+def _pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))]
+
+
+def _summary(runs: dict[bool, list[tuple[float, float]]]) -> tuple[float, float]:
+    """Print p50/p95 of wall and CPU per path (CPU beside wall: on a loaded machine wall is mostly waiting);
+    return the median walls (incremental, full path)."""
+    for on in (True, False):
+        wall, cpu = [w for w, _ in runs[on]], [c for _, c in runs[on]]
+        print(f"  {'incremental' if on else 'full path  '}: n={len(wall)} wall p50 {statistics.median(wall):.3f} "
+              f"p95 {_pct(wall, 0.95):.3f} s; CPU p50 {statistics.median(cpu):.3f} p95 {_pct(cpu, 0.95):.3f} s")
+    print(f"  machine load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+    return statistics.median(w for w, _ in runs[True]), statistics.median(w for w, _ in runs[False])
+
+
+def minute(root: Path, days: float, repeat: int, cache: Path | None = None) -> tuple[float, float]:
     src = get_source("synthetic", stocks=100, crypto=50, seed=3)
     end = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # a Tuesday, the stock session open
     start = end - timedelta(days=days)
-    t = time.perf_counter()
-    for table in ("stocks_1min_clean", "crypto_1min_clean"):
-        ingest_source(store, src, [table], start=start, end=end - timedelta(minutes=repeat * 2 + 2))
+
+    def build(store: DeltaStore) -> None:
+        t = time.perf_counter()
+        for table in ("stocks_1min_clean", "crypto_1min_clean"):
+            ingest_source(store, src, [table], start=start, end=end - timedelta(minutes=repeat * 2 + 2),
+                          memory_budget=BUDGET)
+        print(f"1-minute tables built in {time.perf_counter() - t:.1f} s")
+
+    store = _built(root, f"minute-{days:g}d-r{repeat}", cache, build)
     rows = sum(store.table_info(n).rows for n in ("stocks_1min_clean", "crypto_1min_clean"))
-    print(f"1-minute tables: {rows:,} rows built in {time.perf_counter() - t:.1f} s")
+    print(f"1-minute tables: {rows:,} rows")
     clock = end - timedelta(minutes=repeat * 2 + 1)
-    runs: dict[bool, list[float]] = {True: [], False: []}
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for i in range(repeat * 2):
         on = i % 2 == 0  # alternate, so both paths see the same table sizes and machine load
         _switch(on)
         wall, cpu, fetch, reports = _update(store, src, ["stocks_1min_clean", "crypto_1min_clean"], clock, clock)
         clock += timedelta(minutes=1)
-        runs[on].append(wall)
+        runs[on].append((wall, cpu))
         print(_line(on, wall, cpu, fetch, reports))
     _switch(True)
-    return statistics.median(runs[True]), statistics.median(runs[False])
+    return _summary(runs)
 
 
-def daily(root: Path, symbols: int, sessions: int, repeat: int) -> tuple[float, float]:
-    store = DeltaStore(root / "daily")
+def daily(root: Path, symbols: int, sessions: int, repeat: int, cache: Path | None = None) -> tuple[float, float]:
     src = get_source("synthetic", stocks=symbols, crypto=1, seed=4)
     end = datetime(2026, 11, 13, tzinfo=UTC)  # a Friday; the updates run on the following sessions
     start = end - timedelta(days=int(sessions * 365 / 252))
-    t = time.perf_counter()
-    ingest_source(store, src, ["stocks_daily_clean"], start=start, end=end)
+
+    def build(store: DeltaStore) -> None:
+        t = time.perf_counter()
+        ingest_source(store, src, ["stocks_daily_clean"], start=start, end=end, memory_budget=BUDGET)
+        print(f"daily table built in {time.perf_counter() - t:.1f} s")
+
+    store = _built(root, f"daily-{symbols}x{sessions}", cache, build)
     info = store.table_info("stocks_daily_clean")
-    print(f"daily table: {info.rows:,} rows, {symbols} symbols, built in {time.perf_counter() - t:.1f} s")
+    print(f"daily table: {info.rows:,} rows, {symbols} symbols")
     days = list(pd.bdate_range(end + timedelta(days=1), periods=repeat * 2, tz="UTC"))
-    runs: dict[bool, list[float]] = {True: [], False: []}
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for i, day in enumerate(days):
         on = i % 2 == 0
         _switch(on)
         wall, cpu, fetch, reports = _update(store, src, ["stocks_daily_clean"], day,
                                             day + timedelta(hours=23, minutes=59))
-        runs[on].append(wall)
+        runs[on].append((wall, cpu))
         print(_line(on, wall, cpu, fetch, reports))
     _switch(True)
-    return statistics.median(runs[True]), statistics.median(runs[False])
+    return _summary(runs)
 
 
 def main() -> None:
@@ -126,17 +177,22 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="the issue's sizes (long build)")
     ap.add_argument("--skip-minute", action="store_true")
     ap.add_argument("--skip-daily", action="store_true")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="keep the built tables here and reuse them on later runs (updates run on a copy)")
+    ap.add_argument("--memory-budget", default=None, help="of the table builds, e.g. 3G (default: the machine's)")
     args = ap.parse_args()
+    global BUDGET
+    BUDGET = args.memory_budget
     if args.full:
         args.minute_days, args.daily_sessions = 183.0, 756
     with tempfile.TemporaryDirectory(prefix="bench-incr-") as tmp:
         root = Path(tmp)
         if not args.skip_minute:
-            inc, full = minute(root, args.minute_days, args.repeat)
+            inc, full = minute(root, args.minute_days, args.repeat, args.cache)
             print(f"150 one-minute symbols, 1 new bar each: incremental {inc:.3f} s (target <= 2 s), "
                   f"full path {full:.3f} s, ratio {full / inc:.1f}x")
         if not args.skip_daily:
-            inc, full = daily(root, args.daily_symbols, args.daily_sessions, args.repeat)
+            inc, full = daily(root, args.daily_symbols, args.daily_sessions, args.repeat, args.cache)
             print(f"{args.daily_symbols} daily symbols, 1 new session: incremental {inc:.3f} s (target <= 1 s), "
                   f"full path {full:.3f} s, ratio {full / inc:.1f}x")
 

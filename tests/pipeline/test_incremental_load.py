@@ -169,7 +169,7 @@ def test_daily_appends_arrivals_late_bars_and_revisions_equal_a_full_rebuild(tmp
     run.check()
 
 
-def test_hourly_appends_with_a_late_benchmark_equal_a_full_rebuild(tmp_path: Path) -> None:
+def test_hourly_appends_with_a_late_benchmark_late_bars_and_revisions_equal_a_full_rebuild(tmp_path: Path) -> None:
     table = "stocks_hourly_clean"
     bars = _raw(table, datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC), stocks=7)
     run = Run(tmp_path, table, _meta(bars, "SPY"))
@@ -177,8 +177,16 @@ def test_hourly_appends_with_a_late_benchmark_equal_a_full_rebuild(tmp_path: Pat
     cut = len(times) - 5
     newcomer = sorted(set(bars["symbol"]) - {"SPY"})[-1]  # listed at the last load, in a sector with peers
     bars = bars[(bars["symbol"] != newcomer) | (bars["datetime"] >= times[cut + 3])]
-    run.load(bars[bars["datetime"] < times[cut]])
+    late_sym = sorted(set(bars["symbol"]) - {"SPY", newcomer})[0]
+    late_key = (bars["symbol"] == late_sym) & (bars["datetime"] == times[cut - 12])
+    run.load(bars[(bars["datetime"] < times[cut]) & ~late_key])
     assert _appended(run.load(_at(bars, cut)))
+    late = run.load(bars[late_key])  # a late bar: that symbol recomputed from its first bar
+    assert not _appended(late) and late.inserted == 1
+    rev = bars[(bars["symbol"] == late_sym) & (bars["datetime"] == times[cut - 3])].copy()
+    rev[["high", "close"]] *= 1.02
+    revised = run.load(rev)
+    assert not _appended(revised) and revised.updated > 0
     two = bars[bars["datetime"].isin(times[cut + 1:cut + 3])]  # two bars per symbol, SPY after the others
     assert _appended(run.load(two[two["symbol"] != "SPY"]))
     bench = run.load(two[two["symbol"] == "SPY"])
@@ -188,7 +196,7 @@ def test_hourly_appends_with_a_late_benchmark_equal_a_full_rebuild(tmp_path: Pat
     run.check()
 
 
-def test_one_minute_appends_with_late_bars_equal_a_full_rebuild(tmp_path: Path) -> None:
+def test_one_minute_appends_with_late_bars_and_revisions_equal_a_full_rebuild(tmp_path: Path) -> None:
     table = "crypto_1min_clean"
     start = datetime(2024, 5, 1, tzinfo=UTC)
     bars = _raw(table, start, start + timedelta(hours=7), stocks=1, crypto=4)
@@ -208,6 +216,10 @@ def test_one_minute_appends_with_late_bars_equal_a_full_rebuild(tmp_path: Path) 
             continue
         assert _appended(run.load(minute))
     assert not _appended(run.load(bars[gap]))  # a late bar
+    rev = bars[(bars["symbol"] == "BTC/USD") & (bars["datetime"] == times[cut - 30])].copy()
+    rev[["high", "close"]] *= 1.01  # a revision of the benchmark: every symbol's rs/beta after it moves
+    revised = run.load(rev)
+    assert not _appended(revised) and revised.updated > 0
     assert _appended(run.load(bars[bars["datetime"] >= times[cut + 3]]))
     run.check()
 
@@ -221,3 +233,33 @@ def test_one_new_bar_per_symbol_from_an_iso_timestamp_window(when: str) -> None:
     t = parse_when(when)
     bars = pd.concat([b.bars for b in src.fetch(None, get_table("crypto_1min_clean"), start=t, end=t)])
     assert len(bars) == 3 and (pd.to_datetime(bars["datetime"], utc=True) == pd.Timestamp(t)).all()
+
+
+def test_a_table_built_in_symbol_groups_is_continued_from_its_state(tmp_path: Path) -> None:
+    """A load bigger than the memory budget (`pipeline.grouped`, how full-size tables are built) leaves a
+    state per symbol, and the next one-bar update (the benchmark's included, so it moves every symbol of a
+    table bigger than the budget) continues every symbol from it instead of recomputing whole histories in
+    groups; the table still equals a full rebuild."""
+    from marketlake.pipeline.memory_budget import BASE_BYTES, BYTES_PER_ROW
+
+    table = "crypto_1min_clean"
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    bars = _raw(table, start, start + timedelta(hours=6), stocks=1, crypto=5)
+    meta = pd.DataFrame({"symbol": sorted(bars["symbol"].unique())}).assign(sector="Digital Assets")
+    run = Run(tmp_path, table, meta)
+    times = np.sort(bars["datetime"].unique())
+    first = bars[bars["datetime"] < times[-2]]
+    budget = BASE_BYTES + 400 * BYTES_PER_ROW  # groups of ~400 bars: one symbol each
+    built = load_bars(run.store, table, first.reset_index(drop=True), source="synthetic", metadata=meta,
+                      memory_budget=budget)
+    run.bars = first[list(BAR_COLUMNS)]
+    assert built.timings.get("groups", 0) > 1  # it did go through the grouped load
+    assert sorted(_states(run)["symbol"]) == sorted(meta["symbol"])
+    said: list[str] = []
+    step = load_bars(run.store, table, _at(bars, len(times) - 2).reset_index(drop=True), source="synthetic",
+                     metadata=meta, progress=said.append, memory_budget=budget)  # the table exceeds it: the
+    # benchmark's bar moves every symbol, yet the append is continued, not recomputed in groups
+    run.bars = pd.concat([run.bars, _at(bars, len(times) - 2)[list(BAR_COLUMNS)]], ignore_index=True)
+    assert _appended(step) and any(f"{len(meta)} continued from stored state" in m for m in said), said
+    assert _appended(run.load(_at(bars, len(times) - 1)))
+    run.check()

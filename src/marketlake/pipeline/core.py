@@ -73,11 +73,16 @@ def load_bars(
     from marketlake.pipeline import grouped
 
     moves = "symbol" in raw.columns and bool((raw["symbol"] == bench).any())  # validation reports a missing one
-    if peers and grouped.needs_groups(store, spec, len(raw), moves_everyone=moves, memory_budget=memory_budget,
-                                      bars=raw if moves else None):
-        return grouped.load_grouped(store, spec, [RawBatch(bars=raw, metadata=metadata)], source=source,
+    big = peers and grouped.needs_groups(store, spec, len(raw), moves_everyone=moves, memory_budget=memory_budget)
+
+    def in_groups() -> LoadReport:
+        return grouped.load_grouped(store, spec, [RawBatch(bars=raw_in, metadata=metadata)], source=source,
                                     benchmark=bench, memory_budget=memory_budget, run_id=run_id,
                                     progress=progress, now=now)
+
+    raw_in = raw
+    if big and grouped.needs_groups(store, spec, len(raw), moves_everyone=False, memory_budget=memory_budget):
+        return in_groups()  # its own bars exceed a group
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     report = LoadReport(table=spec.name, source=source, rows_in=len(raw))
@@ -99,7 +104,11 @@ def load_bars(
     # would otherwise be overwritten with what this load read before it (a lost update).
     with store.writer_lock():
         store.ensure_tables([spec.name])
-        if not good.empty:
+        if big:  # big only because the benchmark moves every stored symbol: an append continues from state
+            if good.empty or not _appended(store, spec, good, source=source, metadata=metadata, benchmark=bench,
+                                           stamp=stamp, report=report, say=say, peers=peers)[0]:
+                return in_groups()  # recompute every symbol in groups (validates and quarantines itself)
+        elif not good.empty:
             _load_valid(store, spec, good, source=source, metadata=metadata, benchmark=bench, stamp=stamp,
                         report=report, say=say, peers=peers)
         if checked.quarantined.num_rows:
@@ -123,13 +132,10 @@ def _load_valid(
     peers: bool = True,
 ) -> None:
     t = time.perf_counter()
-    touched = sorted(good["symbol"].unique().tolist())
-    report.symbols_loaded = len(touched)
-    master = store.read_support("symbols").to_pandas()
-    resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
-    report.peers_deferred = not peers and (benchmark in touched or resolved["sector"].notna().any())
-    if incremental.load_appended(store, spec, good, source=source, resolved=resolved, master=master,
-                                 benchmark=benchmark, stamp=stamp, report=report, say=say, peers=peers):
+    done, touched, master, resolved = _appended(store, spec, good, source=source, metadata=metadata,
+                                                benchmark=benchmark, stamp=stamp, report=report, say=say,
+                                                peers=peers)
+    if done:
         return  # every bar after its symbol's last stored bar: computed from the feature state
     bar_cols = [*BAR_COLUMNS, "source"]
     if not peers or benchmark in touched:  # no index read: the symbols to read are known already
@@ -180,6 +186,22 @@ def _load_valid(
     t = time.perf_counter()
     record_symbols(store, spec, bars, resolved, master=master, now=stamp)
     report.timings["symbols"] = time.perf_counter() - t
+
+
+def _appended(
+    store: DeltaStore, spec: TableSpec, good: pd.DataFrame, *, source: str, metadata: pd.DataFrame | None,
+    benchmark: str, stamp: datetime, report: LoadReport, say: Progress, peers: bool,
+) -> tuple[bool, list[str], pd.DataFrame, pd.DataFrame]:
+    """Try `good` as an append continued from the feature state (`pipeline.incremental`): (done, touched
+    symbols, symbol master, resolved metadata); nothing is written when not done."""
+    touched = sorted(good["symbol"].unique().tolist())
+    report.symbols_loaded = len(touched)
+    master = store.read_support("symbols").to_pandas()
+    resolved = resolve_metadata(touched, spec, provided=metadata, master=master)
+    report.peers_deferred = not peers and (benchmark in touched or resolved["sector"].notna().any())
+    done = incremental.load_appended(store, spec, good, source=source, resolved=resolved, master=master,
+                                     benchmark=benchmark, stamp=stamp, report=report, say=say, peers=peers)
+    return done, touched, master, resolved
 
 
 def refresh_cross_section(

@@ -133,12 +133,25 @@ def _save_states(store: DeltaStore, spec: TableSpec, old: pa.Table, new: pa.Tabl
     store.replace_support(STATE_TABLE, pa.concat_tables([kept, new]))
 
 
+def _same_values(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> bool:
+    """Row-aligned frames: equal in `cols`, any NULL (None, NaN, NA) equal to any other (NumPy object
+    arrays: `DataFrame.where` per column cost more than the rest of a one-bar append)."""
+    if len(a) != len(b):
+        return False
+    for col in cols:
+        x, y = a[col].to_numpy(object), b[col].to_numpy(object)
+        nx, ny = pd.isna(x), pd.isna(y)
+        if not np.array_equal(nx, ny):
+            return False
+        if not bool(np.all(x[~nx] == y[~ny])):
+            return False
+    return True
+
+
 def _same_meta(resolved: pd.DataFrame, stored: pd.DataFrame) -> bool:
-    a = resolved.drop_duplicates("symbol", keep="last").set_index("symbol")[list(METADATA_COLUMNS)]
-    b = stored.set_index("symbol")[list(METADATA_COLUMNS)].reindex(a.index)
-    a = a.astype(object).where(a.notna(), None)
-    b = b.astype(object).where(b.notna(), None)
-    return bool(a.equals(b))
+    a = resolved.drop_duplicates("symbol", keep="last").set_index("symbol")
+    b = stored.set_index("symbol").reindex(a.index)
+    return _same_values(a, b, list(METADATA_COLUMNS))
 
 
 def _fits(states: pd.DataFrame, tails: pd.DataFrame, first_new: pd.Series) -> pd.Series:
@@ -317,9 +330,7 @@ def _advance_master(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, re
     mine = rows.loc[touched]
     if mine[first_col].isna().any() or mine["active"].isna().any():
         return False
-    have = mine[list(METADATA_COLUMNS)].astype(object)
-    want = resolved.set_index("symbol")[list(METADATA_COLUMNS)].astype(object)
-    if not have.where(have.notna(), None).equals(want.where(want.notna(), None)):
+    if not _same_values(mine, resolved.set_index("symbol").reindex(mine.index), list(METADATA_COLUMNS)):
         return False
     last = incoming.groupby("symbol", sort=False)["datetime"].max().reindex(touched)
     old_last = pd.to_datetime(mine[last_col], utc=True)
@@ -368,13 +379,26 @@ def _cross(
     b_lo = bench_new.min() if len(bench_new) else None
     # stored rows at the new datetimes (sector medians), and from the benchmark's first new bar on
     hi = None if b_lo is not None else d_hi
-    around = store.read(spec.name, start=d_lo, end=hi, sort=False)
-    adt = pd.DatetimeIndex(around["datetime"].to_pandas())
+    # keys first: the stored rows of a one-minute partition at the new datetimes are usually none, and
+    # reading every column of the whole partition to find that out cost more than the append itself
+    keys = store.read(spec.name, start=d_lo, end=hi, columns=["symbol", "datetime"], sort=False)
+    adt = pd.DatetimeIndex(keys["datetime"].to_pandas())
     at_new = adt.isin(new_dt.unique())
     moved = at_new | (adt >= b_lo) if b_lo is not None else at_new
-    around = around.filter(pa.array(moved))
-    adt = adt[moved]
-    at_new = at_new[moved]
+    if moved.any():
+        syms = pc.unique(keys["symbol"].filter(pa.array(moved))).to_pylist()
+        lo = adt[moved].min()
+        around = store.read(spec.name, symbols=syms, start=lo, end=hi, sort=False)
+        adt = pd.DatetimeIndex(around["datetime"].to_pandas())
+        at_new = adt.isin(new_dt.unique())
+        moved = at_new | (adt >= b_lo) if b_lo is not None else at_new
+        around = around.filter(pa.array(moved))
+        adt = adt[moved]
+        at_new = at_new[moved]
+    else:
+        around = store.read(spec.name, symbols=[], columns=None, sort=False)  # the schema, no rows
+        adt = adt[moved]
+        at_new = at_new[moved]
 
     cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
     if whole and around.num_rows == 0:
