@@ -76,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="2,650 symbols (2 M rows)")
     parser.add_argument("--no-s3", action="store_true", help="skip the s3:// runs")
+    parser.add_argument("--s3-only", action="store_true", help="only the s3:// runs (local disk measured apart)")
     parser.add_argument("--budget", default="800M", help="memory budget deciding the group size (default 800M)")
     args = parser.parse_args()
     from marketlake.pipeline.executors import DaskExecutor, LocalExecutor
@@ -85,7 +86,7 @@ def main() -> None:
     rows = sum(len(b.bars) for b in batches)
     print(f"full build of {TABLE}: {stocks} symbols, {rows:,} bars, memory budget {args.budget}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    targets = [("local disk", None)]
+    targets: list[tuple[str, str | None]] = [] if args.s3_only else [("local disk", None)]
     server = None
     if not args.no_s3:
         try:

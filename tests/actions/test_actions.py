@@ -105,6 +105,13 @@ def test_delisting_marks_the_symbol_inactive_and_keeps_its_bars(sp500_adjusted: 
     master = DeltaStore(tmp_path).read_support("symbols").to_pandas().set_index("symbol")
     assert not master.loc["KO", "active"] and master.loc["KO", "inactive_reason"] == "delisted on 2017-08-14"
     assert len(wh.read(TABLE, "KO")) == kept > 30  # a past universe still has its history
+    from marketlake.datasets import build  # a dataset over the past (no survivorship): KO is in it at each bar
+
+    stamps = wh.read(TABLE, "KO", columns=["datetime"])["datetime"]
+    ds = build(tmp_path, table=TABLE, start=stamps.min(), end=stamps.max(), labels=["fwd_return:1"],
+               splits=None, register=False)
+    frame = ds.to_pandas()
+    assert set(frame["symbol"]) == {"KO"} and len(frame) == kept
     (a,) = read_actions(DeltaStore(tmp_path))
     assert a.kind == "delisting" and str(a.date) == "2017-08-14" and a.applied_at is not None
 
