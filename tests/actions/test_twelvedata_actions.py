@@ -109,3 +109,30 @@ def test_split_direction_follows_the_description() -> None:
                        {"date": "2011-01-01", "description": "reverse", "ratio": 0.1}]}
     got = parse_splits("X", body)
     assert [(s.from_factor, s.to_factor) for s in got] == [(1.0, 4.0), (1.0, 20.0)]
+
+
+def test_daily_bars_fetched_as_traded_then_the_vendor_split_gives_the_vendor_adjusted_series(tmp_path: Path) -> None:
+    """End to end over loopback HTTP: the daily backfill asks `adjust=none` (stored as traded), then the
+    vendor's split arrives and rescales them; the result is the vendor's own split-adjusted series."""
+    from marketlake.actions import record
+    from marketlake.pipeline.vendor_ingest import ingest_twelvedata
+    from tests.vendors.fake_twelvedata import vendor_values
+
+    state = _state(plan_has_fundamentals=True)
+    state.credits_per_minute = 400
+    state.market_now = pd.Timestamp("2015-01-05 15:07Z").to_pydatetime()  # ~250 daily bars across the split
+    store = DeltaStore(tmp_path)
+    with FakeTwelveData(state) as fake, _client(fake.url, per_minute=400) as client:
+        ingest_twelvedata(store, "stocks_daily_clean", ["AAPL"], client=client, now=lambda: state.market_now)
+        actions, errors = fetch_twelvedata(client, ["AAPL"])
+    assert [q.get("adjust") for p, q in state.requests if p == "/time_series"] == ["none"]
+    assert not errors
+    record(store, actions)
+    got = Warehouse(tmp_path).read("stocks_daily_clean", "AAPL", columns=["datetime", "close", "volume"])
+    want = pd.DataFrame(vendor_values(state, "AAPL", "1day"))  # the vendor's default: split-adjusted daily
+    want = want[want["datetime"] < "2015-01-05"]  # the last bar is still forming, not stored
+    assert len(got) == len(want) > 200
+    np.testing.assert_allclose(got["close"].to_numpy(), want["close"].astype(float).to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got["volume"].to_numpy(), want["volume"].astype(float).to_numpy(), rtol=5e-3)
+    traded = pd.DataFrame(vendor_values(state, "AAPL", "1day", "none"))
+    assert float(traded["close"].iloc[0]) == pytest.approx(7 * float(want["close"].iloc[0]), rel=1e-6)

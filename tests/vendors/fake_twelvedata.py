@@ -133,9 +133,30 @@ def make_values(state: FakeState, symbol: str, interval: str) -> list[dict[str, 
     return state._cache[key]
 
 
+def vendor_values(state: FakeState, symbol: str, interval: str, adjust: str = "splits") -> list[dict[str, str]]:
+    """What `/time_series` sends for `adjust` (the vendor's default is `splits`). `make_values` is the
+    split-adjusted series; as traded, every bar before each of `state.splits` is that times to/from
+    (volume inversely), so the split shows as the jump it was. With `splits`/`all` daily bars come
+    adjusted while intraday bars stay as traded, as the real vendor reports them; `none` (and
+    `dividends`: dividends are not modelled) sends every interval as traded."""
+    values = make_values(state, symbol, interval)
+    splits = state.splits.get(symbol, [])
+    if (adjust in ("splits", "all") and interval == "1day") or not splits:
+        return values
+    out = []
+    for v in values:
+        f = math.prod(float(s["to_factor"]) / float(s["from_factor"]) for s in splits if v["datetime"] < s["date"])
+        if f == 1.0:
+            out.append(v)
+            continue
+        out.append({**v, **{k: f"{float(v[k]) * f:.5f}" for k in ("open", "high", "low", "close")},
+                    "volume": f"{float(v['volume']) / f:.0f}"})
+    return out
+
+
 def _series(state: FakeState, symbol: str, q: dict[str, str]) -> dict[str, Any]:
     interval = q.get("interval", "1day")
-    values = make_values(state, symbol, interval)
+    values = vendor_values(state, symbol, interval, q.get("adjust", "splits"))
     start, end = q.get("start_date"), q.get("end_date")
     sel = values
     if start:

@@ -32,16 +32,11 @@ Adjust = Literal["splits", "none", "total_return"]
 ADJUST_MODES: tuple[str, ...] = ("splits", "none", "total_return")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
-RAW_SOURCES: dict[str, tuple[str, ...]] = {"twelvedata": ("hourly", "1min")}
-"""Sources whose bars arrive as traded (unadjusted), per timeframe: TwelveData adjusts daily bars for
-splits (its `adjust=splits` default) but reports intraday bars unadjusted. Every other source (files,
-Warehouse.ingest, synthetic, Binance) is taken to be in the stored convention already."""
-
-
-def vendor_adjusted(source: str | None, timeframe: str) -> bool:
-    """True for bars a vendor delivers split-adjusted as of the fetch (TwelveData daily): a split effective
-    before such a bar was fetched is already in its prices."""
-    return source == "twelvedata" and timeframe not in RAW_SOURCES["twelvedata"]
+RAW_SOURCES: dict[str, tuple[str, ...]] = {"twelvedata": ("daily", "hourly", "1min")}
+"""Sources whose bars arrive as traded (unadjusted), per timeframe: the TwelveData client asks every
+interval with `adjust=none` (the vendor's default `splits` adjusts daily bars as of the fetch, which no
+stored field can tell later: `updated_at` is when a row was last written, not fetched). Every other
+source (files, Warehouse.ingest, synthetic, Binance) is taken to be in the stored convention already."""
 
 
 def applied_splits(actions: Iterable[Action], table: str) -> list[Action]:
@@ -150,5 +145,5 @@ def to_stored_convention(store: DeltaStore, spec: TableSpec, raw: pd.DataFrame, 
     return out
 
 
-__all__ = ["ADJUST_MODES", "Adjust", "RAW_SOURCES", "vendor_adjusted", "adjust_rows", "applied_splits", "dividend_factor",
+__all__ = ["ADJUST_MODES", "Adjust", "RAW_SOURCES", "adjust_rows", "applied_splits", "dividend_factor",
            "split_factor", "to_stored_convention"]

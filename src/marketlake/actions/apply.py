@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.actions.adjust import split_factor, vendor_adjusted
+from marketlake.actions.adjust import split_factor
 from marketlake.actions.records import Action, read_actions, write_actions
 from marketlake.errors import StorageError
 from marketlake.schema import (
@@ -67,9 +67,9 @@ def _probe(store: DeltaStore, table: str, a: Action, batch: list[Action]) -> tup
     """The last bar before `a`'s date that the batch rescales, with a usable close: (datetime, close now,
     close after); None when no bar needs it."""
     rows = store.read(table, symbols=[a.symbol], end=_start(a.date) - timedelta(microseconds=1),
-                      columns=["symbol", "datetime", "close", "source", "updated_at"])
+                      columns=["symbol", "datetime", "close"])
     close = rows.column("close").to_numpy(zero_copy_only=False).astype(np.float64)
-    f = _factors(rows, [b for b in batch if b.symbol == a.symbol], get_table(table).timeframe)
+    f = _factors(rows, [b for b in batch if b.symbol == a.symbol])
     ok = np.flatnonzero(np.isfinite(close) & (close > 0) & (f != 1.0))
     if ok.size == 0:
         return None
@@ -77,17 +77,12 @@ def _probe(store: DeltaStore, table: str, a: Action, batch: list[Action]) -> tup
     return rows.column("datetime")[i].as_py(), float(close[i]), float(close[i] * f[i])
 
 
-def _factors(bars: pa.Table, splits: list[Action], timeframe: str) -> np.ndarray:
-    """Per bar: the product of the price factors of the splits after it that its prices do not include."""
-    f = np.ones(bars.num_rows)
-    source = bars.column("source").to_numpy(zero_copy_only=False)
-    fetched = bars.column("updated_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
-    for s in splits:
-        mine = split_factor(bars.column("symbol"), bars.column("datetime"), [s]) != 1.0
-        late = np.array([vendor_adjusted(x if isinstance(x, str) else None, timeframe) for x in source], dtype=bool)
-        late &= np.nan_to_num(fetched.astype(np.float64), nan=-1.0) >= _start(s.date).timestamp() * 1e6
-        f[mine & ~late] *= s.price_factor
-    return f
+def _factors(bars: pa.Table, splits: list[Action]) -> np.ndarray:
+    """Per bar: the product of the price factors of the splits after it. Every stored bar is in the
+    stored convention of the splits applied so far (incoming bars are brought to it on load, TwelveData's
+    fetched as traded), so a newly applied split rescales every bar before its date, whatever its source
+    or `updated_at`."""
+    return split_factor(bars.column("symbol"), bars.column("datetime"), splits)
 
 
 def _close_at(store: DeltaStore, table: str, symbol: str, when: datetime) -> float | None:
@@ -146,7 +141,7 @@ def _rescale_table(store: DeltaStore, spec: TableSpec, splits: list[Action], *, 
     touched = sorted({a.symbol for a in splits})
     wanted = _compute_set(store, spec, touched)
     bars = store.read(spec.name, symbols=wanted, columns=_READ_COLS)
-    f = _factors(bars, splits, spec.timeframe)
+    f = _factors(bars, splits)
     frame = bars.to_pandas()
     for c in ("open", "high", "low", "close"):
         frame[c] = frame[c].to_numpy(np.float64) * f
@@ -176,7 +171,7 @@ def _apply_splits(store: DeltaStore, tables: list[str], splits: list[Action], *,
     for t, acts in todo.items():  # the intents: one probe per (action, table), recorded before any rescale
         for a in acts:
             probe = _probe(store, t, a, acts)
-            if probe is None:  # no bar before the date, or only vendor bars that include it already
+            if probe is None:  # no bar before the date with a usable close
                 a.applied[t] = dict(_DONE)
                 continue
             when, before, after = probe

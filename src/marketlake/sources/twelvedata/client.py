@@ -117,8 +117,14 @@ class TwelveDataClient:
         start_date: datetime | str | None = None,
         end_date: datetime | str | None = None,
         timezone: str | None = None,
+        adjust: str = "none",
     ) -> dict[str, WireSeries | WireError]:
         """Bars for up to `MAX_BATCH` symbols in one request (one credit per symbol), newest first.
+
+        `adjust` defaults to `none` (the vendor's own default is `splits`, for daily bars only): every
+        interval then arrives as traded, and the pipeline brings it to the stored convention with the
+        splits the warehouse knows (`actions.adjust.to_stored_convention`). A vendor-adjusted bar would
+        carry the splits known at its fetch, which nothing stored can tell later (docs/corporate-actions.md).
 
         Symbols whose answer is missing, malformed or a 5xx are asked again (see the module docstring).
         """
@@ -130,6 +136,7 @@ class TwelveDataClient:
             "interval": interval,
             "outputsize": min(max(int(outputsize), 1), MAX_OUTPUTSIZE),
             "order": "desc",
+            "adjust": adjust,
         }
         if start_date is not None:
             params["start_date"] = _fmt(start_date)
