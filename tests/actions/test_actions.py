@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from marketlake import Warehouse
 from marketlake.actions import read_actions
 from marketlake.cli.main import app
+from marketlake.datasets import build
 from marketlake.pipeline import load_bars
 from marketlake.storage import DeltaStore
 from tests.actions.conftest import cli
@@ -105,9 +106,7 @@ def test_delisting_marks_the_symbol_inactive_and_keeps_its_bars(sp500_adjusted: 
     master = DeltaStore(tmp_path).read_support("symbols").to_pandas().set_index("symbol")
     assert not master.loc["KO", "active"] and master.loc["KO", "inactive_reason"] == "delisted on 2017-08-14"
     assert len(wh.read(TABLE, "KO")) == kept > 30  # a past universe still has its history
-    from marketlake.datasets import build  # a dataset over the past (no survivorship): KO is in it at each bar
-
-    stamps = wh.read(TABLE, "KO", columns=["datetime"])["datetime"]
+    stamps = wh.read(TABLE, "KO", columns=["datetime"])["datetime"]  # a dataset over the past: KO at each bar
     ds = build(tmp_path, table=TABLE, start=stamps.min(), end=stamps.max(), labels=["fwd_return:1"],
                splits=None, register=False)
     frame = ds.to_pandas()
