@@ -23,7 +23,7 @@ import pyarrow as pa
 from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table
 from marketlake.pipeline import incremental
-from marketlake.pipeline.metadata import resolve_metadata
+from marketlake.pipeline.metadata import resolve_metadata, stored_metadata_differs
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
 from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_table
@@ -397,12 +397,7 @@ def _earliest_change(
     """
     if history.empty:
         return None
-    stored = stored_meta.set_index("symbol")[list(METADATA_COLUMNS)]
-    new_meta = resolved.set_index("symbol")[list(METADATA_COLUMNS)]
-    common = new_meta.index.intersection(stored.index)
-    a = new_meta.loc[common].astype(object).where(new_meta.loc[common].notna(), None)
-    b = stored.loc[common].astype(object).where(stored.loc[common].notna(), None)
-    if not a.equals(b):
+    if stored_metadata_differs(resolved, stored_meta):
         return None
     overlap = history[history["datetime"] >= incoming["datetime"].min()]  # only these can share a key
     merged = incoming.merge(

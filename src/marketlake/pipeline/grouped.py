@@ -54,10 +54,10 @@ from marketlake.pipeline.core import (
 )
 from marketlake.pipeline.executors import Executor, LocalExecutor
 from marketlake.pipeline.memory_budget import group_rows, parse_budget
-from marketlake.pipeline.metadata import resolve_metadata
+from marketlake.pipeline.metadata import resolve_metadata, stored_metadata_differs
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
-from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, PARTITION_COLUMN, TableSpec, get_table
+from marketlake.schema import BAR_COLUMNS, PARTITION_COLUMN, TableSpec, get_table
 from marketlake.sources.base import RawBatch
 from marketlake.storage import DeltaStore
 from marketlake.storage.compaction import compact_partitions
@@ -424,12 +424,7 @@ def _compute_metadata(
 def _since(stage: _Stage, resolved: pd.DataFrame, stored_meta: pd.DataFrame) -> datetime | None:
     """Rows before the earliest staged bar cannot change (features are causal), unless a symbol's metadata
     changed: then every row is compared (None)."""
-    stored = stored_meta.set_index("symbol")[list(METADATA_COLUMNS)]
-    new_meta = resolved.set_index("symbol")[list(METADATA_COLUMNS)]
-    common = new_meta.index.intersection(stored.index)
-    a = new_meta.loc[common].astype(object).where(new_meta.loc[common].notna(), None)
-    b = stored.loc[common].astype(object).where(stored.loc[common].notna(), None)
-    if not a.equals(b):
+    if stored_metadata_differs(resolved, stored_meta):
         return None
     first = min(stage.first.values())
     return pd.Timestamp(first, unit="us", tz="UTC").to_pydatetime()

@@ -77,6 +77,19 @@ def resolve_metadata(
     return pd.DataFrame({"symbol": index.to_numpy(object), **values})
 
 
+def stored_metadata_differs(resolved: pd.DataFrame, stored_meta: pd.DataFrame) -> bool:
+    """Whether any symbol present in both has other metadata than its latest stored bar (NULL equals NULL).
+
+    A load's diff may start at its earliest new bar only when this is False: changed metadata changes
+    every stored row of that symbol."""
+    stored = stored_meta.set_index("symbol")[list(METADATA_COLUMNS)]
+    new_meta = resolved.set_index("symbol")[list(METADATA_COLUMNS)]
+    common = new_meta.index.intersection(stored.index)
+    a = new_meta.loc[common].astype(object).where(new_meta.loc[common].notna(), None)
+    b = stored.loc[common].astype(object).where(stored.loc[common].notna(), None)
+    return not a.equals(b)
+
+
 def _norm(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.astype(object)
     return out.where(out.notna() & (out.astype(str) != ""), None)
@@ -151,4 +164,4 @@ def follow_master(
     return reports
 
 
-__all__ = ["default_metadata", "follow_master", "metadata_changes", "resolve_metadata"]
+__all__ = ["default_metadata", "follow_master", "metadata_changes", "resolve_metadata", "stored_metadata_differs"]
