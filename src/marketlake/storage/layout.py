@@ -34,7 +34,8 @@ def conform(rows: pa.Table, schema: pa.Schema, *, table: str, fill_missing: bool
     production tables and NULL-filled for support tables (`fill_missing`).
     """
     names = set(rows.column_names)
-    extra = [c for c in rows.column_names if c not in schema.names]
+    known = set(schema.names)
+    extra = [c for c in rows.column_names if c not in known]
     missing = [c for c in schema.names if c not in names]
     if extra or (missing and not fill_missing):
         raise SchemaMismatch(

@@ -29,7 +29,13 @@ from marketlake.schema import PARTITION_COLUMN, storage_schema
 from marketlake.storage.commits import commit_properties, hooks
 
 ROW_GROUP_ROWS = 1024  # intraday (daily partitions): one symbol's day is ~390 one-minute bars
-DAILY_ROW_GROUP_ROWS = 256  # monthly partitions: a symbol's month is ~21 rows; a read decodes 256 per file
+# Monthly partitions hold ~21 rows per symbol. 256-row groups made a one-symbol read decode 256 rows per
+# file, but a full scan paid Arrow's ~20 us per column chunk 4x as often: 2 M daily rows x 85 columns read
+# in 5.6-6.6 s (9.7-11.7 s CPU) vs 2.1-2.9 s (3.7-5.0 s CPU) at 1024, while a one-symbol read (42 files)
+# went ~1.3-1.4x slower (pyarrow cannot skip pages inside a row group, apache/arrow#45284). Scans are what
+# datasets, quality checks and SQL aggregates do; string columns are read as dictionaries (storage.files)
+# to win part of the one-symbol cost back.
+DAILY_ROW_GROUP_ROWS = 1024
 # LZ4 (LZ4_RAW), not zstd: Arrow's zstd decoder pays ~30 us per column chunk (a fresh decompression
 # context per page), 97 columns x 42 files = 120 ms of a one-symbol read; LZ4 decodes 3x faster, writes
 # 2x faster, and the files were ~6% larger on the benchmark data (float columns barely compress).

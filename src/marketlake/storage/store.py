@@ -292,7 +292,8 @@ class DeltaStore:
         spec = get_table(table)
         schema = bar_schema()
         cols = list(columns) if columns else list(schema.names)
-        unknown = [c for c in cols if c not in schema.names]
+        known = set(schema.names)
+        unknown = [c for c in cols if c not in known]
         if unknown:
             raise StorageError(f"unknown columns {unknown} for {table}; see `marketlake schema`", table=table)
         lo, hi = to_utc(start), to_utc(end)
@@ -311,10 +312,8 @@ class DeltaStore:
             pool=pool,
         )
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
-        out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=self._fs, pool=pool)
-        mask = _files.row_mask(out, symbols, lo, hi) if out.num_rows else None
-        if mask is not None:
-            out = _files.select_rows(out, mask)
+        out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=self._fs, pool=pool,
+                                 symbols=symbols, start=lo, end=hi)
         if sort:
             out = sort_rows(out)
         return out.select(cols)

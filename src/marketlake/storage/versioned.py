@@ -121,7 +121,8 @@ def read_at(
     info = _info(store, table, dt)
     schema = bar_schema()
     cols = list(columns) if columns else list(schema.names)
-    unknown = [c for c in cols if c not in schema.names]
+    known = set(schema.names)
+    unknown = [c for c in cols if c not in known]
     if unknown:
         raise StorageError(f"unknown columns {unknown} for {table}; see `marketlake schema`", table=table)
     if symbols is not None and len(symbols) == 0:
@@ -147,10 +148,8 @@ def read_at(
     plan = _files.plan(index, picks, root=root, filesystem=store.filesystem, symbols=symbols, start=lo, end=hi,
                        pool=pool)
     need = cols + [k for k in ("symbol", "datetime") if k not in cols]
-    out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=store.filesystem, pool=pool)
-    mask = _files.row_mask(out, symbols, lo, hi) if out.num_rows else None
-    if mask is not None:
-        out = _files.select_rows(out, mask)
+    out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=store.filesystem, pool=pool,
+                             symbols=symbols, start=lo, end=hi)
     return (sort_rows(out) if sort else out).select(cols), info
 
 
