@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -103,46 +103,64 @@ def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
         dup = frame.loc[frame["symbol"].duplicated(), "symbol"].iloc[0]
         raise FeatureInputError(f"the feature state holds two rows for {dup!r} in {spec.name}; keep one per symbol")
     engine = fingerprint()
-    stale = set(frame.loc[frame["engine"] != engine, "symbol"].tolist())
-    index = {s: i for i, s in enumerate(frame["symbol"].tolist())}
     values = frame[list(STATE_COLUMNS)].to_numpy(np.float64)
     state_dt = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8 if len(frame) else np.empty(0, np.int64)
     n_bars = frame["n_bars"].to_numpy(np.int64)
     need = history_bars(spec)
     base = need - (_align() - 1)  # what the windows need once the tail is aligned
     starts, stops = rows.seg.starts, rows.seg.stops
-    for s, sym in enumerate(rows.symbols.tolist()):
-        i = index.get(sym)
-        if i is None:
-            continue
-        if sym in stale:
-            raise FeatureInputError(
-                f"the feature state of {sym!r} was written by another feature engine ({frame['engine'].iloc[i]}, "
-                f"this one is {engine}); recompute the symbol from its first bar")
-        a, b = int(starts[s]), int(stops[s])
-        n_old = int(np.searchsorted(rows.dt_ns[a:b], cut_ns))
-        at = pd.Timestamp(int(state_dt[i]), tz="UTC")
-        if n_old == 0 or int(rows.dt_ns[a + n_old - 1]) != int(state_dt[i]):
-            last = pd.Timestamp(int(rows.dt_ns[a + n_old - 1]), tz="UTC") if n_old else None
-            raise FeatureInputError(
-                f"the feature state of {sym!r} is at {at} but its last bar before `since` is {last}; pass the "
-                f"bars up to the state's bar, or recompute the symbol from its first bar")
-        if int(n_bars[i]) == n_old:
-            continue  # the bars are its whole history: computed from the first bar, as without state
-        if int(n_bars[i]) < n_old:
-            raise FeatureInputError(
-                f"the bars of {sym!r} before `since` ({n_old}) outnumber those its feature state has seen "
-                f"({int(n_bars[i])}); its history changed: recompute it from its first bar")
-        drop = -(int(n_bars[i]) - n_old) % _align()
-        if n_old - drop < base:
-            raise FeatureInputError(
-                f"{sym!r}: {n_old} bars before `since` given, the continuation needs the last {need} "
-                f"(history_bars()) or the whole history")
-        out.first[s] = a + n_old
-        out.S[s] = values[i]
-        out.n_before[s] = int(n_bars[i]) - n_old
-        out.drop[s] = drop
+    # vectorised over the segments (a Python loop cost ~0.15 s per 2,650 symbols); the first segment that
+    # does not fit is checked again one by one below, to raise its own message
+    at_state = pd.Index(frame["symbol"]).get_indexer(pd.Index(rows.symbols, dtype=object)) if len(frame) \
+        else np.full(len(rows.symbols), -1, np.intp)
+    segs = np.flatnonzero(at_state >= 0)
+    if not len(segs):
+        return out
+    i = at_state[segs]
+    before = np.concatenate([[0], np.cumsum(rows.dt_ns < cut_ns)])  # a segment's bars before `since` lead it
+    a = starts[segs].astype(np.int64)
+    n_old = before[stops[segs]] - before[a]
+    last_dt = rows.dt_ns[np.maximum(a + n_old - 1, 0)] if rows.seg.n else np.zeros(len(segs), np.int64)
+    nb = n_bars[i]
+    drop = -(nb - n_old) % _align()
+    bad = (frame["engine"].to_numpy(object)[i] != engine) | (n_old == 0) | (last_dt != state_dt[i])
+    whole = ~bad & (nb == n_old)  # the bars are its whole history: computed from the first bar, as without state
+    bad |= ~whole & ((nb < n_old) | (n_old - drop < base))
+    if bad.any():
+        _refuse(rows, int(segs[int(np.argmax(bad))]), cut_ns, frame, index_of=int(i[int(np.argmax(bad))]),
+                state_dt=state_dt, n_bars=n_bars, engine=engine, need=need, base=base)
+    go = ~whole
+    s_go, i_go = segs[go], i[go]
+    out.first[s_go] = a[go] + n_old[go]
+    out.S[s_go] = values[i_go]
+    out.n_before[s_go] = nb[go] - n_old[go]
+    out.drop[s_go] = drop[go]
     return out
+
+
+def _refuse(rows: Rows, s: int, cut_ns: int, frame: pd.DataFrame, *, index_of: int, state_dt: np.ndarray,
+            n_bars: np.ndarray, engine: str, need: int, base: int) -> NoReturn:
+    """Raise why segment `s` (state row `index_of`) does not fit its state: the checks of `plan`, in order."""
+    sym, i = str(rows.symbols[s]), index_of
+    if frame["engine"].iloc[i] != engine:
+        raise FeatureInputError(
+            f"the feature state of {sym!r} was written by another feature engine ({frame['engine'].iloc[i]}, "
+            f"this one is {engine}); recompute the symbol from its first bar")
+    a, b = int(rows.seg.starts[s]), int(rows.seg.stops[s])
+    n_old = int(np.searchsorted(rows.dt_ns[a:b], cut_ns))
+    at = pd.Timestamp(int(state_dt[i]), tz="UTC")
+    if n_old == 0 or int(rows.dt_ns[a + n_old - 1]) != int(state_dt[i]):
+        last = pd.Timestamp(int(rows.dt_ns[a + n_old - 1]), tz="UTC") if n_old else None
+        raise FeatureInputError(
+            f"the feature state of {sym!r} is at {at} but its last bar before `since` is {last}; pass the "
+            f"bars up to the state's bar, or recompute the symbol from its first bar")
+    if int(n_bars[i]) < n_old:
+        raise FeatureInputError(
+            f"the bars of {sym!r} before `since` ({n_old}) outnumber those its feature state has seen "
+            f"({int(n_bars[i])}); its history changed: recompute it from its first bar")
+    raise FeatureInputError(
+        f"{sym!r}: {n_old} bars before `since` given, the continuation needs the last {need} "
+        f"(history_bars()) or the whole history")
 
 
 def kept_rows(rows: Rows, p: Plan) -> np.ndarray:
