@@ -57,6 +57,18 @@ def history_bars(table: TableSpec | None = None) -> int:
     return max(f.warmup_for(intraday=intraday) for f in FIELDS) + _align() - 1
 
 
+def short_history_bars(table: TableSpec | None = None) -> int:
+    """Bars before `since` an update passes per continued symbol when the long-window fields come from a
+    narrow history instead (`compute_table(long_rows=...)`, `_long.LONG_FIELDS`): the longest warm-up of the
+    other fields, EMAs aside (continued from the state alone), plus the CCI alignment (`_align`)."""
+    from marketlake.features._long import LONG_FIELDS
+
+    intraday = bool(table.intraday) if table is not None else False
+    pure = {f"ema_{p}" for p in (12, 26, 50, 200)}
+    return max(f.warmup_for(intraday=intraday) for f in FIELDS if f.name not in LONG_FIELDS and f.name not in pure) \
+        + _align() - 1
+
+
 def fingerprint() -> str:
     """Identifies the engine that wrote a state row: state version, TA-Lib's C build and settings, the state
     columns and the continued fields' parameters. A state row with another fingerprint is refused."""
@@ -86,12 +98,13 @@ def fresh_plan(n_segments: int) -> Plan:
                 np.zeros(n_segments, np.int64), np.zeros(n_segments, np.int64))
 
 
-def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
+def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec, *, short: bool = False) -> Plan:
     """Match each symbol of the sorted bars with its state row and check they fit together.
 
     A symbol without a state row is taken as its full history. With one, the state's datetime must be the
     symbol's last bar before `since`; if the state counts exactly the bars given before `since`, they are
-    its whole history (recomputed, exact); otherwise at least `history_bars` of them must be given."""
+    its whole history (recomputed, exact); otherwise at least `history_bars` of them must be given
+    (`short_history_bars` when `short`: the long-window fields are computed apart, `_long`)."""
     out = fresh_plan(len(rows.symbols))
     missing = [c for c in ("table", "symbol", "datetime", "n_bars", "engine", *STATE_COLUMNS)
                if c not in state.column_names]
@@ -106,7 +119,7 @@ def plan(rows: Rows, cut_ns: int, state: pa.Table, spec: TableSpec) -> Plan:
     values = frame[list(STATE_COLUMNS)].to_numpy(np.float64)
     state_dt = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8 if len(frame) else np.empty(0, np.int64)
     n_bars = frame["n_bars"].to_numpy(np.int64)
-    need = history_bars(spec)
+    need = short_history_bars(spec) if short else history_bars(spec)
     base = need - (_align() - 1)  # what the windows need once the tail is aligned
     starts, stops = rows.seg.starts, rows.seg.stops
     # vectorised over the segments (a Python loop cost ~0.15 s per 2,650 symbols); the first segment that
@@ -427,4 +440,4 @@ def _check_params() -> None:
 _check_params()
 
 __all__ = ["CONTINUED_FIELDS", "STATE_COLUMNS", "Plan", "Resume", "fingerprint", "fresh_plan", "history_bars",
-           "kept_rows", "plan", "to_table"]
+           "kept_rows", "plan", "short_history_bars", "to_table"]
