@@ -22,6 +22,7 @@ import pyarrow as pa
 import talib
 
 from marketlake.features import _resume
+from marketlake.features._long import LONG_COLUMNS, LONG_FIELDS
 from marketlake.features._batch import FeatureInputError, Rows
 from marketlake.features._segments import Segments
 from marketlake.schema.fields import FIELDS, FIELDS_BY_NAME
@@ -61,8 +62,6 @@ def short_history_bars(table: TableSpec | None = None) -> int:
     """Bars before `since` an update passes per continued symbol when the long-window fields come from a
     narrow history instead (`compute_table(long_rows=...)`, `_long.LONG_FIELDS`): the longest warm-up of the
     other fields, EMAs aside (continued from the state alone), plus the CCI alignment (`_align`)."""
-    from marketlake.features._long import LONG_FIELDS
-
     intraday = bool(table.intraday) if table is not None else False
     pure = {f"ema_{p}" for p in (12, 26, 50, 200)}
     return max(f.warmup_for(intraday=intraday) for f in FIELDS if f.name not in LONG_FIELDS and f.name not in pure) \
@@ -439,5 +438,5 @@ def _check_params() -> None:
 
 _check_params()
 
-__all__ = ["CONTINUED_FIELDS", "STATE_COLUMNS", "Plan", "Resume", "fingerprint", "fresh_plan", "history_bars",
+__all__ = ["CONTINUED_FIELDS", "LONG_COLUMNS", "LONG_FIELDS", "STATE_COLUMNS", "Plan", "Resume", "fingerprint", "fresh_plan", "history_bars",
            "kept_rows", "plan", "short_history_bars", "to_table"]

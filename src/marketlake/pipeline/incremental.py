@@ -44,6 +44,7 @@ _CHECKS = {"ema_12": "ema_12", "ema_26": "ema_26", "obv": "obv", "ad_line": "ad"
 _BETA = int(FIELDS_BY_NAME["beta_60"].params.get("timeperiod", 60))
 _MIN_PEERS = 3
 _TAIL_COLS = [*BAR_COLUMNS, "return_1", "return_20"]  # the stored `source` never reaches a computed row
+_CONTINUED_COLS = [*_TAIL_COLS, *(c for c in fstate.LONG_COLUMNS if c not in _TAIL_COLS)]
 _SERIES_COLS = ["symbol", "datetime", "return_1", "return_20"]
 MAX_FRESH_ROWS = 2_000_000
 """Bars (incoming + stored histories of symbols without a usable state) above which a load is left to the
@@ -197,7 +198,7 @@ def load_appended(
     frame = frame[frame["datetime"] < first_new.reindex(frame.index)]
 
     need = fstate.history_bars(spec)
-    tails = pd.DataFrame(columns=_TAIL_COLS)
+    tails = pd.DataFrame(columns=_CONTINUED_COLS)
     if len(frame):
         n_bars = frame["n_bars"]
 
@@ -205,7 +206,7 @@ def load_appended(
             count = rows.groupby("symbol", sort=False).size()
             return (count >= need) | (count >= n_bars.reindex(count.index))
 
-        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _TAIL_COLS, enough, need)
+        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _CONTINUED_COLS, enough, need)
     fits = _fits(frame, tails, first_new)
     continued = sorted(fits.index[fits.to_numpy()].tolist())
     fresh = sorted(set(touched) - set(continued))
@@ -241,7 +242,10 @@ def load_appended(
     states = all_states.filter(pc.and_(pc.equal(all_states["table"], spec.name),
                                        pc.is_in(all_states["symbol"], pa.array(continued, pa.string()))))
     states = states.filter(pc.equal(states["engine"], fstate.fingerprint()))
-    trimmed = tails.groupby("symbol", sort=False).tail(need)
+    # the engine gets the continued symbols' last short_history_bars(); their long-window fields come from
+    # the narrow columns of the whole tail (`compute_table(long_rows=...)`)
+    trimmed = tails.groupby("symbol", sort=False).tail(fstate.short_history_bars(spec))
+    long_rows = tails[list(fstate.LONG_COLUMNS)]
     base = pd.concat([trimmed, history], ignore_index=True)[list(BAR_COLUMNS)].assign(source=source)
     rows_parts, state_parts = [], []
     try:
@@ -252,7 +256,8 @@ def load_appended(
             meta = resolved[resolved["symbol"].isin(members)]
             st = states.filter(pc.is_in(states["symbol"], pa.array(sorted(members), pa.string())))
             rows, new_state = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta,
-                                            since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True)
+                                            since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True,
+                                            long_rows=long_rows)
             rows_parts.append(rows)
             state_parts.append(new_state)
     except FeatureInputError:
