@@ -48,15 +48,18 @@ def patch(
         return np.empty(0, np.int64)
     starts, stops = rows.seg.starts, rows.seg.stops
     n_new = stops[cont] - first[cont]
-    # the old bars of each continued symbol before its first new row, in segment order
-    old = long_rows.loc[long_rows["symbol"].isin(pd.Index(rows.symbols[cont], dtype=object))]
-    sym_codes = pd.Index(rows.symbols[cont], dtype=object).get_indexer(old["symbol"].to_numpy(object))
-    old_ns = pd.DatetimeIndex(old["datetime"]).as_unit("ns").asi8
+    # the old bars of each continued symbol before its first new row, in segment order (string work on the
+    # distinct symbols only: a per-row lookup of ~700k strings cost more than the kernels)
+    codes, uniques = pd.factorize(long_rows["symbol"])
+    to_cont = pd.Index(rows.symbols[cont], dtype=object).get_indexer(pd.Index(np.asarray(uniques, dtype=object)))
+    sym_codes = np.where(codes >= 0, to_cont[codes], -1)
+    old_ns = np.asarray(pd.DatetimeIndex(long_rows["datetime"]).as_unit("ns").asi8, dtype=np.int64)
     cut = rows.dt_ns[first[cont]]
-    keep = old_ns < cut[sym_codes]
-    sym_codes, old_ns = sym_codes[keep], old_ns[keep]
-    order = np.lexsort((old_ns, sym_codes))
-    sym_codes, old_ns = sym_codes[order], old_ns[order]
+    keep = sym_codes >= 0
+    keep[keep] = old_ns[keep] < cut[sym_codes[keep]]
+    picked = np.flatnonzero(keep)
+    order = picked[np.lexsort((old_ns[picked], sym_codes[picked]))]
+    sym_codes = sym_codes[order]
     n_old = np.bincount(sym_codes, minlength=len(cont)).astype(np.int64)
     need = long_history_bars()
     short = (n_old < need) & (n_old < n_before[cont] + (first[cont] - starts[cont]))
@@ -67,16 +70,18 @@ def patch(
     # long batch: per continued symbol its old bars, then its new rows
     lengths = n_old + n_new
     seg = Segments.from_lengths(lengths)
-    new_at = np.concatenate([np.arange(int(seg.starts[k] + n_old[k]), int(seg.stops[k])) for k in range(len(cont))])
-    old_at = np.concatenate([np.arange(int(seg.starts[k]), int(seg.starts[k] + n_old[k])) for k in range(len(cont))])
-    src_rows = np.concatenate([np.arange(int(first[s]), int(stops[s])) for s in cont])  # sorted batch rows
+    seg_of = np.repeat(np.arange(len(cont)), lengths)
+    is_new = np.arange(seg.n) - seg.starts[seg_of] >= n_old[seg_of]
+    new_at, old_at = np.flatnonzero(is_new), np.flatnonzero(~is_new)
+    batch_first = np.repeat(first, stops - starts)
+    src_rows = np.flatnonzero((batch_first >= 0) & (np.arange(len(rows.dt_ns)) >= batch_first))  # sorted rows
     out_at = src_rows if sel is None else np.searchsorted(sel, src_rows)
     if sel is not None and not np.array_equal(sel[out_at], src_rows):  # pragma: no cover - caller bug guard
         raise FeatureInputError("the new rows of a continued symbol must be at or after `since`")
 
     def column(name: str, new_values: np.ndarray) -> np.ndarray:
         x = np.empty(seg.n)
-        x[old_at] = old[name].to_numpy(np.float64, na_value=np.nan)[keep][order]
+        x[old_at] = long_rows[name].to_numpy(np.float64, na_value=np.nan)[order]
         x[new_at] = new_values
         return x
 

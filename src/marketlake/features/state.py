@@ -22,8 +22,8 @@ import pyarrow as pa
 import talib
 
 from marketlake.features import _resume
-from marketlake.features._long import LONG_COLUMNS, LONG_FIELDS
 from marketlake.features._batch import FeatureInputError, Rows
+from marketlake.features._long import LONG_COLUMNS, LONG_FIELDS, long_history_bars
 from marketlake.features._segments import Segments
 from marketlake.schema.fields import FIELDS, FIELDS_BY_NAME
 from marketlake.schema.support import FEATURE_STATE_COLUMNS, SUPPORT_SCHEMAS
@@ -66,6 +66,14 @@ def short_history_bars(table: TableSpec | None = None) -> int:
     pure = {f"ema_{p}" for p in (12, 26, 50, 200)}
     return max(f.warmup_for(intraday=intraday) for f in FIELDS if f.name not in LONG_FIELDS and f.name not in pure) \
         + _align() - 1
+
+
+def continued_history_bars(table: TableSpec | None = None) -> int:
+    """Bars before `since` an update reads per continued symbol when it passes `long_rows`: the short tail
+    of every column and the long windows' narrow columns (fewer than `history_bars`: the volatility tercile
+    reads 252 stored values of hist_volatility_20 instead of the 271 bars that make them). A symbol with
+    fewer is passed whole. At least the 200 bars of the longest state seed (EMA/SMA 200)."""
+    return max(short_history_bars(table), long_history_bars(), 200)
 
 
 def fingerprint() -> str:
@@ -438,5 +446,6 @@ def _check_params() -> None:
 
 _check_params()
 
-__all__ = ["CONTINUED_FIELDS", "LONG_COLUMNS", "LONG_FIELDS", "STATE_COLUMNS", "Plan", "Resume", "fingerprint", "fresh_plan", "history_bars",
-           "kept_rows", "plan", "short_history_bars", "to_table"]
+__all__ = ["CONTINUED_FIELDS", "LONG_COLUMNS", "LONG_FIELDS", "STATE_COLUMNS", "Plan", "Resume",
+           "continued_history_bars", "fingerprint", "fresh_plan", "history_bars", "kept_rows", "long_history_bars",
+           "plan", "short_history_bars", "to_table"]

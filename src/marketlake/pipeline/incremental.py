@@ -197,7 +197,7 @@ def load_appended(
     frame = frame.set_index("symbol", drop=False)
     frame = frame[frame["datetime"] < first_new.reindex(frame.index)]
 
-    need = fstate.history_bars(spec)
+    need = fstate.continued_history_bars(spec)
     tails = pd.DataFrame(columns=_CONTINUED_COLS)
     if len(frame):
         n_bars = frame["n_bars"]
