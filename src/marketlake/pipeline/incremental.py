@@ -408,7 +408,9 @@ def _cross(
     cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
     if whole and around.num_rows == 0:
         syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
-        redo = new_rows["beta_60"].is_null().to_numpy(zero_copy_only=False) & np.isin(syms, list(continued or ()))
+        cont = continued or set()  # a set lookup: np.isin on object arrays compares all pairs (~0.2 s at 2,650)
+        redo = new_rows["beta_60"].is_null().to_numpy(zero_copy_only=False) & np.fromiter(
+            (s in cont for s in syms), bool, len(syms))
         if not redo.any():
             return new_rows
         frame = new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))
