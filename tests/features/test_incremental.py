@@ -175,7 +175,10 @@ def _chain(bars: pd.DataFrame, table: str, start: int, steps: list[int], short: 
         extra: dict[str, object] = {}
         if short:
             old = full[full["datetime"] < since].groupby("symbol", sort=False).tail(W)
-            extra["long_rows"] = old[list(LONG_COLUMNS)].reset_index(drop=True)
+            long_rows = old[list(LONG_COLUMNS)].reset_index(drop=True)
+            if i % 2:  # in any order (the engine sorts them; the pipeline passes them sorted per symbol)
+                long_rows = long_rows.sample(frac=1.0, random_state=i).reset_index(drop=True)
+            extra["long_rows"] = long_rows
         rows, st_ = compute_table(_tail(bars, since, until, SHORT if short else W), table, since=since.to_pydatetime(),
                                   state=st_, state_out=True, updated_at=datetime(2026, 1, 1), **extra,
                                   **kw)  # type: ignore[call-overload]

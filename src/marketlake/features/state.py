@@ -248,10 +248,19 @@ class Resume:
         return self._done[key]
 
     def _patch(self, res: list[np.ndarray], outs: list[np.ndarray]) -> None:
-        for s in np.flatnonzero(self.continued).tolist():
-            f, b = int(self.first[s]), int(self.seg.stops[s])
-            for r, o in zip(res, outs):
-                r[f:b] = o[f:b]
+        at = self._new_rows()
+        for r, o in zip(res, outs):
+            r[at] = o[at]
+
+    def _new_rows(self) -> np.ndarray:
+        """Rows from each continued segment's first new row to its end (one index array for every patch:
+        a slice per segment and field cost ~0.2 s per 2,650 continued symbols)."""
+        if "_new_rows" not in self._done:
+            f = self.first
+            lengths = np.where(f >= 0, self.seg.stops - f, 0)
+            offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            self._done["_new_rows"] = [np.repeat(f, lengths) + offsets]
+        return self._done["_new_rows"][0]
 
     def talib(self, field_name: str, cols: dict[str, np.ndarray], res: list[np.ndarray], ctx: Context) -> None:
         """Continue `field_name`'s recursion where the plan says so (`res`: TA-Lib's outputs, patched)."""
