@@ -43,7 +43,7 @@ CROSS_COLUMNS: tuple[str, ...] = ("rs_benchmark_20", "rs_sector_20", "beta_60")
 _CHECKS = {"ema_12": "ema_12", "ema_26": "ema_26", "obv": "obv", "ad_line": "ad"}  # stored column -> state column
 _BETA = int(FIELDS_BY_NAME["beta_60"].params.get("timeperiod", 60))
 _MIN_PEERS = 3
-_TAIL_COLS = [*BAR_COLUMNS, "return_1", "return_20"]  # the stored `source` never reaches a computed row
+_TAIL_COLS = [*BAR_COLUMNS, "return_1"]  # the stored `source` never reaches a computed row; return_1: beta's context
 _CONTINUED_COLS = [*_TAIL_COLS, *(c for c in fstate.LONG_COLUMNS if c not in _TAIL_COLS)]
 _SERIES_COLS = ["symbol", "datetime", "return_1", "return_20"]
 MAX_FRESH_ROWS = 2_000_000
@@ -576,7 +576,8 @@ def _benchmark(
         matched = r["return_1"].notna().to_numpy() & ~np.isnan(series.at(ns, series.r1))
         return pd.Series(matched).groupby(r["symbol"].to_numpy()).sum() >= _BETA
 
-    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), _SERIES_COLS], 3 * _BETA)
+    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), ["symbol", "datetime", "return_1"]],
+                             3 * _BETA)
     short = enough(known).reindex(first.index, fill_value=False)
     more = short.index[~short.to_numpy()].tolist()
     if more:
