@@ -54,7 +54,8 @@ full path, which streams big loads in bounded memory; it writes the states the n
 def _span(spec: TableSpec, bars: int) -> pd.Timedelta:
     """A first guess of the calendar time holding `bars` bars (widened when it does not: weekends, gaps)."""
     per_bar = 365 * 86_400 / spec.bars_per_year
-    return pd.Timedelta(seconds=bars * per_bar * 1.15 + 2 * spec.bar_seconds)
+    slack = 1.15 if spec.intraday else 1.05  # a year of daily bars holds its bars_per_year within a few
+    return pd.Timedelta(seconds=bars * per_bar * slack + 2 * spec.bar_seconds)
 
 
 def _table_start(store: DeltaStore, spec: TableSpec) -> pd.Timestamp | None:
