@@ -2,7 +2,9 @@
 
 A load whose every incoming bar of a symbol lies after that symbol's last stored bar (and whose metadata
 did not change) is an append. For each such symbol with a valid state row in `feature_state`, only its last
-`history_bars()` stored bars are read and only the new rows are computed (`compute_table(state=...)`); a
+`continued_history_bars()` stored bars are read, nine columns of them (OHLCV, return_1 and the long windows'
+hist_volatility_20), and only the new rows are computed (`compute_table(state=..., long_rows=...)`: the
+engine over the last `short_history_bars()`, the 200/252-bar fields from the narrow columns); a
 symbol without one (new, or its state was dropped or does not fit) is computed from its first stored bar,
 as a full load would, and gets its state. Cross-sectional columns are then refreshed where the new bars
 move them (`_cross`): the new rows themselves, the stored rows of any symbol at the new datetimes (sector
