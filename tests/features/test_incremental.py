@@ -23,14 +23,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketlake.features import FeatureInputError, _resume, compute_table, state
+from marketlake.features._long import LONG_COLUMNS
 from marketlake.features._segments import Segments, rolling_max, rolling_min
 from marketlake.features.equivalence import DRIFT_COLUMNS, PRICE_SCALED, equivalent, row_equivalent
-from marketlake.features.state import history_bars
+from marketlake.features.state import history_bars, short_history_bars
 from marketlake.schema import SUPPORT_SCHEMAS
 from marketlake.schema.fields import FIELDS
 from tests.features.feature_bars import SHARED_OHLCV, load_ohlcv, make_bars
 
 W = history_bars()
+SHORT = short_history_bars()
 NEAR = ("atr_14", "natr_14", "kama_10")
 FLOATS = tuple(f.name for f in FIELDS if f.dtype == "float64")
 EXACT = tuple(c for c in (*FLOATS, "trend_regime", "volatility_regime", "trend_strength_regime")
@@ -125,9 +127,12 @@ def test_state_kernels_replay_talib_from_the_first_bar(seed: int, lengths: list[
 
 # --- chains of updates equal the full compute -------------------------------------------------------------------
 
-def _tail(bars: pd.DataFrame, since: pd.Timestamp, until: pd.Timestamp | None) -> pd.DataFrame:
-    """Per symbol: the last W bars before `since` and the bars in [since, until)."""
+def _tail(bars: pd.DataFrame, since: pd.Timestamp, until: pd.Timestamp | None, keep: int = W) -> pd.DataFrame:
+    """Per symbol: the last W bars before `since` (`keep` of them when it has more) and those in [since, until)."""
     old = bars[bars["datetime"] < since].groupby("symbol", sort=False).tail(W)
+    if keep < W:  # the whole history of a short symbol, else only its last `keep` bars
+        longer = old.groupby("symbol", sort=False)["datetime"].transform("size").to_numpy() >= W
+        old = pd.concat([old[~longer], old[longer].groupby("symbol", sort=False).tail(keep)])
     new = bars[(bars["datetime"] >= since) & ((bars["datetime"] < until) if until is not None else True)]
     return pd.concat([old, new], ignore_index=True)
 
@@ -149,9 +154,13 @@ def _assert_rows_match(got: pa.Table, want: pd.DataFrame, where: str) -> None:
         assert g[c].astype(object).fillna("-").tolist() == want[c].astype(object).fillna("-").tolist(), (where, c)
 
 
-def _chain(bars: pd.DataFrame, table: str, start: int, steps: list[int], **kw: object) -> None:
+def _chain(bars: pd.DataFrame, table: str, start: int, steps: list[int], short: bool = False, **kw: object) -> None:
     """Full compute (with state) over the distinct datetimes before `start`, then one update per entry of
-    `steps` (that many datetimes each), every update from the last W bars + the previous state."""
+    `steps` (that many datetimes each), every update from the last W bars + the previous state.
+
+    `short`: the continued symbols pass only their last `short_history_bars()` bars and their long-window
+    columns (`_long.LONG_COLUMNS`) over the last W bars as `long_rows`, hist_volatility_20 as stored (the
+    rebuild's, which each step checks the chain wrote)."""
     bars = bars.sort_values(["symbol", "datetime"], ignore_index=True)
     rebuilt = compute_table(bars, table, updated_at=datetime(2026, 1, 1), **kw)  # type: ignore[arg-type]
     full = rebuilt.to_pandas()
@@ -163,8 +172,16 @@ def _chain(bars: pd.DataFrame, table: str, start: int, steps: list[int], **kw: o
     for k in steps:
         since = pd.Timestamp(times[i])
         until = pd.Timestamp(times[i + k]) if i + k < len(times) else None
-        rows, st_ = compute_table(_tail(bars, since, until), table, since=since.to_pydatetime(), state=st_,
-                                  state_out=True, updated_at=datetime(2026, 1, 1), **kw)  # type: ignore[call-overload]
+        extra: dict[str, object] = {}
+        if short:
+            old = full[full["datetime"] < since].groupby("symbol", sort=False).tail(W)
+            long_rows = old[list(LONG_COLUMNS)].reset_index(drop=True)
+            if i % 2:  # in any order (the engine sorts them; the pipeline passes them sorted per symbol)
+                long_rows = long_rows.sample(frac=1.0, random_state=i).reset_index(drop=True)
+            extra["long_rows"] = long_rows
+        rows, st_ = compute_table(_tail(bars, since, until, SHORT if short else W), table, since=since.to_pydatetime(),
+                                  state=st_, state_out=True, updated_at=datetime(2026, 1, 1), **extra,
+                                  **kw)  # type: ignore[call-overload]
         picked = (dt >= since.to_datetime64()) & ((dt < until.to_datetime64()) if until is not None else True)
         want = full[picked]
         _assert_rows_match(rows, want.reset_index(drop=True), f"{table} step at {since}")
@@ -236,6 +253,44 @@ def test_hourly_synthetic_many_symbols() -> None:
     _chain(bars, "crypto_hourly_clean", 600, [1] * 8 + [2, 13], benchmark="SPY")
 
 
+def test_short_tails_with_long_rows_equal_the_full_compute() -> None:
+    """Continued symbols given only their last short_history_bars() bars plus the narrow long-window rows:
+    the same rows as the full compute (sma_200, the 252-bar extremes and the volatility tercile included),
+    on real daily bars, long histories, zero prices and flat stretches, one bar and k bars at a time."""
+    _chain(_spy_daily(), "stocks_daily_clean", 300, [1] * 12 + [3, 7, 20], short=True)
+    spx = load_ohlcv("spx_daily_1999_2020.csv", symbol="SPX")
+    _chain(spx, "stocks_daily_clean", 5200, [1] * 3 + [10, 260], short=True)
+    zeros = load_ohlcv("edge_all_zeros_daily.csv", symbol="ZERO", tz="America/New_York")
+    spy = _spy_daily()
+    spy = spy[spy["datetime"] > zeros["datetime"].max()].assign(symbol="ZERO")
+    spy.loc[spy.index[50:90], ["open", "high", "low", "close"]] = 80.0
+    spy.loc[spy.index[60:80], "volume"] = 0.0
+    _chain(pd.concat([zeros, spy], ignore_index=True), "stocks_daily_clean", 330, [1] * 10 + [5, 100], short=True)
+
+
+def test_short_tails_many_symbols_and_hourly() -> None:
+    """Many symbols of different lengths (short ones whole, one appearing late) and an hourly table."""
+    bars = make_bars(12, 700, seed=5)
+    bars = bars[~((bars["symbol"] == bars["symbol"].iloc[0]) & (bars.index % 700 < 450))]  # starts late
+    _chain(bars, "stocks_daily_clean", 480, [1] * 6 + [2, 9, 60], short=True)
+    hourly = make_bars(4, 700, seed=12, freq="h")
+    hourly["exchange_timezone"] = "UTC"
+    _chain(hourly, "crypto_hourly_clean", 600, [1] * 4 + [2, 13], short=True, benchmark="SPY")
+
+
+def test_short_tails_refuse_too_few_long_rows() -> None:
+    bars = _spy_daily()
+    since = pd.Timestamp(np.sort(bars["datetime"].unique())[300])
+    _, st_ = compute_table(bars[bars["datetime"] < since], state_out=True)
+    old = bars[bars["datetime"] < since]
+    long_rows = old.tail(100).assign(hist_volatility_20=0.1)[list(LONG_COLUMNS)]
+    with pytest.raises(FeatureInputError, match="long windows need"):
+        compute_table(_tail(bars, since, None, SHORT), since=since.to_pydatetime(), state=st_, long_rows=long_rows)
+    with pytest.raises(FeatureInputError, match="needs the last"):  # shorter than the short tail
+        compute_table(_tail(bars, since, None, SHORT - 30), since=since.to_pydatetime(), state=st_,
+                      long_rows=long_rows)
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), extra=st.integers(1, 150), steps=st.lists(st.integers(1, 9), min_size=1,
                                                                                 max_size=4))
@@ -246,7 +301,7 @@ def test_random_series_with_defects_of_real_feeds(seed: int, extra: int, steps: 
     cols = _series(rng, n + W)
     bars = pd.DataFrame({"symbol": "X", "datetime": pd.date_range("2020-01-01", periods=n + W, freq="D", tz="UTC"),
                          "open": cols["close"], **cols})
-    _chain(bars, "crypto_daily_clean", W + extra, steps)
+    _chain(bars, "crypto_daily_clean", W + extra, steps, short=bool(seed % 2))  # odd seeds: short tails
 
 
 def test_threads_and_blocks_give_the_same_rows_and_state() -> None:

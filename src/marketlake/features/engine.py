@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from marketlake.features import _memory, cross_section, state
+from marketlake.features import _long, _memory, cross_section, state
 from marketlake.features._assemble import Labels, labels_arrow, labels_frame, to_arrow, to_frame
 from marketlake.features._batch import (
     Batch,
@@ -38,6 +38,7 @@ def _columns(
     bars: pd.DataFrame, table: str | TableSpec, benchmark: str | None, source: str | None,
     updated_at: datetime | None, workers: int | None, metadata: pd.DataFrame | None,
     since: datetime | None, labels_of: Labels, plan_of: Callable[[Rows, TableSpec], state.Plan] | None = None,
+    long_rows: pd.DataFrame | None = None,
 ) -> tuple[dict[str, object], Computed, int, pa.Table | None]:
     """Every output column for the requested rows (at or after `since`; all without it): the label columns
     built by `labels_of`, the computed ones, and the number of rows.
@@ -48,7 +49,8 @@ def _columns(
     thread's malloc heap, which keeps its pages from call to call.
 
     `plan_of` (incremental updates, or a full compute asked for its state) matches the sorted rows with
-    the feature state; the new state is returned as `feature_state` rows (None without it)."""
+    the feature state; the new state is returned as `feature_state` rows (None without it). With
+    `long_rows` the continued symbols' long-window fields are computed from them (`_long.patch`)."""
     spec = resolve_table(table)
     threads = threads_for(len(bars), workers)
     computed = allocate(len(bars)) if since is None else None  # faulted in on a spare core meanwhile
@@ -60,6 +62,8 @@ def _columns(
         plan = plan_of(rows, spec)  # type: ignore[misc]
     sel = selection(rows, since)
     n = rows.seg.n if sel is None else len(sel)
+    j200 = state.STATE_COLUMNS.index("sma_200_total")
+    sma_in = plan.S[:, j200].copy() if plan is not None and long_rows is not None else None
     if computed is None:
         computed = allocate(n)
     computed.workers = threads
@@ -93,11 +97,17 @@ def _columns(
     cols.update({k: pick(v) for k, v in rows.ohlcv.items()})  # gathered by now
     ctx = Context(cols=full, seg=batch.seg, table=spec, layout=lay, workers=threads)
     cols.update({k: pick(v) for k, v in run_cross(ctx).items()})
+    if sma_in is not None and plan is not None and long_rows is not None:
+        at = _long.patch(rows, plan.first, plan.n_before, sma_in, plan.S[:, j200], cols, sel, long_rows)
+        for name in _long.LONG_FIELDS:
+            computed.finite[name][at] = np.isfinite(cols[name][at])
+            if np.isinf(cols[name][at]).any():
+                computed.with_inf.add(name)
     return labels, computed, n, None if plan is None else state.to_table(rows, plan, spec)
 
 
 def _planner(
-    since: datetime | None, feature_state: pa.Table | None, state_out: bool
+    since: datetime | None, feature_state: pa.Table | None, state_out: bool, short: bool = False
 ) -> Callable[[Rows, TableSpec], state.Plan] | None:
     """How `_columns` matches rows with state: from `feature_state` (an update), fresh (a full compute asked
     for its state), or not at all."""
@@ -107,7 +117,7 @@ def _planner(
         raise FeatureInputError("a feature state continues from the bars before `since`; pass since= as well")
     ts = pd.Timestamp(since)
     cut = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns").value
-    return lambda rows, spec: state.plan(rows, int(cut), feature_state, spec)
+    return lambda rows, spec: state.plan(rows, int(cut), feature_state, spec, short=short)
 
 
 @overload
@@ -115,6 +125,7 @@ def compute_table(
     bars: pd.DataFrame, table: str | TableSpec = ..., *, benchmark: str | None = ..., source: str | None = ...,
     updated_at: datetime | None = ..., workers: int | None = ..., metadata: pd.DataFrame | None = ...,
     since: datetime | None = ..., state: pa.Table | None = ..., state_out: Literal[False] = ...,
+    long_rows: pd.DataFrame | None = ...,
 ) -> pa.Table: ...
 
 
@@ -123,6 +134,7 @@ def compute_table(
     bars: pd.DataFrame, table: str | TableSpec = ..., *, benchmark: str | None = ..., source: str | None = ...,
     updated_at: datetime | None = ..., workers: int | None = ..., metadata: pd.DataFrame | None = ...,
     since: datetime | None = ..., state: pa.Table | None = ..., state_out: Literal[True],
+    long_rows: pd.DataFrame | None = ...,
 ) -> tuple[pa.Table, pa.Table]: ...
 
 
@@ -138,6 +150,7 @@ def compute_table(
     since: datetime | None = None,
     state: pa.Table | None = None,
     state_out: bool = False,
+    long_rows: pd.DataFrame | None = None,
 ) -> pa.Table | tuple[pa.Table, pa.Table]:
     """The 97 columns as an Arrow table typed exactly as `bar_schema()`; NaN/inf are stored as NULL.
 
@@ -150,10 +163,17 @@ def compute_table(
             computed from those bars. A symbol without a state row is taken as its whole history. Needs
             `since`; a state that does not fit the bars raises FeatureInputError.
         state_out: also return the state at each symbol's last bar: `(rows, state)`.
+        long_rows: with `state`, the continued symbols' bars may be only their last
+            `features.short_history_bars()` before `since`; their long-window fields (`LONG_FIELDS` of
+            `features._long`: sma_200, dist_sma_200, trend_regime, dist_high/low_252, volatility_regime) are
+            then computed from these rows (`_long.LONG_COLUMNS`: their last `long_history_bars()` bars before
+            `since`, with the stored hist_volatility_20), the same bits as from the whole history.
     """
     with _memory.no_hugepage_advice():
         labels, computed, n, new_state = _columns(bars, table, benchmark, source, updated_at, workers, metadata,
-                                                  since, labels_arrow, _planner(since, state, state_out))
+                                                  since, labels_arrow,
+                                                  _planner(since, state, state_out, long_rows is not None),
+                                                  long_rows)
         rows = to_arrow(labels, computed, n)
         if state_out:
             assert new_state is not None

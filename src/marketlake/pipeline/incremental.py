@@ -2,7 +2,9 @@
 
 A load whose every incoming bar of a symbol lies after that symbol's last stored bar (and whose metadata
 did not change) is an append. For each such symbol with a valid state row in `feature_state`, only its last
-`history_bars()` stored bars are read and only the new rows are computed (`compute_table(state=...)`); a
+`continued_history_bars()` stored bars are read, nine columns of them (OHLCV, return_1 and the long windows'
+hist_volatility_20), and only the new rows are computed (`compute_table(state=..., long_rows=...)`: the
+engine over the last `short_history_bars()`, the 200/252-bar fields from the narrow columns); a
 symbol without one (new, or its state was dropped or does not fit) is computed from its first stored bar,
 as a full load would, and gets its state. Cross-sectional columns are then refreshed where the new bars
 move them (`_cross`): the new rows themselves, the stored rows of any symbol at the new datetimes (sector
@@ -43,7 +45,8 @@ CROSS_COLUMNS: tuple[str, ...] = ("rs_benchmark_20", "rs_sector_20", "beta_60")
 _CHECKS = {"ema_12": "ema_12", "ema_26": "ema_26", "obv": "obv", "ad_line": "ad"}  # stored column -> state column
 _BETA = int(FIELDS_BY_NAME["beta_60"].params.get("timeperiod", 60))
 _MIN_PEERS = 3
-_TAIL_COLS = [*BAR_COLUMNS, "return_1", "return_20"]  # the stored `source` never reaches a computed row
+_TAIL_COLS = [*BAR_COLUMNS, "return_1"]  # the stored `source` never reaches a computed row; return_1: beta's context
+_CONTINUED_COLS = [*_TAIL_COLS, *(c for c in fstate.LONG_COLUMNS if c not in _TAIL_COLS)]
 _SERIES_COLS = ["symbol", "datetime", "return_1", "return_20"]
 MAX_FRESH_ROWS = 2_000_000
 """Bars (incoming + stored histories of symbols without a usable state) above which a load is left to the
@@ -53,7 +56,8 @@ full path, which streams big loads in bounded memory; it writes the states the n
 def _span(spec: TableSpec, bars: int) -> pd.Timedelta:
     """A first guess of the calendar time holding `bars` bars (widened when it does not: weekends, gaps)."""
     per_bar = 365 * 86_400 / spec.bars_per_year
-    return pd.Timedelta(seconds=bars * per_bar * 1.15 + 2 * spec.bar_seconds)
+    slack = 1.15 if spec.intraday else 1.05  # a year of daily bars holds its bars_per_year within a few
+    return pd.Timedelta(seconds=bars * per_bar * slack + 2 * spec.bar_seconds)
 
 
 def _table_start(store: DeltaStore, spec: TableSpec) -> pd.Timestamp | None:
@@ -154,12 +158,39 @@ def _same_meta(resolved: pd.DataFrame, stored: pd.DataFrame) -> bool:
     return _same_values(a, b, list(METADATA_COLUMNS))
 
 
-def _fits(states: pd.DataFrame, tails: pd.DataFrame, first_new: pd.Series) -> pd.Series:
-    """Per state symbol: is its state at its last stored bar, with no more stored bars than it counted?"""
+def _runs(tails: pd.DataFrame) -> pd.DataFrame:
+    """Per symbol of `tails` (contiguous per symbol, chronological: `_read_back`): its rows [start, stop)
+    and its last datetime, from one factorize (per-row string groupbys and isins cost ~50 ms each at
+    2,650 daily symbols x 251 bars)."""
     if tails.empty:
+        return pd.DataFrame({"start": pd.Series(dtype=np.int64), "stop": pd.Series(dtype=np.int64),
+                             "last": pd.Series(dtype="datetime64[ns, UTC]")})
+    codes, uniques = pd.factorize(tails["symbol"])
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    stops = np.r_[starts[1:], len(codes)]
+    index = pd.Index(np.asarray(uniques, dtype=object)[codes[starts]], dtype=object)
+    last = pd.DatetimeIndex(_ns(tails["datetime"])[stops - 1]).tz_localize("UTC")
+    return pd.DataFrame({"start": starts, "stop": stops, "last": last}, index=index)
+
+
+def _rows_of(runs: pd.DataFrame, symbols: list[str] | None = None, last: int | None = None) -> np.ndarray:
+    """Row positions of `runs`' symbols (all, or `symbols`), each run's `last` rows only when given."""
+    r = runs if symbols is None else runs.loc[runs.index.intersection(pd.Index(symbols, dtype=object))]
+    stops = r["stop"].to_numpy(np.int64)
+    starts = r["start"].to_numpy(np.int64) if last is None else np.maximum(r["start"].to_numpy(np.int64), stops - last)
+    lengths = stops - starts
+    if not len(lengths):
+        return np.empty(0, np.int64)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.sort(np.repeat(starts, lengths) + offsets)
+
+
+def _fits(states: pd.DataFrame, runs: pd.DataFrame, first_new: pd.Series) -> pd.Series:
+    """Per state symbol: is its state at its last stored bar, with no more stored bars than it counted?"""
+    if runs.empty:
         return pd.Series(False, index=states.index)
-    grouped = tails.groupby("symbol", sort=False)["datetime"]
-    at, count = grouped.max().reindex(states.index), grouped.size().reindex(states.index, fill_value=0)
+    at = runs["last"].reindex(states.index)
+    count = (runs["stop"] - runs["start"]).reindex(states.index, fill_value=0)
     ok = at.notna() & (at == states["datetime"])
     ok &= count <= states["n_bars"]
     ok &= states["datetime"] < first_new.reindex(states.index)
@@ -196,8 +227,8 @@ def load_appended(
     frame = frame.set_index("symbol", drop=False)
     frame = frame[frame["datetime"] < first_new.reindex(frame.index)]
 
-    need = fstate.history_bars(spec)
-    tails = pd.DataFrame(columns=_TAIL_COLS)
+    need = fstate.continued_history_bars(spec)
+    tails = pd.DataFrame(columns=_CONTINUED_COLS)
     if len(frame):
         n_bars = frame["n_bars"]
 
@@ -205,15 +236,18 @@ def load_appended(
             count = rows.groupby("symbol", sort=False).size()
             return (count >= need) | (count >= n_bars.reindex(count.index))
 
-        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _TAIL_COLS, enough, need)
-    fits = _fits(frame, tails, first_new)
+        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _CONTINUED_COLS, enough, need)
+    runs = _runs(tails)
+    fits = _fits(frame, runs, first_new)
     continued = sorted(fits.index[fits.to_numpy()].tolist())
     fresh = sorted(set(touched) - set(continued))
-    tails = tails[tails["symbol"].isin(continued)]
+    if len(continued) < len(runs):
+        tails = tails.iloc[_rows_of(runs, continued)].reset_index(drop=True)
+        runs = _runs(tails)
     if fresh and _fresh_rows_guess(store, spec, master, fresh) + len(incoming) > MAX_FRESH_ROWS:
         return False
     history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas() if fresh else tails[:0]
-    last_bar = pd.concat([tails, history], ignore_index=True).groupby("symbol", sort=True)["datetime"].max()
+    last_bar = pd.concat([runs["last"], history.groupby("symbol", sort=False)["datetime"].max()]).sort_index()
     if (first_new.reindex(last_bar.index) <= last_bar).any():
         return False  # a revision or a late bar: the full path recomputes those symbols from their first bar
     last_rows = _last_rows(store, spec, last_bar)
@@ -222,11 +256,15 @@ def load_appended(
         redo = same.index[~same.to_numpy()].tolist()
         continued = sorted(set(continued) - set(redo))
         fresh = sorted(set(fresh) | set(redo))
-        tails = tails[tails["symbol"].isin(continued)]
+        tails = tails.iloc[_rows_of(runs, continued)].reset_index(drop=True)
+        runs = _runs(tails)
         history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas()
     if len(history) + len(incoming) > MAX_FRESH_ROWS:
         return False
-    stored = pd.concat([tails, history], ignore_index=True)
+    # the engine gets the continued symbols' last short_history_bars(); their long-window fields come from
+    # the narrow columns of the whole tail (`compute_table(long_rows=...)`)
+    trimmed = tails.iloc[_rows_of(runs, last=fstate.short_history_bars(spec))]
+    stored = pd.concat([trimmed, history], ignore_index=True)  # the cross section's beta context, the spans
     stored_meta = last_rows[["symbol", *METADATA_COLUMNS]]
     if not stored_meta.empty and not _same_meta(resolved[resolved["symbol"].isin(stored_meta["symbol"])],
                                                 stored_meta):
@@ -241,18 +279,24 @@ def load_appended(
     states = all_states.filter(pc.and_(pc.equal(all_states["table"], spec.name),
                                        pc.is_in(all_states["symbol"], pa.array(continued, pa.string()))))
     states = states.filter(pc.equal(states["engine"], fstate.fingerprint()))
-    trimmed = tails.groupby("symbol", sort=False).tail(need)
-    base = pd.concat([trimmed, history], ignore_index=True)[list(BAR_COLUMNS)].assign(source=source)
+    long_rows = tails[list(fstate.LONG_COLUMNS)]
+    base = stored[list(BAR_COLUMNS)].assign(source=source)
     rows_parts, state_parts = [], []
+    groups = first_new.groupby(first_new).groups
     try:
-        for since, syms in first_new.groupby(first_new).groups.items():  # one call per first new datetime
+        for since, syms in groups.items():  # one call per first new datetime
             members = set(syms)
-            bars = pd.concat([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
-                             ignore_index=True)
-            meta = resolved[resolved["symbol"].isin(members)]
+            if len(groups) == 1:  # every symbol: no filtering of ~250k rows by string
+                bars = pd.concat([base, incoming], ignore_index=True)
+                meta = resolved
+            else:
+                bars = pd.concat([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
+                                 ignore_index=True)
+                meta = resolved[resolved["symbol"].isin(members)]
             st = states.filter(pc.is_in(states["symbol"], pa.array(sorted(members), pa.string())))
             rows, new_state = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta,
-                                            since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True)
+                                            since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True,
+                                            long_rows=long_rows)
             rows_parts.append(rows)
             state_parts.append(new_state)
     except FeatureInputError:
@@ -403,7 +447,9 @@ def _cross(
     cols = ["symbol", "datetime", "sector", "return_1", "return_20"]
     if whole and around.num_rows == 0:
         syms = new_rows["symbol"].to_numpy(zero_copy_only=False)
-        redo = new_rows["beta_60"].is_null().to_numpy(zero_copy_only=False) & np.isin(syms, list(continued or ()))
+        cont = continued or set()  # a set lookup: np.isin on object arrays compares all pairs (~0.2 s at 2,650)
+        redo = new_rows["beta_60"].is_null().to_numpy(zero_copy_only=False) & np.fromiter(
+            (s in cont for s in syms), bool, len(syms))
         if not redo.any():
             return new_rows
         frame = new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))
@@ -533,7 +579,8 @@ def _benchmark(
         matched = r["return_1"].notna().to_numpy() & ~np.isnan(series.at(ns, series.r1))
         return pd.Series(matched).groupby(r["symbol"].to_numpy()).sum() >= _BETA
 
-    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), _SERIES_COLS], 3 * _BETA)
+    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), ["symbol", "datetime", "return_1"]],
+                             3 * _BETA)
     short = enough(known).reindex(first.index, fill_value=False)
     more = short.index[~short.to_numpy()].tolist()
     if more:
