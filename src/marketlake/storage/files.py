@@ -471,11 +471,11 @@ def _in_set(col: pa.ChunkedArray, wanted: list[str]) -> pa.ChunkedArray:
         if len(wanted) == 1:
             return pc.equal(col, pa.scalar(wanted[0], pa.string()))
         return pc.is_in(col, value_set=values)
-    parts = []
-    for chunk in col.chunks:
-        hit = pc.is_in(chunk.dictionary.cast(pa.string()), value_set=values)
-        parts.append(hit.take(chunk.indices))  # a NULL index stays NULL: not a match
-    return pa.chunked_array(parts, type=pa.bool_())
+    if col.num_chunks == 0:
+        return pa.chunked_array([], type=pa.bool_())
+    unified = col.unify_dictionaries()  # one dictionary for every chunk: one lookup, one gather
+    hit = pc.is_in(unified.chunk(0).dictionary.cast(pa.string()), value_set=values)
+    return hit.take(pa.chunked_array([c.indices for c in unified.chunks]))  # a NULL index stays NULL
 
 
 def row_mask(rows: pa.Table, symbols: list[str] | None, lo: datetime | None, hi: datetime | None) -> pa.ChunkedArray | None:
