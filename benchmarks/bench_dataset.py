@@ -7,18 +7,16 @@ the same bars through Qlib's Alpha158 handler when pyqlib is importable (`--qlib
 another interpreter that has it, e.g. a separate venv), else the reason it was skipped.
 Run: .venv/bin/python benchmarks/bench_dataset.py [--symbols N] [--bars N] [--qlib-python PATH]
 
-Measured 2026-12-01 (2 cores shared, load average 22-24 from other jobs, so wall time is ~6x the CPU):
-build 159.6 s wall / 24.9 s CPU (user+sys, all threads; 26-31 s CPU before this round's changes, same bytes):
-read 81.2 s wall / 11.7 s CPU, labels + reorder + folds 37.5 / 5.4 s (the 3 labels ~0.7 s CPU, folds ~0.5 s,
-reordering 83 columns to (datetime, symbol) ~2.8 s), Parquet encode + sha256 + write 40.9 / 7.8 s (sha256
-~0.8 s of it). The 10 s target is not met: the CPU alone is ~25 s, i.e. >= 12.5 s on two idle cores.
-Readers tried on the same 2 M x 86 columns (CPU): ours 11.7-13.0 s (page checksums verified, ~0.7 s);
-pyarrow ParquetFile per file in a thread pool 9.5 s, with pre_buffer 9.2 s; DuckDB 2.0.1 read_parquet ->
-Arrow 14.0 s; Polars 2.1 read_parquet -> Arrow 16.1 s; pyarrow's dataset scan 36.9 s. 1024-row groups
-cut our read to 7.5 s CPU but made a one-symbol read 142-172 ms CPU instead of 64-80 ms (2.2x): not
-adopted, the one-symbol read keeps its layout. Qlib 0.9.7 Alpha158 on the same bars 842.9 s (earlier run;
-pyqlib installed in a separate venv: its wheel pulls jupyter, mlflow and friends, which we keep out of the
-project's environment).
+Measured 2026-12-01 evening, 2 cores otherwise idle: build 11.0-11.2 s wall / 17.8-18.7 s CPU (read 3.9-4.8 s
+wall / 7.4-7.8 s CPU, labels + folds 1.5-2.0 s, reorder + encode + sha256 + write 4.2-5.3 s). Same machine, same
+day, before this round: 14.9 s / 26.9 s CPU (read 7.4 / 13.9 s). The changes: daily row groups of 1,024 rows
+(256 before: Arrow pays ~20 us per column chunk, 4x as many chunks), string columns read as dictionaries,
+the (datetime, symbol) reorder done block by block (a 2 M-row gather was ~3x slower), and files written one
+64k-row group at a time, hashed as they are written. With 512-row groups the build took 12.6 s, with 256 15.4 s
+(same run). The 10 s target is missed by ~1 s. Readers tried earlier on the same 2 M x 86 columns: DuckDB
+2.0.1 read_parquet -> Arrow 14.0 s CPU; Polars 2.1 16.1 s; pyarrow's dataset scan 36.9 s. Qlib 0.9.7
+Alpha158 on the same bars 842.9 s (earlier run; pyqlib installed in a separate venv: its wheel pulls jupyter,
+mlflow and friends, which we keep out of the project's environment).
 """
 
 from __future__ import annotations
