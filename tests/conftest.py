@@ -25,3 +25,18 @@ def _console_width_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's piped width follows COLUMNS, which pytest-xdist sets to 80 in its workers: drop it, so a
     test sees the same 160-column console under `-n 2` as in a plain run (tests that want 80 ask for it)."""
     monkeypatch.delenv("COLUMNS", raising=False)
+
+
+# Test files that run longest (each over ~40 s of one worker, `--durations` of a CI run). They are
+# collected first so that `-n 2 --dist loadfile` hands them out at the start, not as the last file of a
+# worker while the other worker is idle.
+_LONG_FIRST = ("tests/sync/test_sync_day.py", "tests/vendors/test_resume_kill.py", "tests/objectstore/test_s3_cli.py",
+               "tests/janitor/test_retention.py", "tests/pipeline/test_dask_vendor.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return _LONG_FIRST.index(path) if path in _LONG_FIRST else len(_LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file and among the others is kept

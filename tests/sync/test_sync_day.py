@@ -23,7 +23,7 @@ from tests.vendors.fake_twelvedata import FakeState, make_values
 
 START = datetime(2024, 11, 5, 15, 25, tzinfo=UTC)  # Tuesday 10:25 New York: the 09:30 hourly bar closes at 15:30Z
 SPEED = 12.0  # one simulated minute per five wall seconds (a pass takes seconds on a loaded machine)
-WATCH_MINUTES = 5
+WATCH_MINUTES = 3
 
 PLAN = """
 [twelvedata]
