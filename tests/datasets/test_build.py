@@ -242,3 +242,26 @@ def test_streamed_files_equal_the_in_memory_dataset_and_the_sorted_table(
     assert oracle.num_rows == files.num_rows
     for name in ["symbol", "datetime", *on_disk.feature_columns]:
         assert files.column(name).equals(oracle.column(name)), name
+
+
+def test_the_sample_computed_beside_the_read_is_proved_to_be_of_the_rows_read(sp500_shared: DeltaStore) -> None:
+    """`build` computes order, labels and folds from (symbol, datetime, close) while the features are read;
+    `Index.matches` must accept exactly those rows in that order, and the dataset must equal the one an
+    Assembly computes from the rows themselves."""
+    from marketlake.datasets.build import INDEX_COLUMNS, Assembly, Index, make_config
+
+    config = make_config(table=TABLE, start="2016-06-01", end=None, labels=["fwd_return:5", "fwd_log_return:3"],
+                         splits="walk_forward:folds=2,embargo=1")
+    rows = sp500_shared.read(TABLE, start="2016-06-01", columns=list(dict.fromkeys(
+        [*INDEX_COLUMNS, *config["features"]])), sort=False)
+    narrow = rows.select(list(INDEX_COLUMNS))
+    early = Index(narrow, config)
+    assert early.matches(rows)
+    assert Assembly(rows, config, early).table().equals(Assembly(rows, config).table())
+    n = rows.num_rows
+    assert not Index(narrow, config).matches(rows.take(pa.array(np.arange(n)[::-1])))  # another order
+    assert not Index(narrow, config).matches(rows.slice(0, n - 1))  # a row less
+    sym = rows.column("symbol").to_pylist()
+    j = next(k for k in range(1, n) if sym[k] != sym[0])
+    swapped = rows.set_column(0, "symbol", pa.array([sym[j]] + sym[1:j] + [sym[0]] + sym[j + 1:]))
+    assert not Index(narrow, config).matches(swapped)  # same datetimes, other symbols

@@ -244,45 +244,88 @@ class _Reorder:
         return pa.chunked_array(chunks, type=col.type)
 
 
+INDEX_COLUMNS = ("symbol", "datetime", "close")
+"""What the sample's order, labels and folds are computed from: `Index` needs nothing else, so it can run
+while the feature columns are still being read."""
+
+
+class Index:
+    """The sample of a dataset from its source rows' (symbol, datetime, close), in source order: which rows
+    are in it, their (datetime, symbol) order, the labels and the fold assignments.
+
+    Computed from three columns only, so `build` runs it beside the read of the feature columns (the
+    labels and folds took ~2 s of one core after a read that kept both busy). `keep_extra` removes more
+    rows before the order is fixed (the `drop` missing-feature policy, which needs the features)."""
+
+    def __init__(self, rows: pa.Table, config: dict[str, Any], keep_extra: np.ndarray | None = None) -> None:
+        label_specs = [LabelSpec.parse(t) for t in config["labels"]]
+        names, codes = _symbol_codes(rows.column("symbol"))
+        dt = _dt_us(rows.column("datetime"))
+        self.source_dt = dt
+        self.source_symbol: pa.ChunkedArray | None = rows.column("symbol")  # for `matches`, then dropped
+        keep = np.ones(len(dt), dtype=bool) if keep_extra is None else keep_extra.copy()
+        if config.get("membership"):
+            keep &= Membership(tuple(tuple(r) for r in config["membership"])).mask(names[codes], dt)  # type: ignore[arg-type]
+        # (datetime, symbol) order: cross-sections contiguous, symbols sorted within a datetime
+        order = np.lexsort((codes, dt))
+        self.order = order[keep[order]]
+        by_symbol = np.lexsort((dt, codes))  # rows may come in storage order: labels need (symbol, datetime)
+        series = _labels.Series.of(codes[by_symbol], dt[by_symbol], _numpy(rows.column("close"))[by_symbol], names)
+        back = np.empty(len(dt), np.int64)
+        back[by_symbol] = np.arange(len(dt))
+        self.labels = {ls.name: _labels.compute_label(series, ls, default_benchmark=config["benchmark"])[back][self.order]
+                       for ls in label_specs}
+        label_end = _labels.label_end(series, max(ls.h for ls in label_specs))[back][self.order]
+        del series, back, by_symbol
+        self.dt = dt[self.order]
+        self.symbol_count = len(np.unique(codes[self.order]))
+        self.folds: list[np.ndarray] = []
+        self.infos: list[_splits.FoldInfo] = []
+        if config.get("splits"):
+            self.folds, self.infos = _splits.assign(self.dt, label_end, SplitSpec.parse(config["splits"]))
+
+    def matches(self, rows: pa.Table) -> bool:
+        """Whether `rows` are the rows this index was computed from, in the same order (two reads of one
+        Delta version return the same files in the same order; this is the proof, not an assumption)."""
+        mine, self.source_symbol = self.source_symbol, None
+        if mine is None or rows.num_rows != len(self.source_dt):
+            return False
+        if not np.array_equal(_dt_us(rows.column("datetime")), self.source_dt):
+            return False
+        theirs = rows.column("symbol")
+        if theirs.type != mine.type:
+            theirs, mine = theirs.cast(pa.string()), mine.cast(pa.string())
+        return pc.all(pc.equal(theirs, mine)).as_py() is True and theirs.null_count == mine.null_count
+
+
 class Assembly:
     """A dataset before it is written: every column in (datetime, symbol) order, built slice by slice.
 
     Labels, folds and any transformed features are NumPy arrays over the whole sample (a transform needs
     whole cross-sections, a label a symbol's future); stored features are reordered from the source rows
-    only when a slice is asked for, so writing file by file never holds a second copy of the table."""
+    only when a slice is asked for, so writing file by file never holds a second copy of the table.
+    `index`: the sample computed beforehand from these rows' (symbol, datetime, close) (`Index`)."""
 
-    def __init__(self, rows: pa.Table, config: dict[str, Any]) -> None:
+    def __init__(self, rows: pa.Table, config: dict[str, Any], index: Index | None = None) -> None:
         features: list[str] = config["features"]
-        label_specs = [LabelSpec.parse(t) for t in config["labels"]]
-        names, codes = _symbol_codes(rows.column("symbol"))
-        dt = _dt_us(rows.column("datetime"))
-        keep = np.ones(len(dt), dtype=bool)
-        if config.get("membership"):
-            keep &= Membership(tuple(tuple(r) for r in config["membership"])).mask(names[codes], dt)  # type: ignore[arg-type]
         transforms = [TransformSpec.parse(t) for t in config["transforms"]]
         missing = config["missing"]
         self.passthrough = not transforms and missing != "impute"
-        if missing == "drop":
-            # rows dropped for a missing feature leave before the transforms: those see the surviving
-            # cross-section
-            for name in features:
-                col = rows.column(name)
-                if col.null_count or pa.types.is_floating(col.type):
-                    keep &= ~np.isnan(_numpy(col))
-        # (datetime, symbol) order: cross-sections contiguous, symbols sorted within a datetime
-        order = np.lexsort((codes, dt))
-        order = order[keep[order]]
-        by_symbol = np.lexsort((dt, codes))  # rows may come in storage order: labels need (symbol, datetime)
-        series = _labels.Series.of(codes[by_symbol], dt[by_symbol], _numpy(rows.column("close"))[by_symbol], names)
-        back = np.empty(len(dt), np.int64)
-        back[by_symbol] = np.arange(len(dt))
-        self.labels = {ls.name: _labels.compute_label(series, ls, default_benchmark=config["benchmark"])[back][order]
-                       for ls in label_specs}
-        label_end = _labels.label_end(series, max(ls.h for ls in label_specs))[back][order]
-        del series, back, by_symbol
+        if index is None:
+            keep = None
+            if missing == "drop":
+                # rows dropped for a missing feature leave before the transforms: those see the surviving
+                # cross-section
+                keep = np.ones(rows.num_rows, dtype=bool)
+                for name in features:
+                    col = rows.column(name)
+                    if col.null_count or pa.types.is_floating(col.type):
+                        keep &= ~np.isnan(_numpy(col))
+            index = Index(rows, config, keep)
+        order = index.order
+        self.labels, self.dt, self.symbol_count = index.labels, index.dt, index.symbol_count
+        self.folds, self.infos = index.folds, index.infos
         self.rows, self.features, self.reorder = rows, features, _Reorder(order)
-        self.dt = dt[order]
-        self.symbol_count = len(np.unique(codes[order]))
         groups = _tx.Groups(self.dt)
         self.computed: dict[str, np.ndarray] = {}
         if not self.passthrough:
@@ -293,10 +336,6 @@ class Assembly:
                 for t in transforms:
                     x = _tx.apply(groups, x, t)
                 self.computed[name] = x
-        self.folds: list[np.ndarray] = []
-        self.infos: list[_splits.FoldInfo] = []
-        if config.get("splits"):
-            self.folds, self.infos = _splits.assign(self.dt, label_end, SplitSpec.parse(config["splits"]))
 
     @property
     def num_rows(self) -> int:
@@ -502,16 +541,25 @@ def build_from_config(
     if not store.exists(config["table"]):
         raise ConfigError(f"table {config['table']} does not exist in {store.root}; load bars first")
     t0 = time.perf_counter()
-    need = list(dict.fromkeys(["symbol", "datetime", "close", *config["features"]]))
+    need = list(dict.fromkeys([*INDEX_COLUMNS, *config["features"]]))
+    selection = dict(symbols=config["symbols"], start=config["start"], end=_end_bound(config["end"]), sort=False)
     say(f"reading {config['table']} ({len(need)} columns)")
-    rows, info = read_at(store, config["table"], version=version, symbols=config["symbols"],
-                         start=config["start"], end=_end_bound(config["end"]), columns=need, sort=False)
-    t_read = time.perf_counter() - t0
-    if rows.num_rows == 0:
+    narrow, info = read_at(store, config["table"], version=version, columns=list(INDEX_COLUMNS), **selection)
+    if narrow.num_rows == 0:
         raise ConfigError(f"no bars in {config['table']} (version {info.version}) for this selection "
                           f"(symbols, {config['start']}..{config['end']}): nothing to build")
-    say(f"labels, transforms and folds for {rows.num_rows:,} rows")
-    asm = Assembly(rows, config)
+    index: Index | None = None
+    with ThreadPoolExecutor(max_workers=1) as beside:  # labels and folds while the features are read
+        pending = beside.submit(Index, narrow, config) if config["missing"] != "drop" else None
+        del narrow
+        rows, _ = read_at(store, config["table"], version=info.version, columns=need, **selection)
+        t_read = time.perf_counter() - t0
+        say(f"labels, transforms and folds for {rows.num_rows:,} rows")
+        if pending is not None:
+            index = pending.result()
+    if index is not None and not index.matches(rows):
+        index = None  # the two reads differ (they never should): compute from the rows read
+    asm = Assembly(rows, config, index)
     data = asm.table() if out is None else None  # an in-memory dataset; files are written slice by slice
     t_assemble = time.perf_counter() - t0 - t_read
     if out is not None:
@@ -600,5 +648,5 @@ def rebuild(manifest_path: str | os.PathLike[str], *, out: str | os.PathLike[str
                              register=register, progress=progress)
 
 
-__all__ = ["NUMERIC", "Assembly", "Membership", "assemble", "build", "build_from_config", "make_config", "rebuild",
+__all__ = ["INDEX_COLUMNS", "NUMERIC", "Assembly", "Index", "Membership", "assemble", "build", "build_from_config", "make_config", "rebuild",
            "write_files"]
