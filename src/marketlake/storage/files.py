@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from marketlake.errors import CorruptTable
 from marketlake.schema import PARTITION_COLUMN, TableSpec
+from marketlake.storage import point_read as _point_read
 from marketlake.storage.layout import partition_bounds
 
 _STAT_TRUNCATE = 32  # delta-rs truncates string statistics; a max this long is not a safe upper bound
@@ -412,6 +413,12 @@ def read_groups(
     if not picks:
         return schema.empty_table()
     local = isinstance(filesystem, pafs.LocalFileSystem)
+    if local and (symbols or start is not None or end is not None) and _point_read.worth_it(
+            sum(len(g) for _, g in picks), sum(c.num_row_groups for c, _ in picks), len(picks)):
+        try:
+            return _point_read.read([c.path for c, _ in picks], schema, symbols=symbols, start=start, end=end)
+        except _point_read.Unreadable:  # the Arrow path below reads it, or names the damaged file
+            pass
 
     def one(pick: tuple[_Cached, list[int]]) -> pa.Table:
         cached, groups = pick
