@@ -55,11 +55,12 @@ def dask_scheduler(dask_cluster: DaskExecutor) -> str:
     return str(client.scheduler.address)
 
 
-# Test files that run longest (each over ~40 s of one worker, `--durations` of a CI run). They are
-# collected first so that `-n 2 --dist loadfile` hands them out at the start, not as the last file of a
-# worker while the other worker is idle.
-_LONG_FIRST = ("tests/sync/test_sync_day.py", "tests/vendors/test_resume_kill.py", "tests/objectstore/test_s3_cli.py",
-               "tests/janitor/test_retention.py", "tests/pipeline/test_dask_vendor.py")
+# Test files that run longest, longest first (each over ~30 s of one worker, `--durations` of a full run).
+# They are collected first so that `-n 2 --dist loadfile` hands them out at the start, not as the last
+# file of a worker while the other worker is idle.
+_LONG_FIRST = ("tests/sync/test_sync_day.py", "tests/objectstore/test_s3_cli.py", "tests/vendors/test_resume_kill.py",
+               "tests/pipeline/test_dask_vendor.py", "tests/pipeline/test_lost_update.py",
+               "tests/sync/test_sync_signals.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
