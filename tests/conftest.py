@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from marketlake.pipeline.executors import DaskExecutor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -30,29 +25,6 @@ def _console_width_from_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's piped width follows COLUMNS, which pytest-xdist sets to 80 in its workers: drop it, so a
     test sees the same 160-column console under `-n 2` as in a plain run (tests that want 80 ask for it)."""
     monkeypatch.delenv("COLUMNS", raising=False)
-
-
-@pytest.fixture(scope="session")
-def dask_cluster() -> Iterator[DaskExecutor]:
-    """One local Dask cluster of two worker processes per test process, started and warmed up once (~10 s
-    of start, kernel loading and shutdown each time otherwise). For tests whose tasks need nothing from
-    the test's own environment: the workers keep the environment of the moment they were spawned (the
-    s3 test, whose workers need the AWS variables, starts its own cluster). A test may kill a worker:
-    the nanny restarts it, and `dask_scheduler` waits until both are back."""
-    pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install 'marketlake[dask]')")
-    from marketlake.pipeline.executors import DaskExecutor
-
-    with DaskExecutor(workers=2) as ex:
-        ex.warm_up()
-        yield ex
-
-
-@pytest.fixture
-def dask_scheduler(dask_cluster: DaskExecutor) -> str:
-    """The shared cluster's scheduler address, once both of its workers are up."""
-    client = dask_cluster._connect()
-    client.wait_for_workers(2, timeout=120)
-    return str(client.scheduler.address)
 
 
 # Test files that run longest, longest first (each over ~30 s of one worker, `--durations` of a full run).

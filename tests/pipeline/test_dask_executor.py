@@ -32,10 +32,10 @@ def _table(store: DeltaStore) -> pd.DataFrame:
     return store.read(TABLE).to_pandas().sort_values(["symbol", "datetime"]).reset_index(drop=True)
 
 
-def test_dask_load_and_rebuild_equal_the_local_executor(tmp_path: Path, dask_scheduler: str) -> None:
+def test_dask_load_and_rebuild_equal_the_local_executor(tmp_path: Path) -> None:
     local, dask = DeltaStore(tmp_path / "local"), DeltaStore(tmp_path / "dask")
     ref = load_grouped(local, TABLE, _batches(), source="synthetic", memory_budget=BUDGET, now=NOW)
-    with DaskExecutor(scheduler=dask_scheduler) as ex:  # two worker processes (tests/conftest.py)
+    with DaskExecutor(workers=2) as ex:
         got = load_grouped(dask, TABLE, _batches(), source="synthetic", memory_budget=BUDGET, now=NOW, executor=ex)
         assert got.timings["groups"] == ref.timings["groups"] >= 4
         assert dask.version(TABLE) == 1  # one commit for the whole distributed load

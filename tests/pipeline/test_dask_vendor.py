@@ -9,6 +9,7 @@ exactly the same things (fetching stays on the driver, under the one credit budg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -36,10 +37,12 @@ SECTORS = {"AAPL": "Information Technology", "MSFT": "Information Technology", "
 BUDGET = f"{(BASE_BYTES + 700 * BYTES_PER_ROW) / MIB:.2f}M"
 
 
-@pytest.fixture
-def cluster(dask_cluster: DaskExecutor, dask_scheduler: str) -> DaskExecutor:
-    """The test process's shared local Dask cluster of two worker processes (tests/conftest.py)."""
-    return dask_cluster
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskExecutor]:
+    """One local Dask cluster of two worker processes for the module (each start costs seconds)."""
+    with DaskExecutor(workers=2) as ex:
+        ex.warm_up()
+        yield ex
 
 
 def _seed_master(store: DeltaStore) -> None:

@@ -37,10 +37,10 @@ def test_options_are_checked() -> None:
         make_executor("dask", workers=0)
 
 
-def test_dask_results_equal_local_in_order_and_run_elsewhere(tmp_path: Path, dask_scheduler: str) -> None:
+def test_dask_results_equal_local_in_order_and_run_elsewhere(tmp_path: Path) -> None:
     items = list(range(20))
     local = [v for v, _ in LocalExecutor().map(_square_with_pid, items)]
-    with DaskExecutor(scheduler=dask_scheduler, in_flight=3) as ex:  # two worker processes (tests/conftest.py)
+    with DaskExecutor(workers=2, in_flight=3) as ex:
         remote = list(ex.map(_square_with_pid, items))
         assert [v for v, _ in remote] == local == [x * x for x in items]
         assert os.getpid() not in {pid for _, pid in remote}  # computed in worker processes
