@@ -23,15 +23,21 @@ LEFTOVERS = {
     "stocks_unified_daily",
 }
 UNKNOWN = "scratch_notes"
+# Hourly bars for the retention tests (now = 2024-07-01, two years kept: cutoff 2022-07-02): 2022-05 to
+# 2022-09, two months older than the cutoff and three newer. Which partitions expire depends on `now`
+# only, so bars up to `now` would prove nothing more; ~100 daily partitions instead of ~550 make each
+# write, plan and drop several times cheaper.
+DAYS, END = 150, "2022-09-30"
 
 
-def small_bars(table: str = "stocks_daily_clean", *, stocks: int = 3, crypto: int = 2, days: int = 400) -> pa.Table:
+def small_bars(table: str = "stocks_daily_clean", *, stocks: int = 3, crypto: int = 2, days: int = 400,
+               end: str = "2024-06-28") -> pa.Table:
     import pandas as pd
 
     from marketlake.schema import get_table
 
     spec = get_table(table)
-    src = get_source("synthetic", stocks=stocks, crypto=crypto, seed=7, end="2024-06-28", days=days)
+    src = get_source("synthetic", stocks=stocks, crypto=crypto, seed=7, end=end, days=days)
     frames = []
     for batch in src.fetch(None, spec):
         bars = batch.bars.merge(batch.metadata, on="symbol", how="left")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from marketlake.janitor import apply, apply_retention, audit, retention_plan
 from marketlake.storage import DeltaStore
-from tests.janitor.conftest import LEFTOVERS, small_bars
+from tests.janitor.conftest import DAYS, END, LEFTOVERS, small_bars
 
 PROJECT = Path(__file__).resolve().parents[2]
 NOW = datetime(2024, 7, 1, tzinfo=UTC)
@@ -64,7 +64,7 @@ def test_janitor_kill_mid_apply_leaves_intent_and_rerun_finishes(seeded: DeltaSt
 
 def test_retention_kill_mid_apply_leaves_intent_and_rerun_finishes(tmp_path: Path) -> None:
     store = DeltaStore(tmp_path / "wh")
-    store.write_bars("stocks_hourly_clean", small_bars("stocks_hourly_clean", stocks=1, crypto=0, days=800))
+    store.write_bars("stocks_hourly_clean", small_bars("stocks_hourly_clean", stocks=1, crypto=0, days=DAYS, end=END))
     expired = retention_plan(store, now=NOW)
     assert expired
     rc = _killed_on_call(store.root, "drop_partitions", 1,

@@ -14,7 +14,7 @@ from marketlake.janitor import apply_retention, retention_days, retention_plan
 from marketlake.janitor.retention import expired_partitions
 from marketlake.schema import get_table
 from marketlake.storage import DeltaStore
-from tests.janitor.conftest import small_bars
+from tests.janitor.conftest import DAYS, END, small_bars
 
 NOW = datetime(2024, 7, 1, tzinfo=UTC)
 
@@ -38,7 +38,7 @@ def test_minute_retention_bounds() -> None:
 
 def test_retention_drops_whole_hourly_partitions(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = DeltaStore(tmp_path / "wh")
-    bars = small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=800)
+    bars = small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=DAYS, end=END)
     store.write_bars("stocks_hourly_clean", bars)
     plan = retention_plan(store, now=NOW)
     cutoff = datetime(2022, 7, 2, tzinfo=UTC)
@@ -60,8 +60,8 @@ def test_retention_drops_whole_hourly_partitions(tmp_path) -> None:  # type: ign
 
 def test_retention_previews_then_applies_with_yes_for_the_chosen_tables(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = DeltaStore(tmp_path / "wh")
-    store.write_bars("stocks_hourly_clean", small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=800))
-    store.write_bars("crypto_hourly_clean", small_bars("crypto_hourly_clean", stocks=0, crypto=2, days=800))
+    store.write_bars("stocks_hourly_clean", small_bars("stocks_hourly_clean", stocks=2, crypto=0, days=DAYS, end=END))
+    store.write_bars("crypto_hourly_clean", small_bars("crypto_hourly_clean", stocks=0, crypto=2, days=DAYS, end=END))
     versions = {t: store.version(t) for t in ("stocks_hourly_clean", "crypto_hourly_clean")}
     runner = CliRunner()
     preview = runner.invoke(app, ["retention", "-w", store.root, "--now", NOW.isoformat()])
@@ -86,7 +86,7 @@ def test_retention_reads_no_data_file(tmp_path) -> None:  # type: ignore[no-unty
 
     store = DeltaStore(tmp_path / "wh")
     table = "stocks_hourly_clean"
-    bars = small_bars(table, stocks=2, crypto=0, days=800)
+    bars = small_bars(table, stocks=2, crypto=0, days=DAYS, end=END)
     store.write_bars(table, bars)
     before = store.file_index(table)
     root = Path(store.path(table))

@@ -135,8 +135,10 @@ def test_time_travel_on_s3(seeded: str, s3_env: S3Server) -> None:
 @needs_moto
 def test_janitor_and_retention_on_s3(seeded: str, s3_env: S3Server) -> None:
     s3_root = _copy(s3_env, seeded)
+    # January (expired at --now 2026-02-01: two years are kept) and a few days of February (kept); each
+    # day is a partition, and every object costs the janitor requests
     _run("ingest", "synthetic", "--table", "stocks_hourly_clean", "--stocks", "2", "--crypto", "0",
-         "--start", "2024-01-02", "--end", "2024-02-28", "-w", s3_root)
+         "--start", "2024-01-02", "--end", "2024-02-07", "-w", s3_root)
     store = DeltaStore(s3_root)
     fs, base = store.filesystem, store.table_root("")
     # leftovers of the old design and an orphan data file of a killed write

@@ -3,6 +3,7 @@ naming the time-travel horizon a vacuum would cut."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +28,13 @@ def _bars(start: str, end: str) -> pd.DataFrame:
     return pd.concat([b.bars for b in src.fetch(None, get_table(TABLE), start=start, end=end)], ignore_index=True)
 
 
-@pytest.fixture()
-def history(tmp_path: Path) -> tuple[Warehouse, list[int], list[datetime], list[pd.DataFrame]]:
-    """Three loads, each a version: H1 2024, then Q3 appended, then Q4 appended."""
-    wh = Warehouse(tmp_path / "wh")
+@pytest.fixture(scope="module")
+def _built_history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int], list[datetime],
+                                                                     list[pd.DataFrame]]:
+    """Three loads, each a version: H1 2024, then Q3 appended, then Q4 appended. Built once per module
+    (three ingests and the sleeps between them are most of this file's time); tests get a copy."""
+    root = tmp_path_factory.mktemp("as_of") / "wh"
+    wh = Warehouse(root)
     versions, instants, snapshots = [], [], []
     for end in ("2024-06-30", "2024-09-30", "2024-12-31"):
         wh.ingest(_bars("2024-01-01", end), table=TABLE, source="synthetic")
@@ -38,7 +42,16 @@ def history(tmp_path: Path) -> tuple[Warehouse, list[int], list[datetime], list[
         instants.append(datetime.now(UTC))
         snapshots.append(wh.read(TABLE, columns=["close", "rsi_14"]))
         time.sleep(1.1)  # distinct commit timestamps (milliseconds, but keep them apart on a busy machine)
-    return wh, versions, instants, snapshots
+    return root, versions, instants, snapshots
+
+
+@pytest.fixture()
+def history(_built_history, tmp_path: Path) -> tuple[Warehouse, list[int], list[datetime], list[pd.DataFrame]]:
+    """This test's own copy of the module's history (tests restore, optimize and record actions in it).
+    copytree keeps the files' modification times, which delta-rs reads to time-travel to an instant."""
+    root, versions, instants, snapshots = _built_history
+    shutil.copytree(root, tmp_path / "wh")
+    return Warehouse(tmp_path / "wh"), list(versions), list(instants), [s.copy() for s in snapshots]
 
 
 def test_read_as_of_a_version_or_an_instant_returns_the_rows_as_stored_then(history) -> None:
