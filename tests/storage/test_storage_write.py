@@ -88,3 +88,23 @@ def test_compare_since_skips_older_rows(store):
 def test_empty_input_is_a_no_op(store):
     res = store.write_bars(T, synthetic_bars(["AAA"], periods=1).slice(0, 0))
     assert res.inserted == res.updated == 0 and res.version == 0
+
+
+def test_row_groups_carry_statistics_of_keys_and_attributes_not_of_float_fields(store):
+    """Readers prune row groups by symbol, datetime and symbol attributes (sector...): those statistics are
+    in every group; float fields' are left out of the footers (every reader parses them per file) but
+    stay in the Delta log's file statistics."""
+    import pyarrow.parquet as pq
+
+    store.write_bars("stocks_daily_clean", synthetic_bars([f"S{i}" for i in range(30)], periods=60))
+    path = store.active_files("stocks_daily_clean")[0]
+    md = pq.read_metadata(path)
+    names = md.schema.names
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        for name in ("symbol", "datetime", "sector", "exchange", "trend_regime"):
+            st = rg.column(names.index(name)).statistics
+            assert st is not None and st.has_min_max, name
+        assert rg.column(names.index("close")).statistics is None
+    log = pa.table(DeltaTable(store.path("stocks_daily_clean")).get_add_actions(flatten=True)).to_pydict()
+    assert log["min.close"][0] is not None and log["max.rsi_14"][0] is not None
