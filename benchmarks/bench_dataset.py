@@ -7,13 +7,15 @@ the same bars through Qlib's Alpha158 handler when pyqlib is importable (`--qlib
 another interpreter that has it, e.g. a separate venv), else the reason it was skipped.
 Run: .venv/bin/python benchmarks/bench_dataset.py [--symbols N] [--bars N] [--qlib-python PATH]
 
-Measured 2026-12-01 evening, 2 cores otherwise idle: build 11.0-11.2 s wall / 17.8-18.7 s CPU (read 3.9-4.8 s
+Measured 2026-12-01 22:00, 2 cores otherwise idle: build 9.5 s wall in two runs (16.3-16.6 s CPU; read 4.6-5.5 s with
+the order, labels and folds computed beside it from (symbol, datetime, close), write 4.0-4.7 s); the code before
+that change 12.1 s in the next run. Earlier the same evening, on a slower machine: build 11.0-11.2 s wall / 17.8-18.7 s CPU (read 3.9-4.8 s
 wall / 7.4-7.8 s CPU, labels + folds 1.5-2.0 s, reorder + encode + sha256 + write 4.2-5.3 s). Same machine, same
 day, before this round: 14.9 s / 26.9 s CPU (read 7.4 / 13.9 s). The changes: daily row groups of 1,024 rows
 (256 before: Arrow pays ~20 us per column chunk, 4x as many chunks), string columns read as dictionaries,
 the (datetime, symbol) reorder done block by block (a 2 M-row gather was ~3x slower), and files written one
 64k-row group at a time, hashed as they are written. With 512-row groups the build took 12.6 s, with 256 15.4 s
-(same run). The 10 s target is missed by ~1 s. Readers tried earlier on the same 2 M x 86 columns: DuckDB
+(same run). Readers tried earlier on the same 2 M x 86 columns: DuckDB
 2.0.1 read_parquet -> Arrow 14.0 s CPU; Polars 2.1 16.1 s; pyarrow's dataset scan 36.9 s. Qlib 0.9.7
 Alpha158 on the same bars 842.9 s (earlier run; pyqlib installed in a separate venv: its wheel pulls jupyter,
 mlflow and friends, which we keep out of the project's environment).
