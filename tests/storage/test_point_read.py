@@ -111,3 +111,17 @@ def test_a_point_read_keeps_what_other_timestamps_bound(many_groups: DeltaStore)
     last = many_groups.read(T, symbols=["S03"]).column("datetime")[-1].as_py()
     got = many_groups.read(T, symbols=["S03"], start=last, end=last + timedelta(microseconds=1))
     assert got.num_rows == 1 and got.column("datetime")[0].as_py() == last
+
+
+def test_a_point_read_in_a_new_store_parses_no_arrow_footer(many_groups: DeltaStore) -> None:
+    """From the Delta log alone (few symbols, files of several row groups) the read goes to Polars, which
+    reads its own footers: Arrow's (~3.4 ms each to parse) are never loaded for it."""
+    fresh = DeltaStore(many_groups.root)
+    got = fresh.read(T, symbols=["S07"], start=datetime(2024, 2, 1, tzinfo=UTC))
+    assert fresh.file_index(T).fragments == {}  # no footer cached: none was parsed
+    assert _same(got, _oracle(many_groups, ["S07"], datetime(2024, 2, 1, tzinfo=UTC), None))
+    records = [int(r) for r in fresh.file_index(T).records]
+    assert point_read.likely(records, 16, 1) and not point_read.likely(records, 16, point_read.FEW_SYMBOLS + 1)
+    assert not point_read.likely(records, max(records), 1)  # files of one row group: nothing to skip
+    fresh.read(T, symbols=[f"S{i:02d}" for i in range(12)])  # many symbols: planned from the footers
+    assert fresh.file_index(T).fragments

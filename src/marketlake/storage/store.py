@@ -27,6 +27,7 @@ from marketlake.schema import (
     PARTITION_COLUMN,
     SUPPORT_SCHEMAS,
     TABLE_NAMES,
+    TableSpec,
     bar_schema,
     classify,
     get_table,
@@ -37,11 +38,13 @@ from marketlake.storage import files as _files
 from marketlake.storage import integrity as _integrity
 from marketlake.storage import inventory as _inventory
 from marketlake.storage import location as _location
+from marketlake.storage import point_read as _point_read
 from marketlake.storage import support as _support
 from marketlake.storage import writer as _writer
 from marketlake.storage.commits import TABLE_PROPERTIES, hooks, layout_description
 from marketlake.storage.layout import sort_rows, to_utc
 from marketlake.storage.lock import writer_lock
+from marketlake.storage.parquet_commit import row_group_rows
 from marketlake.storage.remote_lock import remote_writer_lock
 from marketlake.storage.writer import WriteResult
 
@@ -306,17 +309,38 @@ class DeltaStore:
         if not picks:
             return schema.empty_table().select(cols)
         picks.sort(key=lambda i: int(index.min_dt[i]))  # chronological: one symbol comes back sorted
-        pool = self._pool()
-        plan = _files.plan(
-            index, picks, root=self.table_root(table), filesystem=self._fs, symbols=symbols, start=lo, end=hi,
-            pool=pool,
-        )
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
-        out = _files.read_groups(plan, pa.schema([schema.field(c) for c in need]), filesystem=self._fs, pool=pool,
-                                 symbols=symbols, start=lo, end=hi)
+        reading = pa.schema([schema.field(c) for c in need])
+        out = self._point_read(table, spec, index, picks, reading, symbols, lo, hi)
+        if out is None:
+            pool = self._pool()
+            plan = _files.plan(
+                index, picks, root=self.table_root(table), filesystem=self._fs, symbols=symbols, start=lo, end=hi,
+                pool=pool,
+            )
+            out = _files.read_groups(plan, reading, filesystem=self._fs, pool=pool, symbols=symbols, start=lo, end=hi)
         if sort:
             out = sort_rows(out)
         return out.select(cols)
+
+    def _point_read(
+        self, table: str, spec: TableSpec, index: _files.FileIndex, picks: list[int], schema: pa.Schema,
+        symbols: list[str] | None, lo: datetime | None, hi: datetime | None,
+    ) -> pa.Table | None:
+        """A few symbols over many local files, read by Polars without parsing Arrow footers first
+        (`point_read.likely`); None when the read is not one, or Polars cannot read a file (the Arrow path
+        then reads it, or names the damaged file)."""
+        if self.remote or not symbols:
+            return None
+        records = [int(index.records[i]) for i in picks]
+        if not _point_read.likely(records, row_group_rows(spec.partitioning), len(set(symbols))):
+            return None
+        root = self.table_root(table)
+        try:
+            return _point_read.read([f"{root}/{index.paths[i]}" for i in picks], schema, symbols=symbols,
+                                    start=lo, end=hi)
+        except _point_read.Unreadable:
+            return None
 
     def optimize(self, table: str, *, zorder: bool = True) -> dict[str, Any]:
         """Compact small files and (by default) z-order by symbol; one commit.
