@@ -262,7 +262,7 @@ class Index:
         names, codes = _symbol_codes(rows.column("symbol"))
         dt = _dt_us(rows.column("datetime"))
         self.source_dt = dt
-        self.source_symbol: pa.ChunkedArray | None = rows.column("symbol")  # for `matches`, then dropped
+        self.source_symbol = rows.column("symbol")  # for `matches`
         keep = np.ones(len(dt), dtype=bool) if keep_extra is None else keep_extra.copy()
         if config.get("membership"):
             keep &= Membership(tuple(tuple(r) for r in config["membership"])).mask(names[codes], dt)  # type: ignore[arg-type]
@@ -287,8 +287,8 @@ class Index:
     def matches(self, rows: pa.Table) -> bool:
         """Whether `rows` are the rows this index was computed from, in the same order (two reads of one
         Delta version return the same files in the same order; this is the proof, not an assumption)."""
-        mine, self.source_symbol = self.source_symbol, None
-        if mine is None or rows.num_rows != len(self.source_dt):
+        mine = self.source_symbol
+        if rows.num_rows != len(self.source_dt):
             return False
         if not np.array_equal(_dt_us(rows.column("datetime")), self.source_dt):
             return False
@@ -560,6 +560,7 @@ def build_from_config(
     if index is not None and not index.matches(rows):
         index = None  # the two reads differ (they never should): compute from the rows read
     asm = Assembly(rows, config, index)
+    del index  # its copy of the symbols is not needed past the check
     data = asm.table() if out is None else None  # an in-memory dataset; files are written slice by slice
     t_assemble = time.perf_counter() - t0 - t_read
     if out is not None:

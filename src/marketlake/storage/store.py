@@ -311,7 +311,7 @@ class DeltaStore:
         picks.sort(key=lambda i: int(index.min_dt[i]))  # chronological: one symbol comes back sorted
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
         reading = pa.schema([schema.field(c) for c in need])
-        out = self._point_read(table, spec, index, picks, reading, symbols, lo, hi)
+        out = self._read_point(table, spec, index, picks, reading, symbols, lo, hi)
         if out is None:
             pool = self._pool()
             plan = _files.plan(
@@ -323,7 +323,7 @@ class DeltaStore:
             out = sort_rows(out)
         return out.select(cols)
 
-    def _point_read(
+    def _read_point(
         self, table: str, spec: TableSpec, index: _files.FileIndex, picks: list[int], schema: pa.Schema,
         symbols: list[str] | None, lo: datetime | None, hi: datetime | None,
     ) -> pa.Table | None:
