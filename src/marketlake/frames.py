@@ -1,9 +1,12 @@
-"""Arrow tables handed to users as the frame library they asked for (`as_="pandas"|"polars"|"arrow"`)."""
+"""Arrow tables handed to users as the frame library they asked for (`as_="pandas"|"polars"|"arrow"`), and
+pandas row concatenation that keeps the parts' types."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar
 
+import pandas as pd
 import pyarrow as pa
 
 from marketlake.errors import ConfigError
@@ -24,4 +27,25 @@ def to_frame(table: pa.Table, as_: OutputKind | str) -> Any:
     raise ConfigError(f"as_ must be 'pandas', 'polars' or 'arrow', not {as_!r}")
 
 
-__all__ = ["OutputKind", "to_frame"]
+_Part = TypeVar("_Part", pd.DataFrame, pd.Series)
+
+
+def concat_rows(parts: Sequence[_Part], *, ignore_index: bool = False) -> _Part:
+    """`pd.concat(parts)` along rows, where a part without rows does not decide any column's type.
+
+    Why: since pandas 3 an empty part whose columns are untyped (`pd.DataFrame(columns=...)`, object)
+    makes every column of the result object: a first load's 1.17 M one-minute bars became Python
+    timestamps and floats, and validation, compute and the Parquet write then ran 3-6x slower. The
+    result keeps the columns of every part, in order of appearance, as `pd.concat` does."""
+    if not parts:
+        raise ValueError("concat_rows needs at least one part")
+    kept = [p for p in parts if len(p)] or list(parts)
+    out = pd.concat(kept, ignore_index=ignore_index)
+    if isinstance(out, pd.DataFrame) and len(kept) < len(parts):
+        names = list(dict.fromkeys(c for p in parts for c in p.columns))  # type: ignore[union-attr]
+        if list(out.columns) != names:
+            out = out.reindex(columns=names)
+    return out
+
+
+__all__ = ["OutputKind", "concat_rows", "to_frame"]

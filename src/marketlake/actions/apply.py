@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from marketlake.actions.adjust import split_factor
 from marketlake.actions.records import Action, read_actions, write_actions
 from marketlake.errors import StorageError
+from marketlake.frames import concat_rows
 from marketlake.schema import (
     BAR_COLUMNS,
     METADATA_COLUMNS,
@@ -211,7 +212,7 @@ def _apply_rename(store: DeltaStore, tables: list[str], a: Action, *, now: datet
             frame = moved.to_pandas().assign(symbol=new)
             present = set(others.loc[others["symbol"] == new, "datetime"])
             frame = frame[~frame["datetime"].isin(present)]  # the new symbol's own bars win
-            bars = pd.concat([others, frame], ignore_index=True)
+            bars = concat_rows([others, frame], ignore_index=True)
             say(f"{t}: moving {len(frame):,} bars of {old} to {new}")
             rows = recompute_rows(spec, bars, now=now, only=[new])
             from marketlake.storage.rewrite import replace_symbol

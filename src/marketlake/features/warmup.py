@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketlake.frames import concat_rows
+
 _HERE = Path(__file__).resolve().parent
 _KERNEL_SOURCES = ("_kernels.py", "_talib.py")
 
@@ -57,7 +59,7 @@ def _bars(stamps: pd.DatetimeIndex, symbols: tuple[str, ...], seed: int) -> pd.D
             "volume": rng.integers(1_000, 100_000, n).astype(float),
             "sector": "Information Technology" if i % 2 else "Financials",
         }))
-    return pd.concat(frames, ignore_index=True)
+    return concat_rows(frames, ignore_index=True)
 
 
 def warm_up(say: Callable[[str], None] | None = None) -> float:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table
+from marketlake.frames import concat_rows
 from marketlake.pipeline import incremental
 from marketlake.pipeline.metadata import resolve_metadata, stored_metadata_differs
 from marketlake.pipeline.report import LoadReport
@@ -432,7 +433,7 @@ def combine_bars(history: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
     keep = np.ones(len(history), dtype=bool)
     keep[late[late_keys.isin(keys)]] = False
     kept = history[cols] if keep.all() else history.loc[keep, cols]
-    return pd.concat([kept, incoming], ignore_index=True)
+    return concat_rows([kept, incoming], ignore_index=True)
 
 
 def _metadata_for_compute(
@@ -444,7 +445,7 @@ def _metadata_for_compute(
     if not peers:
         return resolved
     peer_meta = resolve_metadata(peers, spec, provided=stored_meta, master=master)
-    return pd.concat([resolved, peer_meta], ignore_index=True)
+    return concat_rows([resolved, peer_meta], ignore_index=True)
 
 
 __all__ = ["combine_bars", "compute_in_chunks", "compute_set", "last_per_symbol", "load_bars", "refresh_cross_section",

@@ -43,6 +43,7 @@ from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table, cross_section, price
 from marketlake.features._segments import Segments
 from marketlake.features.registry import params
+from marketlake.frames import concat_rows
 from marketlake.pipeline import incremental
 from marketlake.pipeline.core import (
     Progress,
@@ -139,7 +140,7 @@ def load_grouped(
             if stage.counts:
                 meta = metadata
                 if stage.metadata:
-                    meta = pd.concat([*([metadata] if metadata is not None else []), *stage.metadata],
+                    meta = concat_rows([*([metadata] if metadata is not None else []), *stage.metadata],
                                      ignore_index=True).drop_duplicates("symbol", keep="last")
                 _load_staged(store, spec, stage, source=source, metadata=meta, benchmark=bench, stamp=stamp,
                              budget=budget, report=report, say=say, on_group=on_group, executor=executor,
@@ -329,7 +330,7 @@ def _load_staged(
     spans = _run_groups(store, spec, stage, compute, meta, sizes, since=since, benchmark=benchmark, stamp=stamp,
                         budget=budget, report=report, say=say, on_group=on_group, executor=executor)
     t = time.perf_counter()
-    span = pd.concat(spans, ignore_index=True) if spans else pd.DataFrame({"symbol": [], "datetime": []})
+    span = concat_rows(spans, ignore_index=True) if spans else pd.DataFrame({"symbol": [], "datetime": []})
     record_symbols(store, spec, span, resolved, master=master, now=stamp)
     report.timings["symbols"] = time.perf_counter() - t
 
@@ -418,7 +419,7 @@ def _compute_metadata(
     peers = sorted(set(compute) - set(resolved["symbol"]))
     if not peers:
         return resolved
-    return pd.concat([resolved, resolve_metadata(peers, spec, provided=stored_meta, master=master)], ignore_index=True)
+    return concat_rows([resolved, resolve_metadata(peers, spec, provided=stored_meta, master=master)], ignore_index=True)
 
 
 def _since(stage: _Stage, resolved: pd.DataFrame, stored_meta: pd.DataFrame) -> datetime | None:

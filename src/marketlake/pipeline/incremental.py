@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from marketlake.features import FeatureInputError, compute_table, cross_section
 from marketlake.features import state as fstate
 from marketlake.features._segments import Segments
+from marketlake.frames import concat_rows
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
 from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, SUPPORT_SCHEMAS, TableSpec
@@ -85,7 +86,7 @@ def _read_back(
     parts = [_contiguous(store.read(spec.name, symbols=symbols, start=lo, columns=columns, sort=False)).to_pandas()]
     todo = symbols
     while lo is not None:
-        got = pd.concat(parts, ignore_index=True)
+        got = concat_rows(parts, ignore_index=True)
         ok = enough(got).reindex(todo, fill_value=False)
         todo = ok.index[~ok.to_numpy()].tolist()
         if not todo:
@@ -98,7 +99,7 @@ def _read_back(
         parts.append(store.read(spec.name, symbols=todo, start=lo, end=hi, columns=columns, sort=False).to_pandas())
     if len(parts) == 1:
         return parts[0]
-    out = pd.concat(parts, ignore_index=True)
+    out = concat_rows(parts, ignore_index=True)
     if out.empty:
         return out
     codes, _ = pd.factorize(out["symbol"])  # contiguous per symbol, chronological: no string sort
@@ -261,7 +262,7 @@ def load_appended(
     if fresh and _fresh_rows_guess(store, spec, master, fresh) + len(incoming) > MAX_FRESH_ROWS:
         return False
     history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas() if fresh else tails[:0]
-    last_bar = pd.concat([runs["last"], history.groupby("symbol", sort=False)["datetime"].max()]).sort_index()
+    last_bar = concat_rows([runs["last"], history.groupby("symbol", sort=False)["datetime"].max()]).sort_index()
     if (first_new.reindex(last_bar.index) <= last_bar).any():
         return False  # a revision or a late bar: the full path recomputes those symbols from their first bar
     last_rows = _last_rows(store, spec, last_bar)
@@ -278,7 +279,7 @@ def load_appended(
     # the engine gets the continued symbols' last short_history_bars(); their long-window fields come from
     # the narrow columns of the whole tail (`compute_table(long_rows=...)`)
     trimmed = tails.iloc[_rows_of(runs, last=fstate.short_history_bars(spec))]
-    stored = pd.concat([trimmed, history], ignore_index=True)  # the cross section's beta context, the spans
+    stored = concat_rows([trimmed, history], ignore_index=True)  # the cross section's beta context, the spans
     stored_meta = last_rows[["symbol", *METADATA_COLUMNS]]
     if not stored_meta.empty and not _same_meta(resolved[resolved["symbol"].isin(stored_meta["symbol"])],
                                                 stored_meta):
@@ -301,10 +302,10 @@ def load_appended(
         for since, syms in groups.items():  # one call per first new datetime
             members = set(syms)
             if len(groups) == 1:  # every symbol: no filtering of ~250k rows by string
-                bars = pd.concat([base, incoming], ignore_index=True)
+                bars = concat_rows([base, incoming], ignore_index=True)
                 meta = resolved
             else:
-                bars = pd.concat([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
+                bars = concat_rows([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
                                  ignore_index=True)
                 meta = resolved[resolved["symbol"].isin(members)]
             st = states.filter(pc.is_in(states["symbol"], pa.array(sorted(members), pa.string())))
@@ -413,7 +414,7 @@ def _spans(master: pd.DataFrame, spec: TableSpec, stored: pd.DataFrame, incoming
         known = master.loc[master[col].notna() & master["symbol"].isin(incoming["symbol"].unique()), ["symbol", col]]
         parts.append(known.rename(columns={col: "datetime"}).assign(datetime=lambda f: pd.to_datetime(f["datetime"],
                                                                                                       utc=True)))
-    return pd.concat(parts, ignore_index=True)
+    return concat_rows(parts, ignore_index=True)
 
 
 # -- cross-sectional columns -----------------------------------------------------------------------------------
@@ -470,7 +471,7 @@ def _cross(
         frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
         _, beta = _benchmark(store, spec, frame[redo], stored, frame, benchmark)
         return _patch(new_rows, [("beta_60", beta)], True)
-    frame = pd.concat([around.select(cols).to_pandas().assign(_new=False, _pos=np.arange(around.num_rows)),
+    frame = concat_rows([around.select(cols).to_pandas().assign(_new=False, _pos=np.arange(around.num_rows)),
                        new_rows.select(cols).to_pandas().assign(_new=True, _pos=np.arange(new_rows.num_rows))],
                       ignore_index=True)
     frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
@@ -562,7 +563,7 @@ def _bench_series(
     over them."""
     stored = store.read(spec.name, symbols=[benchmark], start=lo, columns=_SERIES_COLS, sort=False).to_pandas()
     mine = frame.loc[frame["symbol"] == benchmark, _SERIES_COLS]
-    return _Series(pd.concat([stored, mine], ignore_index=True))
+    return _Series(concat_rows([stored, mine], ignore_index=True))
 
 
 def _benchmark(
@@ -599,7 +600,7 @@ def _benchmark(
     more = short.index[~short.to_numpy()].tolist()
     if more:
         since = pd.Timestamp(int(first[more].min()), tz="UTC")
-        known = pd.concat([known[~known["symbol"].isin(more)],
+        known = concat_rows([known[~known["symbol"].isin(more)],
                            _read_back(store, spec, more, since, _SERIES_COLS, enough, 2 * _BETA)], ignore_index=True)
     context, c_ns = before_first(known)
     if len(c_ns) and bench.start is not None and int(c_ns.min()) < bench.start:  # reaches further back

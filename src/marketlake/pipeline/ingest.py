@@ -10,8 +10,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
-import pandas as pd
-
+from marketlake.frames import concat_rows
 from marketlake.pipeline.core import Progress, load_bars
 from marketlake.pipeline.executors import Executor
 from marketlake.pipeline.memory_budget import group_rows, parse_budget
@@ -66,7 +65,7 @@ def ingest_source(
         distributed = executor is not None and executor.name != "local"
         keys = None  # the incoming keys: an append continued from the state needs no group (`needs_groups`)
         if moves and all({"symbol", "datetime"} <= set(b.bars.columns) for b in buffered):
-            keys = pd.concat([b.bars[["symbol", "datetime"]] for b in buffered], ignore_index=True)
+            keys = concat_rows([b.bars[["symbol", "datetime"]] for b in buffered], ignore_index=True)
         if fetched > limit or (fetched and distributed) or (fetched and needs_groups(store, spec, fetched, moves_everyone=moves,
                                                        memory_budget=memory_budget, bars=keys)):
             stream = _counted(itertools.chain(buffered, batches), len(buffered), fetched, spec.name, on_batch)
@@ -78,8 +77,8 @@ def ingest_source(
         if not bars:
             reports.append(LoadReport(table=spec.name, source=getattr(source, "name", "?")))
             continue
-        raw = pd.concat(bars, ignore_index=True)
-        meta = pd.concat(metas, ignore_index=True) if metas else None
+        raw = concat_rows(bars, ignore_index=True)
+        meta = concat_rows(metas, ignore_index=True) if metas else None
         reports.append(
             load_bars(store, spec, raw, source=source.name, metadata=meta, benchmark=bench, progress=progress,
                       memory_budget=memory_budget)

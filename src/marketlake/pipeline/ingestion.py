@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketlake.frames import concat_rows
 from marketlake.pipeline.core import load_bars, refresh_cross_section
 from marketlake.pipeline.executors import Executor
 from marketlake.pipeline.ingest_state import IngestState, read_states, write_states
@@ -307,8 +308,8 @@ class _Run:
         frames = [p.bars for p in pages if len(p.bars)]
         metas = [p.metadata for p in pages if p.metadata is not None and len(p.metadata)]
         if frames:
-            raw = pd.concat(frames, ignore_index=True)
-            meta = pd.concat(metas, ignore_index=True).drop_duplicates("symbol") if metas else None
+            raw = concat_rows(frames, ignore_index=True)
+            meta = concat_rows(metas, ignore_index=True).drop_duplicates("symbol") if metas else None
             report = self.loader.load(self.store, self.spec, raw, source=self.source, metadata=meta, peers=peers)
             res.loads.append(report)
             self.say(f"loaded {len(raw):,} bars of {raw['symbol'].nunique()} symbols ({report.changed:,} changed)")

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.errors import MarketlakeError
+from marketlake.frames import concat_rows
 from marketlake.quality.issues import Issue, QualityConfig
 from marketlake.schema import BAR_COLUMNS, METADATA_COLUMNS, TableSpec, get_table
 from marketlake.storage import DeltaStore
@@ -83,8 +84,8 @@ def refetch(store: DeltaStore, spec: TableSpec, symbol: str, source: str, *, sta
             metas.append(batch.metadata)
     if not bars or sum(len(b) for b in bars) == 0:
         return f"{source} returned no bars for {symbol}"
-    raw = pd.concat(bars, ignore_index=True)
-    meta = pd.concat(metas, ignore_index=True) if metas else None
+    raw = concat_rows(bars, ignore_index=True)
+    meta = concat_rows(metas, ignore_index=True) if metas else None
     report = load_bars(store, spec, raw, source=source, metadata=meta)
     return f"re-fetched {len(raw)} bars from {source}: {report.inserted} inserted, {report.updated} updated"
 

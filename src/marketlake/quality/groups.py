@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from marketlake.frames import concat_rows
 from marketlake.pipeline.memory_budget import group_rows, parse_budget
 from marketlake.quality.frame import Frame, build
 from marketlake.schema import TableSpec, bar_schema
@@ -98,7 +99,7 @@ def table_context(store: DeltaStore, spec: TableSpec, *, benchmark: str, with_pe
 
 
 def _fold(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(parts, ignore_index=True).groupby(["s", "t"], sort=False, dropna=False, as_index=False)["n"].sum()
+    return concat_rows(parts, ignore_index=True).groupby(["s", "t"], sort=False, dropna=False, as_index=False)["n"].sum()
 
 
 def plan(symbols: list[str], counts: dict[str, int], limit: int) -> list[list[str]]:

@@ -72,8 +72,11 @@ def file_stats(data: pa.Table) -> str:
         nulls[name] = col.null_count
         if col.null_count == len(col):
             continue
-        mm = pc.min_max(col)
-        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if pa.types.is_floating(col.type):  # NumPy: ~7x faster than pc.min_max, and NaN is skipped alike
+            lo, hi = _float_bounds(col)
+        else:
+            mm = pc.min_max(col)
+            lo, hi = mm["min"].as_py(), mm["max"].as_py()
         if isinstance(lo, str):
             if len(hi) > _STR_STAT_MAX:  # a truncated max is not an upper bound: leave it out
                 continue
@@ -82,6 +85,14 @@ def file_stats(data: pa.Table) -> str:
         if lo is not None and hi is not None:
             mins[name], maxs[name] = lo, hi
     return json.dumps({"numRecords": data.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
+
+
+def _float_bounds(col: pa.ChunkedArray) -> tuple[float | None, float | None]:
+    """min and max of a float column ignoring NULL and NaN (`pc.min_max`'s answer; None when no value)."""
+    values = col.to_numpy()  # NULL becomes NaN
+    if values.size == 0 or np.isnan(values).all():
+        return None, None
+    return float(np.nanmin(values)), float(np.nanmax(values))
 
 
 def group_statistics(schema: pa.Schema) -> list[str]:
@@ -162,15 +173,29 @@ def write_files(
     if rows.num_rows == 0:
         return []
     parts = rows.column(PARTITION_COLUMN)
-    data = rows.drop_columns([PARTITION_COLUMN])
     values = sorted(pc.unique(parts).to_pylist())
     codes = pc.index_in(parts, value_set=pa.array(values, pa.string())).to_numpy()
+    workers = max(1, min(max_threads, len(values)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # Arrow releases the GIL
+        pieces = partition_slices(rows.drop_columns([PARTITION_COLUMN]), codes, len(values), pool)
+        return list(pool.map(lambda k: _write_one(table_root, filesystem, values[k], pieces[k], group_rows),
+                             range(len(values))))
 
-    def job(k: int) -> AddAction:  # one take per partition, in parallel: Arrow releases the GIL
-        return _write_one(table_root, filesystem, values[k], data.take(pa.array(np.flatnonzero(codes == k))), group_rows)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(values)))) as pool:
-        return list(pool.map(job, range(len(values))))
+def partition_slices(data: pa.Table, codes: np.ndarray, count: int, pool: ThreadPoolExecutor) -> list[pa.Table]:
+    """`data`'s rows of each partition code 0..count-1, in their order, as slices of ONE partition-major
+    copy (none when `data` is partition-major already, as a daily load of one month is).
+
+    Why not one `take` per partition: on a table of several chunks (the engine's output is) each take
+    first concatenated every chunk of all 97 columns, so 30 day partitions of 1.17 M one-minute rows
+    cost 5.1 s; one gather, column by column on the pool, costs ~0.4 s."""
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(count + 1))
+    if not np.array_equal(order, np.arange(len(order))):
+        index = pa.array(order)
+        columns = list(pool.map(lambda name: data.column(name).take(index), data.column_names))
+        data = pa.Table.from_arrays(columns, schema=data.schema)
+    return [data.slice(int(starts[k]), int(starts[k + 1] - starts[k])) for k in range(count)]
 
 
 def remove_action(path: str, size: int, partition: str) -> RemoveAction:
@@ -194,4 +219,4 @@ def commit_files(
 
 
 __all__ = ["COMPRESSION", "DAILY_ROW_GROUP_ROWS", "ROW_GROUP_ROWS", "commit_files", "file_stats", "remove_action",
-           "row_group_rows", "stat_value", "write_files", "write_partitions"]
+           "partition_slices", "row_group_rows", "stat_value", "write_files", "write_partitions"]

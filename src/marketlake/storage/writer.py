@@ -60,7 +60,8 @@ def write_bars(
         since = pa.scalar(compare_since, pa.timestamp("us", tz="UTC"))
         recent = pc.greater_equal(rows.column("datetime"), since)
         skipped = rows.num_rows - int(pc.sum(recent).as_py() or 0)
-        rows = rows.filter(recent)
+        if skipped:  # filtering copies all 97 columns: 0.9 s for a first load's 1.17 M rows, all recent
+            rows = rows.filter(recent)
     if rows.num_rows == 0:
         return WriteResult(0, 0, skipped, version)
     stored = stored_rows(store, spec, rows, since=compare_since)

@@ -22,6 +22,7 @@ from typing import Literal
 import pandas as pd
 
 from marketlake.errors import ParseError
+from marketlake.frames import concat_rows
 from marketlake.schema import METADATA_COLUMNS
 
 Format = Literal["sp500", "nasdaq_listed", "other_listed"]
@@ -186,7 +187,7 @@ def merge_reference(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
         src = f["metadata_source"].iloc[0] if len(f) else ""
         rank = PRIORITY.index(src) if src in PRIORITY else len(PRIORITY)
         parts.append(f.assign(_rank=rank, _order=i))
-    allf = pd.concat(parts, ignore_index=True).sort_values(["symbol", "_rank", "_order"], kind="stable")
+    allf = concat_rows(parts, ignore_index=True).sort_values(["symbol", "_rank", "_order"], kind="stable")
     sources = _joined_sources(allf)
     merged = allf.drop(columns=["_rank", "_order", "metadata_source"]).groupby("symbol", sort=True).first()
     merged["metadata_source"] = sources

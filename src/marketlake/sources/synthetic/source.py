@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from marketlake.errors import ConfigError
+from marketlake.frames import concat_rows
 from marketlake.schema import TableSpec
 from marketlake.sources.base import RawBatch, empty_raw_bars
 from marketlake.sources.registry import register
@@ -69,7 +70,7 @@ class SyntheticSource:
         self.start, self.end = to_utc(start), to_utc(end)
         self.years, self.days = years, days
         self.now = to_utc(now)
-        meta = pd.concat([stock_universe(stocks), crypto_universe(crypto)], ignore_index=True)
+        meta = concat_rows([stock_universe(stocks), crypto_universe(crypto)], ignore_index=True)
         if symbols is not None:
             unknown = sorted(set(symbols) - set(meta["symbol"]))
             if unknown:
@@ -125,7 +126,7 @@ class SyntheticSource:
         for i in range(0, len(pool), chunk):
             part = pool.iloc[i : i + chunk]
             frames = [self._symbol_bars(row, table, stamps, start_ns, end_ns) for row in part.itertuples()]
-            bars = pd.concat(frames, ignore_index=True) if frames else empty_raw_bars()
+            bars = concat_rows(frames, ignore_index=True) if frames else empty_raw_bars()
             yield RawBatch(bars=bars, metadata=part.reset_index(drop=True))
 
     def _symbol_bars(self, row: Any, table: TableSpec, stamps: np.ndarray, start_ns: int, end_ns: int) -> pd.DataFrame:

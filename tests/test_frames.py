@@ -1,0 +1,45 @@
+"""`concat_rows`: an empty part never decides a column's type (pandas 3 made such columns object)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketlake.frames import concat_rows
+
+
+def _bars(n: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "symbol": pd.array([f"S{i % 3}" for i in range(n)], dtype="string"),
+        "datetime": pd.date_range("2025-01-02", periods=n, freq="min", tz="UTC", unit="us"),
+        "close": np.linspace(1.0, 2.0, n),
+    })
+
+
+def test_an_untyped_empty_part_keeps_every_column_typed_and_the_rows_in_order():
+    bars = _bars(5)
+    untyped = pd.DataFrame(columns=list(bars.columns))
+    out = concat_rows([untyped, bars, bars[:0], bars.iloc[::-1]], ignore_index=True)
+    assert dict(out.dtypes) == dict(bars.dtypes)
+    assert out["close"].tolist() == bars["close"].tolist() + bars["close"].tolist()[::-1]
+    assert out.index.tolist() == list(range(10))
+    assert out["datetime"].tolist() == bars["datetime"].tolist() + bars["datetime"].tolist()[::-1]
+
+
+def test_columns_only_an_empty_part_has_are_kept_like_pd_concat():
+    bars = _bars(3)
+    extra = pd.DataFrame({"symbol": [], "extra": []})
+    out = concat_rows([bars, extra], ignore_index=True)
+    assert list(out.columns) == [*bars.columns, "extra"]
+    assert out["extra"].isna().all() and out["close"].dtype == np.float64
+
+
+def test_series_and_all_empty_parts():
+    a = pd.Series([1.0, 2.0], index=["x", "y"])
+    assert concat_rows([pd.Series([], dtype=object), a]).tolist() == [1.0, 2.0]
+    assert concat_rows([pd.Series([], dtype=object), a]).dtype == np.float64
+    empty = concat_rows([_bars(0), _bars(0)], ignore_index=True)
+    assert len(empty) == 0 and list(empty.columns) == ["symbol", "datetime", "close"]
+    with pytest.raises(ValueError):
+        concat_rows([])
