@@ -15,7 +15,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -72,8 +72,8 @@ def file_stats(data: pa.Table) -> str:
         nulls[name] = col.null_count
         if col.null_count == len(col):
             continue
-        lo: object
-        hi: object
+        lo: Any
+        hi: Any
         if pa.types.is_floating(col.type):  # NumPy: ~7x faster than pc.min_max, and NaN is skipped alike
             lo, hi = _float_bounds(col)
         else:
