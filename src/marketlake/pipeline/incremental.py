@@ -83,7 +83,9 @@ def _read_back(
     lo: pd.Timestamp | None = start - span
     if floor is None or lo <= floor:
         lo = None
-    parts = [_contiguous(store.read(spec.name, symbols=symbols, start=lo, columns=columns, sort=False)).to_pandas()]
+    # keep=True: a running process (`sync --watch`) reads these same files' tails on every update
+    parts = [_contiguous(store.read(spec.name, symbols=symbols, start=lo, columns=columns, sort=False,
+                                    keep=True)).to_pandas()]
     todo = symbols
     while lo is not None:
         got = concat_rows(parts, ignore_index=True)

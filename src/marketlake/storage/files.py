@@ -393,6 +393,43 @@ def _read_file_groups(pf: pq.ParquetFile, groups: list[int], cols: list[str] | N
     return pf.read_row_groups(groups, columns=cols, use_threads=False)
 
 
+KEEP_BYTES = 256 << 20
+"""Decoded pieces kept for reads made with `keep=True` (least recently used dropped first)."""
+_kept: OrderedDict[tuple[int, tuple[int, ...], tuple[str, ...]], tuple[_Cached, pa.Table]] = OrderedDict()
+_kept_bytes = 0
+_kept_lock = threading.Lock()
+
+
+def _kept_piece(key: tuple[int, tuple[int, ...], tuple[str, ...]]) -> pa.Table | None:
+    with _kept_lock:
+        hit = _kept.get(key)
+        if hit is None:
+            return None
+        _kept.move_to_end(key)
+        return hit[1]
+
+
+def _keep_piece(key: tuple[int, tuple[int, ...], tuple[str, ...]], cached: _Cached, piece: pa.Table) -> None:
+    """Keep `piece` (the entry holds `cached`, so the id in `key` is not reused while it is kept)."""
+    global _kept_bytes
+    size = piece.nbytes
+    if size > KEEP_BYTES // 8:
+        return
+    with _kept_lock:
+        if key in _kept:
+            return
+        _kept[key] = (cached, piece)
+        _kept_bytes += size
+        while _kept_bytes > KEEP_BYTES and _kept:
+            _kept_bytes -= _kept.popitem(last=False)[1][1].nbytes
+
+
+def kept_bytes() -> int:
+    """Bytes of decoded pieces kept by `keep=True` reads (for tests and diagnostics)."""
+    with _kept_lock:
+        return _kept_bytes
+
+
 def read_groups(
     picks: list[tuple[_Cached, list[int]]],
     schema: pa.Schema,
@@ -402,6 +439,7 @@ def read_groups(
     symbols: list[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
+    keep: bool = False,
 ) -> pa.Table:
     """The chosen row groups of every file, `schema`'s columns, concatenated in order; with `symbols`,
     `start` or `end`, only the rows matching them (inclusive bounds).
@@ -409,6 +447,13 @@ def read_groups(
     One `ParquetFile` per file opened with its cached footer (no footer parsing, no file handle kept);
     files are read in parallel, Arrow releases the GIL while decoding. String columns are read as
     dictionaries and decoded once, after the wanted rows are selected (one Python pass, not one per file).
+
+    `keep`: each file's decoded piece (these row groups, these columns) is kept in memory, up to
+    `KEEP_BYTES`, and the next such read of the same piece skips the file. A data file never changes
+    once written, so a kept piece is always its content; pieces were verified by their page checksums
+    when decoded. For reads a running process repeats: each incremental daily load reads the same ~12
+    months of tails (2,650 symbols x 251 bars x 9 columns, 0.5 s at 1,024-row groups) and only the
+    newest file differs.
     """
     if not picks:
         return schema.empty_table()
@@ -422,6 +467,9 @@ def read_groups(
 
     def one(pick: tuple[_Cached, list[int]]) -> pa.Table:
         cached, groups = pick
+        key = (id(cached), tuple(groups), tuple(schema.names))
+        if keep and (hit := _kept_piece(key)) is not None:
+            return hit
         present = cached.names
         cols: list[str] | None = [c for c in schema.names if c in present]  # a set: list scans cost ~15 ms
         if cols == cached.schema.names:
@@ -438,7 +486,11 @@ def read_groups(
                     piece = _read_file_groups(pf, groups, cols)
         except (OSError, pa.ArrowException) as exc:
             raise _damaged(cached.path, exc) from None
-        return _conform(piece, reading)
+        piece = _conform(piece, reading)
+        if keep:  # one chunk per column: the next read masks and slices 16 chunks, not ~3,300 row groups'
+            piece = piece.combine_chunks()
+            _keep_piece(key, cached, piece)
+        return piece
 
     reading = _as_read(schema)
     if pool is None or len(picks) == 1:

@@ -283,6 +283,7 @@ class DeltaStore:
         end: Bound = None,
         columns: list[str] | None = None,
         sort: bool = True,
+        keep: bool = False,
     ) -> pa.Table:
         """Rows of a production table (the 97 columns at most), sorted by (symbol, datetime).
 
@@ -290,7 +291,9 @@ class DeltaStore:
         skips row groups by their statistics. `start`/`end` are inclusive; naive values are UTC.
         `symbols=None` reads every symbol, `[]` none. `sort=False` returns the rows in storage order
         (partition by partition), for callers that order them themselves: sorting millions of rows by a
-        string key costs more than reading them.
+        string key costs more than reading them. `keep=True` keeps the decoded pieces of the files read
+        in memory for the next read of the same pieces (`storage.files.read_groups`), for reads a running
+        process repeats.
         """
         spec = get_table(table)
         schema = bar_schema()
@@ -318,7 +321,8 @@ class DeltaStore:
                 index, picks, root=self.table_root(table), filesystem=self._fs, symbols=symbols, start=lo, end=hi,
                 pool=pool,
             )
-            out = _files.read_groups(plan, reading, filesystem=self._fs, pool=pool, symbols=symbols, start=lo, end=hi)
+            out = _files.read_groups(plan, reading, filesystem=self._fs, pool=pool, symbols=symbols, start=lo, end=hi,
+                                     keep=keep)
         if sort:
             out = sort_rows(out)
         return out.select(cols)
