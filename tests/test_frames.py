@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from marketlake.frames import concat_rows
+from marketlake.frames import concat_rows, isin
 
 
 def _bars(n: int) -> pd.DataFrame:
@@ -43,3 +45,18 @@ def test_series_and_all_empty_parts():
     assert len(empty) == 0 and list(empty.columns) == ["symbol", "datetime", "close"]
     with pytest.raises(ValueError):
         concat_rows([])
+
+
+@settings(max_examples=150, deadline=None)
+@given(column=st.lists(st.one_of(st.none(), st.sampled_from(["AAPL", "MSFT", "BRK.B", "", "SPY"])), max_size=40),
+       wanted=st.lists(st.one_of(st.none(), st.sampled_from(["AAPL", "BRK.B", "", "QQQ"])), max_size=6))
+def test_isin_on_a_string_column_is_set_membership_and_null_never_matches(column, wanted):
+    series = pd.Series(column, dtype="str")
+    expected = [v is not None and v in {w for w in wanted if w is not None} for v in column]
+    assert isin(series, wanted).tolist() == expected
+    assert isin(pd.Index(series), wanted).tolist() == expected
+    assert isin(pd.Series(column, dtype=object), [w for w in wanted if w is not None]).tolist() == expected
+
+
+def test_isin_on_other_columns_is_pandas_isin():
+    assert isin(pd.Series([1, 2, 3]), iter([2, 3])).tolist() == [False, True, True]

@@ -3,11 +3,13 @@ pandas row concatenation that keeps the parts' types."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketlake.errors import ConfigError
 
@@ -48,4 +50,19 @@ def concat_rows(parts: Sequence[_Part], *, ignore_index: bool = False) -> _Part:
     return out
 
 
-__all__ = ["OutputKind", "concat_rows", "to_frame"]
+def isin(column: pd.Series | pd.Index, values: Iterable[object]) -> np.ndarray:
+    """`column.isin(values)` as a boolean array (NULL never matches a string).
+
+    Why: pandas 3 tests a string column by first boxing every one of `values` in a pyarrow scalar
+    (~15 us each): 40 ms per test of 2,650 symbols, several per incremental load. A string column goes
+    to Arrow's hash set directly; other columns keep pandas' own `isin`."""
+    if not isinstance(column.dtype, pd.StringDtype):
+        return np.asarray(column.isin(list(values) if not isinstance(values, (list, tuple, set)) else values),
+                          dtype=bool)
+    wanted = pa.array([v for v in values if isinstance(v, str)], pa.string())
+    data = pa.array(column.array)  # the Arrow data behind the column, not a copy of its values
+    hits = pc.is_in(data, value_set=wanted)  # NULL is no member: `wanted` holds no NULL
+    return np.asarray(pc.fill_null(hits, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+__all__ = ["OutputKind", "concat_rows", "isin", "to_frame"]

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from marketlake.actions.adjust import to_stored_convention
 from marketlake.features import compute_table
-from marketlake.frames import concat_rows
+from marketlake.frames import concat_rows, isin
 from marketlake.pipeline import incremental
 from marketlake.pipeline.metadata import resolve_metadata, stored_metadata_differs
 from marketlake.pipeline.report import LoadReport
@@ -161,7 +161,7 @@ def _load_valid(
         # A load is two commits (bars, then the symbol master): a run killed between them left the bars
         # stored and the master stale, and its re-run ends here. Bring the master up to date from the
         # stored bars (no commit when it already is).
-        record_symbols(store, spec, history[history["symbol"].isin(touched)], resolved, master=master, now=stamp)
+        record_symbols(store, spec, history[isin(history["symbol"], touched)], resolved, master=master, now=stamp)
         return
 
     t = time.perf_counter()
@@ -315,7 +315,7 @@ def compute_in_chunks(
     out = []
     for _i, run in enumerate(runs):
         wanted = set(run) | {benchmark}
-        chunk = bars[bars["symbol"].isin(wanted)]
+        chunk = bars[isin(bars["symbol"], wanted)]
         if states is None:
             part = compute_table(chunk, spec, benchmark=benchmark, updated_at=updated_at, metadata=metadata,
                                  since=since)

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from marketlake.features import FeatureInputError, compute_table, cross_section
 from marketlake.features import state as fstate
 from marketlake.features._segments import Segments
-from marketlake.frames import concat_rows
+from marketlake.frames import concat_rows, isin
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
 from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, SUPPORT_SCHEMAS, TableSpec
@@ -239,7 +239,7 @@ def load_appended(
     touched = first_new.index.tolist()
     all_states = read_states(store)
     frame = all_states.select(["table", "symbol", "datetime", "n_bars", "engine", *fstate.STATE_COLUMNS]).to_pandas()
-    frame = frame[(frame["table"] == spec.name) & frame["symbol"].isin(touched)
+    frame = frame[(frame["table"] == spec.name) & isin(frame["symbol"], touched)
                   & (frame["engine"] == fstate.fingerprint())].drop_duplicates("symbol", keep="last")
     frame = frame.set_index("symbol", drop=False)
     frame = frame[frame["datetime"] < first_new.reindex(frame.index)]
@@ -283,7 +283,7 @@ def load_appended(
     trimmed = tails.iloc[_rows_of(runs, last=fstate.short_history_bars(spec))]
     stored = concat_rows([trimmed, history], ignore_index=True)  # the cross section's beta context, the spans
     stored_meta = last_rows[["symbol", *METADATA_COLUMNS]]
-    if not stored_meta.empty and not _same_meta(resolved[resolved["symbol"].isin(stored_meta["symbol"])],
+    if not stored_meta.empty and not _same_meta(resolved[isin(resolved["symbol"], stored_meta["symbol"])],
                                                 stored_meta):
         return False  # metadata changed: every row of the symbol changes
     report.timings["read_history"] = time.perf_counter() - t0
@@ -307,9 +307,9 @@ def load_appended(
                 bars = concat_rows([base, incoming], ignore_index=True)
                 meta = resolved
             else:
-                bars = concat_rows([base[base["symbol"].isin(members)], incoming[incoming["symbol"].isin(members)]],
+                bars = concat_rows([base[isin(base["symbol"], members)], incoming[isin(incoming["symbol"], members)]],
                                  ignore_index=True)
-                meta = resolved[resolved["symbol"].isin(members)]
+                meta = resolved[isin(resolved["symbol"], members)]
             st = states.filter(pc.is_in(states["symbol"], pa.array(sorted(members), pa.string())))
             rows, new_state = compute_table(bars, spec, benchmark=benchmark, updated_at=stamp, metadata=meta,
                                             since=pd.Timestamp(since).to_pydatetime(), state=st, state_out=True,
@@ -359,7 +359,7 @@ def _fresh_rows_guess(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, 
     col_first, col_last = f"first_bar_{spec.name}", f"last_bar_{spec.name}"
     if bound <= MAX_FRESH_ROWS or master.empty or col_first not in master.columns:
         return bound
-    rows = master[master["symbol"].isin(symbols)].drop_duplicates("symbol", keep="last")
+    rows = master[isin(master["symbol"], symbols)].drop_duplicates("symbol", keep="last")
     span = (pd.to_datetime(rows[col_last], utc=True) - pd.to_datetime(rows[col_first], utc=True)).dropna()
     years = span.dt.total_seconds().to_numpy(np.float64) / (365.25 * 86_400)
     return int(np.sum(years * spec.bars_per_year + 1))
@@ -386,7 +386,7 @@ def _advance_master(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, re
         return False
     rows = master.set_index("symbol")
     touched = resolved["symbol"].tolist()
-    if not rows.index.isin(touched).sum() == len(touched):
+    if not isin(rows.index, touched).sum() == len(touched):
         return False
     mine = rows.loc[touched]
     if mine[first_col].isna().any() or mine["active"].isna().any():
@@ -413,7 +413,7 @@ def _spans(master: pd.DataFrame, spec: TableSpec, stored: pd.DataFrame, incoming
     col = f"first_bar_{spec.name}"
     parts = [incoming[["symbol", "datetime"]], stored[["symbol", "datetime"]]]
     if not master.empty and col in master.columns:
-        known = master.loc[master[col].notna() & master["symbol"].isin(incoming["symbol"].unique()), ["symbol", col]]
+        known = master.loc[master[col].notna() & isin(master["symbol"], incoming["symbol"].unique()), ["symbol", col]]
         parts.append(known.rename(columns={col: "datetime"}).assign(datetime=lambda f: pd.to_datetime(f["datetime"],
                                                                                                       utc=True)))
     return concat_rows(parts, ignore_index=True)
@@ -596,7 +596,7 @@ def _benchmark(
         matched = r["return_1"].notna().to_numpy() & ~np.isnan(series.at(ns, series.r1))
         return pd.Series(matched).groupby(r["symbol"].to_numpy()).sum() >= _BETA
 
-    known = _last_per_symbol(stored.loc[stored["symbol"].isin(first.index), ["symbol", "datetime", "return_1"]],
+    known = _last_per_symbol(stored.loc[isin(stored["symbol"], first.index), ["symbol", "datetime", "return_1"]],
                              3 * _BETA)
     short = enough(known).reindex(first.index, fill_value=False)
     more = short.index[~short.to_numpy()].tolist()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from marketlake.frames import isin
 from marketlake.schema import METADATA_COLUMNS, SUPPORT_SCHEMAS, TableSpec
 from marketlake.storage import DeltaStore
 
@@ -59,7 +60,7 @@ def record_symbols(
     out = out.reset_index()
     table = pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
     if whole and not master.empty:
-        rest = master[~master["symbol"].isin(out["symbol"])].drop_duplicates("symbol", keep="last")
+        rest = master[~isin(master["symbol"], out["symbol"])].drop_duplicates("symbol", keep="last")
         kept = pa.Table.from_pandas(rest[schema.names], schema=schema, preserve_index=False)
         store.replace_support("symbols", pa.concat_tables([kept, table]))
     else:
