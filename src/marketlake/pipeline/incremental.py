@@ -602,7 +602,7 @@ def _benchmark(
     more = short.index[~short.to_numpy()].tolist()
     if more:
         since = pd.Timestamp(int(first[more].min()), tz="UTC")
-        known = concat_rows([known[~known["symbol"].isin(more)],
+        known = concat_rows([known[~isin(known["symbol"], more)],
                            _read_back(store, spec, more, since, _SERIES_COLS, enough, 2 * _BETA)], ignore_index=True)
     context, c_ns = before_first(known)
     if len(c_ns) and bench.start is not None and int(c_ns.min()) < bench.start:  # reaches further back

@@ -465,9 +465,11 @@ def read_groups(
         except _point_read.Unreadable:  # the Arrow path below reads it, or names the damaged file
             pass
 
+    names = tuple(schema.names)
+
     def one(pick: tuple[_Cached, list[int]]) -> pa.Table:
         cached, groups = pick
-        key = (id(cached), tuple(groups), tuple(schema.names))
+        key = (id(cached), tuple(groups), names)
         if keep and (hit := _kept_piece(key)) is not None:
             return hit
         present = cached.names
