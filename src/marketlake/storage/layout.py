@@ -104,6 +104,40 @@ def sort_rows(rows: pa.Table) -> pa.Table:
     return rows if sorted_unique(rows) else rows.sort_by(SORT_KEYS)
 
 
+def group_rows(rows: pa.Table) -> pa.Table:
+    """`rows` with each symbol's rows together and chronological (ties keep their order), symbols in no
+    particular order: what a per-symbol computation needs, without sorting strings. The symbol column may
+    be a string or a dictionary column (as `files.read_groups` reads it, before decoding).
+
+    Files read chronologically and each sorted by (symbol, datetime) are already chronological per
+    symbol, so a stable radix sort of 16-bit symbol codes orders them (~10 ms for 700k rows, against
+    ~70 ms for encoding the strings and a two-key lexsort); one pass checks that claim and falls back to
+    the lexsort when files overlap in time (after an upsert, before compaction)."""
+    if rows.num_rows < 2:
+        return rows
+    codes, distinct = _symbol_codes(rows.column("symbol"))
+    keys = codes.astype(np.uint16) if distinct <= np.iinfo(np.uint16).max else codes
+    order = np.argsort(keys, kind="stable")
+    dt = pc.cast(rows.column("datetime"), pa.int64()).to_numpy()
+    in_order_dt, in_order_codes = dt[order], codes[order]
+    if bool(np.any((in_order_dt[1:] < in_order_dt[:-1]) & (in_order_codes[1:] == in_order_codes[:-1]))):
+        order = np.lexsort((dt, codes))
+    if bool(np.all(order[1:] > order[:-1])):
+        return rows
+    return rows.take(pa.array(order))
+
+
+def _symbol_codes(symbols: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Integer codes of a string or dictionary column (equal symbols, equal codes) and how many distinct.
+    A dictionary column is concatenated (Arrow unifies the chunks' dictionaries once per distinct
+    dictionary: ~3 ms for 2,650 row-group slices of 13 files, where `unify_dictionaries` took ~100 ms)."""
+    if pa.types.is_dictionary(symbols.type):
+        combined = symbols.combine_chunks()
+        return combined.indices.to_numpy(zero_copy_only=False), len(combined.dictionary)
+    encoded = pc.dictionary_encode(symbols.combine_chunks())
+    return encoded.indices.to_numpy(zero_copy_only=False), len(encoded.dictionary)
+
+
 def partition_values(datetimes: pa.ChunkedArray | pa.Array, spec: TableSpec) -> pa.Array:
     """`YYYY-MM` (daily tables) or `YYYY-MM-DD` (intraday) of each UTC datetime."""
     utc = pc.cast(datetimes, pa.timestamp("us", tz="UTC"))
@@ -137,6 +171,7 @@ __all__ = [
     "dedupe",
     "partition_bounds",
     "partition_values",
+    "group_rows",
     "sort_rows",
     "to_utc",
     "with_partition",

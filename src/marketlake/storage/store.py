@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -42,7 +42,7 @@ from marketlake.storage import point_read as _point_read
 from marketlake.storage import support as _support
 from marketlake.storage import writer as _writer
 from marketlake.storage.commits import TABLE_PROPERTIES, hooks, layout_description
-from marketlake.storage.layout import sort_rows, to_utc
+from marketlake.storage.layout import group_rows, sort_rows, to_utc
 from marketlake.storage.lock import writer_lock
 from marketlake.storage.parquet_commit import row_group_rows
 from marketlake.storage.remote_lock import remote_writer_lock
@@ -282,7 +282,7 @@ class DeltaStore:
         start: Bound = None,
         end: Bound = None,
         columns: list[str] | None = None,
-        sort: bool = True,
+        sort: bool | Literal["grouped"] = True,
         keep: bool = False,
     ) -> pa.Table:
         """Rows of a production table (the 97 columns at most), sorted by (symbol, datetime).
@@ -291,7 +291,9 @@ class DeltaStore:
         skips row groups by their statistics. `start`/`end` are inclusive; naive values are UTC.
         `symbols=None` reads every symbol, `[]` none. `sort=False` returns the rows in storage order
         (partition by partition), for callers that order them themselves: sorting millions of rows by a
-        string key costs more than reading them. `keep=True` keeps the decoded pieces of the files read
+        string key costs more than reading them. `sort="grouped"`: each symbol's rows together and
+        chronological, symbols in no particular order (`layout.group_rows`, ordered before the strings are
+        decoded), for per-symbol computations. `keep=True` keeps the decoded pieces of the files read
         in memory for the next read of the same pieces (`storage.files.read_groups`), for reads a running
         process repeats.
         """
@@ -314,7 +316,10 @@ class DeltaStore:
         picks.sort(key=lambda i: int(index.min_dt[i]))  # chronological: one symbol comes back sorted
         need = cols + [k for k in ("symbol", "datetime") if k not in cols]
         reading = pa.schema([schema.field(c) for c in need])
+        grouped = sort == "grouped"
         out = self._read_point(table, spec, index, picks, reading, symbols, lo, hi)
+        if out is not None and grouped:
+            out = group_rows(out)
         if out is None:
             pool = self._pool()
             plan = _files.plan(
@@ -322,8 +327,8 @@ class DeltaStore:
                 pool=pool,
             )
             out = _files.read_groups(plan, reading, filesystem=self._fs, pool=pool, symbols=symbols, start=lo, end=hi,
-                                     keep=keep)
-        if sort:
+                                     keep=keep, grouped=grouped)
+        if sort is True:
             out = sort_rows(out)
         return out.select(cols)
 
