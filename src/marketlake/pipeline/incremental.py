@@ -16,6 +16,9 @@ its `datetime` is the symbol's last stored bar, and its recursions equal the sto
 (`_CHECKS`: EMA 12/26, OBV, A/D equal the outputs there). Bars commit first, the state after it: a run killed
 in between leaves a state one bar behind the stored last bar, which the check refuses. A full load that
 recomputes symbols drops their state before its bars commit (`forget_states`).
+
+In a running process the tails of the previous append are served from memory while the table is still at
+the version that append committed (`known_tails`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,17 @@ from marketlake.features import FeatureInputError, compute_table, cross_section
 from marketlake.features import state as fstate
 from marketlake.features._segments import Segments
 from marketlake.frames import concat_rows, isin
+from marketlake.pipeline import known_tails
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
-from marketlake.schema import BAR_COLUMNS, FIELDS_BY_NAME, METADATA_COLUMNS, SUPPORT_SCHEMAS, TableSpec
+from marketlake.schema import (
+    BAR_COLUMNS,
+    FIELDS_BY_NAME,
+    METADATA_COLUMNS,
+    SUPPORT_SCHEMAS,
+    TableSpec,
+    bar_schema,
+)
 from marketlake.storage import DeltaStore
 from marketlake.storage.files import prune
 
@@ -72,6 +83,36 @@ def _table_start(store: DeltaStore, spec: TableSpec) -> pd.Timestamp | None:
     return pd.Timestamp(int(known.min()), unit="us", tz="UTC")
 
 
+def _window_start(floor: pd.Timestamp | None, start: pd.Timestamp, span: pd.Timedelta) -> pd.Timestamp | None:
+    """Where `_read_back` starts reading: `span` before `start`, or None (from the first row) when that
+    reaches the table's first datetime `floor` (or the floor is unknown)."""
+    lo = start - span
+    return None if floor is None or lo <= floor else lo
+
+
+def _continued_tails(
+    store: DeltaStore, spec: TableSpec, symbols: list[str], start: pd.Timestamp,
+    enough: Callable[[pd.DataFrame], pd.Series], bars: int, n_bars: pd.Series,
+) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """`_read_back` of `_CONTINUED_COLS` (and the window start it used), served from `known_tails` for the
+    symbols this process appended last while the table is still at that version; the others are read."""
+    lo = _window_start(_table_start(store, spec), start, _span(spec, bars))
+    known = known_tails.recall(store.path(spec.name), table_id=_table_id(store, spec),
+                               version=store.version(spec.name), lo=lo, symbols=symbols, need=bars, n_bars=n_bars)
+    if known is None:
+        return _read_back(store, spec, symbols, start, _CONTINUED_COLS, enough, bars), lo
+    served, rest = known
+    if not rest:
+        return served, lo
+    return concat_rows([served, _read_back(store, spec, rest, start, _CONTINUED_COLS, enough, bars)],
+                       ignore_index=True), lo
+
+
+def _table_id(store: DeltaStore, spec: TableSpec) -> str:
+    """The Delta table's own id: a table deleted and created again restarts its versions, not its id."""
+    return str(store.table(spec.name, refresh=False).metadata().id)
+
+
 def _read_back(
     store: DeltaStore, spec: TableSpec, symbols: list[str], start: pd.Timestamp, columns: list[str],
     enough: Callable[[pd.DataFrame], pd.Series], bars: int,
@@ -80,9 +121,7 @@ def _read_back(
     suffice), doubling the window for the symbols still short, until the table's first datetime."""
     floor = _table_start(store, spec)
     span = _span(spec, bars)
-    lo: pd.Timestamp | None = start - span
-    if floor is None or lo <= floor:
-        lo = None
+    lo = _window_start(floor, start, span)
     # keep=True: a running process (`sync --watch`) reads these same files' tails on every update
     parts = [store.read(spec.name, symbols=symbols, start=lo, columns=columns, sort="grouped", keep=True).to_pandas()]
     todo = symbols
@@ -233,6 +272,7 @@ def load_appended(
 
     need = fstate.continued_history_bars(spec)
     tails = pd.DataFrame(columns=_CONTINUED_COLS)
+    window: pd.Timestamp | None = None
     if len(frame):
         n_bars = frame["n_bars"]
 
@@ -240,7 +280,8 @@ def load_appended(
             count = rows.groupby("symbol", sort=False).size()
             return (count >= need) | (count >= n_bars.reindex(count.index))
 
-        tails = _read_back(store, spec, frame.index.tolist(), frame["datetime"].min(), _CONTINUED_COLS, enough, need)
+        tails, window = _continued_tails(store, spec, frame.index.tolist(), frame["datetime"].min(), enough, need,
+                                         n_bars)
     runs = _runs(tails)
     fits = _fits(frame, runs, first_new)
     continued = sorted(fits.index[fits.to_numpy()].tolist())
@@ -333,7 +374,25 @@ def load_appended(
         record_symbols(store, spec, _spans(master, spec, stored, incoming), resolved, master=master, now=stamp,
                        whole=True)
     report.timings["symbols"] = time.perf_counter() - t
+    _remember_tails(store, spec, window, tails, runs, out)
     return True
+
+
+def _remember_tails(store: DeltaStore, spec: TableSpec, window: pd.Timestamp | None, tails: pd.DataFrame,
+                    runs: pd.DataFrame, written: pa.Table) -> None:
+    """Keep the continued symbols' tails plus the rows this commit appended to them (`known_tails`), for
+    the next append of this process. `written` holds the new rows and stored rows whose cross-sectional
+    columns moved (not among `_CONTINUED_COLS`): only rows after a symbol's last tail row are appended."""
+    key = store.path(spec.name)
+    if tails.empty:
+        known_tails.forget(key)
+        return
+    cols = _CONTINUED_COLS
+    rows = written.select(cols).cast(pa.schema([bar_schema().field(c) for c in cols])).to_pandas()
+    last = runs["last"].reindex(rows["symbol"].to_numpy(object))
+    after = last.notna().to_numpy() & (_ns(rows["datetime"]) > _ns(last.fillna(pd.Timestamp(0, tz="UTC"))))
+    known_tails.remember(key, table_id=_table_id(store, spec), version=store.version(spec.name), lo=window,
+                         tails=tails, runs=runs, appended=rows[after])
 
 
 def _fresh_rows_guess(store: DeltaStore, spec: TableSpec, master: pd.DataFrame, symbols: list[str]) -> int:
