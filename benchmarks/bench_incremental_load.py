@@ -7,7 +7,9 @@ the synthetic fetch is timed apart) for
     crypto_1min_clean: two loads), target <= 2 s;
   * one new session for 2,650 symbols in stocks_daily_clean, target <= 1 s;
 each continued from the stored feature state (pipeline.incremental) and, in the same run, through the
-full-recompute path (the incremental path switched off), with the ratio.
+full-recompute path (the incremental path switched off) on a copy of the same tables, with the ratio. Both
+paths load the same bars, window by window, in alternating order; each makes consecutive updates of its own
+copy, as a running process does.
 
 Sizes: by default --minute-days 3 of history and --daily-sessions 400 (a quick run); --full builds the
 issue's sizes (100 stocks x 126 sessions + 50 crypto x 183 days; 2,650 x 756 sessions): the build itself
@@ -47,10 +49,8 @@ def _switch(on: bool) -> None:
     _incremental.load_appended = _ORIGINAL if on else (lambda *a, **k: False)  # type: ignore[assignment]
 
 
-def _update(store: DeltaStore, src: object, tables: list[str], start: datetime,
-            end: datetime) -> tuple[float, float, float, list[LoadReport]]:
-    """Fetch the new bars (not timed as the load: a vendor's HTTP in production), then load each table:
-    (load wall s, load CPU s of this process, fetch s, reports)."""
+def _fetch(src: object, tables: list[str], start: datetime, end: datetime) -> tuple[float, list[tuple]]:
+    """The new bars of each table (not timed as the load: a vendor's HTTP in production): (seconds, bars)."""
     t = time.perf_counter()
     fetched = []
     for table in tables:
@@ -58,10 +58,38 @@ def _update(store: DeltaStore, src: object, tables: list[str], start: datetime,
         bars = pd.concat([b.bars for b in batches], ignore_index=True)
         meta = pd.concat([b.metadata for b in batches], ignore_index=True)
         fetched.append((table, bars, meta))
-    fetch = time.perf_counter() - t
+    return time.perf_counter() - t, fetched
+
+
+def _update(store: DeltaStore, fetched: list[tuple]) -> tuple[float, float, list[LoadReport]]:
+    """Load each table's new bars: (load wall s, load CPU s of this process, reports)."""
     t, cpu = time.perf_counter(), time.process_time()
     reports = [load_bars(store, table, bars, source="synthetic", metadata=meta) for table, bars, meta in fetched]
-    return time.perf_counter() - t, time.process_time() - cpu, fetch, reports
+    return time.perf_counter() - t, time.process_time() - cpu, reports
+
+
+def _both_paths(stores: dict[bool, DeltaStore], src: object, tables: list[str],
+                windows: list[tuple[datetime, datetime]]) -> dict[bool, list[tuple[float, float]]]:
+    """Each window's bars loaded into both copies of the tables, one through the incremental path and one
+    through the full path, the order flipped every window: each path sees consecutive updates of its own
+    table (as `sync --watch` makes them: a full-path commit would end the incremental path's known tails)
+    at the same table sizes and machine load."""
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for i, (start, end) in enumerate(windows):
+        fetch, fetched = _fetch(src, tables, start, end)
+        for on in ((True, False) if i % 2 == 0 else (False, True)):
+            _switch(on)
+            wall, cpu, reports = _update(stores[on], fetched)
+            runs[on].append((wall, cpu))
+            print(_line(on, wall, cpu, fetch, reports))
+    _switch(True)
+    return runs
+
+
+def _copies(store: DeltaStore, root: Path, name: str) -> dict[bool, DeltaStore]:
+    """The built tables for the incremental path, and a copy of them for the full path."""
+    shutil.copytree(root / name, root / f"{name}-full")
+    return {True: store, False: DeltaStore(root / f"{name}-full")}
 
 
 def _line(on: bool, wall: float, cpu: float, fetch: float, reports: list[LoadReport]) -> str:
@@ -131,16 +159,9 @@ def minute(root: Path, days: float, repeat: int, cache: Path | None = None) -> t
     rows = sum(store.table_info(n).rows for n in ("stocks_1min_clean", "crypto_1min_clean"))
     print(f"1-minute tables: {rows:,} rows")
     clock = end - timedelta(minutes=repeat * 2 + 1)
-    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    for i in range(repeat * 2):
-        on = i % 2 == 0  # alternate, so both paths see the same table sizes and machine load
-        _switch(on)
-        wall, cpu, fetch, reports = _update(store, src, ["stocks_1min_clean", "crypto_1min_clean"], clock, clock)
-        clock += timedelta(minutes=1)
-        runs[on].append((wall, cpu))
-        print(_line(on, wall, cpu, fetch, reports))
-    _switch(True)
-    return _summary(runs)
+    minutes = [(clock + timedelta(minutes=i), clock + timedelta(minutes=i)) for i in range(repeat)]
+    stores = _copies(store, root, f"minute-{days:g}d-r{repeat}")
+    return _summary(_both_paths(stores, src, ["stocks_1min_clean", "crypto_1min_clean"], minutes))
 
 
 def daily(root: Path, symbols: int, sessions: int, repeat: int, cache: Path | None = None) -> tuple[float, float]:
@@ -153,29 +174,23 @@ def daily(root: Path, symbols: int, sessions: int, repeat: int, cache: Path | No
         ingest_source(store, src, ["stocks_daily_clean"], start=start, end=end, memory_budget=BUDGET)
         print(f"daily table built in {time.perf_counter() - t:.1f} s")
 
-    store = _built(root, f"daily-{symbols}x{sessions}", cache, build)
+    name = f"daily-{symbols}x{sessions}"
+    store = _built(root, name, cache, build)
     info = store.table_info("stocks_daily_clean")
     print(f"daily table: {info.rows:,} rows, {symbols} symbols")
     import exchange_calendars as xcals
 
     first = pd.Timestamp((end + timedelta(days=1)).date())
     sessions = xcals.get_calendar("XNYS").sessions_in_range(first, first + pd.Timedelta(days=10 * repeat))
-    days = [pd.Timestamp(d, tz="UTC") for d in sessions[: repeat * 2]]  # no holiday: each day brings 2,650 bars
-    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    for i, day in enumerate(days):
-        on = i % 2 == 0
-        _switch(on)
-        wall, cpu, fetch, reports = _update(store, src, ["stocks_daily_clean"], day,
-                                            day + timedelta(hours=23, minutes=59))
-        runs[on].append((wall, cpu))
-        print(_line(on, wall, cpu, fetch, reports))
-    _switch(True)
-    return _summary(runs)
+    days = [pd.Timestamp(d, tz="UTC") for d in sessions[:repeat]]  # no holiday: each day brings 2,650 bars
+    stores = _copies(store, root, name)
+    return _summary(_both_paths(stores, src, ["stocks_daily_clean"], [(d, d + timedelta(hours=23, minutes=59))
+                                                                      for d in days]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeat", type=int, default=3, help="updates per path (alternating)")
+    ap.add_argument("--repeat", type=int, default=3, help="updates per path (each window loaded into a copy of the tables per path)")
     ap.add_argument("--minute-days", type=float, default=3.0)
     ap.add_argument("--daily-symbols", type=int, default=2650)
     ap.add_argument("--daily-sessions", type=int, default=400)
