@@ -8,8 +8,8 @@ the synthetic fetch is timed apart) for
   * one new session for 2,650 symbols in stocks_daily_clean, target <= 1 s;
 each continued from the stored feature state (pipeline.incremental) and, in the same run, through the
 full-recompute path (the incremental path switched off) on a copy of the same tables, with the ratio. Both
-paths load the same bars, window by window, in alternating order; each makes consecutive updates of its own
-copy, as a running process does.
+paths load the same bars; each makes its updates back to back on its own copy, as a running process does
+(the incremental path first, then the full path).
 
 Sizes: by default --minute-days 3 of history and --daily-sessions 400 (a quick run); --full builds the
 issue's sizes (100 stocks x 126 sessions + 50 crypto x 183 days; 2,650 x 756 sessions): the build itself
@@ -70,16 +70,17 @@ def _update(store: DeltaStore, fetched: list[tuple]) -> tuple[float, float, list
 
 def _both_paths(stores: dict[bool, DeltaStore], src: object, tables: list[str],
                 windows: list[tuple[datetime, datetime]]) -> dict[bool, list[tuple[float, float]]]:
-    """Each window's bars loaded into both copies of the tables, one through the incremental path and one
-    through the full path, the order flipped every window: each path sees consecutive updates of its own
-    table (as `sync --watch` makes them: a full-path commit would end the incremental path's known tails)
-    at the same table sizes and machine load."""
+    """Each window's bars (fetched first) loaded into both copies of the tables: all windows through the
+    incremental path, one after the other, then all through the full path into the other copy. Each path
+    thus makes consecutive updates of its own table in this process, as `sync --watch` does (a full-path
+    commit, or its gigabytes of garbage, between two incremental updates is not what a running process
+    sees), at the same table sizes, a minute or two apart."""
+    fetched = [_fetch(src, tables, start, end) for start, end in windows]
     runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    for i, (start, end) in enumerate(windows):
-        fetch, fetched = _fetch(src, tables, start, end)
-        for on in ((True, False) if i % 2 == 0 else (False, True)):
-            _switch(on)
-            wall, cpu, reports = _update(stores[on], fetched)
+    for on in (True, False):
+        _switch(on)
+        for fetch, bars in fetched:
+            wall, cpu, reports = _update(stores[on], bars)
             runs[on].append((wall, cpu))
             print(_line(on, wall, cpu, fetch, reports))
     _switch(True)
@@ -190,7 +191,7 @@ def daily(root: Path, symbols: int, sessions: int, repeat: int, cache: Path | No
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeat", type=int, default=3, help="updates per path (each window loaded into a copy of the tables per path)")
+    ap.add_argument("--repeat", type=int, default=3, help="updates per path (consecutive windows, each path on its own copy of the tables)")
     ap.add_argument("--minute-days", type=float, default=3.0)
     ap.add_argument("--daily-symbols", type=int, default=2650)
     ap.add_argument("--daily-sessions", type=int, default=400)

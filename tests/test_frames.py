@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketlake.frames import concat_rows, isin
+from marketlake.frames import concat_rows, isin, runs_of
 
 
 def _bars(n: int) -> pd.DataFrame:
@@ -60,3 +60,19 @@ def test_isin_on_a_string_column_is_set_membership_and_null_never_matches(column
 
 def test_isin_on_other_columns_is_pandas_isin():
     assert isin(pd.Series([1, 2, 3]), iter([2, 3])).tolist() == [False, True, True]
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["AA", "B", "", "CCC"])), max_size=40),
+       dtype=st.sampled_from(["str", "string", "object"]))
+def test_runs_of_finds_every_run_of_equal_neighbours(values, dtype):
+    column = pd.Series(values, dtype=dtype)
+    starts, run_values = runs_of(column)
+    want_starts, want_values = [], []  # an independent loop; a NULL starts a run of its own
+    for i, v in enumerate(values):
+        if i == 0 or v is None or values[i - 1] is None or v != values[i - 1]:
+            want_starts.append(i)
+            want_values.append(v)
+    assert starts.tolist() == want_starts
+    got = [None if pd.isna(v) else v for v in run_values]
+    assert got == want_values

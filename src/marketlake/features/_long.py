@@ -16,6 +16,7 @@ import pandas as pd
 from marketlake.features import _resume, dynamics, regimes
 from marketlake.features._batch import FeatureInputError, Rows
 from marketlake.features._segments import Segments, rolling_max, rolling_min
+from marketlake.frames import runs_of
 from marketlake.schema.fields import FIELDS_BY_NAME
 
 LONG_COLUMNS: tuple[str, ...] = ("symbol", "datetime", "high", "low", "close", "hist_volatility_20")
@@ -66,9 +67,9 @@ def patch(
     n_new = stops[cont] - first[cont]
     # the old bars of each continued symbol before its first new row, in segment order (string work on the
     # distinct symbols only: a per-row lookup of ~700k strings cost more than the kernels)
-    codes, uniques = pd.factorize(long_rows["symbol"])
-    to_cont = pd.Index(rows.symbols[cont], dtype=object).get_indexer(pd.Index(np.asarray(uniques, dtype=object)))
-    sym_codes = np.where(codes >= 0, to_cont[codes], -1)
+    run_starts, run_symbols = runs_of(long_rows["symbol"])  # stored tails come in runs of one symbol
+    to_cont = pd.Index(rows.symbols[cont], dtype=object).get_indexer(pd.Index(run_symbols, dtype=object))
+    sym_codes = np.repeat(to_cont, np.diff(np.r_[run_starts, len(long_rows)]))
     old_ns = np.asarray(pd.DatetimeIndex(long_rows["datetime"]).as_unit("ns").asi8, dtype=np.int64)
     cut = rows.dt_ns[first[cont]]
     keep = sym_codes >= 0

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from marketlake.features import FeatureInputError, compute_table, cross_section
 from marketlake.features import state as fstate
 from marketlake.features._segments import Segments
-from marketlake.frames import concat_rows, isin
+from marketlake.frames import concat_rows, isin, runs_of
 from marketlake.pipeline import known_tails
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
@@ -203,15 +203,14 @@ def _same_meta(resolved: pd.DataFrame, stored: pd.DataFrame) -> bool:
 
 def _runs(tails: pd.DataFrame) -> pd.DataFrame:
     """Per symbol of `tails` (contiguous per symbol, chronological: `_read_back`): its rows [start, stop)
-    and its last datetime, from one factorize (per-row string groupbys and isins cost ~50 ms each at
-    2,650 daily symbols x 251 bars)."""
+    and its last datetime, from comparing neighbours (per-row string groupbys and isins cost ~50 ms each
+    at 2,650 daily symbols x 251 bars, a factorize ~20 ms)."""
     if tails.empty:
         return pd.DataFrame({"start": pd.Series(dtype=np.int64), "stop": pd.Series(dtype=np.int64),
                              "last": pd.Series(dtype="datetime64[ns, UTC]")})
-    codes, uniques = pd.factorize(tails["symbol"])
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    stops = np.r_[starts[1:], len(codes)]
-    index = pd.Index(np.asarray(uniques, dtype=object)[codes[starts]], dtype=object)
+    starts, symbols = runs_of(tails["symbol"])
+    stops = np.r_[starts[1:], len(tails)]
+    index = pd.Index(symbols, dtype=object)
     last = pd.DatetimeIndex(_ns(tails["datetime"])[stops - 1]).tz_localize("UTC")
     return pd.DataFrame({"start": starts, "stop": stops, "last": last}, index=index)
 

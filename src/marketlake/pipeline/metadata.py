@@ -68,7 +68,7 @@ def resolve_metadata(
             got = np.full(len(index), None, dtype=object)
             got[hit] = layer[col].to_numpy(object)[rows]
             usable = ~pd.isna(got)
-            usable[usable] = np.array([str(v) != "" for v in got[usable]], dtype=bool)
+            usable[usable] = got[usable] != ""  # elementwise in C: a Python loop was ~1 ms per column
             fill = pd.isna(have) & usable
             have[fill] = got[fill]
     for col, value in default_metadata(table).items():
