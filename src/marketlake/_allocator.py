@@ -6,11 +6,10 @@ depends on what else the process allocated: repeated calls on the same data took
 and 1.08 s in the next (the slow ones page-faulted ~1.2 GB afresh on every call). Fixed thresholds make
 every process the fast one. Kept apart from the feature engine so the CLI sets it without importing it.
 
-Arrow's buffers then come from the same heap: its default allocator (mimalloc) hands freed pages back to
-the OS within ~10 ms, so each update of a running process page-faulted its ~50 MB of tails afresh (a
-700k-row take cost 70-130 ms instead of 25-50 ms; a daily incremental day took 1.50 s p50 against 1.26 s
-with glibc's retained heap, bench_incremental_load, same machine back to back; the 1-minute crypto load's
-peak RSS was 2.9 GB either way).
+Arrow keeps its own allocator (mimalloc). Pointing it at this heap too (`pa.set_memory_pool(
+pa.system_memory_pool())`) was tried on 2026-12-02: a daily incremental day gained ~4% (0.96 vs 1.00 s
+p50), but the full-recompute path lost ~20% (4.17 vs 3.42 s) and a 2M-row dataset build ~25% (12.3-12.8
+vs 10.0 s, more system time): multi-threaded reads and Parquet writes fare worse on glibc's arenas.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ def retain_memory() -> bool:
     """Make glibc keep freed heap memory for reuse (blocks up to 32 MB come from the heap; its freed top is
     returned to the OS only beyond 2 GiB) instead of its moving thresholds. Process-wide and lasting: call
     it once in a process that computes features repeatedly. The process's resident memory then stays
-    near its peak after big results are dropped. Arrow allocates from that heap too (unless
-    ARROW_DEFAULT_MEMORY_POOL names a pool). Returns False where the C library is not glibc (nothing
+    near its peak after big results are dropped. Returns False where the C library is not glibc (nothing
     changes) or the environment already sets MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_."""
     if not sys.platform.startswith("linux") or any(
         k in os.environ for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
@@ -42,13 +40,8 @@ def retain_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     # the mmap threshold first: setting either one stops glibc moving both
-    applied = bool(mallopt(_M_MMAP_THRESHOLD, RETAIN_MMAP_THRESHOLD)) and bool(
+    return bool(mallopt(_M_MMAP_THRESHOLD, RETAIN_MMAP_THRESHOLD)) and bool(
         mallopt(_M_TRIM_THRESHOLD, RETAIN_TRIM_THRESHOLD))
-    if applied and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:  # the user's choice of Arrow pool wins
-        import pyarrow as pa
-
-        pa.set_memory_pool(pa.system_memory_pool())
-    return applied
 
 
 __all__ = ["RETAIN_MMAP_THRESHOLD", "RETAIN_TRIM_THRESHOLD", "retain_memory"]

@@ -31,18 +31,15 @@ def test_prefault_keeps_what_is_written_and_returns_on_its_own() -> None:
 
 
 _RETAIN_PROBE = """
-import gc, sys, psutil, numpy as np, pyarrow as pa
+import gc, sys, psutil, numpy as np
 from marketlake.features import retain_memory
 on = sys.argv[1] == "on" and retain_memory()
-if sys.argv[2:] == ["pool-only"]:
-    print(int(on), 0, pa.default_memory_pool().backend_name)
-    sys.exit(0)
 proc = psutil.Process()
 arrays = [np.ones(2_000_000) for _ in range(48)]  # 48 blocks of 16 MB
 peak = proc.memory_info().rss
 del arrays
 gc.collect()
-print(int(on), (peak - proc.memory_info().rss) >> 20, pa.default_memory_pool().backend_name)
+print(int(on), (peak - proc.memory_info().rss) >> 20)
 """
 
 
@@ -52,18 +49,16 @@ def test_retain_memory_keeps_freed_blocks_for_reuse_and_respects_the_environment
     without it, glibc hands them back. An explicit MALLOC_* setting in the environment wins."""
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
 
-    def probe(mode: str, extra: dict[str, str] | None = None, *args: str) -> tuple[int, int, str]:
-        out = subprocess.run([sys.executable, "-c", _RETAIN_PROBE, mode, *args], env={**env, **(extra or {})},
+    def probe(mode: str, extra: dict[str, str] | None = None) -> tuple[int, int]:
+        out = subprocess.run([sys.executable, "-c", _RETAIN_PROBE, mode], env={**env, **(extra or {})},
                              capture_output=True, text=True, check=True).stdout.split()
-        return int(out[0]), int(out[1]), out[2]
+        return int(out[0]), int(out[1])
 
-    applied, returned_mb, pool = probe("on")
-    assert applied == 1 and returned_mb < 100 and pool == "system"  # Arrow's buffers share the kept heap
-    applied, returned_mb, pool = probe("off")
-    assert applied == 0 and returned_mb > 600 and pool != "system"
-    applied, _, pool = probe("on", {"MALLOC_TRIM_THRESHOLD_": "131072"}, "pool-only")
-    assert applied == 0 and pool != "system"
-    applied, _, pool = probe("on", {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "pool-only")
-    assert applied == 1 and pool == "mimalloc"  # the user's choice of Arrow pool wins
+    applied, returned_mb = probe("on")
+    assert applied == 1 and returned_mb < 100
+    applied, returned_mb = probe("off")
+    assert applied == 0 and returned_mb > 600
+    applied, _ = probe("on", {"MALLOC_TRIM_THRESHOLD_": "131072"})
+    assert applied == 0
