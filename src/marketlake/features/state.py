@@ -68,6 +68,19 @@ def short_history_bars(table: TableSpec | None = None) -> int:
         + _align() - 1
 
 
+def aligned_tail_bars(n_bars: np.ndarray, available: np.ndarray, table: TableSpec | None = None) -> np.ndarray:
+    """Per continued symbol, how many of its last stored bars to pass (of `available`) when its state
+    counted `n_bars`: the last `short_history_bars()` at most, trimmed so that `n_bars - count` is a
+    multiple of the CCI period (`_align`). The engine then keeps the tail as given; otherwise `plan` drops
+    the leading rows and the batch is sorted and matched again (~40 ms for 2,650 daily symbols). A symbol
+    whose available bars are its whole history (`n_bars == available`) passes them all."""
+    n_bars = np.asarray(n_bars, np.int64)
+    available = np.asarray(available, np.int64)
+    count = np.minimum(available, short_history_bars(table))
+    aligned = np.maximum(count - (-(n_bars - count) % _align()), 0)  # 0: too few to continue, `plan` refuses
+    return np.where(n_bars == available, available, aligned)
+
+
 def continued_history_bars(table: TableSpec | None = None) -> int:
     """Bars before `since` an update reads per continued symbol when it passes `long_rows`: the short tail
     of every column and the long windows' narrow columns (fewer than `history_bars`: the volatility tercile
@@ -456,5 +469,5 @@ def _check_params() -> None:
 _check_params()
 
 __all__ = ["CONTINUED_FIELDS", "LONG_COLUMNS", "LONG_FIELDS", "STATE_COLUMNS", "Plan", "Resume",
-           "continued_history_bars", "fingerprint", "fresh_plan", "history_bars", "kept_rows", "long_history_bars",
+           "aligned_tail_bars", "continued_history_bars", "fingerprint", "fresh_plan", "history_bars", "kept_rows", "long_history_bars",
            "plan", "short_history_bars", "to_table"]

@@ -215,8 +215,10 @@ def _runs(tails: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"start": starts, "stop": stops, "last": last}, index=index)
 
 
-def _rows_of(runs: pd.DataFrame, symbols: list[str] | None = None, last: int | None = None) -> np.ndarray:
-    """Row positions of `runs`' symbols (all, or `symbols`), each run's `last` rows only when given."""
+def _rows_of(runs: pd.DataFrame, symbols: list[str] | None = None,
+             last: int | np.ndarray | None = None) -> np.ndarray:
+    """Row positions of `runs`' symbols (all, or `symbols`), each run's `last` rows only when given (one
+    count for every run, or one per run of `runs`, with `symbols=None`)."""
     r = runs if symbols is None else runs.loc[runs.index.intersection(pd.Index(symbols, dtype=object))]
     stops = r["stop"].to_numpy(np.int64)
     starts = r["start"].to_numpy(np.int64) if last is None else np.maximum(r["start"].to_numpy(np.int64), stops - last)
@@ -305,9 +307,12 @@ def load_appended(
         history = store.read(spec.name, symbols=fresh, columns=_TAIL_COLS, sort=False).to_pandas()
     if len(history) + len(incoming) > MAX_FRESH_ROWS:
         return False
-    # the engine gets the continued symbols' last short_history_bars(); their long-window fields come from
+    # the engine gets the continued symbols' last short_history_bars(), aligned for CCI (no realignment in the
+    # engine); their long-window fields come from
     # the narrow columns of the whole tail (`compute_table(long_rows=...)`)
-    trimmed = tails.iloc[_rows_of(runs, last=fstate.short_history_bars(spec))]
+    counts = fstate.aligned_tail_bars(frame["n_bars"].reindex(runs.index).to_numpy(np.int64),
+                                      (runs["stop"] - runs["start"]).to_numpy(np.int64), spec)
+    trimmed = tails.iloc[_rows_of(runs, last=counts)]
     stored = concat_rows([trimmed, history], ignore_index=True)  # the cross section's beta context, the spans
     stored_meta = last_rows[["symbol", *METADATA_COLUMNS]]
     if not stored_meta.empty and not _same_meta(resolved[isin(resolved["symbol"], stored_meta["symbol"])],
