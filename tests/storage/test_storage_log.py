@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from storage_synth import synthetic_bars
@@ -39,12 +40,20 @@ def test_commit_info_names_the_upsert_and_its_size(store: DeltaStore) -> None:
     assert (info["marketlake.filesAdded"], info["marketlake.filesRemoved"]) == (1, 1)  # January rewritten
 
 
-def test_statistics_cover_every_column(store: DeltaStore) -> None:
+def test_statistics_cover_every_column_but_the_float_fields(store: DeltaStore) -> None:
     store.write_bars(T, synthetic_bars(["AAA", "BBB"], periods=10, null_share=0.0))
-    adds = DeltaTable(store.path(T)).get_add_actions(flatten=True).column_names
+    adds = pa.table(DeltaTable(store.path(T)).get_add_actions(flatten=True)).to_pydict()
+
+    def known(name: str) -> bool:  # delta-rs lists a column for every field; absent statistics are NULL
+        return name in adds and all(v is not None for v in adds[name])
+
     for col in ("symbol", "datetime", "sector", "exchange", "trend_regime", "trend_strength_regime", "updated_at"):
-        assert f"min.{col}" in adds and f"max.{col}" in adds, col
-    assert sum(1 for c in adds if c.startswith("null_count.")) == len(bar_schema())
+        assert known(f"min.{col}") and known(f"max.{col}") and known(f"null_count.{col}"), col
+    floats = [f.name for f in bar_schema() if pa.types.is_floating(f.type)]
+    others = [f.name for f in bar_schema() if not pa.types.is_floating(f.type)]
+    assert all(known(f"null_count.{c}") for c in others)
+    for c in floats:  # they skip no file: not written (a big table's commits were 3x slower with them)
+        assert not any(adds.get(f"{k}.{c}", [None])[0] is not None for k in ("min", "max", "null_count")), c
 
 
 def test_checkpoints_and_log_cleanup(store: DeltaStore) -> None:
