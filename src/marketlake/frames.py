@@ -65,6 +65,11 @@ def isin(column: pd.Series | pd.Index, values: Iterable[object]) -> np.ndarray:
     return np.asarray(pc.fill_null(hits, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def datetime_ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Datetimes as int64 nanoseconds (tz-aware pandas values compare and index slowly as objects)."""
+    return np.asarray(pd.DatetimeIndex(values).as_unit("ns").asi8, dtype=np.int64)
+
+
 def runs_of(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Where each run of equal neighbouring values of `column` starts, and each run's value (an object
     array); a NULL starts a run of its own. Codes of rows known to come in runs (a table read per symbol)
@@ -86,4 +91,4 @@ def runs_of(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return starts, v[starts]
 
 
-__all__ = ["OutputKind", "concat_rows", "isin", "runs_of", "to_frame"]
+__all__ = ["OutputKind", "concat_rows", "datetime_ns", "isin", "runs_of", "to_frame"]

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from marketlake.features import FeatureInputError, compute_table, cross_section
 from marketlake.features import state as fstate
 from marketlake.features._segments import Segments
-from marketlake.frames import concat_rows, isin, runs_of
+from marketlake.frames import concat_rows, datetime_ns, isin, runs_of
 from marketlake.pipeline import known_tails
 from marketlake.pipeline.report import LoadReport
 from marketlake.pipeline.symbol_master import record_symbols
@@ -143,7 +143,7 @@ def _read_back(
     if out.empty:
         return out
     codes, _ = pd.factorize(out["symbol"])  # contiguous per symbol, chronological: no string sort
-    return out.iloc[np.lexsort((_ns(out["datetime"]), codes))].reset_index(drop=True)
+    return out.iloc[np.lexsort((datetime_ns(out["datetime"]), codes))].reset_index(drop=True)
 
 
 def read_states(store: DeltaStore) -> pa.Table:
@@ -211,7 +211,7 @@ def _runs(tails: pd.DataFrame) -> pd.DataFrame:
     starts, symbols = runs_of(tails["symbol"])
     stops = np.r_[starts[1:], len(tails)]
     index = pd.Index(symbols, dtype=object)
-    last = pd.DatetimeIndex(_ns(tails["datetime"])[stops - 1]).tz_localize("UTC")
+    last = pd.DatetimeIndex(datetime_ns(tails["datetime"])[stops - 1]).tz_localize("UTC")
     return pd.DataFrame({"start": starts, "stop": stops, "last": last}, index=index)
 
 
@@ -394,7 +394,7 @@ def _remember_tails(store: DeltaStore, spec: TableSpec, window: pd.Timestamp | N
     cols = _CONTINUED_COLS
     rows = written.select(cols).cast(pa.schema([bar_schema().field(c) for c in cols])).to_pandas()
     last = runs["last"].reindex(rows["symbol"].to_numpy(object))
-    after = last.notna().to_numpy() & (_ns(rows["datetime"]) > _ns(last.fillna(pd.Timestamp(0, tz="UTC"))))
+    after = last.notna().to_numpy() & (datetime_ns(rows["datetime"]) > datetime_ns(last.fillna(pd.Timestamp(0, tz="UTC"))))
     known_tails.remember(key, table_id=_table_id(store, spec), version=store.version(spec.name), lo=window,
                          tails=tails, runs=runs, appended=rows[after])
 
@@ -422,7 +422,7 @@ def _last_rows(store: DeltaStore, spec: TableSpec, last_bar: pd.Series) -> pd.Da
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     rows = store.read(spec.name, symbols=last_bar.index.tolist(), start=last_bar.min(), columns=cols,
                       sort=False).to_pandas()
-    rows = rows[_ns(rows["datetime"]) == _ns(last_bar.reindex(rows["symbol"].to_numpy()))]
+    rows = rows[datetime_ns(rows["datetime"]) == datetime_ns(last_bar.reindex(rows["symbol"].to_numpy()))]
     return rows.drop_duplicates("symbol", keep="last").reset_index(drop=True)
 
 
@@ -569,16 +569,11 @@ def _sector(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["_new", "_pos"]].assign(value=values)
 
 
-def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """UTC datetimes as int64 nanoseconds (tz-aware pandas values compare and index slowly as objects)."""
-    return np.asarray(pd.DatetimeIndex(values).as_unit("ns").asi8, dtype=np.int64)
-
-
 class _Series:
     """The benchmark's return_1/return_20 by datetime (sorted int64 ns), NaN where it has no bar."""
 
     def __init__(self, rows: pd.DataFrame) -> None:
-        ns = _ns(rows["datetime"])
+        ns = datetime_ns(rows["datetime"])
         order = np.argsort(ns, kind="stable")
         ns = ns[order]
         last = np.r_[ns[1:] != ns[:-1], True] if len(ns) else np.empty(0, bool)  # a later row (new) wins
@@ -601,7 +596,7 @@ def _last_per_symbol(rows: pd.DataFrame, k: int) -> pd.DataFrame:
     if len(rows) == 0:
         return rows
     codes, _ = pd.factorize(rows["symbol"])
-    order = np.lexsort((_ns(rows["datetime"]), codes))
+    order = np.lexsort((datetime_ns(rows["datetime"]), codes))
     c = codes[order]
     ends = np.r_[np.flatnonzero(c[1:] != c[:-1]), len(c) - 1]
     to_end = ends[np.searchsorted(ends, np.arange(len(c)))] - np.arange(len(c))
@@ -629,14 +624,14 @@ def _benchmark(
         return empty, empty
     lo = targets["datetime"].min() - _span(spec, 4 * _BETA)
     bench = _bench_series(store, spec, frame, benchmark, lo)
-    t_ns = _ns(targets["datetime"])
+    t_ns = datetime_ns(targets["datetime"])
     rs = targets[["_new", "_pos"]].assign(
         value=targets["return_20"].to_numpy(np.float64, na_value=np.nan) - bench.at(t_ns, bench.r20))
     first = pd.Series(t_ns).groupby(targets["symbol"].to_numpy()).min()
     series = bench
 
     def before_first(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        ns = _ns(rows["datetime"])
+        ns = datetime_ns(rows["datetime"])
         cut = first.reindex(rows["symbol"].to_numpy()).to_numpy(np.float64, na_value=-np.inf)
         keep = ns < cut
         return rows[keep], ns[keep]

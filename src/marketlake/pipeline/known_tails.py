@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from marketlake.frames import concat_rows
+from marketlake.frames import concat_rows, datetime_ns
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,6 @@ class _Tails:
 
 _known: dict[str, _Tails] = {}
 _lock = threading.Lock()
-
-
-def _ns(values: pd.Series) -> np.ndarray:
-    return np.asarray(pd.DatetimeIndex(values).as_unit("ns").asi8, dtype=np.int64)
 
 
 def _positions(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -104,14 +100,14 @@ def remember(
     codes = symbols.get_indexer(pd.Index(appended["symbol"].to_numpy(object), dtype=object))
     if (codes < 0).any():
         raise ValueError("appended rows of a symbol without tails")  # pragma: no cover - caller bug guard
-    order = np.lexsort((_ns(appended["datetime"]), codes))
+    order = np.lexsort((datetime_ns(appended["datetime"]), codes))
     appended = appended.iloc[order][list(tails.columns)].reset_index(drop=True)
     counts = np.bincount(codes, minlength=len(symbols)).astype(np.int64)
     app_stops = np.cumsum(counts)
     entry = _Tails(table_id=table_id, version=version,
                    lo_ns=None if lo is None else int(pd.Timestamp(lo).as_unit("ns").value), base=tails,
                    symbols=symbols, starts=runs["start"].to_numpy(np.int64), stops=runs["stop"].to_numpy(np.int64),
-                   base_ns=_ns(tails["datetime"]), appended=appended, app_starts=app_stops - counts,
+                   base_ns=datetime_ns(tails["datetime"]), appended=appended, app_starts=app_stops - counts,
                    app_stops=app_stops)
     with _lock:
         _known[key] = entry
